@@ -1,0 +1,517 @@
+"""The `qc` dialect: the ops qcomp's passes reason about, defined in Python through IRDL.
+
+Every op has a docstring, a verifier that reports a located diagnostic, and a numpy reference
+(`reference`) that *defines* its semantics; every target matches the reference bit-exactly on
+integer ops. Ops print and parse in MLIR's generic form, e.g.
+
+    %y = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+
+Integer semantics (fixed once, see `reference.py`): multiply by the inverse scale in f32, round half
+to even, saturate to the bit width; weights symmetric in [-(2^(b-1)-1), 2^(b-1)-1]; i32 accumulation.
+"""
+
+from . import reference as ref
+from ._mlir import Dialect, Operand, Pure, Result, ir
+
+Tensor = ir.RankedTensorType
+
+
+class DenseArray(ir.Attribute):
+    """Stand-in so IRDL can constrain an attribute to `array<i64: ...>` (the binding class has no attr_name)."""
+
+    attr_name = "builtin.dense_array"
+
+ACTIVATIONS = ("none", "relu", "gelu", "silu")
+
+
+class QC(Dialect, name="qc"):
+    pass
+
+
+# ----------------------------------------------------------------------------- verifier helpers
+def _shape(v: ir.Value) -> list[int]:
+    return list(ir.RankedTensorType(v.type).shape)
+
+
+def _etype(v: ir.Value) -> ir.Type:
+    return ir.RankedTensorType(v.type).element_type
+
+
+def _is_float(t: ir.Type) -> bool:
+    return isinstance(t, ir.F32Type | ir.F16Type | ir.BF16Type | ir.F64Type)
+
+
+def _int_width(t: ir.Type) -> "int | None":
+    return ir.IntegerType(t).width if isinstance(t, ir.IntegerType) else None
+
+
+def _attr(op, name: str):
+    a = op.attributes[name]
+    if isinstance(a, ir.IntegerAttr | ir.FloatAttr):
+        return a.value
+    if isinstance(a, ir.StringAttr):
+        return a.value
+    if isinstance(a, ir.DenseI64ArrayAttr):
+        return list(a)
+    return a
+
+
+class _Check:
+    """Collects the first failed invariant of an op and reports it at the op's location."""
+
+    def __init__(self, op):
+        self.op, self.ok = op, True
+
+    def __call__(self, cond: bool, msg: str) -> bool:
+        if self.ok and not cond:
+            self.op.location.emit_error(f"'{self.op.operation.name}' op {msg}")
+            self.ok = False
+        return self.ok
+
+
+def _float_operands(c: _Check, op, names: list[str]) -> None:
+    for i, n in enumerate(names):
+        c(_is_float(_etype(op.operands[i])), f"operand '{n}' must have a float element type")
+
+
+def _same_as_result(c: _Check, op, idx: int = 0) -> None:
+    c(_shape(op.operands[idx]) == _shape(op.results[0]), "result shape must equal the input shape")
+    c(_etype(op.operands[idx]) == _etype(op.results[0]), "result element type must equal the input's")
+
+
+def _bits_ok(c: _Check, op) -> int:
+    bits = _attr(op, "bits")
+    c(2 <= bits <= 8, f"'bits' must be in [2, 8], got {bits}")
+    return bits
+
+
+# ----------------------------------------------------------------------------- compute ops
+class LinearOp(QC.Operation, name="linear", traits=[Pure]):
+    """y = x·Wᵀ + b. x: [..., K], w: [N, K], b: [N], y: [..., N] (float)."""
+
+    x: Operand[Tensor]
+    w: Operand[Tensor]
+    b: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.linear)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, w, b, y = _shape(self.operands[0]), _shape(self.operands[1]), _shape(self.operands[2]), _shape(self.results[0])
+        _float_operands(c, self, ["x", "w", "b"])
+        c(len(w) == 2, f"weight must be rank 2 [N, K], got rank {len(w)}")
+        c(len(x) >= 1 and x[-1] == w[1], f"input features {x[-1:]} do not match weight K={w[1:2]}")
+        c(b == w[:1], f"bias shape {b} must be [N] = {w[:1]}")
+        c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
+        return c.ok
+
+
+class MatmulOp(QC.Operation, name="matmul", traits=[Pure]):
+    """Batched activation × activation product: a [..., M, K] · b [..., K, N] -> [..., M, N] (float)."""
+
+    a: Operand[Tensor]
+    b: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.matmul)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        a, b, y = _shape(self.operands[0]), _shape(self.operands[1]), _shape(self.results[0])
+        _float_operands(c, self, ["a", "b"])
+        c(len(a) >= 2 and len(a) == len(b), f"operands must have equal rank >= 2, got {len(a)} and {len(b)}")
+        c(a[:-2] == b[:-2], f"batch dimensions differ: {a[:-2]} vs {b[:-2]}")
+        c(a[-1] == b[-2], f"contraction sizes differ: K={a[-1]} vs {b[-2]}")
+        c(y == a[:-1] + b[-1:], f"result shape {y} must be {a[:-1] + b[-1:]}")
+        return c.ok
+
+
+class Conv2dOp(QC.Operation, name="conv2d", traits=[Pure]):
+    """2-D convolution, NCHW input, OIHW weight, bias [O]; attrs stride, padding, dilation ([h, w]) and groups."""
+
+    x: Operand[Tensor]
+    w: Operand[Tensor]
+    b: Operand[Tensor]
+    stride: DenseArray
+    padding: DenseArray
+    dilation: DenseArray
+    groups: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.conv2d)
+
+    def verify_invariants(self) -> bool:
+        return _verify_conv(self, ["x", "w", "b"], 0, 1, 2)
+
+
+def _verify_conv(op, float_names: list[str], xi: int, wi: int, bi: int) -> bool:
+    c = _Check(op)
+    if float_names:
+        _float_operands(c, op, float_names)
+    x, w, b = (_shape(op.operands[i]) for i in (xi, wi, bi))
+    y = _shape(op.results[0])
+    st, pad, dil, g = (_attr(op, n) for n in ("stride", "padding", "dilation", "groups"))
+    for n, v in (("stride", st), ("padding", pad), ("dilation", dil)):
+        c(len(v) == 2, f"'{n}' must have 2 entries [h, w], got {len(v)}")
+    c(min(st + dil, default=1) >= 1 and min(pad, default=0) >= 0, "stride/dilation must be >= 1, padding >= 0")
+    c(len(x) == 4 and len(w) == 4, "input and weight must be rank 4 (NCHW, OIHW)")
+    if not c.ok:
+        return False
+    c(g == 1, f"only groups=1 is supported, got {g}")
+    c(x[1] == w[1] * g, f"input channels {x[1]} do not match weight {w[1]} x groups {g}")
+    c(b == [w[0]], f"bias shape {b} must be [{w[0]}]")
+    oh = (x[2] + 2 * pad[0] - dil[0] * (w[2] - 1) - 1) // st[0] + 1
+    ow = (x[3] + 2 * pad[1] - dil[1] * (w[3] - 1) - 1) // st[1] + 1
+    c(y == [x[0], w[0], oh, ow], f"result shape {y} must be {[x[0], w[0], oh, ow]}")
+    return c.ok
+
+
+class EmbeddingOp(QC.Operation, name="embedding", traits=[Pure]):
+    """y[..., :] = w[ids[...], :]. w: [V, D] float, ids: integer tensor; out-of-range ids are undefined."""
+
+    w: Operand[Tensor]
+    ids: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.embedding)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        w, ids, y = _shape(self.operands[0]), _shape(self.operands[1]), _shape(self.results[0])
+        c(len(w) == 2, f"table must be rank 2 [V, D], got rank {len(w)}")
+        c(_int_width(_etype(self.operands[1])) is not None, "ids must have an integer element type")
+        c(y == ids + w[1:], f"result shape {y} must be {ids + w[1:]}")
+        return c.ok
+
+
+class LayerNormOp(QC.Operation, name="layer_norm", traits=[Pure]):
+    """LayerNorm over the last dimension: (x - mean) / sqrt(var + eps) * gamma + beta (biased variance)."""
+
+    x: Operand[Tensor]
+    gamma: Operand[Tensor]
+    beta: Operand[Tensor]
+    eps: ir.FloatAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.layer_norm)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x", "gamma", "beta"])
+        d = _shape(self.operands[0])[-1:]
+        c(_shape(self.operands[1]) == d and _shape(self.operands[2]) == d, f"gamma and beta must have shape {d}")
+        c(_attr(self, "eps") > 0, "'eps' must be positive")
+        _same_as_result(c, self)
+        return c.ok
+
+
+class RmsNormOp(QC.Operation, name="rms_norm", traits=[Pure]):
+    """RMSNorm over the last dimension: x / sqrt(mean(x²) + eps) * gamma."""
+
+    x: Operand[Tensor]
+    gamma: Operand[Tensor]
+    eps: ir.FloatAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.rms_norm)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x", "gamma"])
+        d = _shape(self.operands[0])[-1:]
+        c(_shape(self.operands[1]) == d, f"gamma must have shape {d}")
+        c(_attr(self, "eps") > 0, "'eps' must be positive")
+        _same_as_result(c, self)
+        return c.ok
+
+
+class SoftmaxOp(QC.Operation, name="softmax", traits=[Pure]):
+    """Softmax along the last dimension, computed as exp(x - max) / sum (attr axis must be -1 or rank-1)."""
+
+    x: Operand[Tensor]
+    axis: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.softmax)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x"])
+        rank = len(_shape(self.operands[0]))
+        c(_attr(self, "axis") in (-1, rank - 1), f"only the last axis is supported, got axis {_attr(self, 'axis')}")
+        _same_as_result(c, self)
+        return c.ok
+
+
+def _verify_unary(self) -> bool:
+    """Shared verifier of elementwise float ops with one operand."""
+    c = _Check(self)
+    _float_operands(c, self, ["x"])
+    _same_as_result(c, self)
+    return c.ok
+
+
+class GeluOp(QC.Operation, name="gelu", traits=[Pure]):
+    """GELU; attr approximate = "none" (erf form) or "tanh"."""
+
+    x: Operand[Tensor]
+    approximate: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.gelu)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        c(_attr(self, "approximate") in ("none", "tanh"), "'approximate' must be \"none\" or \"tanh\"")
+        return c.ok and _verify_unary(self)
+
+
+class SiluOp(QC.Operation, name="silu", traits=[Pure]):
+    """SiLU: x · sigmoid(x)."""
+
+    x: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.silu)
+    verify_invariants = _verify_unary
+
+
+class ReluOp(QC.Operation, name="relu", traits=[Pure]):
+    """ReLU: max(x, 0)."""
+
+    x: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.relu)
+    verify_invariants = _verify_unary
+
+
+def _verify_binary(self) -> bool:
+    """Shared verifier of same-shape elementwise float ops."""
+    c = _Check(self)
+    _float_operands(c, self, ["lhs", "rhs"])
+    c(_shape(self.operands[0]) == _shape(self.operands[1]), "operands must have the same shape")
+    _same_as_result(c, self)
+    return c.ok
+
+
+class AddOp(QC.Operation, name="add", traits=[Pure]):
+    """Elementwise lhs + rhs (same shapes)."""
+
+    lhs: Operand[Tensor]
+    rhs: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.add)
+    verify_invariants = _verify_binary
+
+
+class MulOp(QC.Operation, name="mul", traits=[Pure]):
+    """Elementwise lhs · rhs (same shapes)."""
+
+    lhs: Operand[Tensor]
+    rhs: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.mul)
+    verify_invariants = _verify_binary
+
+
+class ChannelScaleOp(QC.Operation, name="channel_scale", traits=[Pure]):
+    """x · diag(s): scales the last dimension of x by s [C] (SmoothQuant's explicit smoothing)."""
+
+    x: Operand[Tensor]
+    s: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.channel_scale)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x", "s"])
+        c(_shape(self.operands[1]) == _shape(self.operands[0])[-1:], "scale must have the shape of the last dim")
+        _same_as_result(c, self)
+        return c.ok
+
+
+class ChannelPermuteOp(QC.Operation, name="channel_permute", traits=[Pure]):
+    """y[..., j] = x[..., perm[j]]: permutes the last dimension."""
+
+    x: Operand[Tensor]
+    perm: DenseArray
+    y: Result[Tensor]
+    reference = staticmethod(ref.channel_permute)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        perm = _attr(self, "perm")
+        c(sorted(perm) == list(range(_shape(self.operands[0])[-1])), "'perm' must be a permutation of the last dim")
+        _same_as_result(c, self)
+        return c.ok
+
+
+# ----------------------------------------------------------------------------- quantization ops
+def _check_scale(c: _Check, x: list[int], s: list[int], axis: int, name: str = "scale") -> None:
+    if s == [1]:
+        return
+    c(-len(x) <= axis < len(x), f"'axis' {axis} out of range for rank {len(x)}")
+    if c.ok:
+        c(s == [x[axis]], f"{name} must be [1] (per-tensor) or [{x[axis]}] (per-channel on axis {axis}), got {s}")
+
+
+class QuantizeOp(QC.Operation, name="quantize", traits=[Pure]):
+    """Static symmetric quantization: q = sat(roundeven(x · (1/scale))), scale [1] or [C] along `axis`."""
+
+    x: Operand[Tensor]
+    scale: Operand[Tensor]
+    bits: ir.IntegerAttr
+    axis: ir.IntegerAttr
+    q: Result[Tensor]
+    reference = staticmethod(ref.quantize)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x", "scale"])
+        bits = _bits_ok(c, self)
+        c(_int_width(_etype(self.results[0])) == 8 or (_int_width(_etype(self.results[0])) or 0) >= bits,
+          f"result element type cannot hold {bits}-bit values")
+        c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
+        _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
+        return c.ok
+
+
+class QuantizeDynamicOp(QC.Operation, name="quantize_dynamic", traits=[Pure]):
+    """Dynamic symmetric quantization, one scale per token (row of the last dim) or per tensor.
+
+    scale = max|x| / (2^(bits-1)-1) (1 when the row is all zeros); q = sat(roundeven(x · (1/scale))).
+    granularity = "per_token" gives scale [..., 1]; "per_tensor" gives scale [1].
+    """
+
+    x: Operand[Tensor]
+    bits: ir.IntegerAttr
+    granularity: ir.StringAttr
+    q: Result[Tensor]
+    scale: Result[Tensor]
+    reference = staticmethod(ref.quantize_dynamic)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x"])
+        _bits_ok(c, self)
+        x, s = _shape(self.operands[0]), _shape(self.results[1])
+        g = _attr(self, "granularity")
+        c(g in ("per_token", "per_tensor"), f"'granularity' must be per_token or per_tensor, got {g!r}")
+        want = x[:-1] + [1] if g == "per_token" else [1]
+        c(s == want, f"scale result shape {s} must be {want}")
+        c(_int_width(_etype(self.results[0])) == 8, "quantized result must be i8")
+        c(_shape(self.results[0]) == x, "quantized result shape must equal the input shape")
+        return c.ok
+
+
+class DequantizeOp(QC.Operation, name="dequantize", traits=[Pure]):
+    """x = f32(q) · scale, scale [1] or [C] along `axis`."""
+
+    q: Operand[Tensor]
+    scale: Operand[Tensor]
+    axis: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.dequantize)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        c(_int_width(_etype(self.operands[0])) is not None, "operand 'q' must have an integer element type")
+        c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
+        _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
+        return c.ok
+
+
+class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
+    """Integer linear with fused epilogue.
+
+    acc[..., n] = Σ_k i32(xq[..., k]) · i32(wq[n, k])  (i32);
+    y = act((f32(acc) · xs[..., 0]) · ws[n] + b[n]), act in none|relu|gelu|silu.
+    xq: [..., K] i8, xs: [..., 1] (per token) or [1]; wq: [N, K] i8; ws: [N]; b: [N].
+    """
+
+    xq: Operand[Tensor]
+    xs: Operand[Tensor]
+    wq: Operand[Tensor]
+    ws: Operand[Tensor]
+    b: Operand[Tensor]
+    act: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.qlinear)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, xs, w, ws, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
+        c(_int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+          "xq and wq must be i8")
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
+        c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        return c.ok
+
+
+class QMatmulOp(QC.Operation, name="qmatmul", traits=[Pure]):
+    """Integer batched matmul: y = (f32(Σ_k aq·bq) · as[..., m, 0]) · bs[..., 0, n].
+
+    aq [..., M, K] i8 with per-row scales as [..., M, 1]; bq [..., K, N] i8 with per-column scales bs [..., 1, N].
+    """
+
+    aq: Operand[Tensor]
+    as_: Operand[Tensor]
+    bq: Operand[Tensor]
+    bs: Operand[Tensor]
+    y: Result[Tensor]
+    reference = staticmethod(ref.qmatmul)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        a, sa, b, sb, y = (_shape(v) for v in (*self.operands, self.results[0]))
+        c(len(a) >= 2 and len(a) == len(b) and a[:-2] == b[:-2] and a[-1] == b[-2],
+          f"operand shapes {a} and {b} do not form a batched matmul")
+        c(sa == a[:-1] + [1] and sb == b[:-2] + [1, b[-1]], "scales must be [..., M, 1] and [..., 1, N]")
+        c(y == a[:-1] + b[-1:], f"result shape {y} must be {a[:-1] + b[-1:]}")
+        return c.ok
+
+
+class QConv2dOp(QC.Operation, name="qconv2d", traits=[Pure]):
+    """Integer conv2d: y = (f32(conv(xq, wq)) · xs[0]) · ws[o] + b[o]; xq per-tensor scale xs [1], wq per-channel ws [O]."""
+
+    xq: Operand[Tensor]
+    xs: Operand[Tensor]
+    wq: Operand[Tensor]
+    ws: Operand[Tensor]
+    b: Operand[Tensor]
+    stride: DenseArray
+    padding: DenseArray
+    dilation: DenseArray
+    groups: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.qconv2d)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        c(_shape(self.operands[1]) == [1], "xs must be a per-tensor scale [1]")
+        c(_shape(self.operands[3]) == _shape(self.operands[2])[:1], "ws must be [O]")
+        return c.ok and _verify_conv(self, [], 0, 2, 4)
+
+
+class RequantizeOp(QC.Operation, name="requantize", traits=[Pure]):
+    """i32 accumulator -> int: q = sat(roundeven(f32(acc) · scale)), scale [1] or [C] along `axis`."""
+
+    acc: Operand[Tensor]
+    scale: Operand[Tensor]
+    bits: ir.IntegerAttr
+    axis: ir.IntegerAttr
+    q: Result[Tensor]
+    reference = staticmethod(ref.requantize)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        c(_int_width(_etype(self.operands[0])) == 32, "operand 'acc' must be i32")
+        _bits_ok(c, self)
+        c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
+        _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
+        return c.ok
+
+
+def op_classes() -> dict[str, type]:
+    """Every qc op class by its full name (`qc.linear` -> LinearOp)."""
+    return {cls.OPERATION_NAME: cls for cls in QC.operations}
+
+
+def reference_of(name: str):
+    """The numpy reference implementation of the op named `name` (e.g. 'qc.qlinear')."""
+    return op_classes()[name].reference

@@ -1,0 +1,204 @@
+"""Numpy reference semantics of the `qc` ops: these functions *define* what each op computes.
+
+Integer rules, fixed once for every target:
+- quantization multiplies by the inverse scale in f32 (inv = f32(1) / scale), rounds half to even
+  and saturates to the symmetric range [-(2^(b-1)-1), 2^(b-1)-1];
+- integer products accumulate in i32 (wrapping, like the hardware);
+- epilogues run in f32 in the order written: ((f32(acc) · x_scale) · w_scale) + bias.
+Float ops are computed in f32 and are matched by targets within rounding error, not bit-exactly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+F32 = np.float32
+
+
+def qmax(bits: int) -> int:
+    """Largest magnitude of a symmetric `bits`-bit integer: 2^(bits-1) - 1."""
+    return (1 << (bits - 1)) - 1
+
+
+def symmetric_scale(absmax: np.ndarray, bits: int) -> np.ndarray:
+    """scale = absmax / qmax in f32; an all-zero channel gets scale 1 so that it quantizes to 0."""
+    s = np.asarray(absmax, F32) / F32(qmax(bits))
+    return np.where(s == 0, F32(1), s).astype(F32)
+
+
+def _along(scale: np.ndarray, rank: int, axis: int) -> np.ndarray:
+    scale = np.asarray(scale, F32)
+    if scale.size == 1 and scale.shape == (1,):
+        return scale.reshape((1,) * rank) if rank else scale.reshape(())
+    shape = [1] * rank
+    shape[axis % rank] = scale.shape[0]
+    return scale.reshape(shape)
+
+
+def _saturate(v: np.ndarray, bits: int) -> np.ndarray:
+    return np.clip(np.rint(v), -qmax(bits), qmax(bits)).astype(np.int8)
+
+
+# ----------------------------------------------------------------------------- quantization
+def quantize(x: np.ndarray, scale: np.ndarray, *, bits: int = 8, axis: int = -1) -> np.ndarray:
+    """q = sat(roundeven(x · (1/scale))) as i8; scale [1] or [C] along axis."""
+    x = np.asarray(x, F32)
+    inv = F32(1) / _along(scale, x.ndim, axis)
+    return _saturate(x * inv, bits)
+
+
+def quantize_dynamic(x: np.ndarray, *, bits: int = 8, granularity: str = "per_token"):
+    """(q, scale): scale = max|x| / qmax per token (last-dim row) or per tensor; q = quantize(x, scale)."""
+    x = np.asarray(x, F32)
+    if granularity == "per_token":
+        scale = symmetric_scale(np.max(np.abs(x), axis=-1, keepdims=True), bits)
+    else:
+        scale = symmetric_scale(np.max(np.abs(x)).reshape(1), bits)
+    return _saturate(x * (F32(1) / scale), bits), scale
+
+
+def dequantize(q: np.ndarray, scale: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    """x = f32(q) · scale."""
+    q = np.asarray(q)
+    return q.astype(F32) * _along(scale, q.ndim, axis)
+
+
+def requantize(acc: np.ndarray, scale: np.ndarray, *, bits: int = 8, axis: int = -1) -> np.ndarray:
+    """q = sat(roundeven(f32(acc) · scale)) for an i32 accumulator."""
+    acc = np.asarray(acc, np.int32)
+    return _saturate(acc.astype(F32) * _along(scale, acc.ndim, axis), bits)
+
+
+def quantize_weight(w: np.ndarray, *, bits: int = 8, axis: int = 0):
+    """Per-output-channel symmetric weight quantization: (wq i8, scale [C]) with scale = max|w_c| / qmax."""
+    w = np.asarray(w, F32)
+    red = tuple(i for i in range(w.ndim) if i != axis % w.ndim)
+    scale = symmetric_scale(np.max(np.abs(w), axis=red), bits)
+    return quantize(w, scale, bits=bits, axis=axis), scale
+
+
+def _act(y: np.ndarray, act: str) -> np.ndarray:
+    return {"none": lambda v: v, "relu": relu, "gelu": gelu, "silu": silu}[act](y)
+
+
+def qlinear(xq, xs, wq, ws, b, *, act: str = "none") -> np.ndarray:
+    """act((f32(Σ_k xq·wq) · xs) · ws + b) with i32 accumulation."""
+    acc = np.matmul(np.asarray(xq, np.int32), np.asarray(wq, np.int32).T)
+    return _act((acc.astype(F32) * np.asarray(xs, F32)) * np.asarray(ws, F32) + np.asarray(b, F32), act)
+
+
+def qmatmul(aq, as_, bq, bs) -> np.ndarray:
+    """(f32(Σ_k aq·bq) · as) · bs with i32 accumulation; as [..., M, 1], bs [..., 1, N]."""
+    acc = np.matmul(np.asarray(aq, np.int32), np.asarray(bq, np.int32))
+    return (acc.astype(F32) * np.asarray(as_, F32)) * np.asarray(bs, F32)
+
+
+def _conv_acc(x, w, stride, padding, dilation, dtype):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    x = np.pad(x, ((0, 0), (0, 0), (padding[0], padding[0]), (padding[1], padding[1])))
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, o, oh, ow), dtype)
+    wf = w.reshape(o, c, kh, kw).astype(dtype)
+    for i in range(kh):
+        for j in range(kw):
+            hs, ws_ = i * dilation[0], j * dilation[1]
+            patch = x[:, :, hs : hs + stride[0] * oh : stride[0], ws_ : ws_ + stride[1] * ow : stride[1]]
+            out += np.einsum("nchw,oc->nohw", patch.astype(dtype), wf[:, :, i, j])
+    return out
+
+
+def conv2d(x, w, b, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1) -> np.ndarray:
+    """NCHW × OIHW convolution plus bias (groups=1), in f32."""
+    y = _conv_acc(np.asarray(x, F32), np.asarray(w, F32), stride, padding, dilation, F32)
+    return y + np.asarray(b, F32).reshape(1, -1, 1, 1)
+
+
+def qconv2d(xq, xs, wq, ws, b, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1) -> np.ndarray:
+    """(f32(conv_i32(xq, wq)) · xs) · ws[o] + b[o]."""
+    acc = _conv_acc(np.asarray(xq), np.asarray(wq), stride, padding, dilation, np.int32)
+    sh = (1, -1, 1, 1)
+    return (acc.astype(F32) * np.asarray(xs, F32)) * np.asarray(ws, F32).reshape(sh) + np.asarray(b, F32).reshape(sh)
+
+
+# ----------------------------------------------------------------------------- float ops
+def linear(x, w, b) -> np.ndarray:
+    """x · wᵀ + b."""
+    return np.matmul(np.asarray(x, F32), np.asarray(w, F32).T) + np.asarray(b, F32)
+
+
+def matmul(a, b) -> np.ndarray:
+    """Batched a · b."""
+    return np.matmul(np.asarray(a, F32), np.asarray(b, F32))
+
+
+def embedding(w, ids) -> np.ndarray:
+    """w[ids]."""
+    return np.asarray(w, F32)[np.asarray(ids)]
+
+
+def layer_norm(x, gamma, beta, *, eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) · gamma + beta over the last dim (biased variance)."""
+    x = np.asarray(x, F32)
+    mean = x.mean(-1, keepdims=True, dtype=F32)
+    var = np.square(x - mean).mean(-1, keepdims=True, dtype=F32)
+    return (x - mean) / np.sqrt(var + F32(eps)) * np.asarray(gamma, F32) + np.asarray(beta, F32)
+
+
+def rms_norm(x, gamma, *, eps: float) -> np.ndarray:
+    """x / sqrt(mean(x²) + eps) · gamma over the last dim."""
+    x = np.asarray(x, F32)
+    return x / np.sqrt(np.square(x).mean(-1, keepdims=True, dtype=F32) + F32(eps)) * np.asarray(gamma, F32)
+
+
+def softmax(x, *, axis: int = -1) -> np.ndarray:
+    """exp(x - max) / Σ exp(x - max) along the last dim."""
+    x = np.asarray(x, F32)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x, *, approximate: str = "none") -> np.ndarray:
+    """0.5·x·(1 + erf(x/√2)), or the tanh approximation."""
+    x = np.asarray(x, F32)
+    if approximate == "tanh":
+        inner = F32(math.sqrt(2 / math.pi)) * (x + F32(0.044715) * x * x * x)
+        return (F32(0.5) * x * (F32(1) + np.tanh(inner))).astype(F32)
+    return (F32(0.5) * x * (F32(1) + _erf(x / F32(math.sqrt(2))).astype(F32))).astype(F32)
+
+
+def silu(x) -> np.ndarray:
+    """x · sigmoid(x)."""
+    x = np.asarray(x, F32)
+    return x / (F32(1) + np.exp(-x))
+
+
+def relu(x) -> np.ndarray:
+    """max(x, 0)."""
+    return np.maximum(np.asarray(x, F32), F32(0))
+
+
+def add(lhs, rhs) -> np.ndarray:
+    """lhs + rhs."""
+    return np.asarray(lhs, F32) + np.asarray(rhs, F32)
+
+
+def mul(lhs, rhs) -> np.ndarray:
+    """lhs · rhs."""
+    return np.asarray(lhs, F32) * np.asarray(rhs, F32)
+
+
+def channel_scale(x, s) -> np.ndarray:
+    """x · diag(s) along the last dim."""
+    return np.asarray(x, F32) * np.asarray(s, F32)
+
+
+def channel_permute(x, *, perm) -> np.ndarray:
+    """x[..., perm]."""
+    return np.asarray(x)[..., list(perm)]

@@ -1,0 +1,154 @@
+"""CPU back end: linalg on tensors -> LLVM -> ExecutionEngine, with weights passed as buffers.
+
+`externalize_constants` turns large constants into trailing function arguments just before
+bufferization, so LLVM never sees 100M-parameter constants; `JitFunction` keeps the weight
+descriptors prebuilt and calls the packed entry point with a `void*[]`.
+"""
+
+import ctypes
+
+import numpy as np
+
+from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
+from qcomp.weights import constant_array
+
+
+
+def bufferize_pipeline(copy_before_write: bool) -> str:
+    """Tensors -> buffers; results become out-parameters. torch-mlir's tm_tensor ops (e.g. cumsum) bufferize
+    outside One-Shot Analysis, so modules holding them are bufferized with copy-before-write."""
+    cbw = " copy-before-write" if copy_before_write else ""
+    return (
+        "func.func(tm-tensor-bufferize),"
+        + ("" if copy_before_write else "eliminate-empty-tensors,")
+        + "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map"
+        + cbw + "},"
+        "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
+        "buffer-deallocation-pipeline"
+    )
+
+
+TO_LLVM = (
+    "func.func(llvm-request-c-wrappers),"
+    "func.func(tm-tensor-to-loops),"
+    "func.func(convert-linalg-to-loops),"
+    "lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,"
+    "finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,"
+    "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
+    "convert-ub-to-llvm,reconcile-unrealized-casts"
+)
+
+_ELEM = {"f32": np.float32, "f64": np.float64, "i8": np.int8, "i32": np.int32, "i64": np.int64, "i1": np.bool_}
+
+
+def has_ops(module: ir.Module, prefix: str) -> bool:
+    found = []
+
+    def visit(op):
+        if op.name.startswith(prefix):
+            found.append(op.name)
+            return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return bool(found)
+
+
+def main_func(module: ir.Module):
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and op.attributes["sym_name"].value == "main":
+            return op
+    raise ValueError("module has no func.func @main")
+
+
+def signature(module: ir.Module) -> tuple[list, list]:
+    """(inputs, results) of @main as lists of (shape, numpy dtype)."""
+    ft = ir.FunctionType(ir.TypeAttr(main_func(module).attributes["function_type"]).value)
+
+    def one(t):
+        rt = ir.RankedTensorType(t)
+        return tuple(rt.shape), np.dtype(_ELEM[str(rt.element_type)])
+
+    return [one(t) for t in ft.inputs], [one(t) for t in ft.results]
+
+
+def _identity(t: ir.Type) -> bool:
+    mt = ir.MemRefType(t)
+    return mt.affine_map == ir.AffineMap.get_identity(mt.rank)
+
+
+def _copy_to_linalg(op, rewriter):
+    src, dst = op.operands
+    if _identity(src.type) and _identity(dst.type):
+        return True  # lowered to a memcpy intrinsic
+    with rewriter.ip, op.location:
+        linalg.copy(src, outs=[dst])
+    rewriter.erase_op(op)
+    return False
+
+
+def strided_copies_to_linalg(module: ir.Module) -> None:
+    """memref.copy with a strided layout would call `memrefCopy` from a runtime library we do not ship."""
+    with module.context, ir.Location.unknown():
+        ps = rewrite.RewritePatternSet()
+        ps.add("memref.copy", _copy_to_linalg)
+        rewrite.apply_patterns_and_fold_greedily(module, ps.freeze())
+
+
+def externalize_constants(module: ir.Module, min_elements: int = 1024) -> list[np.ndarray]:
+    """Move tensor constants with >= min_elements elements of @main into trailing arguments; return their data."""
+    fop = main_func(module)
+    block = fop.regions[0].blocks[0]
+    data: list[np.ndarray] = []
+    with module.context:
+        for op in list(block.operations):
+            if op.operation.name != "arith.constant" or not isinstance(op.results[0].type, ir.RankedTensorType):
+                continue
+            arr = constant_array(op.results[0])
+            if arr is None or arr.size < min_elements:
+                continue
+            arg = block.add_argument(op.results[0].type, op.location)
+            op.results[0].replace_all_uses_with(arg)
+            op.operation.erase()
+            data.append(np.ascontiguousarray(arr))
+        ft = ir.FunctionType(ir.TypeAttr(fop.attributes["function_type"]).value)
+        new = ir.FunctionType.get([a.type for a in block.arguments], ft.results)
+        fop.attributes["function_type"] = ir.TypeAttr.get(new)
+    return data
+
+
+class JitFunction:
+    """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
+
+    def __init__(self, module: ir.Module, opt_level: int = 3):
+        from torch_mlir import execution_engine
+        from torch_mlir.runtime import get_ranked_memref_descriptor
+
+        self._desc = get_ranked_memref_descriptor
+        inputs, self.results = signature(module)
+        self.weights = externalize_constants(module)
+        self.inputs = inputs
+        run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
+        strided_copies_to_linalg(module)
+        run_pipeline(module, TO_LLVM)
+        self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
+        self._fn = self.engine.lookup("main")
+        self._weight_ptrs = [self._ptr(w) for w in self.weights]
+
+    def _ptr(self, arr: np.ndarray):
+        return ctypes.pointer(ctypes.pointer(self._desc(arr)))
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+        ins = []
+        for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
+            x = np.ascontiguousarray(x)
+            if tuple(x.shape) != shape or x.dtype != dtype:
+                raise ValueError(f"input {i}: expected {dtype.name}{list(shape)}, got {x.dtype.name}{list(x.shape)}")
+            ins.append(x)
+        outs = [np.empty(shape, dtype) for shape, dtype in self.results]
+        ptrs = [self._ptr(a) for a in ins] + self._weight_ptrs + [self._ptr(o) for o in outs]
+        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
+        self._fn(packed)
+        return outs

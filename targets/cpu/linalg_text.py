@@ -1,0 +1,106 @@
+"""Small builders of linalg text: tensor types, affine maps, `linalg.generic` and fills.
+
+The CPU lowering writes each qc op as a private function in MLIR text (readable, diffable),
+parses it and inlines it; these helpers keep that text short and uniform.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class T:
+    """A ranked tensor type: shape and element type ('f32', 'i8', 'i32', 'i64')."""
+
+    shape: tuple[int, ...]
+    elem: str
+
+    @property
+    def s(self) -> str:
+        return "tensor<" + "".join(f"{d}x" for d in self.shape) + self.elem + ">"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def with_elem(self, elem: str) -> "T":
+        return T(self.shape, elem)
+
+    @staticmethod
+    def parse(text: str) -> "T":
+        body = text.strip()[len("tensor<") : -1]
+        *dims, elem = body.split("x")
+        return T(tuple(int(d) for d in dims), elem)
+
+
+def dims(n: int) -> list[str]:
+    return [f"d{i}" for i in range(n)]
+
+
+def amap(nd: int, exprs: list[str]) -> str:
+    return f"affine_map<({', '.join(dims(nd))}) -> ({', '.join(exprs)})>"
+
+
+class Fn:
+    """Accumulates the body of one private function; `v()` names fresh SSA values."""
+
+    def __init__(self, name: str, args: list[T], results: list[T]):
+        self.name, self.args, self.results = name, args, results
+        self.lines: list[str] = []
+        self.n = 0
+
+    def v(self) -> str:
+        self.n += 1
+        return f"%v{self.n}"
+
+    def emit(self, line: str) -> None:
+        self.lines.append("  " + line)
+
+    def const(self, value: str, elem: str) -> str:
+        r = self.v()
+        self.emit(f"{r} = arith.constant {value} : {elem}")
+        return r
+
+    def fill(self, t: T, value: str) -> str:
+        e, c, f = self.v(), self.const(value, t.elem), self.v()
+        self.emit(f"{e} = tensor.empty() : {t.s}")
+        self.emit(f"{f} = linalg.fill ins({c} : {t.elem}) outs({e} : {t.s}) -> {t.s}")
+        return f
+
+    def empty(self, t: T) -> str:
+        e = self.v()
+        self.emit(f"{e} = tensor.empty() : {t.s}")
+        return e
+
+    def generic(self, nd: int, ins: list[tuple[str, T, list[str]]], out: tuple[str, T, list[str]],
+                body: list[str], yield_: str, reduce_last: bool = False, n_reduce: int = 0) -> str:
+        """linalg.generic over `nd` loops; body lines see %a0.. (inputs) and %o (output element)."""
+        n_red = n_reduce or (1 if reduce_last else 0)
+        iters = ", ".join(['"parallel"'] * (nd - n_red) + ['"reduction"'] * n_red)
+        maps = ", ".join(amap(nd, e) for _, _, e in [*ins, out])
+        args = ", ".join([f"%a{i}: {t.elem}" for i, (_, t, _) in enumerate(ins)] + [f"%o: {out[1].elem}"])
+        ins_s = f"ins({', '.join(v for v, _, _ in ins)} : {', '.join(t.s for _, t, _ in ins)}) " if ins else ""
+        r = self.v()
+        self.emit(f"{r} = linalg.generic {{indexing_maps = [{maps}], iterator_types = [{iters}]}} "
+                  f"{ins_s}outs({out[0]} : {out[1].s}) {{")
+        self.emit(f"^bb0({args}):")
+        for line in body:
+            self.emit("  " + line)
+        self.emit(f"  linalg.yield {yield_} : {out[1].elem}")
+        self.emit(f"}} -> {out[1].s}")
+        return r
+
+    def text(self, returns: list[str]) -> str:
+        sig = ", ".join(f"%arg{i}: {t.s}" for i, t in enumerate(self.args))
+        res = ", ".join(t.s for t in self.results)
+        ret = f"  return {', '.join(returns)} : {res}"
+        return "\n".join([f"func.func private @{self.name}({sig}) -> ({res}) {{", *self.lines, ret, "}"])
+
+
+def f32(x: float) -> str:
+    """An f32 literal MLIR parses exactly (hex bit pattern for non-finite values)."""
+    import math
+    import struct
+
+    if math.isinf(x):
+        return "0xFF800000" if x < 0 else "0x7F800000"
+    return "0x%08X" % struct.unpack("<I", struct.pack("<f", x))[0]
