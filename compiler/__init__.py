@@ -1,0 +1,27 @@
+"""qcomp: an MLIR-based quantizing compiler for PyTorch models.
+
+    import qcomp
+    cm = qcomp.compile(model, (x,), target="cpu", recipe="w8a8")
+    y = cm(x); print(cm.report["placement"]); cm.save("out/")
+"""
+
+from .errors import QcompError
+
+
+def __getattr__(name):  # keep `import qcomp` light: torch and MLIR load on first use
+    if name in ("compile", "CompiledModel"):
+        from . import api
+
+        return getattr(api, name)
+    if name == "Recipe":
+        from .recipes import Recipe
+
+        return Recipe
+    if name == "targets":
+        import importlib
+
+        return importlib.import_module("qcomp.targets")
+    raise AttributeError(name)
+
+
+__all__ = ["CompiledModel", "QcompError", "Recipe", "compile", "targets"]

@@ -1,0 +1,40 @@
+"""qcomp.targets: code generators. `get("cpu", **options)` makes a target from its name and options."""
+
+from qcomp.errors import QcompError
+
+from .base import Artifact, Capabilities, Cost, Target
+
+
+def _registry() -> dict[str, type]:
+    from .cpu import CpuTarget
+
+    return {CpuTarget.name: CpuTarget}
+
+
+def names() -> list[str]:
+    return sorted(_registry())
+
+
+def get(name: str, **options) -> Target:
+    """The target called `name` with `options` (validated by the target's Options dataclass)."""
+    if isinstance(name, Target):
+        return name
+    cls = _registry().get(name)
+    if cls is None:
+        raise QcompError(f"unknown target {name!r} (known: {', '.join(names())})")
+    try:
+        opts = cls.Options(**options)
+    except TypeError as e:
+        raise QcompError(f"target {name}: {e}") from e
+    return cls(opts)
+
+
+def target_passes() -> dict[str, type]:
+    """Lowering passes the targets register under their pipeline names."""
+    passes: dict[str, type] = {}
+    for cls in _registry().values():
+        passes.update({p.name: p for p in cls.passes})
+    return passes
+
+
+__all__ = ["Artifact", "Capabilities", "Cost", "Target", "get", "names", "target_passes"]

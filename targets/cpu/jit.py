@@ -23,7 +23,7 @@ def bufferize_pipeline(copy_before_write: bool) -> str:
         + ("" if copy_before_write else "eliminate-empty-tensors,")
         + "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map"
         + cbw + "},"
-        "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
+        "buffer-results-to-out-params{hoist-static-allocs=false modify-public-functions=true},"
         "buffer-deallocation-pipeline"
     )
 
@@ -131,6 +131,7 @@ class JitFunction:
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
         strided_copies_to_linalg(module)
         run_pipeline(module, TO_LLVM)
+        self.llvm_text = module.operation.get_asm(large_elements_limit=16)
         self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
         self._fn = self.engine.lookup("main")
         self._weight_ptrs = [self._ptr(w) for w in self.weights]

@@ -1,0 +1,155 @@
+"""Public API: `qcomp.compile(model, example_inputs, target, recipe) -> CompiledModel`."""
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from qcomp import targets
+from qcomp.dialects._mlir import ir
+from qcomp.frontend import import_torch
+from qcomp.pipeline import Pipeline
+from qcomp.recipes import Recipe, get_recipe
+from qcomp.taps import Tap, expose, split
+from qcomp.weights import constant_array
+
+STAGES = ("torch", "qc", "quantized", "target", "llvm")
+
+
+@dataclass
+class CompiledModel:
+    """A model compiled for one target. Call it with torch tensors; `.report` says what was done."""
+
+    artifact: targets.Artifact
+    stages: dict[str, str]
+    report: dict
+    n_outputs: int
+    taps: list[Tap] = field(default_factory=list)
+
+    def _run(self, inputs) -> list[np.ndarray]:
+        arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        return self.artifact(*arrays)
+
+    def __call__(self, *inputs):
+        outs = [torch.from_numpy(o) for o in self._run(inputs)[: self.n_outputs]]
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def run_with_taps(self, *inputs) -> tuple[list[np.ndarray], list[tuple[Tap, list, list]]]:
+        """Outputs plus, for each tapped op, the operand and result arrays the target computed."""
+        return split(self._run(inputs), self.n_outputs, self.taps)
+
+    def save(self, directory: str) -> list[str]:
+        """Write the MLIR of every stage (00-torch.mlir … 04-llvm.mlir) and the target artifacts."""
+        os.makedirs(directory, exist_ok=True)
+        written = []
+        for i, stage in enumerate(STAGES):
+            if stage in self.stages:
+                name = f"{i:02d}-{stage}.mlir"
+                with open(os.path.join(directory, name), "w") as f:
+                    f.write(self.stages[stage])
+                written.append(name)
+        written += self.artifact.save(directory)
+        return written
+
+
+def _asm(module: ir.Module) -> str:
+    return module.operation.get_asm(large_elements_limit=16)
+
+
+def _weight_bytes(module: ir.Module) -> int:
+    total = 0
+
+    def visit(op):
+        nonlocal total
+        if op.name == "arith.constant" and isinstance(op.results[0].type, ir.RankedTensorType):
+            arr = constant_array(op.results[0])
+            total += 0 if arr is None else arr.nbytes
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return total
+
+
+def _op_table(module: ir.Module, target: targets.Target) -> list[dict]:
+    rows = []
+
+    def visit(op):
+        if op.name.startswith("qc."):
+            prec = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
+            if prec is None:
+                prec = "int" if op.name in ("qc.quantize_dynamic", "qc.quantize", "qc.requantize") else "fp32"
+            rows.append({"op": op.name, "location": str(op.location), "precision": prec,
+                         "placement": "target" if target.capabilities.supports(op.name) else "host"})
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return rows
+
+
+def compile(model: torch.nn.Module, example_inputs, target="cpu", recipe: "str | Recipe" = "w8a8",
+            calibration=None, taps: tuple[str, ...] = ()) -> CompiledModel:
+    """Compile `model` for `target` with `recipe`.
+
+    target: a name ("cpu") or a Target from `qcomp.targets.get(name, **options)`.
+    recipe: a built-in name ("fp32", "w8a8"), a YAML file path or a Recipe.
+    calibration: reserved for static-scale recipes; w8a8 quantizes activations dynamically and needs none.
+    taps: qc op names whose operands and results are also returned (see `run_with_taps`).
+    """
+    if calibration is not None:
+        from qcomp.errors import QcompError
+
+        raise QcompError("calibration data is not used by the available recipes (fp32, w8a8 are dynamic)")
+    tgt = targets.get(target) if isinstance(target, str) else target
+    rec = get_recipe(recipe)
+    inputs = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    timings: dict[str, float] = {}
+    stages: dict[str, str] = {}
+
+    t0 = time.perf_counter()
+    module = import_torch(model, inputs)
+    timings["import"] = time.perf_counter() - t0
+    stages["torch"] = _asm(module)
+    _, results = _signature_counts(module)
+
+    def stage(name: str, pipeline: str) -> Pipeline:
+        p = Pipeline.parse(pipeline) if pipeline else Pipeline([])
+        p.run(module)
+        for t in p.timings:
+            timings[t.name] = timings.get(t.name, 0.0) + t.seconds
+        stages[name] = _asm(module)
+        return p
+
+    stage("qc", "qc-from-torch")
+    fp32_bytes = _weight_bytes(module)
+    stage("quantized", rec.pipeline)
+    table = _op_table(module, tgt)
+    q_bytes = _weight_bytes(module)
+    tap_list = expose(module, tuple(taps)) if taps else []
+    stage("target", tgt.pipeline())
+    t0 = time.perf_counter()
+    artifact = tgt.build(module)
+    timings["build"] = time.perf_counter() - t0
+    stages["llvm"] = getattr(artifact, "llvm_text", "")
+    host = module.operation.attributes["qc.host_ops"] if "qc.host_ops" in module.operation.attributes else None
+    host_ops = {n.name: n.attr.value for n in host} if host is not None else {}
+    report = {
+        "model": type(model).__name__,
+        "target": tgt.name,
+        "recipe": {"name": rec.name, "version": rec.version, "pipeline": rec.pipeline},
+        "ops": table,
+        "placement": {"target": sum(r["placement"] == "target" for r in table),
+                      "host": sum(host_ops.values()) + sum(r["placement"] == "host" for r in table)},
+        "host_ops": host_ops,
+        "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes},
+        "timings_s": timings,
+    }
+    return CompiledModel(artifact, stages, report, results, tap_list)
+
+
+def _signature_counts(module: ir.Module) -> tuple[int, int]:
+    from qcomp.targets.cpu.jit import main_func
+
+    ft = ir.FunctionType(ir.TypeAttr(main_func(module).attributes["function_type"]).value)
+    return len(ft.inputs), len(ft.results)

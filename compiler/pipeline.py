@@ -1,0 +1,138 @@
+"""Pipeline strings: our passes (with options) mixed with upstream MLIR passes.
+
+    qc-quantize{wbits=8,abits=8},canonicalize,func.func(cse),qc-lower-to-linalg
+
+MLIR cannot find Python passes by name, so the runner splits the string at top-level commas, runs
+each of our passes itself and hands each run of consecutive upstream passes to `PassManager.parse`.
+It can print the IR after every pass and times every pass.
+"""
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from qcomp.dialects._mlir import ir, passmanager
+from qcomp.errors import QcompError
+
+
+def split_top_level(text: str) -> list[str]:
+    """Split at commas that are not inside (), {} or <>."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "({<":
+            depth += 1
+        elif ch in ")}>":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    if depth != 0:
+        raise QcompError(f"unbalanced brackets in pipeline {text!r}")
+    if cur.strip():
+        parts.append(cur.strip())
+    return [p for p in parts if p]
+
+
+def _coerce(cls, key: str, value: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if key not in fields:
+        known = ", ".join(fields) or "none"
+        raise QcompError(f"{cls.name}: unknown option '{key}' (options: {known})")
+    typ = fields[key].type
+    typ = typ if isinstance(typ, type) else {"int": int, "float": float, "bool": bool, "str": str}.get(str(typ), str)
+    try:
+        if typ is bool:
+            if value.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return value.lower() in ("true", "1")
+        return typ(value)
+    except ValueError:
+        raise QcompError(f"{cls.name}: option '{key}' expects {typ.__name__}, got {value!r}") from None
+
+
+def make_pass(spec: str, registry: dict[str, type]):
+    """`name{k=v,k2=v2}` -> an instance of our pass, or None when `name` is not ours."""
+    name, _, rest = spec.partition("{")
+    cls = registry.get(name.strip())
+    if cls is None:
+        return None
+    opts = {}
+    if rest:
+        if not rest.endswith("}"):
+            raise QcompError(f"malformed options in {spec!r}")
+        for item in split_top_level(rest[:-1].replace(" ", ",")):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise QcompError(f"{cls.name}: option {item!r} must be key=value")
+            opts[key.strip()] = _coerce(cls, key.strip(), value.strip())
+    return cls(**opts)
+
+
+@dataclass
+class PassTiming:
+    name: str
+    seconds: float
+
+
+@dataclass
+class Pipeline:
+    """A parsed pipeline: a list of steps, each our pass object or an upstream pipeline text."""
+
+    steps: list[Any]
+    timings: list[PassTiming] = field(default_factory=list)
+
+    @staticmethod
+    def parse(text: str) -> "Pipeline":
+        from qcomp.passes.registry import all_passes
+
+        registry = all_passes()
+        steps: list[Any] = []
+        for spec in split_top_level(text):
+            p = make_pass(spec, registry)
+            if p is None:
+                if steps and isinstance(steps[-1], str):
+                    steps[-1] += "," + spec
+                else:
+                    steps.append(spec)
+            else:
+                steps.append(p)
+        return Pipeline(steps)
+
+    def run(self, module: ir.Module, print_after_all: bool = False,
+            printer: Callable[[str], None] | None = None) -> None:
+        out = printer or (lambda s: print(s, file=sys.stderr))
+        for step in self.steps:
+            label = step if isinstance(step, str) else step.name
+            start = time.perf_counter()
+            if isinstance(step, str):
+                _run_upstream(module, step)
+            else:
+                step.run(module)
+            self.timings.append(PassTiming(label, time.perf_counter() - start))
+            if print_after_all:
+                out(f"// -----// IR Dump After {label} //----- //\n{module.operation.get_asm(large_elements_limit=16)}")
+
+    def timing_report(self) -> str:
+        total = sum(t.seconds for t in self.timings) or 1e-9
+        rows = [f"  {t.seconds * 1e3:9.2f} ms  {100 * t.seconds / total:5.1f}%  {t.name}" for t in self.timings]
+        return "\n".join(["===-- pass timing --===", *rows, f"  {total * 1e3:9.2f} ms  100.0%  total"])
+
+
+def _run_upstream(module: ir.Module, text: str) -> None:
+    try:
+        pm = passmanager.PassManager.parse(f"builtin.module({text})", context=module.context)
+    except (ValueError, ir.MLIRError) as e:
+        raise QcompError(f"unknown pass or bad options in {text!r}: {str(e).strip().splitlines()[0]}") from e
+    pm.run(module.operation)
+
+
+def run_pipeline(module: ir.Module, text: str, print_after_all: bool = False) -> Pipeline:
+    """Parse and run `text` on `module`; returns the pipeline with its timings."""
+    p = Pipeline.parse(text)
+    p.run(module, print_after_all=print_after_all)
+    return p
