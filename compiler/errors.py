@@ -9,16 +9,15 @@ def mlir_error_text(err, filename: str | None = None) -> str:
     """One line per diagnostic of an MLIRError, `file:line:col: error: message` when the location has one."""
     lines = []
     for d in getattr(err, "error_diagnostics", []) or []:
-        loc = str(d.location)
-        if loc.startswith('loc("') and filename:
-            loc = loc.replace('loc("-"', f'loc("{filename}"')
-        lines.append(f"{_loc_text(loc)}: error: {d.message}")
-        lines += [f"{_loc_text(str(n.location))}: note: {n.message}" for n in d.notes]
+        lines.append(f"{_loc_text(str(d.location), filename)}: error: {d.message}")
+        lines += [f"{_loc_text(str(n.location), filename)}: note: {n.message}" for n in d.notes]
     return "\n".join(lines) or str(err).strip().splitlines()[-1]
 
 
-def _loc_text(loc: str) -> str:
-    # loc("file":3:8) -> file:3:8 ; anything else is kept readable
+def _loc_text(loc: str, filename: str | None = None) -> str:
+    # loc("file":3:8) -> file:3:8 ; the parser's "-" becomes the input's file name
+    if filename:
+        loc = loc.replace('loc("-"', f'loc("{filename}"')
     if loc.startswith('loc("') and loc.endswith(")"):
         body = loc[5:-1]
         name, _, rest = body.partition('"')

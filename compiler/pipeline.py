@@ -103,6 +103,12 @@ class Pipeline:
                 steps.append(p)
         return Pipeline(steps)
 
+    def validate(self, context: ir.Context) -> None:
+        """Check the upstream parts parse (unknown pass names, bad options) without running anything."""
+        for step in self.steps:
+            if isinstance(step, str):
+                _parse_upstream(step, context)
+
     def run(self, module: ir.Module, print_after_all: bool = False,
             printer: Callable[[str], None] | None = None) -> None:
         out = printer or (lambda s: print(s, file=sys.stderr))
@@ -123,12 +129,15 @@ class Pipeline:
         return "\n".join(["===-- pass timing --===", *rows, f"  {total * 1e3:9.2f} ms  100.0%  total"])
 
 
-def _run_upstream(module: ir.Module, text: str) -> None:
+def _parse_upstream(text: str, context: ir.Context):
     try:
-        pm = passmanager.PassManager.parse(f"builtin.module({text})", context=module.context)
+        return passmanager.PassManager.parse(f"builtin.module({text})", context=context)
     except (ValueError, ir.MLIRError) as e:
         raise QcompError(f"unknown pass or bad options in {text!r}: {str(e).strip().splitlines()[0]}") from e
-    pm.run(module.operation)
+
+
+def _run_upstream(module: ir.Module, text: str) -> None:
+    _parse_upstream(text, module.context).run(module.operation)
 
 
 def run_pipeline(module: ir.Module, text: str, print_after_all: bool = False) -> Pipeline:

@@ -153,3 +153,15 @@ class JitFunction:
         packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
         self._fn(packed)
         return outs
+
+
+def jit_from_text(text: str, opt_level: int = 2) -> JitFunction:
+    """Parse a module holding func.func @main on builtin tensors (qc ops allowed), lower it and JIT it."""
+    from qcomp.dialects import new_context
+
+    from .lower_qc import LowerToLinalgPass
+
+    with new_context(), ir.Location.unknown():
+        module = ir.Module.parse(text)
+        LowerToLinalgPass().run(module)
+        return JitFunction(module, opt_level=opt_level)

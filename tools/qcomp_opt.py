@@ -1,0 +1,144 @@
+"""qcomp-opt: an mlir-opt for qcomp's pipelines, for lit tests.
+
+    qcomp-opt FILE.mlir -p 'qc-quantize{wbits=8},canonicalize' [--split-input-file]
+              [--verify-diagnostics] [--print-ir-after-all] [--timing] [-o FILE]
+"""
+
+import argparse
+import re
+import sys
+
+from qcomp.errors import QcompError, mlir_error_text
+
+SPLIT = re.compile(r"^// -----\s*$", re.M)
+EXPECTED = re.compile(r"//\s*expected-(error|warning|note|remark)\s*(@[+-]?\w+)?\s*\{\{(.*?)\}\}")
+LOC = re.compile(r'loc\("-":(\d+):(\d+)\)')
+
+
+def _chunks(text: str, split: bool) -> list[tuple[int, str]]:
+    """(first line offset, text) per input chunk; offsets keep diagnostics' line numbers file-relative."""
+    if not split:
+        return [(0, text)]
+    out, start = [], 0
+    for m in SPLIT.finditer(text):
+        out.append((text.count("\n", 0, start), text[start : m.start()]))
+        start = m.end()
+    out.append((text.count("\n", 0, start), text[start:]))
+    return out
+
+
+def _diagnostics(err: Exception, filename: str) -> list[tuple[int, str]]:
+    """(line, message) of each error in an MLIRError or a located QcompError."""
+    from qcomp.dialects._mlir import ir
+
+    if isinstance(err, ir.MLIRError):
+        out = []
+        for d in err.error_diagnostics:
+            m = LOC.search(str(d.location))
+            out.append((int(m.group(1)) if m else 0, d.message))
+        return out
+    m = LOC.search(str(err))
+    return [(int(m.group(1)) if m else 0, LOC.sub("", str(err)).lstrip(": "))]
+
+
+def _error_text(err: Exception, filename: str) -> str:
+    from qcomp.dialects._mlir import ir
+
+    if isinstance(err, ir.MLIRError):
+        return mlir_error_text(err, filename)
+    return LOC.sub(lambda m: f"{filename}:{m.group(1)}:{m.group(2)}", f"error: {err}" if not LOC.search(str(err))
+                   else str(err).replace(": ", ": error: ", 1))
+
+
+def _verify(chunk: str, offset: int, diags: list[tuple[int, str]], filename: str) -> list[str]:
+    """mlir-opt --verify-diagnostics: every expected-error is produced on its line, and nothing else."""
+    expected = []
+    for i, line in enumerate(chunk.splitlines()):
+        for m in EXPECTED.finditer(line):
+            if m.group(1) != "error":
+                continue
+            where, lineno = m.group(2), offset + i + 1
+            if where and where not in ("@above", "@below"):
+                lineno += int(where[1:])
+            elif where == "@above":
+                lineno -= 1
+            elif where == "@below":
+                lineno += 1
+            expected.append((lineno, m.group(3)))
+    problems, unmatched = [], list(diags)
+    for lineno, text in expected:
+        hit = next((d for d in unmatched if d[0] == lineno and text in d[1]), None)
+        if hit is None:
+            problems.append(f"{filename}:{lineno}: error: expected error \"{text}\" was not produced")
+        else:
+            unmatched.remove(hit)
+    problems += [f"{filename}:{ln}: error: unexpected error: {msg}" for ln, msg in unmatched]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="qcomp-opt", description=__doc__.splitlines()[0])
+    ap.add_argument("input", help="MLIR file, or - for stdin")
+    ap.add_argument("-p", "--pipeline", default="", help="pass pipeline, e.g. 'qc-quantize{wbits=8},cse'")
+    ap.add_argument("--split-input-file", action="store_true", help="treat '// -----' as separate inputs")
+    ap.add_argument("--verify-diagnostics", action="store_true", help="check expected-error annotations")
+    ap.add_argument("--print-ir-after-all", action="store_true", help="print the IR after every pass to stderr")
+    ap.add_argument("--timing", action="store_true", help="print per-pass timing to stderr")
+    ap.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    args = ap.parse_args(argv)
+
+    from qcomp.dialects import new_context
+    from qcomp.dialects._mlir import ir
+    from qcomp.pipeline import Pipeline
+
+    filename = "<stdin>" if args.input == "-" else args.input
+    try:
+        text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+    except OSError as e:
+        print(f"qcomp-opt: error: cannot read {filename}: {e.strerror}", file=sys.stderr)
+        return 1
+    try:
+        pipeline_text = args.pipeline
+        Pipeline.parse(pipeline_text).validate(new_context())  # report a bad pipeline once, before any input
+    except QcompError as e:
+        print(f"qcomp-opt: error: {e}", file=sys.stderr)
+        return 1
+
+    outputs, failed = [], False
+    for offset, chunk in _chunks(text, args.split_input_file):
+        ctx = new_context()
+        try:
+            with ctx, ir.Location.unknown():
+                module = ir.Module.parse("\n" * offset + chunk)
+                p = Pipeline.parse(pipeline_text)
+                p.run(module, print_after_all=args.print_ir_after_all)
+                if args.timing:
+                    print(p.timing_report(), file=sys.stderr)
+                outputs.append(str(module))
+            if args.verify_diagnostics:
+                problems = _verify(chunk, offset, [], filename)
+                for line in problems:
+                    print(line, file=sys.stderr)
+                failed |= bool(problems)
+        except (ir.MLIRError, QcompError) as e:
+            if args.verify_diagnostics:
+                problems = _verify(chunk, offset, _diagnostics(e, filename), filename)
+                for line in problems:
+                    print(line, file=sys.stderr)
+                failed |= bool(problems)
+            else:
+                print(_error_text(e, filename), file=sys.stderr)
+                return 1
+    if args.verify_diagnostics:
+        return 1 if failed else 0
+    result = "// -----\n".join(outputs)
+    if args.output == "-":
+        sys.stdout.write(result)
+    else:
+        with open(args.output, "w") as f:
+            f.write(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
