@@ -8,6 +8,8 @@ class QcompError(Exception):
 def mlir_error_text(err, filename: str | None = None) -> str:
     """One line per diagnostic of an MLIRError, `file:line:col: error: message` when the location has one."""
     lines = []
+    for loc, msg in getattr(err, "diagnostics", []):
+        lines.append(f"{_loc_text(loc, filename)}: error: {msg}")
     for d in getattr(err, "error_diagnostics", []) or []:
         lines.append(f"{_loc_text(str(d.location), filename)}: error: {d.message}")
         lines += [f"{_loc_text(str(n.location), filename)}: note: {n.message}" for n in d.notes]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from qcomp.dialects._mlir import ir, passmanager
+from qcomp.dialects._mlir import ir, passmanager, run_pass_manager
 from qcomp.errors import QcompError
 
 
@@ -137,7 +137,7 @@ def _parse_upstream(text: str, context: ir.Context):
 
 
 def _run_upstream(module: ir.Module, text: str) -> None:
-    _parse_upstream(text, module.context).run(module.operation)
+    run_pass_manager(_parse_upstream(text, module.context), module)
 
 
 def run_pipeline(module: ir.Module, text: str, print_after_all: bool = False) -> Pipeline:

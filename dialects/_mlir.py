@@ -12,6 +12,7 @@ from torch_mlir.dialects.ext import Dialect, Operand, Pure, Result
 __all__ = [
     "Dialect",
     "Operand",
+    "PassFailure",
     "Pure",
     "Result",
     "arith",
@@ -23,16 +24,44 @@ __all__ = [
     "register_torch",
     "passmanager",
     "rewrite",
+    "run_pass_manager",
     "run_pipeline",
     "tensor",
 ]
+
+
+class PassFailure(Exception):
+    """A pass pipeline failed; `diagnostics` holds the (location, message) of each error it emitted."""
+
+    def __init__(self, diagnostics: list[tuple[str, str]]):
+        self.diagnostics = diagnostics
+        first = diagnostics[0] if diagnostics else ("", "pass pipeline failed without a diagnostic")
+        super().__init__(f"{first[0]}: error: {first[1]}" if first[0] else first[1])
+
+
+def run_pass_manager(pm, module: ir.Module) -> None:
+    """Run `pm` on `module`, turning its error diagnostics into one PassFailure (nothing printed to stderr)."""
+    errors: list[tuple[str, str]] = []
+
+    def handler(d):
+        if d.severity == ir.DiagnosticSeverity.ERROR:
+            errors.append((str(d.location), d.message))
+        return True
+
+    h = module.context.attach_diagnostic_handler(handler)
+    try:
+        pm.run(module.operation)
+    except ir.MLIRError as e:
+        raise PassFailure(errors or [(str(d.location), d.message) for d in e.error_diagnostics]) from None
+    finally:
+        h.detach()
 
 
 def run_pipeline(module: ir.Module, pipeline: str) -> None:
     """Run an upstream textual pipeline (`builtin.module(...)` added when missing) on `module`."""
     if not pipeline.startswith("builtin.module("):
         pipeline = f"builtin.module({pipeline})"
-    passmanager.PassManager.parse(pipeline, context=module.context).run(module.operation)
+    run_pass_manager(passmanager.PassManager.parse(pipeline, context=module.context), module)
 
 
 def load_torch_c(context: ir.Context) -> None:

@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from qcomp.dialects._mlir import ir, rewrite, run_pipeline
-from qcomp.errors import QcompError
+from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
+from qcomp.errors import QcompError, mlir_error_text
 from qcomp.weights import constant_array, make_constant
 
 # torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay)
@@ -279,8 +279,8 @@ class FromTorchPass:
         module.operation.attributes["qc.host_ops"] = ir.DictAttr.get({k: _i64(v) for k, v in sorted(host.items())})
         try:
             run_pipeline(module, TORCH_TO_LINALG)
-        except ir.MLIRError as e:
-            raise QcompError(f"torch-mlir could not lower the host ops: {str(e).strip().splitlines()[-1]}") from e
+        except PassFailure as e:
+            raise QcompError(f"torch-mlir could not lower the host ops: {mlir_error_text(e).splitlines()[0]}") from e
         left = _first_op(module, "torch")
         if left is not None:
             raise QcompError(f"{left.location}: host op '{left.name}' has no lowering to linalg in torch-mlir")

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import sys
+import textwrap
 import time
 
 from qcomp.errors import QcompError
@@ -44,10 +45,10 @@ def load_model(spec: str):
     return model, tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,)
 
 
-def _counts(items: dict[str, int], limit: int = 8) -> str:
-    ranked = sorted(items.items(), key=lambda kv: -kv[1])
-    text = ", ".join(f"{k.removeprefix('torch.aten.')} {v}" for k, v in ranked[:limit])
-    return text + (f", … {len(ranked) - limit} more kinds" if len(ranked) > limit else "")
+def _counts(items: dict[str, int]) -> str:
+    ranked = sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{k.removeprefix('torch.aten.')} {v}" for k, v in ranked)
+    return textwrap.fill(text, width=110, subsequent_indent=" " * 24)
 
 
 def cmd_compile(args) -> int:

@@ -29,22 +29,24 @@ def _chunks(text: str, split: bool) -> list[tuple[int, str]]:
 
 def _diagnostics(err: Exception, filename: str) -> list[tuple[int, str]]:
     """(line, message) of each error in an MLIRError or a located QcompError."""
-    from qcomp.dialects._mlir import ir
+    from qcomp.dialects._mlir import PassFailure, ir
 
-    if isinstance(err, ir.MLIRError):
+    if isinstance(err, ir.MLIRError | PassFailure):
+        diags = err.diagnostics if isinstance(err, PassFailure) else [(str(d.location), d.message)
+                                                                     for d in err.error_diagnostics]
         out = []
-        for d in err.error_diagnostics:
-            m = LOC.search(str(d.location))
-            out.append((int(m.group(1)) if m else 0, d.message))
+        for loc, msg in diags:
+            m = LOC.search(loc)
+            out.append((int(m.group(1)) if m else 0, msg))
         return out
     m = LOC.search(str(err))
     return [(int(m.group(1)) if m else 0, LOC.sub("", str(err)).lstrip(": "))]
 
 
 def _error_text(err: Exception, filename: str) -> str:
-    from qcomp.dialects._mlir import ir
+    from qcomp.dialects._mlir import PassFailure, ir
 
-    if isinstance(err, ir.MLIRError):
+    if isinstance(err, ir.MLIRError | PassFailure):
         return mlir_error_text(err, filename)
     return LOC.sub(lambda m: f"{filename}:{m.group(1)}:{m.group(2)}", f"error: {err}" if not LOC.search(str(err))
                    else str(err).replace(": ", ": error: ", 1))
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from qcomp.dialects import new_context
-    from qcomp.dialects._mlir import ir
+    from qcomp.dialects._mlir import PassFailure, ir
     from qcomp.pipeline import Pipeline
 
     filename = "<stdin>" if args.input == "-" else args.input
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                 for line in problems:
                     print(line, file=sys.stderr)
                 failed |= bool(problems)
-        except (ir.MLIRError, QcompError) as e:
+        except (ir.MLIRError, PassFailure, QcompError) as e:
             if args.verify_diagnostics:
                 problems = _verify(chunk, offset, _diagnostics(e, filename), filename)
                 for line in problems:

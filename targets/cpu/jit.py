@@ -120,7 +120,7 @@ def externalize_constants(module: ir.Module, min_elements: int = 1024) -> list[n
 class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
 
-    def __init__(self, module: ir.Module, opt_level: int = 3):
+    def __init__(self, module: ir.Module, opt_level: int = 2):
         from torch_mlir import execution_engine
         from torch_mlir.runtime import get_ranked_memref_descriptor
 

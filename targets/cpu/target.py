@@ -15,9 +15,9 @@ from .lower_qc import LowerToLinalgPass
 
 @dataclass(frozen=True)
 class CpuOptions:
-    """opt_level: LLVM optimisation level 0..3 (default 3)."""
+    """opt_level: LLVM optimisation level 0..3 (default 2: O3 triples JIT time for little gain on v0 loops)."""
 
-    opt_level: int = 3
+    opt_level: int = 2
 
     def __post_init__(self):
         if self.opt_level not in (0, 1, 2, 3):

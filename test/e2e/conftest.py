@@ -1,0 +1,37 @@
+"""Shared fixtures: each built-in model compiled once per recipe for the whole e2e session."""
+
+import numpy as np
+import pytest
+import torch
+
+import qcomp
+from qcomp.examples.models import BUILTIN
+
+INT_OPS = ("qc.quantize_dynamic", "qc.qlinear", "qc.qconv2d")
+_CACHE: dict = {}
+
+
+def compiled(name: str, recipe: str):
+    """(model, inputs, CompiledModel, PyTorch reference output) — compiled with taps on the integer ops."""
+    key = (name, recipe)
+    if key not in _CACHE:
+        model, inputs = BUILTIN[name]()
+        with torch.no_grad():
+            want = model(*inputs).numpy()
+        cm = qcomp.compile(model, inputs, target="cpu", recipe=recipe, taps=INT_OPS if recipe != "fp32" else ())
+        _CACHE[key] = (model, inputs, cm, want)
+    return _CACHE[key]
+
+
+def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got - want).max() / np.abs(want).max())
+
+
+def cosine(got: np.ndarray, want: np.ndarray) -> float:
+    g, w = got.astype(np.float64).ravel(), want.astype(np.float64).ravel()
+    return float(g @ w / (np.linalg.norm(g) * np.linalg.norm(w)))
+
+
+@pytest.fixture
+def models():
+    return compiled
