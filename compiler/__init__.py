@@ -1,8 +1,8 @@
 """qcomp: an MLIR-based quantizing compiler for PyTorch models.
 
-    import qcomp
-    cm = qcomp.compile(model, (x,), target="cpu", recipe="w8a8")
-    y = cm(x); print(cm.report["placement"]); cm.save("out/")
+import qcomp
+cm = qcomp.compile(model, (x,), target="cpu", recipe="w8a8")
+y = cm(x); print(cm.report["placement"]); cm.save("out/")
 """
 
 from .errors import QcompError

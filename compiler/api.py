@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-
 from qcomp import targets
 from qcomp.dialects._mlir import ir
 from qcomp.frontend import import_torch
@@ -80,16 +79,28 @@ def _op_table(module: ir.Module, target: targets.Target) -> list[dict]:
             prec = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
             if prec is None:
                 prec = "int" if op.name in ("qc.quantize_dynamic", "qc.quantize", "qc.requantize") else "fp32"
-            rows.append({"op": op.name, "location": str(op.location), "precision": prec,
-                         "placement": "target" if target.capabilities.supports(op.name) else "host"})
+            rows.append(
+                {
+                    "op": op.name,
+                    "location": str(op.location),
+                    "precision": prec,
+                    "placement": "target" if target.capabilities.supports(op.name) else "host",
+                }
+            )
         return ir.WalkResult.ADVANCE
 
     module.operation.walk(visit)
     return rows
 
 
-def compile(model: torch.nn.Module, example_inputs, target="cpu", recipe: "str | Recipe" = "w8a8",
-            calibration=None, taps: tuple[str, ...] = ()) -> CompiledModel:
+def compile(
+    model: torch.nn.Module,
+    example_inputs,
+    target="cpu",
+    recipe: "str | Recipe" = "w8a8",
+    calibration=None,
+    taps: tuple[str, ...] = (),
+) -> CompiledModel:
     """Compile `model` for `target` with `recipe`.
 
     target: a name ("cpu") or a Target from `qcomp.targets.get(name, **options)`.
@@ -139,8 +150,10 @@ def compile(model: torch.nn.Module, example_inputs, target="cpu", recipe: "str |
         "target": tgt.name,
         "recipe": {"name": rec.name, "version": rec.version, "pipeline": rec.pipeline},
         "ops": table,
-        "placement": {"target": sum(r["placement"] == "target" for r in table),
-                      "host": sum(host_ops.values()) + sum(r["placement"] == "host" for r in table)},
+        "placement": {
+            "target": sum(r["placement"] == "target" for r in table),
+            "host": sum(host_ops.values()) + sum(r["placement"] == "host" for r in table),
+        },
         "host_ops": host_ops,
         "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes},
         "timings_s": timings,

@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import torch
-
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError

@@ -109,8 +109,9 @@ class Pipeline:
             if isinstance(step, str):
                 _parse_upstream(step, context)
 
-    def run(self, module: ir.Module, print_after_all: bool = False,
-            printer: Callable[[str], None] | None = None) -> None:
+    def run(
+        self, module: ir.Module, print_after_all: bool = False, printer: Callable[[str], None] | None = None
+    ) -> None:
         out = printer or (lambda s: print(s, file=sys.stderr))
         for step in self.steps:
             label = step if isinstance(step, str) else step.name

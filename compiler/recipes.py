@@ -25,8 +25,12 @@ BUILTIN: dict[str, Recipe] = {
     r.name: r
     for r in (
         Recipe("fp32", 1, "", "no quantization: the float graph as imported"),
-        Recipe("w8a8", 1, "qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
-               "round-to-nearest: int8 weights per output channel, int8 activations per token (dynamic)"),
+        Recipe(
+            "w8a8",
+            1,
+            "qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
+            "round-to-nearest: int8 weights per output channel, int8 activations per token (dynamic)",
+        ),
     )
 }
 
@@ -44,8 +48,12 @@ def load_recipe(path: str) -> Recipe:
     unknown = set(data) - {"name", "version", "pipeline", "description"}
     if unknown:
         raise QcompError(f"{path}: unknown recipe keys {sorted(unknown)}")
-    return Recipe(str(data.get("name", os.path.basename(path))), int(data.get("version", 1)),
-                  str(data["pipeline"] or ""), str(data.get("description", "")))
+    return Recipe(
+        str(data.get("name", os.path.basename(path))),
+        int(data.get("version", 1)),
+        str(data["pipeline"] or ""),
+        str(data.get("description", "")),
+    )
 
 
 def get_recipe(recipe: "str | Recipe") -> Recipe:

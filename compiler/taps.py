@@ -8,7 +8,6 @@ Constant operands (weights) are captured at compile time instead of being return
 from dataclasses import dataclass
 
 import numpy as np
-
 from qcomp.dialects._mlir import ir
 from qcomp.weights import constant_array
 
@@ -53,8 +52,15 @@ def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
     def visit(op):
         if op.name in op_names:
             attrs = {k: _attr_value(op.attributes[k]) for k in op.attributes if not k.startswith("qc.")}
-            taps.append(Tap(op.name, attrs, tuple(slot(v) for v in op.operands),
-                            tuple(slot(r) for r in op.results), str(op.location)))
+            taps.append(
+                Tap(
+                    op.name,
+                    attrs,
+                    tuple(slot(v) for v in op.operands),
+                    tuple(slot(r) for r in op.results),
+                    str(op.location),
+                )
+            )
         return ir.WalkResult.ADVANCE
 
     module.operation.walk(visit)
@@ -64,7 +70,8 @@ def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
         ret.operation.erase()
         ft = ir.FunctionType(ir.TypeAttr(fop.attributes["function_type"]).value)
         fop.attributes["function_type"] = ir.TypeAttr.get(
-            ir.FunctionType.get(ft.inputs, [v.type for v in final.operands]))
+            ir.FunctionType.get(ft.inputs, [v.type for v in final.operands])
+        )
     return taps
 
 

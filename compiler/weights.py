@@ -6,7 +6,6 @@ them without a copy; a replaced weight (e.g. its int8 version) is a new constant
 """
 
 import numpy as np
-
 from qcomp.dialects._mlir import arith, ir
 
 _NP_TO_MLIR = {

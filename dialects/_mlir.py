@@ -5,8 +5,7 @@ the bindings between LLVM versions is handled in this file only.
 """
 
 from torch_mlir import ir, passmanager, rewrite
-from torch_mlir.dialects import arith, func, linalg, tensor
-from torch_mlir.dialects import ext
+from torch_mlir.dialects import arith, ext, func, linalg, tensor
 from torch_mlir.dialects.ext import Dialect, Operand, Pure, Result
 
 __all__ = [
@@ -21,8 +20,8 @@ __all__ = [
     "ir",
     "linalg",
     "load_torch_c",
-    "register_torch",
     "passmanager",
+    "register_torch",
     "rewrite",
     "run_pass_manager",
     "run_pipeline",

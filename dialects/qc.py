@@ -21,6 +21,7 @@ class DenseArray(ir.Attribute):
 
     attr_name = "builtin.dense_array"
 
+
 ACTIVATIONS = ("none", "relu", "gelu", "silu")
 
 
@@ -97,7 +98,12 @@ class LinearOp(QC.Operation, name="linear", traits=[Pure]):
 
     def verify_invariants(self) -> bool:
         c = _Check(self)
-        x, w, b, y = _shape(self.operands[0]), _shape(self.operands[1]), _shape(self.operands[2]), _shape(self.results[0])
+        x, w, b, y = (
+            _shape(self.operands[0]),
+            _shape(self.operands[1]),
+            _shape(self.operands[2]),
+            _shape(self.results[0]),
+        )
         _float_operands(c, self, ["x", "w", "b"])
         c(len(w) == 2, f"weight must be rank 2 [N, K], got rank {len(w)}")
         c(len(x) >= 1 and x[-1] == w[1], f"input features {x[-1:]} do not match weight K={w[1:2]}")
@@ -255,7 +261,7 @@ class GeluOp(QC.Operation, name="gelu", traits=[Pure]):
 
     def verify_invariants(self) -> bool:
         c = _Check(self)
-        c(_attr(self, "approximate") in ("none", "tanh"), "'approximate' must be \"none\" or \"tanh\"")
+        c(_attr(self, "approximate") in ("none", "tanh"), '\'approximate\' must be "none" or "tanh"')
         return c.ok and _verify_unary(self)
 
 
@@ -361,8 +367,10 @@ class QuantizeOp(QC.Operation, name="quantize", traits=[Pure]):
         c = _Check(self)
         _float_operands(c, self, ["x", "scale"])
         bits = _bits_ok(c, self)
-        c(_int_width(_etype(self.results[0])) == 8 or (_int_width(_etype(self.results[0])) or 0) >= bits,
-          f"result element type cannot hold {bits}-bit values")
+        c(
+            _int_width(_etype(self.results[0])) == 8 or (_int_width(_etype(self.results[0])) or 0) >= bits,
+            f"result element type cannot hold {bits}-bit values",
+        )
         c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
         _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
         return c.ok
@@ -433,8 +441,10 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
     def verify_invariants(self) -> bool:
         c = _Check(self)
         x, xs, w, ws, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
-        c(_int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
-          "xq and wq must be i8")
+        c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "xq and wq must be i8",
+        )
         c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
         c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
         c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
@@ -459,15 +469,20 @@ class QMatmulOp(QC.Operation, name="qmatmul", traits=[Pure]):
     def verify_invariants(self) -> bool:
         c = _Check(self)
         a, sa, b, sb, y = (_shape(v) for v in (*self.operands, self.results[0]))
-        c(len(a) >= 2 and len(a) == len(b) and a[:-2] == b[:-2] and a[-1] == b[-2],
-          f"operand shapes {a} and {b} do not form a batched matmul")
+        c(
+            len(a) >= 2 and len(a) == len(b) and a[:-2] == b[:-2] and a[-1] == b[-2],
+            f"operand shapes {a} and {b} do not form a batched matmul",
+        )
         c(sa == a[:-1] + [1] and sb == b[:-2] + [1, b[-1]], "scales must be [..., M, 1] and [..., 1, N]")
         c(y == a[:-1] + b[-1:], f"result shape {y} must be {a[:-1] + b[-1:]}")
         return c.ok
 
 
 class QConv2dOp(QC.Operation, name="qconv2d", traits=[Pure]):
-    """Integer conv2d: y = (f32(conv(xq, wq)) · xs[0]) · ws[o] + b[o]; xq per-tensor scale xs [1], wq per-channel ws [O]."""
+    """Integer conv2d: y = (f32(conv(xq, wq)) · xs[0]) · ws[o] + b[o].
+
+    xq has a per-tensor scale xs [1], wq per-output-channel scales ws [O]; i32 accumulation.
+    """
 
     xq: Operand[Tensor]
     xs: Operand[Tensor]

@@ -59,9 +59,16 @@ def tiny_llama(seq: int = 16):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=176, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
-                      attn_implementation="sdpa")
+    cfg = LlamaConfig(
+        vocab_size=512,
+        hidden_size=64,
+        intermediate_size=176,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+        attn_implementation="sdpa",
+    )
     ids = torch.randint(0, cfg.vocab_size, (1, seq))
     return LogitsOnly(LlamaForCausalLM(cfg).eval()).eval(), (ids,)
 
@@ -71,8 +78,16 @@ def tiny_gpt2(seq: int = 16):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=512, n_embd=64, n_layer=2, n_head=4, n_positions=128,
-                     bos_token_id=0, eos_token_id=0, attn_implementation="sdpa")
+    cfg = GPT2Config(
+        vocab_size=512,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        n_positions=128,
+        bos_token_id=0,
+        eos_token_id=0,
+        attn_implementation="sdpa",
+    )
     ids = torch.randint(0, cfg.vocab_size, (1, seq))
     return LogitsOnly(GPT2LMHeadModel(cfg).eval()).eval(), (ids,)
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-
 from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
 from qcomp.weights import constant_array, make_constant
@@ -30,8 +29,17 @@ TORCH_TO_LINALG = (
     "torch-func-backend-type-conversion,func.func(canonicalize),func.func(torch-finalizing-backend-type-conversion)"
 )
 
-_DTYPES = {"f32": "f32", "f16": "f16", "bf16": "bf16", "f64": "f64", "si8": "i8", "ui8": "i8",
-           "si32": "i32", "si64": "i64", "i1": "i1"}
+_DTYPES = {
+    "f32": "f32",
+    "f16": "f16",
+    "bf16": "bf16",
+    "f64": "f64",
+    "si8": "i8",
+    "ui8": "i8",
+    "si32": "i32",
+    "si64": "i64",
+    "i1": "i1",
+}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -137,8 +145,12 @@ def _conv2d(op, rw):
         return True
     bias = b if str(b.type) != "!torch.none" else np.zeros(_shape(w)[0], np.float32)
     two = lambda v: list(v) * 2 if len(v) == 1 else list(v)  # noqa: E731
-    attrs = {"stride": ir.DenseI64ArrayAttr.get(two(st)), "padding": ir.DenseI64ArrayAttr.get(two(pad)),
-             "dilation": ir.DenseI64ArrayAttr.get(two(dil)), "groups": _i64(g)}
+    attrs = {
+        "stride": ir.DenseI64ArrayAttr.get(two(st)),
+        "padding": ir.DenseI64ArrayAttr.get(two(pad)),
+        "dilation": ir.DenseI64ArrayAttr.get(two(dil)),
+        "groups": _i64(g),
+    }
     return _emit(op, rw, "qc.conv2d", [x, w, bias], attrs)
 
 

@@ -78,15 +78,22 @@ class QuantizePass:
         st = ir.RankedTensorType.get([1] if gran == "per_tensor" else [*xt.shape[:-1], 1], ir.F32Type.get())
         qt = ir.RankedTensorType.get(xt.shape, ir.IntegerType.get_signless(8))
         with ir.InsertionPoint(op), op.location:
-            qd = ir.Operation.create("qc.quantize_dynamic", results=[qt, st], operands=[x],
-                                     attributes={"bits": _i64(self.abits), "granularity": ir.StringAttr.get(gran)})
+            qd = ir.Operation.create(
+                "qc.quantize_dynamic",
+                results=[qt, st],
+                operands=[x],
+                attributes={"bits": _i64(self.abits), "granularity": ir.StringAttr.get(gran)},
+            )
             attrs = {"qc.precision": ir.StringAttr.get(self.precision)}
             if conv:
                 attrs.update({k: op.attributes[k] for k in ("stride", "padding", "dilation", "groups")})
             else:
                 attrs["act"] = ir.StringAttr.get("none")
-            new = ir.Operation.create("qc.qconv2d" if conv else "qc.qlinear", results=[op.results[0].type],
-                                      operands=[qd.results[0], qd.results[1], make_constant(wq), make_constant(ws), b],
-                                      attributes=attrs)
+            new = ir.Operation.create(
+                "qc.qconv2d" if conv else "qc.qlinear",
+                results=[op.results[0].type],
+                operands=[qd.results[0], qd.results[1], make_constant(wq), make_constant(ws), b],
+                attributes=attrs,
+            )
         op.results[0].replace_all_uses_with(new.results[0])
         op.erase()

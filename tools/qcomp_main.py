@@ -53,9 +53,8 @@ def _counts(items: dict[str, int]) -> str:
 
 def cmd_compile(args) -> int:
     import numpy as np
-    import torch
-
     import qcomp
+    import torch
 
     model, inputs = load_model(args.model)
     start = time.perf_counter()
@@ -78,11 +77,15 @@ def cmd_compile(args) -> int:
         json.dump({**r, "check": {"max_rel_err": err, "cosine": cos}}, f, indent=1)
     written.append("report.json")
     sizes = r["sizes"]
-    print(f"qcomp: compiled {args.model} ({r['model']}) for {r['target']} with recipe {r['recipe']['name']} "
-          f"in {seconds:.1f} s")
+    print(
+        f"qcomp: compiled {args.model} ({r['model']}) for {r['target']} with recipe {r['recipe']['name']} "
+        f"in {seconds:.1f} s"
+    )
     print(f"  qc ops on {r['target']:<6}: {r['placement']['target']:4d}  ({_counts(on_target)})")
     print(f"  host ops       : {sum(r['host_ops'].values()):4d}  ({_counts(r['host_ops']) or 'none'})")
-    print(f"  weights        : {sizes['weights_fp32_bytes'] / 1e3:.1f} kB fp32 -> {sizes['weights_bytes'] / 1e3:.1f} kB")
+    print(
+        f"  weights        : {sizes['weights_fp32_bytes'] / 1e3:.1f} kB fp32 -> {sizes['weights_bytes'] / 1e3:.1f} kB"
+    )
     print(f"  vs PyTorch     : max rel err {err:.2e}, cosine {cos:.6f} (example inputs)")
     print(f"  wrote {args.output}/: {' '.join(written)}")
     return 0

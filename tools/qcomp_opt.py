@@ -1,7 +1,7 @@
 """qcomp-opt: an mlir-opt for qcomp's pipelines, for lit tests.
 
-    qcomp-opt FILE.mlir -p 'qc-quantize{wbits=8},canonicalize' [--split-input-file]
-              [--verify-diagnostics] [--print-ir-after-all] [--timing] [-o FILE]
+qcomp-opt FILE.mlir -p 'qc-quantize{wbits=8},canonicalize' [--split-input-file]
+          [--verify-diagnostics] [--print-ir-after-all] [--timing] [-o FILE]
 """
 
 import argparse
@@ -32,8 +32,11 @@ def _diagnostics(err: Exception, filename: str) -> list[tuple[int, str]]:
     from qcomp.dialects._mlir import PassFailure, ir
 
     if isinstance(err, ir.MLIRError | PassFailure):
-        diags = err.diagnostics if isinstance(err, PassFailure) else [(str(d.location), d.message)
-                                                                     for d in err.error_diagnostics]
+        diags = (
+            err.diagnostics
+            if isinstance(err, PassFailure)
+            else [(str(d.location), d.message) for d in err.error_diagnostics]
+        )
         out = []
         for loc, msg in diags:
             m = LOC.search(loc)
@@ -48,8 +51,10 @@ def _error_text(err: Exception, filename: str) -> str:
 
     if isinstance(err, ir.MLIRError | PassFailure):
         return mlir_error_text(err, filename)
-    return LOC.sub(lambda m: f"{filename}:{m.group(1)}:{m.group(2)}", f"error: {err}" if not LOC.search(str(err))
-                   else str(err).replace(": ", ": error: ", 1))
+    return LOC.sub(
+        lambda m: f"{filename}:{m.group(1)}:{m.group(2)}",
+        f"error: {err}" if not LOC.search(str(err)) else str(err).replace(": ", ": error: ", 1),
+    )
 
 
 def _verify(chunk: str, offset: int, diags: list[tuple[int, str]], filename: str) -> list[str]:
@@ -71,7 +76,7 @@ def _verify(chunk: str, offset: int, diags: list[tuple[int, str]], filename: str
     for lineno, text in expected:
         hit = next((d for d in unmatched if d[0] == lineno and text in d[1]), None)
         if hit is None:
-            problems.append(f"{filename}:{lineno}: error: expected error \"{text}\" was not produced")
+            problems.append(f'{filename}:{lineno}: error: expected error "{text}" was not produced')
         else:
             unmatched.remove(hit)
     problems += [f"{filename}:{ln}: error: unexpected error: {msg}" for ln, msg in unmatched]

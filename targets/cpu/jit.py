@@ -8,10 +8,8 @@ descriptors prebuilt and calls the packed entry point with a `void*[]`.
 import ctypes
 
 import numpy as np
-
 from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
 from qcomp.weights import constant_array
-
 
 
 def bufferize_pipeline(copy_before_write: bool) -> str:
@@ -22,7 +20,8 @@ def bufferize_pipeline(copy_before_write: bool) -> str:
         "func.func(tm-tensor-bufferize),"
         + ("" if copy_before_write else "eliminate-empty-tensors,")
         + "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map"
-        + cbw + "},"
+        + cbw
+        + "},"
         "buffer-results-to-out-params{hoist-static-allocs=false modify-public-functions=true},"
         "buffer-deallocation-pipeline"
     )

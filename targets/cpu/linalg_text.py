@@ -71,8 +71,16 @@ class Fn:
         self.emit(f"{e} = tensor.empty() : {t.s}")
         return e
 
-    def generic(self, nd: int, ins: list[tuple[str, T, list[str]]], out: tuple[str, T, list[str]],
-                body: list[str], yield_: str, reduce_last: bool = False, n_reduce: int = 0) -> str:
+    def generic(
+        self,
+        nd: int,
+        ins: list[tuple[str, T, list[str]]],
+        out: tuple[str, T, list[str]],
+        body: list[str],
+        yield_: str,
+        reduce_last: bool = False,
+        n_reduce: int = 0,
+    ) -> str:
         """linalg.generic over `nd` loops; body lines see %a0.. (inputs) and %o (output element)."""
         n_red = n_reduce or (1 if reduce_last else 0)
         iters = ", ".join(['"parallel"'] * (nd - n_red) + ['"reduction"'] * n_red)
@@ -80,8 +88,10 @@ class Fn:
         args = ", ".join([f"%a{i}: {t.elem}" for i, (_, t, _) in enumerate(ins)] + [f"%o: {out[1].elem}"])
         ins_s = f"ins({', '.join(v for v, _, _ in ins)} : {', '.join(t.s for _, t, _ in ins)}) " if ins else ""
         r = self.v()
-        self.emit(f"{r} = linalg.generic {{indexing_maps = [{maps}], iterator_types = [{iters}]}} "
-                  f"{ins_s}outs({out[0]} : {out[1].s}) {{")
+        self.emit(
+            f"{r} = linalg.generic {{indexing_maps = [{maps}], iterator_types = [{iters}]}} "
+            f"{ins_s}outs({out[0]} : {out[1].s}) {{"
+        )
         self.emit(f"^bb0({args}):")
         for line in body:
             self.emit("  " + line)
@@ -103,4 +113,4 @@ def f32(x: float) -> str:
 
     if math.isinf(x):
         return "0xFF800000" if x < 0 else "0x7F800000"
-    return "0x%08X" % struct.unpack("<I", struct.pack("<f", x))[0]
+    return f"0x{struct.unpack('<I', struct.pack('<f', x))[0]:08X}"

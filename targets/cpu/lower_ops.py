@@ -11,38 +11,59 @@ from .linalg_text import Fn, T, dims, f32
 
 ACT = {
     "none": lambda fn, x: ([], x),
-    "relu": lambda fn, x: ([f"%relu0 = arith.constant 0.0 : f32", f"%relu = arith.maximumf {x}, %relu0 : f32"], "%relu"),
+    "relu": lambda fn, x: (["%relu0 = arith.constant 0.0 : f32", f"%relu = arith.maximumf {x}, %relu0 : f32"], "%relu"),
     "silu": lambda fn, x: (_silu_lines(x, "s"), "%s_y"),
     "gelu": lambda fn, x: (_gelu_lines(x, "g", "none"), "%g_y"),
 }
 
 
 def _silu_lines(x: str, p: str) -> list[str]:
-    return [f"%{p}_one = arith.constant 1.0 : f32", f"%{p}_n = arith.negf {x} : f32", f"%{p}_e = math.exp %{p}_n : f32",
-            f"%{p}_d = arith.addf %{p}_one, %{p}_e : f32", f"%{p}_y = arith.divf {x}, %{p}_d : f32"]
+    return [
+        f"%{p}_one = arith.constant 1.0 : f32",
+        f"%{p}_n = arith.negf {x} : f32",
+        f"%{p}_e = math.exp %{p}_n : f32",
+        f"%{p}_d = arith.addf %{p}_one, %{p}_e : f32",
+        f"%{p}_y = arith.divf {x}, %{p}_d : f32",
+    ]
 
 
 def _gelu_lines(x: str, p: str, approximate: str) -> list[str]:
-    head = [f"%{p}_half = arith.constant 0.5 : f32", f"%{p}_one = arith.constant 1.0 : f32",
-            f"%{p}_hx = arith.mulf %{p}_half, {x} : f32"]
+    head = [
+        f"%{p}_half = arith.constant 0.5 : f32",
+        f"%{p}_one = arith.constant 1.0 : f32",
+        f"%{p}_hx = arith.mulf %{p}_half, {x} : f32",
+    ]
     if approximate == "tanh":
-        body = [f"%{p}_c = arith.constant {f32(math.sqrt(2 / math.pi))} : f32",
-                f"%{p}_k = arith.constant {f32(0.044715)} : f32",
-                f"%{p}_x2 = arith.mulf %{p}_k, {x} : f32", f"%{p}_x3 = arith.mulf %{p}_x2, {x} : f32",
-                f"%{p}_x4 = arith.mulf %{p}_x3, {x} : f32", f"%{p}_s = arith.addf {x}, %{p}_x4 : f32",
-                f"%{p}_i = arith.mulf %{p}_c, %{p}_s : f32", f"%{p}_t = math.tanh %{p}_i : f32"]
+        body = [
+            f"%{p}_c = arith.constant {f32(math.sqrt(2 / math.pi))} : f32",
+            f"%{p}_k = arith.constant {f32(0.044715)} : f32",
+            f"%{p}_x2 = arith.mulf %{p}_k, {x} : f32",
+            f"%{p}_x3 = arith.mulf %{p}_x2, {x} : f32",
+            f"%{p}_x4 = arith.mulf %{p}_x3, {x} : f32",
+            f"%{p}_s = arith.addf {x}, %{p}_x4 : f32",
+            f"%{p}_i = arith.mulf %{p}_c, %{p}_s : f32",
+            f"%{p}_t = math.tanh %{p}_i : f32",
+        ]
     else:
-        body = [f"%{p}_r2 = arith.constant {f32(math.sqrt(2))} : f32", f"%{p}_q = arith.divf {x}, %{p}_r2 : f32",
-                f"%{p}_t = math.erf %{p}_q : f32"]
+        body = [
+            f"%{p}_r2 = arith.constant {f32(math.sqrt(2))} : f32",
+            f"%{p}_q = arith.divf {x}, %{p}_r2 : f32",
+            f"%{p}_t = math.erf %{p}_q : f32",
+        ]
     return [*head, *body, f"%{p}_u = arith.addf %{p}_one, %{p}_t : f32", f"%{p}_y = arith.mulf %{p}_hx, %{p}_u : f32"]
 
 
 def _quant_lines(x: str, inv: str, bits: int) -> list[str]:
     q = (1 << (bits - 1)) - 1
-    return [f"%q_m = arith.mulf {x}, {inv} : f32", "%q_r = math.roundeven %q_m : f32",
-            f"%q_lo = arith.constant {float(-q)} : f32", f"%q_hi = arith.constant {float(q)} : f32",
-            "%q_a = arith.maximumf %q_r, %q_lo : f32", "%q_b = arith.minimumf %q_a, %q_hi : f32",
-            "%q_i = arith.fptosi %q_b : f32 to i8"]
+    return [
+        f"%q_m = arith.mulf {x}, {inv} : f32",
+        "%q_r = math.roundeven %q_m : f32",
+        f"%q_lo = arith.constant {float(-q)} : f32",
+        f"%q_hi = arith.constant {float(q)} : f32",
+        "%q_a = arith.maximumf %q_r, %q_lo : f32",
+        "%q_b = arith.minimumf %q_a, %q_hi : f32",
+        "%q_i = arith.fptosi %q_b : f32 to i8",
+    ]
 
 
 def _scale_exprs(scale: T, x: T, axis: int) -> list[str]:
@@ -64,11 +85,24 @@ def lower_linear(fn: Fn, attrs: dict) -> list[str]:
     nd = x.rank + 1
     n, k = f"d{x.rank - 1}", f"d{x.rank}"
     yt = T(x.shape[:-1] + w.shape[:1], "f32")
-    acc = fn.generic(nd, [("%arg0", x, [*lead, k]), ("%arg1", w, [n, k])], (fn.fill(yt, "0.0"), yt, [*lead, n]),
-                     ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"], "%s", reduce_last=True)
+    acc = fn.generic(
+        nd,
+        [("%arg0", x, [*lead, k]), ("%arg1", w, [n, k])],
+        (fn.fill(yt, "0.0"), yt, [*lead, n]),
+        ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
+        "%s",
+        reduce_last=True,
+    )
     full = dims(yt.rank)
-    return [fn.generic(yt.rank, [(acc, yt, full), ("%arg2", fn.args[2], [full[-1]])], (fn.empty(yt), yt, full),
-                       ["%s = arith.addf %a0, %a1 : f32"], "%s")]
+    return [
+        fn.generic(
+            yt.rank,
+            [(acc, yt, full), ("%arg2", fn.args[2], [full[-1]])],
+            (fn.empty(yt), yt, full),
+            ["%s = arith.addf %a0, %a1 : f32"],
+            "%s",
+        )
+    ]
 
 
 def lower_matmul(fn: Fn, attrs: dict) -> list[str]:
@@ -76,9 +110,16 @@ def lower_matmul(fn: Fn, attrs: dict) -> list[str]:
     r = a.rank
     batch, m, n, k = dims(r - 2), f"d{r - 2}", f"d{r - 1}", f"d{r}"
     yt = T(a.shape[:-1] + b.shape[-1:], "f32")
-    return [fn.generic(r + 1, [("%arg0", a, [*batch, m, k]), ("%arg1", b, [*batch, k, n])],
-                       (fn.fill(yt, "0.0"), yt, [*batch, m, n]),
-                       ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"], "%s", reduce_last=True)]
+    return [
+        fn.generic(
+            r + 1,
+            [("%arg0", a, [*batch, m, k]), ("%arg1", b, [*batch, k, n])],
+            (fn.fill(yt, "0.0"), yt, [*batch, m, n]),
+            ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
+            "%s",
+            reduce_last=True,
+        )
+    ]
 
 
 def _conv_acc(fn: Fn, attrs: dict, xi: int, wi: int, elem: str, acc_elem: str, zero: str) -> tuple[str, T]:
@@ -97,25 +138,37 @@ def _conv_acc(fn: Fn, attrs: dict, xi: int, wi: int, elem: str, acc_elem: str, z
     ow = (x.shape[3] - dw * (w.shape[3] - 1) - 1) // sw + 1
     yt = T((x.shape[0], w.shape[0], oh, ow), acc_elem)
     init, r = fn.fill(yt, "0" if acc_elem.startswith("i") else "0.0"), fn.v()
-    fn.emit(f"{r} = linalg.conv_2d_nchw_fchw {{dilations = dense<[{dh}, {dw}]> : tensor<2xi64>, "
-            f"strides = dense<[{sh}, {sw}]> : tensor<2xi64>}} ins({xp}, %arg{wi} : {x.s}, {w.s}) "
-            f"outs({init} : {yt.s}) -> {yt.s}")
+    fn.emit(
+        f"{r} = linalg.conv_2d_nchw_fchw {{dilations = dense<[{dh}, {dw}]> : tensor<2xi64>, "
+        f"strides = dense<[{sh}, {sw}]> : tensor<2xi64>}} ins({xp}, %arg{wi} : {x.s}, {w.s}) "
+        f"outs({init} : {yt.s}) -> {yt.s}"
+    )
     return r, yt
 
 
 def lower_conv2d(fn: Fn, attrs: dict) -> list[str]:
     acc, yt = _conv_acc(fn, attrs, 0, 1, "f32", "f32", "0.0")
     full = dims(4)
-    return [fn.generic(4, [(acc, yt, full), ("%arg2", fn.args[2], ["d1"])], (fn.empty(yt), yt, full),
-                       ["%s = arith.addf %a0, %a1 : f32"], "%s")]
+    return [
+        fn.generic(
+            4,
+            [(acc, yt, full), ("%arg2", fn.args[2], ["d1"])],
+            (fn.empty(yt), yt, full),
+            ["%s = arith.addf %a0, %a1 : f32"],
+            "%s",
+        )
+    ]
 
 
 def lower_embedding(fn: Fn, attrs: dict) -> list[str]:
     w, ids = fn.args
     yt = T(ids.shape + w.shape[1:], "f32")
     nd = yt.rank
-    body = [f"%i = arith.index_cast %a0 : {ids.elem} to index", f"%j = linalg.index {nd - 1} : index",
-            "%e = tensor.extract %arg0[%i, %j] : " + w.s]
+    body = [
+        f"%i = arith.index_cast %a0 : {ids.elem} to index",
+        f"%j = linalg.index {nd - 1} : index",
+        "%e = tensor.extract %arg0[%i, %j] : " + w.s,
+    ]
     return [fn.generic(nd, [("%arg1", ids, dims(nd - 1))], (fn.empty(yt), yt, dims(nd)), body, "%e")]
 
 
@@ -136,15 +189,32 @@ def lower_layer_norm(fn: Fn, attrs: dict) -> list[str]:
     c = fn.const(f32(float(x.shape[-1])), "f32")
     s, rt = _row_reduce(fn, "%arg0", x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
     mean = _row_map(fn, s, rt, [f"%r = arith.divf %a0, {c} : f32"])
-    sq, _ = _row_reduce(fn, "%arg0", x, "0.0", ["%d = arith.subf %a0, %a1 : f32", "%q = arith.mulf %d, %d : f32",
-                                                "%r = arith.addf %o, %q : f32"], extra=[(mean, rt)])
+    sq, _ = _row_reduce(
+        fn,
+        "%arg0",
+        x,
+        "0.0",
+        ["%d = arith.subf %a0, %a1 : f32", "%q = arith.mulf %d, %d : f32", "%r = arith.addf %o, %q : f32"],
+        extra=[(mean, rt)],
+    )
     var = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
     eps = fn.const(f32(attrs["eps"]), "f32")
     full = dims(x.rank)
-    body = ["%d = arith.subf %a0, %a1 : f32", f"%ve = arith.addf %a2, {eps} : f32", "%sd = math.sqrt %ve : f32",
-            "%n = arith.divf %d, %sd : f32", "%g = arith.mulf %n, %a3 : f32", "%y = arith.addf %g, %a4 : f32"]
-    ins = [("%arg0", x, full), (mean, rt, full[:-1]), (var, rt, full[:-1]),
-           ("%arg1", fn.args[1], full[-1:]), ("%arg2", fn.args[2], full[-1:])]
+    body = [
+        "%d = arith.subf %a0, %a1 : f32",
+        f"%ve = arith.addf %a2, {eps} : f32",
+        "%sd = math.sqrt %ve : f32",
+        "%n = arith.divf %d, %sd : f32",
+        "%g = arith.mulf %n, %a3 : f32",
+        "%y = arith.addf %g, %a4 : f32",
+    ]
+    ins = [
+        ("%arg0", x, full),
+        (mean, rt, full[:-1]),
+        (var, rt, full[:-1]),
+        ("%arg1", fn.args[1], full[-1:]),
+        ("%arg2", fn.args[2], full[-1:]),
+    ]
     return [fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")]
 
 
@@ -155,8 +225,12 @@ def lower_rms_norm(fn: Fn, attrs: dict) -> list[str]:
     ms = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
     eps = fn.const(f32(attrs["eps"]), "f32")
     full = dims(x.rank)
-    body = [f"%ve = arith.addf %a1, {eps} : f32", "%sd = math.sqrt %ve : f32", "%n = arith.divf %a0, %sd : f32",
-            "%y = arith.mulf %n, %a2 : f32"]
+    body = [
+        f"%ve = arith.addf %a1, {eps} : f32",
+        "%sd = math.sqrt %ve : f32",
+        "%n = arith.divf %a0, %sd : f32",
+        "%y = arith.mulf %n, %a2 : f32",
+    ]
     ins = [("%arg0", x, full), (ms, rt, full[:-1]), ("%arg1", fn.args[1], full[-1:])]
     return [fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")]
 
@@ -165,11 +239,19 @@ def lower_softmax(fn: Fn, attrs: dict) -> list[str]:
     x = fn.args[0]
     full = dims(x.rank)
     mx, rt = _row_reduce(fn, "%arg0", x, f32(-math.inf), ["%r = arith.maximumf %o, %a0 : f32"])
-    e = fn.generic(x.rank, [("%arg0", x, full), (mx, rt, full[:-1])], (fn.empty(x), x, full),
-                   ["%d = arith.subf %a0, %a1 : f32", "%r = math.exp %d : f32"], "%r")
+    e = fn.generic(
+        x.rank,
+        [("%arg0", x, full), (mx, rt, full[:-1])],
+        (fn.empty(x), x, full),
+        ["%d = arith.subf %a0, %a1 : f32", "%r = math.exp %d : f32"],
+        "%r",
+    )
     s, _ = _row_reduce(fn, e, x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
-    return [fn.generic(x.rank, [(e, x, full), (s, rt, full[:-1])], (fn.empty(x), x, full),
-                       ["%r = arith.divf %a0, %a1 : f32"], "%r")]
+    return [
+        fn.generic(
+            x.rank, [(e, x, full), (s, rt, full[:-1])], (fn.empty(x), x, full), ["%r = arith.divf %a0, %a1 : f32"], "%r"
+        )
+    ]
 
 
 def lower_gelu(fn: Fn, attrs: dict) -> list[str]:
@@ -195,8 +277,15 @@ def lower_mul(fn: Fn, attrs: dict) -> list[str]:
 def lower_channel_scale(fn: Fn, attrs: dict) -> list[str]:
     x, s = fn.args
     full = dims(x.rank)
-    return [fn.generic(x.rank, [("%arg0", x, full), ("%arg1", s, full[-1:])], (fn.empty(x), x, full),
-                       ["%r = arith.mulf %a0, %a1 : f32"], "%r")]
+    return [
+        fn.generic(
+            x.rank,
+            [("%arg0", x, full), ("%arg1", s, full[-1:])],
+            (fn.empty(x), x, full),
+            ["%r = arith.mulf %a0, %a1 : f32"],
+            "%r",
+        )
+    ]
 
 
 def lower_channel_permute(fn: Fn, attrs: dict) -> list[str]:
@@ -216,15 +305,32 @@ def lower_channel_permute(fn: Fn, attrs: dict) -> list[str]:
 def lower_quantize(fn: Fn, attrs: dict) -> list[str]:
     x, s = fn.args
     full = dims(x.rank)
-    body = ["%one = arith.constant 1.0 : f32", "%inv = arith.divf %one, %a1 : f32", *_quant_lines("%a0", "%inv", attrs["bits"])]
-    return [fn.generic(x.rank, [("%arg0", x, full), ("%arg1", s, _scale_exprs(s, x, attrs["axis"]))],
-                       (fn.empty(x.with_elem("i8")), x.with_elem("i8"), full), body, "%q_i")]
+    body = [
+        "%one = arith.constant 1.0 : f32",
+        "%inv = arith.divf %one, %a1 : f32",
+        *_quant_lines("%a0", "%inv", attrs["bits"]),
+    ]
+    return [
+        fn.generic(
+            x.rank,
+            [("%arg0", x, full), ("%arg1", s, _scale_exprs(s, x, attrs["axis"]))],
+            (fn.empty(x.with_elem("i8")), x.with_elem("i8"), full),
+            body,
+            "%q_i",
+        )
+    ]
 
 
 def _scale_from_absmax(bits: int) -> list[str]:
     q = float((1 << (bits - 1)) - 1)
-    return [f"%qm = arith.constant {q} : f32", "%one = arith.constant 1.0 : f32", "%zero = arith.constant 0.0 : f32",
-            "%d = arith.divf %a0, %qm : f32", "%z = arith.cmpf oeq, %d, %zero : f32", "%r = arith.select %z, %one, %d : f32"]
+    return [
+        f"%qm = arith.constant {q} : f32",
+        "%one = arith.constant 1.0 : f32",
+        "%zero = arith.constant 0.0 : f32",
+        "%d = arith.divf %a0, %qm : f32",
+        "%z = arith.cmpf oeq, %d, %zero : f32",
+        "%r = arith.select %z, %one, %d : f32",
+    ]
 
 
 def lower_quantize_dynamic(fn: Fn, attrs: dict) -> list[str]:
@@ -255,8 +361,15 @@ def lower_dequantize(fn: Fn, attrs: dict) -> list[str]:
     q, s = fn.args
     full = dims(q.rank)
     yt = q.with_elem("f32")
-    return [fn.generic(q.rank, [("%arg0", q, full), ("%arg1", s, _scale_exprs(s, q, attrs["axis"]))],
-                       (fn.empty(yt), yt, full), [f"%f = arith.sitofp %a0 : {q.elem} to f32", "%r = arith.mulf %f, %a1 : f32"], "%r")]
+    return [
+        fn.generic(
+            q.rank,
+            [("%arg0", q, full), ("%arg1", s, _scale_exprs(s, q, attrs["axis"]))],
+            (fn.empty(yt), yt, full),
+            [f"%f = arith.sitofp %a0 : {q.elem} to f32", "%r = arith.mulf %f, %a1 : f32"],
+            "%r",
+        )
+    ]
 
 
 def lower_requantize(fn: Fn, attrs: dict) -> list[str]:
@@ -264,12 +377,23 @@ def lower_requantize(fn: Fn, attrs: dict) -> list[str]:
     full = dims(a.rank)
     qt = a.with_elem("i8")
     body = ["%f = arith.sitofp %a0 : i32 to f32", *_quant_lines("%f", "%a1", attrs["bits"])]
-    return [fn.generic(a.rank, [("%arg0", a, full), ("%arg1", s, _scale_exprs(s, a, attrs["axis"]))],
-                       (fn.empty(qt), qt, full), body, "%q_i")]
+    return [
+        fn.generic(
+            a.rank,
+            [("%arg0", a, full), ("%arg1", s, _scale_exprs(s, a, attrs["axis"]))],
+            (fn.empty(qt), qt, full),
+            body,
+            "%q_i",
+        )
+    ]
 
 
-_IMAC = ["%x = arith.extsi %a0 : i8 to i32", "%w = arith.extsi %a1 : i8 to i32",
-         "%p = arith.muli %x, %w : i32", "%s = arith.addi %o, %p : i32"]
+_IMAC = [
+    "%x = arith.extsi %a0 : i8 to i32",
+    "%w = arith.extsi %a1 : i8 to i32",
+    "%p = arith.muli %x, %w : i32",
+    "%s = arith.addi %o, %p : i32",
+]
 
 
 def _epilogue(fn: Fn, acc: str, yt: T, ins: list[tuple[str, T, list[str]]], act: str) -> str:
@@ -290,8 +414,14 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
     n, k = f"d{x.rank - 1}", f"d{x.rank}"
     yt = T(x.shape[:-1] + w.shape[:1], "f32")
     at = yt.with_elem("i32")
-    acc = fn.generic(x.rank + 1, [("%arg0", x, [*lead, k]), ("%arg2", w, [n, k])], (fn.fill(at, "0"), at, [*lead, n]),
-                     _IMAC, "%s", reduce_last=True)
+    acc = fn.generic(
+        x.rank + 1,
+        [("%arg0", x, [*lead, k]), ("%arg2", w, [n, k])],
+        (fn.fill(at, "0"), at, [*lead, n]),
+        _IMAC,
+        "%s",
+        reduce_last=True,
+    )
     xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
     return [_epilogue(fn, acc, yt, [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])], attrs["act"])]
 
@@ -302,8 +432,14 @@ def lower_qmatmul(fn: Fn, attrs: dict) -> list[str]:
     batch, m, n, k = dims(r - 2), f"d{r - 2}", f"d{r - 1}", f"d{r}"
     yt = T(a.shape[:-1] + b.shape[-1:], "f32")
     at = yt.with_elem("i32")
-    acc = fn.generic(r + 1, [("%arg0", a, [*batch, m, k]), ("%arg2", b, [*batch, k, n])],
-                     (fn.fill(at, "0"), at, [*batch, m, n]), _IMAC, "%s", reduce_last=True)
+    acc = fn.generic(
+        r + 1,
+        [("%arg0", a, [*batch, m, k]), ("%arg2", b, [*batch, k, n])],
+        (fn.fill(at, "0"), at, [*batch, m, n]),
+        _IMAC,
+        "%s",
+        reduce_last=True,
+    )
     return [_epilogue(fn, acc, yt, [("%arg1", sa, [*batch, m, "0"]), ("%arg3", sb, [*batch, "0", n])], "none")]
 
 
@@ -314,4 +450,4 @@ def lower_qconv2d(fn: Fn, attrs: dict) -> list[str]:
     return [_epilogue(fn, acc, yt, ins, "none")]
 
 
-LOWERINGS = {name[len("lower_"):]: f for name, f in globals().items() if name.startswith("lower_")}
+LOWERINGS = {name[len("lower_") :]: f for name, f in globals().items() if name.startswith("lower_")}

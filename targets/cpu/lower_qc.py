@@ -49,7 +49,7 @@ class LowerToLinalgPass:
             helpers: dict[tuple, str] = {}
             texts: list[str] = []
             for op in ops:
-                kind = op.name[len("qc."):]
+                kind = op.name[len("qc.") :]
                 if kind not in LOWERINGS:
                     raise QcompError(f"{op.location}: the CPU target has no lowering for '{op.name}'")
                 attrs = {k: _attr_value(op.attributes[k]) for k in op.attributes}
@@ -63,8 +63,11 @@ class LowerToLinalgPass:
                     helpers[key] = fn.name
                 with ir.InsertionPoint(op), op.location:
                     call = ir.Operation.create(
-                        "func.call", results=[r.type for r in op.results], operands=list(op.operands),
-                        attributes={"callee": ir.FlatSymbolRefAttr.get(helpers[key])})
+                        "func.call",
+                        results=[r.type for r in op.results],
+                        operands=list(op.operands),
+                        attributes={"callee": ir.FlatSymbolRefAttr.get(helpers[key])},
+                    )
                 for old, new in zip(op.results, call.results, strict=True):
                     old.replace_all_uses_with(new)
                 op.erase()

@@ -4,7 +4,6 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
-
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 
@@ -46,8 +45,12 @@ class CpuTarget(Target):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(ops=frozenset(f"qc.{k}" for k in LOWERINGS), weight_bits=(2, 3, 4, 5, 6, 7, 8),
-                            activation_bits=(8,), facts={"int8_storage": True})
+        return Capabilities(
+            ops=frozenset(f"qc.{k}" for k in LOWERINGS),
+            weight_bits=(2, 3, 4, 5, 6, 7, 8),
+            activation_bits=(8,),
+            facts={"int8_storage": True},
+        )
 
     def cost(self, op, precision: str) -> Cost:
         """Weight bytes of `op` at `precision` ('fp32' or 'w<b>a<b>'): integer weights are stored one per byte

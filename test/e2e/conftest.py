@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-import torch
-
 import qcomp
+import torch
 from qcomp.examples.models import BUILTIN
 
 INT_OPS = ("qc.quantize_dynamic", "qc.qlinear", "qc.qconv2d")

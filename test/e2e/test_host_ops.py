@@ -2,10 +2,9 @@
 
 import numpy as np
 import pytest
+import qcomp
 import torch
 from conftest import cosine, max_rel_err
-
-import qcomp
 from qcomp.errors import QcompError
 
 

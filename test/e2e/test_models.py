@@ -5,7 +5,6 @@ PyTorch within a stated error."""
 import numpy as np
 import pytest
 from conftest import compiled, cosine, max_rel_err
-
 from qcomp.dialects import reference as ref
 
 MODELS = ["mlp", "cnn", "tiny-llama", "tiny-gpt2"]
