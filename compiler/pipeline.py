@@ -26,6 +26,8 @@ def split_top_level(text: str) -> list[str]:
             depth += 1
         elif ch in ")}>":
             depth -= 1
+            if depth < 0:
+                raise QcompError(f"unbalanced brackets in pipeline {text!r}")
         if ch == "," and depth == 0:
             parts.append(cur.strip())
             cur = ""
@@ -81,7 +83,7 @@ class PassTiming:
 
 @dataclass
 class Pipeline:
-    """A parsed pipeline: a list of steps, each our pass object or an upstream pipeline text."""
+    """A parsed pipeline: a list of steps, each our pass object or the text of one upstream pass."""
 
     steps: list[Any]
     timings: list[PassTiming] = field(default_factory=list)
@@ -94,13 +96,7 @@ class Pipeline:
         steps: list[Any] = []
         for spec in split_top_level(text):
             p = make_pass(spec, registry)
-            if p is None:
-                if steps and isinstance(steps[-1], str):
-                    steps[-1] += "," + spec
-                else:
-                    steps.append(spec)
-            else:
-                steps.append(p)
+            steps.append(spec if p is None else p)  # one step per pass: each is timed and printable
         return Pipeline(steps)
 
     def validate(self, context: ir.Context) -> None:

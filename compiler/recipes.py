@@ -48,9 +48,12 @@ def load_recipe(path: str) -> Recipe:
     unknown = set(data) - {"name", "version", "pipeline", "description"}
     if unknown:
         raise QcompError(f"{path}: unknown recipe keys {sorted(unknown)}")
+    version = data.get("version", 1)
+    if not isinstance(version, int):
+        raise QcompError(f"{path}: 'version' must be an integer, got {version!r}")
     return Recipe(
         str(data.get("name", os.path.basename(path))),
-        int(data.get("version", 1)),
+        version,
         str(data["pipeline"] or ""),
         str(data.get("description", "")),
     )

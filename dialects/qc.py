@@ -11,7 +11,7 @@ to even, saturate to the bit width; weights symmetric in [-(2^(b-1)-1), 2^(b-1)-
 """
 
 from . import reference as ref
-from ._mlir import Dialect, Operand, Pure, Result, ir
+from ._mlir import Dialect, Operand, Pure, Result, ext, ir
 
 Tensor = ir.RankedTensorType
 
@@ -520,6 +520,38 @@ class RequantizeOp(QC.Operation, name="requantize", traits=[Pure]):
         c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
         _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
         return c.ok
+
+
+def _guarded(cls, verify):
+    """Run an op's verifier so that malformed IR (missing operands or attributes, wrong attribute kinds,
+    non-tensor or dynamically shaped values) yields a located diagnostic, never a Python exception."""
+
+    operands, attrs, results, _ = ext.partition_fields(cls._fields)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        if len(self.operands) != len(operands) or len(self.results) != len(results):
+            return c(False, f"expects {len(operands)} operands and {len(results)} results, "
+                            f"got {len(self.operands)} and {len(self.results)}")
+        for a in attrs:
+            if a.name not in self.attributes:
+                return c(False, f"requires attribute '{a.name}'")
+        for v in [*self.operands, *self.results]:
+            if not isinstance(v.type, ir.RankedTensorType):
+                return c(False, f"expects ranked tensor operands and results, got {v.type}")
+            if not ir.RankedTensorType(v.type).has_static_shape:
+                return c(False, f"expects static shapes, got {v.type}")
+        try:
+            return verify(self)
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            return c(False, f"is malformed ({type(e).__name__}: {e}); see the op's definition in qcomp.dialects.qc")
+
+    return verify_invariants
+
+
+for _cls in QC.operations:
+    if "verify_invariants" in _cls.__dict__:
+        _cls.verify_invariants = _guarded(_cls, _cls.__dict__["verify_invariants"])
 
 
 def op_classes() -> dict[str, type]:

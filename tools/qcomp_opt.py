@@ -133,9 +133,9 @@ def main(argv: list[str] | None = None) -> int:
                 for line in problems:
                     print(line, file=sys.stderr)
                 failed |= bool(problems)
-            else:
+            else:  # like mlir-opt: report, go on with the next chunk, fail at the end
                 print(_error_text(e, filename), file=sys.stderr)
-                return 1
+                failed = True
     if args.verify_diagnostics:
         return 1 if failed else 0
     result = "// -----\n".join(outputs)
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         with open(args.output, "w") as f:
             f.write(result)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -340,7 +340,7 @@ def lower_quantize_dynamic(fn: Fn, attrs: dict) -> list[str]:
     absmax_body = ["%a = math.absf %a0 : f32", "%r = arith.maximumf %o, %a : f32"]
     qt = x.with_elem("i8")
     qbody = ["%one = arith.constant 1.0 : f32", "%inv = arith.divf %one, %a1 : f32", *_quant_lines("%a0", "%inv", bits)]
-    if attrs["granularity"] == "per_token":
+    if attrs["granularity"] == "per_token" and x.rank >= 2:  # a rank-1 tensor is one token: per tensor
         am, rt = _row_reduce(fn, "%arg0", x, "0.0", absmax_body)
         scale = _row_map(fn, am, rt, _scale_from_absmax(bits))
         q = fn.generic(x.rank, [("%arg0", x, full), (scale, rt, full[:-1])], (fn.empty(qt), qt, full), qbody, "%q_i")
