@@ -31,7 +31,10 @@ def constant_array(value: ir.Value) -> np.ndarray | None:
     if not isinstance(attr, ir.DenseElementsAttr):
         return None
     shape = list(ir.ShapedType(attr.type).shape)
-    data = np.array(attr, copy=False)
+    try:
+        data = np.array(attr, copy=False)
+    except (TypeError, ValueError):  # element types numpy cannot hold (bf16, f8 ...): not readable here
+        return None
     if attr.is_splat:
         return np.full(shape, data.reshape(-1)[0], dtype=data.dtype)
     return data.reshape(shape)

@@ -60,6 +60,8 @@ def _attr(op, name: str):
 class _Check:
     """Collects the first failed invariant of an op and reports it at the op's location."""
 
+    emitted = 0  # diagnostics emitted so far (lets the guard stay silent after a reported failure)
+
     def __init__(self, op):
         self.op, self.ok = op, True
 
@@ -67,6 +69,7 @@ class _Check:
         if self.ok and not cond:
             self.op.location.emit_error(f"'{self.op.operation.name}' op {msg}")
             self.ok = False
+            _Check.emitted += 1
         return self.ok
 
 
@@ -470,6 +473,11 @@ class QMatmulOp(QC.Operation, name="qmatmul", traits=[Pure]):
         c = _Check(self)
         a, sa, b, sb, y = (_shape(v) for v in (*self.operands, self.results[0]))
         c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "aq and bq must be i8",
+        )
+        c(_is_float(_etype(self.results[0])), "result must have a float element type")
+        c(
             len(a) >= 2 and len(a) == len(b) and a[:-2] == b[:-2] and a[-1] == b[-2],
             f"operand shapes {a} and {b} do not form a batched matmul",
         )
@@ -498,6 +506,11 @@ class QConv2dOp(QC.Operation, name="qconv2d", traits=[Pure]):
 
     def verify_invariants(self) -> bool:
         c = _Check(self)
+        c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "xq and wq must be i8",
+        )
+        c(_is_float(_etype(self.results[0])), "result must have a float element type")
         c(_shape(self.operands[1]) == [1], "xs must be a per-tensor scale [1]")
         c(_shape(self.operands[3]) == _shape(self.operands[2])[:1], "ws must be [O]")
         return c.ok and _verify_conv(self, [], 0, 2, 4)
@@ -516,6 +529,7 @@ class RequantizeOp(QC.Operation, name="requantize", traits=[Pure]):
     def verify_invariants(self) -> bool:
         c = _Check(self)
         c(_int_width(_etype(self.operands[0])) == 32, "operand 'acc' must be i32")
+        c(_int_width(_etype(self.results[0])) == 8, "result element type must be i8")
         _bits_ok(c, self)
         c(_shape(self.operands[0]) == _shape(self.results[0]), "result shape must equal the input shape")
         _check_scale(c, _shape(self.operands[0]), _shape(self.operands[1]), _attr(self, "axis"))
@@ -531,8 +545,11 @@ def _guarded(cls, verify):
     def verify_invariants(self) -> bool:
         c = _Check(self)
         if len(self.operands) != len(operands) or len(self.results) != len(results):
-            return c(False, f"expects {len(operands)} operands and {len(results)} results, "
-                            f"got {len(self.operands)} and {len(self.results)}")
+            return c(
+                False,
+                f"expects {len(operands)} operands and {len(results)} results, "
+                f"got {len(self.operands)} and {len(self.results)}",
+            )
         for a in attrs:
             if a.name not in self.attributes:
                 return c(False, f"requires attribute '{a.name}'")
@@ -541,9 +558,12 @@ def _guarded(cls, verify):
                 return c(False, f"expects ranked tensor operands and results, got {v.type}")
             if not ir.RankedTensorType(v.type).has_static_shape:
                 return c(False, f"expects static shapes, got {v.type}")
+        before = _Check.emitted
         try:
             return verify(self)
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            if _Check.emitted != before:  # the real problem was reported; later checks tripped over it
+                return False
             return c(False, f"is malformed ({type(e).__name__}: {e}); see the op's definition in qcomp.dialects.qc")
 
     return verify_invariants

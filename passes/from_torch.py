@@ -19,9 +19,10 @@ from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
 from qcomp.weights import constant_array, make_constant
 
-# torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay)
+# torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay), after
+# decomposing what the front end kept whole but qc-from-torch declined (e.g. softmax over dim 0)
 TORCH_TO_LINALG = (
-    "func.func(torch-restructure-non-constant-axes),func.func(torch-fuse-quantized-ops),"
+    "func.func(torch-decompose-complex-ops),func.func(torch-restructure-non-constant-axes),func.func(torch-fuse-quantized-ops),"
     "func.func(convert-torch-to-tmtensor),func.func(canonicalize),func.func(convert-torch-to-linalg),"
     "func.func(canonicalize),func.func(convert-torch-to-scf),func.func(convert-torch-to-arith),"
     "func.func(convert-torch-to-tensor),convert-torch-conversion-to-mlprogram,func.func(memref-expand),"
@@ -141,7 +142,7 @@ def _conv2d(op, rw):
         st, pad, dil, g = const(stride), const(padding), const(dilation), const(groups)
     except LookupError:
         return True
-    if not isinstance(pad, list) or g != 1 or not (_f32_tensor(x) and _f32_tensor(w)):
+    if not isinstance(pad, list) or g != 1 or not (_f32_tensor(x) and _f32_tensor(w)) or len(_shape(x)) not in (3, 4):
         return True
     bias = b if str(b.type) != "!torch.none" else np.zeros(_shape(w)[0], np.float32)
     two = lambda v: list(v) * 2 if len(v) == 1 else list(v)  # noqa: E731
@@ -151,7 +152,34 @@ def _conv2d(op, rw):
         "dilation": ir.DenseI64ArrayAttr.get(two(dil)),
         "groups": _i64(g),
     }
+    if len(_shape(x)) == 3:  # unbatched [C, H, W]: run as a batch of one (torch-mlir crashes on this form)
+        return _emit_unbatched_conv(op, rw, [x, w, bias], attrs)
     return _emit(op, rw, "qc.conv2d", [x, w, bias], attrs)
+
+
+def _reshape(kind: str, v: ir.Value, shape: list[int]) -> ir.Value:
+    """tensor.expand_shape / collapse_shape between [C, H, W] and [1, C, H, W]."""
+    et = ir.RankedTensorType(v.type).element_type
+    groups = ir.ArrayAttr.get([ir.ArrayAttr.get([_i64(0), _i64(1)]), *[ir.ArrayAttr.get([_i64(i)]) for i in (2, 3)]])
+    attrs = {"reassociation": groups}
+    if kind == "tensor.expand_shape":
+        attrs["static_output_shape"] = ir.DenseI64ArrayAttr.get(shape)
+    t = ir.RankedTensorType.get(shape, et)
+    return ir.Operation.create(kind, results=[t], operands=[v], attributes=attrs).result
+
+
+def _emit_unbatched_conv(op, rw, operands, attrs) -> bool:
+    rt = op.results[0].type
+    out = list(builtin_type(rt).shape)
+    with rw.ip, op.location:
+        x, w, b = (make_constant(a) if isinstance(a, np.ndarray) else _to_builtin(a) for a in operands)
+        x4 = _reshape("tensor.expand_shape", x, [1, *ir.RankedTensorType(x.type).shape])
+        t4 = ir.RankedTensorType.get([1, *out], ir.F32Type.get())
+        y4 = ir.Operation.create("qc.conv2d", results=[t4], operands=[x4, w, b], attributes=attrs).result
+        y = _reshape("tensor.collapse_shape", y4, out)
+        back = ir.Operation.create("torch_c.from_builtin_tensor", results=[rt], operands=[y])
+    rw.replace_op(op, back)
+    return False
 
 
 def _embedding(op, rw):
@@ -167,7 +195,7 @@ def _layer_norm(op, rw):
         shape, eps = const(shape), const(eps)
     except LookupError:
         return True
-    if not _f32_tensor(x) or shape != _shape(x)[-1:]:
+    if not _f32_tensor(x) or shape != _shape(x)[-1:] or not eps > 0:
         return True
     d = shape[0]
     gamma = g if str(g.type) != "!torch.none" else np.ones(d, np.float32)

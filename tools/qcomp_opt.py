@@ -12,7 +12,7 @@ from qcomp.errors import QcompError, mlir_error_text
 
 SPLIT = re.compile(r"^// -----\s*$", re.M)
 EXPECTED = re.compile(r"//\s*expected-(error|warning|note|remark)\s*(@[+-]?\w+)?\s*\{\{(.*?)\}\}")
-LOC = re.compile(r'loc\("-":(\d+):(\d+)\)')
+LOC = re.compile(r'loc\("-":(\d+):(\d+)\)|(?<![\w/.])-:(\d+):(\d+)')
 
 
 def _chunks(text: str, split: bool) -> list[tuple[int, str]]:
@@ -40,10 +40,14 @@ def _diagnostics(err: Exception, filename: str) -> list[tuple[int, str]]:
         out = []
         for loc, msg in diags:
             m = LOC.search(loc)
-            out.append((int(m.group(1)) if m else 0, msg))
+            out.append((_line(m), msg))
         return out
     m = LOC.search(str(err))
-    return [(int(m.group(1)) if m else 0, LOC.sub("", str(err)).lstrip(": "))]
+    return [(_line(m), re.sub(r"^.*?error: ", "", LOC.sub("", str(err))).lstrip(": "))]
+
+
+def _line(m) -> int:
+    return int(m.group(1) or m.group(3)) if m else 0
 
 
 def _error_text(err: Exception, filename: str) -> str:
@@ -51,9 +55,15 @@ def _error_text(err: Exception, filename: str) -> str:
 
     if isinstance(err, ir.MLIRError | PassFailure):
         return mlir_error_text(err, filename)
-    return LOC.sub(
-        lambda m: f"{filename}:{m.group(1)}:{m.group(2)}",
-        f"error: {err}" if not LOC.search(str(err)) else str(err).replace(": ", ": error: ", 1),
+    text = str(err)
+    m = LOC.search(text)
+    if not m:
+        return f"error: {text}"
+    # "prefix: <loc>: error: detail" -> "file:line:col: error: prefix: detail"
+    rest = re.sub(r"^[:\s]*(error:\s*)?", "", text[m.end() :])
+    prefix = text[: m.start()].rstrip()
+    return f"{filename}:{m.group(1) or m.group(3)}:{m.group(2) or m.group(4)}: error: {prefix} {rest}".replace(
+        ":  ", ": "
     )
 
 

