@@ -116,6 +116,15 @@ def externalize_constants(module: ir.Module, min_elements: int = 1024) -> list[n
     return data
 
 
+def _skip_optimizing_main(module: ir.Module) -> None:
+    """@main only sequences kernel calls, buffers and reshapes: optimising its (large) body buys nothing
+    and costs most of LLVM's time on big models, so it is marked optnone; the kernels are optimised."""
+    with module.context:
+        for op in module.body.operations:
+            if op.operation.name == "llvm.func" and op.attributes["sym_name"].value == "main":
+                op.attributes["passthrough"] = ir.ArrayAttr.get([ir.StringAttr.get(s) for s in ("optnone", "noinline")])
+
+
 class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
 
@@ -130,6 +139,7 @@ class JitFunction:
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
         strided_copies_to_linalg(module)
         run_pipeline(module, TO_LLVM)
+        _skip_optimizing_main(module)
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)
         self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
         self._fn = self.engine.lookup("main")

@@ -10,6 +10,7 @@ from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from .jit import JitFunction
 from .lower_ops import LOWERINGS
 from .lower_qc import LowerToLinalgPass
+from .outline import OutlineHostOpsPass
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class JitArtifact(Artifact):
 class CpuTarget(Target):
     name = "cpu"
     Options = CpuOptions
-    passes = (LowerToLinalgPass,)
+    passes = (LowerToLinalgPass, OutlineHostOpsPass)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -67,7 +68,7 @@ class CpuTarget(Target):
         return Cost(weight_bytes=w.size + 4 * w.shape[0])
 
     def pipeline(self) -> str:
-        return "qc-lower-to-linalg"
+        return "qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         fn = JitFunction(module, opt_level=self.options.opt_level)

@@ -1,0 +1,133 @@
+"""qc-outline-host-ops: move each host linalg op of @main into a private function, one per distinct op.
+
+A transformer's host code repeats the same few hundred linalg ops in every layer. Inlined into one
+huge @main they cost LLVM minutes of optimisation (SmolLM2: ~40 s of O2 on @main alone); outlined and
+de-duplicated, each distinct op is compiled once and @main becomes a list of calls. A `tensor.empty`
+feeding only the op's `outs` moves into the function, so results are fresh tensors.
+
+Ops whose regions use values defined outside the op are left in place. Options: none.
+Precondition: linalg on tensors with static shapes (after qc-lower-to-linalg).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from qcomp.dialects._mlir import ir, run_pipeline
+
+PREFIXES = ("linalg.", "tm_tensor.")
+
+
+def _op(x):
+    return x.operation if isinstance(x, ir.OpView) else x
+
+
+def _inside(op, root) -> bool:
+    """Whether `op` (an Operation) is `root` or nested in it."""
+    cur = _op(op)
+    root = _op(root)
+    while cur is not None:
+        if cur == root:
+            return True
+        parent = cur.parent
+        cur = _op(parent) if parent is not None else None
+    return False
+
+
+def _captures(op) -> bool:
+    """True when an op nested in `op` uses a value defined outside `op`."""
+    found = []
+
+    def visit(inner):
+        if _op(inner) == _op(op):
+            return ir.WalkResult.ADVANCE
+        for v in inner.operands:
+            owner = v.owner
+            owner_op = owner.owner if isinstance(owner, ir.Block) else owner
+            if not _inside(owner_op, op):
+                found.append(v)
+                return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    _op(op).walk(visit)
+    return bool(found)
+
+
+def _sole_empty(v: ir.Value, op) -> bool:
+    owner = v.owner
+    if isinstance(owner, ir.Block) or _op(owner).name != "tensor.empty" or len(_op(owner).operands):
+        return False
+    return all(_op(u.owner) == _op(op) for u in v.uses)
+
+
+@dataclass(frozen=True)
+class OutlineHostOpsPass:
+    """Outline and de-duplicate the linalg ops of @main into private functions (see module docstring)."""
+
+    name: ClassVar[str] = "qc-outline-host-ops"
+
+    def run(self, module: ir.Module) -> None:
+        from .jit import main_func
+
+        try:
+            main = main_func(module)
+        except ValueError:
+            return
+        block = main.regions[0].blocks[0]
+        kernels: dict[str, str] = {}
+        with module.context, ir.Location.unknown():
+            for op in list(block.operations):
+                if not op.operation.name.startswith(PREFIXES) or _captures(op):
+                    continue
+                self._outline(module, op.operation, kernels)
+        run_pipeline(module, "symbol-dce")
+
+    @staticmethod
+    def _outline(module: ir.Module, op, kernels: dict[str, str]) -> None:
+        inner = [i for i, v in enumerate(op.operands) if _sole_empty(v, op)]
+        args = [v for i, v in enumerate(op.operands) if i not in inner]
+        ftype = ir.FunctionType.get([v.type for v in args], [r.type for r in op.results])
+        name = f"__host_{len(kernels)}"
+        with ir.InsertionPoint(module.body), op.location:
+            fn = ir.Operation.create(
+                "func.func",
+                regions=1,
+                attributes={
+                    "sym_name": ir.StringAttr.get(name),
+                    "function_type": ir.TypeAttr.get(ftype),
+                    "sym_visibility": ir.StringAttr.get("private"),
+                },
+            )
+        entry = fn.regions[0].blocks.append(*[v.type for v in args])
+        with ir.InsertionPoint(entry), op.location:
+            mapping = {}
+            for i in inner:
+                empty = _op(op.operands[i].owner).clone()
+                mapping[i] = empty.results[0]
+            clone = op.clone()
+            k = 0
+            for i in range(len(op.operands)):
+                if i in mapping:
+                    clone.operands[i] = mapping[i]
+                else:
+                    clone.operands[i] = entry.arguments[k]
+                    k += 1
+            ir.Operation.create("func.return", operands=list(clone.results))
+        key = fn.get_asm(print_generic_op_form=True).replace(f'"{name}"', '"_"')
+        if key in kernels:
+            fn.erase()
+            name = kernels[key]
+        else:
+            kernels[key] = name
+        with ir.InsertionPoint(op), op.location:
+            call = ir.Operation.create(
+                "func.call",
+                results=[r.type for r in op.results],
+                operands=args,
+                attributes={"callee": ir.FlatSymbolRefAttr.get(name), "no_inline": ir.UnitAttr.get()},
+            )
+        for old, new in zip(op.results, call.results, strict=True):
+            old.replace_all_uses_with(new)
+        dead = [_op(op.operands[i].owner) for i in inner]
+        op.erase()
+        for e in dead:
+            e.erase()
