@@ -132,7 +132,7 @@ def compile(
         stages[name] = _asm(module)
         return p
 
-    stage("qc", "qc-from-torch")
+    stage("qc", "qc-raise-norms,qc-from-torch")
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
     table = _op_table(module, tgt)

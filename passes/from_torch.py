@@ -282,6 +282,25 @@ def count_ops(module: ir.Module, prefix: str) -> dict[str, int]:
     return counts
 
 
+def erase_dead_torch_ops(module: ir.Module) -> None:
+    """Erase torch ops (and constants) whose results are unused, so host-op counts reflect real work."""
+    prefixes = ("torch.aten.", "torch.prim.", "torch.constant.", "torch.vtensor.literal")
+    dead: list = []
+
+    def visit(op):
+        if op.name.startswith(prefixes) and all(not list(r.uses) for r in op.results):
+            dead.append(op)
+        return ir.WalkResult.ADVANCE
+
+    while True:
+        dead.clear()
+        module.operation.walk(visit)
+        if not dead:
+            return
+        for op in dead:
+            op.erase()
+
+
 def _first_op(module: ir.Module, prefix: str):
     found = []
 
@@ -315,6 +334,7 @@ class FromTorchPass:
         for root, fn in PATTERNS.items():
             ps.add(root, fn)
         rewrite.apply_patterns_and_fold_greedily(module, ps.freeze())
+        erase_dead_torch_ops(module)
         host = count_ops(module, "torch.aten.")
         module.operation.attributes["qc.host_ops"] = ir.DictAttr.get({k: _i64(v) for k, v in sorted(host.items())})
         try:

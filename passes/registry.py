@@ -2,8 +2,9 @@
 
 from .from_torch import FromTorchPass
 from .quantize import QuantizePass
+from .raise_norms import RaiseNormsPass
 
-PASSES: dict[str, type] = {cls.name: cls for cls in (FromTorchPass, QuantizePass)}
+PASSES: dict[str, type] = {cls.name: cls for cls in (FromTorchPass, QuantizePass, RaiseNormsPass)}
 
 
 def all_passes() -> dict[str, type]:
