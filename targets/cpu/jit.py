@@ -31,8 +31,9 @@ TO_LLVM = (
     "func.func(llvm-request-c-wrappers),"
     "func.func(tm-tensor-to-loops),"
     "func.func(convert-linalg-to-loops),"
+    "convert-vector-to-scf{full-unroll=true},"  # the default puts allocas in loops: stack overflow
     "lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,"
-    "finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,"
+    "convert-vector-to-llvm,finalize-memref-to-llvm,convert-math-to-funcs,convert-math-to-llvm,convert-math-to-libm,"
     "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
     "convert-ub-to-llvm,reconcile-unrealized-casts"
 )
@@ -116,6 +117,39 @@ def externalize_constants(module: ir.Module, min_elements: int = 1024) -> list[n
     return data
 
 
+def define_intrinsics(module: ir.Module) -> None:
+    """Give each private declaration tagged `qc.intrinsic = "llvm.x86..."` a body calling that LLVM intrinsic.
+
+    Kernels call intrinsics through such declarations because buffer deallocation rejects
+    `llvm.call_intrinsic` (its memory effects are unknown); run this after bufferization."""
+    decls = [
+        op
+        for op in module.body.operations
+        if op.operation.name == "func.func" and "qc.intrinsic" in op.attributes and not len(op.regions[0].blocks)
+    ]
+    if not decls:
+        return
+    texts = []
+    for op in decls:
+        ft = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
+        ins = [str(t) for t in ft.inputs]
+        res = [str(t) for t in ft.results]
+        args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(ins))
+        names = ", ".join(f"%a{i}" for i in range(len(ins)))
+        intrinsic = ir.StringAttr(op.attributes["qc.intrinsic"]).value
+        texts.append(
+            f"func.func private @{ir.StringAttr(op.attributes['sym_name']).value}({args}) -> ({', '.join(res)}) {{\n"
+            f'  %r = llvm.call_intrinsic "{intrinsic}"({names}) : ({", ".join(ins)}) -> {res[0]}\n'
+            f"  return %r : {res[0]}\n}}"
+        )
+    with module.context, ir.Location.unknown():
+        lib = ir.Module.parse("\n".join(texts))
+        for op in decls:
+            op.operation.erase()
+        for f in list(lib.body.operations):
+            module.body.append(f.detach_from_parent())
+
+
 def _skip_optimizing_main(module: ir.Module) -> None:
     """@main only sequences kernel calls, buffers and reshapes: optimising its (large) body buys nothing
     and costs most of LLVM's time on big models, so it is marked optnone; the kernels are optimised."""
@@ -133,11 +167,15 @@ class JitFunction:
         from torch_mlir.runtime import get_ranked_memref_descriptor
 
         self._desc = get_ranked_memref_descriptor
+        from .pack_weights import PackWeightsPass
+
         inputs, self.results = signature(module)
+        PackWeightsPass().run(module)  # constant GEMM weights into the kernels' layouts, once
         self.weights = externalize_constants(module)
         self.inputs = inputs
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
         strided_copies_to_linalg(module)
+        define_intrinsics(module)
         run_pipeline(module, TO_LLVM)
         _skip_optimizing_main(module)
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)

@@ -46,6 +46,8 @@ class Fn:
     def __init__(self, name: str, args: list[T], results: list[T]):
         self.name, self.args, self.results = name, args, results
         self.lines: list[str] = []
+        self.extra: list[str] = []  # further top-level ops (functions, declarations) the function needs
+        self.attrs: dict[str, str] = {}  # function attributes, as MLIR attribute text
         self.n = 0
 
     def v(self) -> str:
@@ -103,7 +105,9 @@ class Fn:
         sig = ", ".join(f"%arg{i}: {t.s}" for i, t in enumerate(self.args))
         res = ", ".join(t.s for t in self.results)
         ret = f"  return {', '.join(returns)} : {res}"
-        return "\n".join([f"func.func private @{self.name}({sig}) -> ({res}) {{", *self.lines, ret, "}"])
+        attrs = (" attributes {" + ", ".join(f"{k} = {v}" for k, v in self.attrs.items()) + "}") if self.attrs else ""
+        head = f"func.func private @{self.name}({sig}) -> ({res}){attrs} {{"
+        return "\n".join([head, *self.lines, ret, "}", *self.extra])
 
 
 def f32(x: float) -> str:
@@ -114,3 +118,30 @@ def f32(x: float) -> str:
     if math.isinf(x):
         return "0xFF800000" if x < 0 else "0x7F800000"
     return f"0x{struct.unpack('<I', struct.pack('<f', x))[0]:08X}"
+
+
+def collapse(fn: Fn, src: str, t: T, shape: tuple[int, ...]) -> str:
+    """tensor.collapse_shape of `src` to `shape`, merging leading dims (a no-op when the shapes agree)."""
+    if t.shape == shape:
+        return src
+    groups = _groups(shape, t.shape)
+    r = fn.v()
+    fn.emit(f"{r} = tensor.collapse_shape {src} {groups} : {t.s} into {T(shape, t.elem).s}")
+    return r
+
+
+def expand(fn: Fn, src: str, t: T, shape: tuple[int, ...]) -> str:
+    """tensor.expand_shape of `src` to `shape` (the inverse of `collapse`)."""
+    if t.shape == shape:
+        return src
+    groups = _groups(t.shape, shape)
+    r = fn.v()
+    fn.emit(f"{r} = tensor.expand_shape {src} {groups} output_shape {list(shape)} : {t.s} into {T(shape, t.elem).s}")
+    return r
+
+
+def _groups(small: tuple[int, ...], big: tuple[int, ...]) -> list[list[int]]:
+    """Reassociation of `big` into `small`, where the trailing dims of `small` are the trailing dims of `big`
+    and its first dim is the product of big's leading dims."""
+    lead = len(big) - len(small) + 1
+    return [list(range(lead))] + [[lead + i] for i in range(len(small) - 1)]

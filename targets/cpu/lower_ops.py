@@ -7,6 +7,7 @@ SSA names of its results. The arithmetic follows `qcomp.dialects.reference` oper
 
 import math
 
+from . import gemm_ops
 from .linalg_text import Fn, T, dims, f32
 
 ACT = {
@@ -80,6 +81,9 @@ def _same(fn: Fn, ins_: list[int], body: list[str], yield_: str, elem: str = "f3
 
 # ----------------------------------------------------------------------------- float ops
 def lower_linear(fn: Fn, attrs: dict) -> list[str]:
+    fast = gemm_ops.linear(fn)
+    if fast:
+        return fast
     x, w, _ = fn.args
     lead = dims(x.rank - 1)
     nd = x.rank + 1
@@ -106,6 +110,9 @@ def lower_linear(fn: Fn, attrs: dict) -> list[str]:
 
 
 def lower_matmul(fn: Fn, attrs: dict) -> list[str]:
+    fast = gemm_ops.matmul(fn)
+    if fast:
+        return fast
     a, b = fn.args
     r = a.rank
     batch, m, n, k = dims(r - 2), f"d{r - 2}", f"d{r - 1}", f"d{r}"
@@ -414,6 +421,11 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
     n, k = f"d{x.rank - 1}", f"d{x.rank}"
     yt = T(x.shape[:-1] + w.shape[:1], "f32")
     at = yt.with_elem("i32")
+    xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
+    ins = [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])]
+    fast = gemm_ops.qlinear(fn, lambda g, acc: _epilogue(g, acc, yt, ins, attrs["act"]))
+    if fast:
+        return fast
     acc = fn.generic(
         x.rank + 1,
         [("%arg0", x, [*lead, k]), ("%arg2", w, [n, k])],
@@ -422,8 +434,7 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
         "%s",
         reduce_last=True,
     )
-    xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
-    return [_epilogue(fn, acc, yt, [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])], attrs["act"])]
+    return [_epilogue(fn, acc, yt, ins, attrs["act"])]
 
 
 def lower_qmatmul(fn: Fn, attrs: dict) -> list[str]:
@@ -432,6 +443,10 @@ def lower_qmatmul(fn: Fn, attrs: dict) -> list[str]:
     batch, m, n, k = dims(r - 2), f"d{r - 2}", f"d{r - 1}", f"d{r}"
     yt = T(a.shape[:-1] + b.shape[-1:], "f32")
     at = yt.with_elem("i32")
+    ins = [("%arg1", sa, [*batch, m, "0"]), ("%arg3", sb, [*batch, "0", n])]
+    fast = gemm_ops.qmatmul(fn, lambda g, acc: _epilogue(g, acc, yt, ins, "none"))
+    if fast:
+        return fast
     acc = fn.generic(
         r + 1,
         [("%arg0", a, [*batch, m, k]), ("%arg2", b, [*batch, k, n])],
@@ -440,7 +455,7 @@ def lower_qmatmul(fn: Fn, attrs: dict) -> list[str]:
         "%s",
         reduce_last=True,
     )
-    return [_epilogue(fn, acc, yt, [("%arg1", sa, [*batch, m, "0"]), ("%arg3", sb, [*batch, "0", n])], "none")]
+    return [_epilogue(fn, acc, yt, ins, "none")]
 
 
 def lower_qconv2d(fn: Fn, attrs: dict) -> list[str]:

@@ -11,6 +11,7 @@ from .jit import JitFunction
 from .lower_ops import LOWERINGS
 from .lower_qc import LowerToLinalgPass
 from .outline import OutlineHostOpsPass
+from .pack_weights import PackWeightsPass
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class JitArtifact(Artifact):
 class CpuTarget(Target):
     name = "cpu"
     Options = CpuOptions
-    passes = (LowerToLinalgPass, OutlineHostOpsPass)
+    passes = (LowerToLinalgPass, PackWeightsPass, OutlineHostOpsPass)
 
     @property
     def capabilities(self) -> Capabilities:
@@ -68,6 +69,7 @@ class CpuTarget(Target):
         return Cost(weight_bytes=w.size + 4 * w.shape[0])
 
     def pipeline(self) -> str:
+        # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
         return "qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:

@@ -1,0 +1,139 @@
+"""Fast lowerings of the contraction ops (qc.linear, qc.matmul, qc.qlinear, qc.qmatmul) on `kernels`.
+
+Each returns None when its microkernel does not apply (N not a multiple of 16; for the i8 kernels
+also K not a multiple of 4 or no AVX512-VNNI), and `lower_ops` then writes the plain linalg.generic.
+Leading dims are collapsed so the kernels see [M, K] (or [batch, M, K]) operands.
+
+A weight operand (qc.linear, qc.qlinear) is consumed in a packed layout. The op's function packs it
+with a copy and calls `<name>_packed`, which takes the packed weight; the function carries
+`qc.packed = @<name>_packed`, `qc.pack = "<layout>"` and `qc.pack_operand = <index>` so that
+qc-cpu-pack-weights can call the packed function directly with a weight packed at compile time.
+"""
+
+import math
+from collections.abc import Callable
+
+from .kernels import Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
+from .linalg_text import Fn, T, collapse, expand
+
+PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
+PACK_I8 = "i8_vnni_panels"  # W[N, K] -> [N/NR][K/4][NR·4]
+
+
+def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
+    """Copy the [N, K] weight `src` into `layout` (the numpy twin is `pack_array`)."""
+    n, k = w.shape
+    if layout == PACK_F32:
+        pt = packed_f32_type(n, k)
+        nr = pt.shape[2]
+        r = fn.generic(3, [(src, w, [f"d0 * {nr} + d2", "d1"])], (fn.empty(pt), pt, ["d0", "d1", "d2"]), [], "%a0")
+        return r, pt
+    pt = packed_i8_type(n, k)
+    nr = pt.shape[2] // 4
+    t4 = T((pt.shape[0], k // 4, nr, 4), "i8")
+    full = ["d0", "d1", "d2", "d3"]
+    r4 = fn.generic(4, [(src, w, [f"d0 * {nr} + d2", "d1 * 4 + d3"])], (fn.empty(t4), t4, full), [], "%a0")
+    r = fn.v()
+    fn.emit(f"{r} = tensor.collapse_shape {r4} [[0], [1], [2, 3]] : {t4.s} into {pt.s}")
+    return r, pt
+
+
+def pack_array(w, layout: str):
+    """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes."""
+    import numpy as np
+
+    n, k = w.shape
+    nr = 16 * panel_vectors(n)
+    if layout == PACK_F32:
+        return np.ascontiguousarray(w.reshape(n // nr, nr, k).transpose(0, 2, 1))
+    return np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(n // nr, k // 4, nr * 4)
+
+
+def _with_packed_weight(fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], list[str]]) -> list[str]:
+    """fn packs operand `wi` and calls `<fn>_packed`, whose body `body(g, packed_type)` writes."""
+    w = fn.args[wi]
+    wp, pt = pack_weight(fn, f"%arg{wi}", w, layout)
+    args = list(fn.args)
+    args[wi] = pt
+    g = Fn(f"{fn.name}_packed", args, fn.results)
+    returns = body(g, pt)
+    operands = [wp if i == wi else f"%arg{i}" for i in range(len(args))]
+    rs = [fn.v() for _ in fn.results]
+    fn.emit(
+        f"{', '.join(rs)} = func.call @{g.name}({', '.join(operands)}) : ({', '.join(t.s for t in args)}) "
+        f"-> ({', '.join(t.s for t in fn.results)})"
+    )
+    fn.attrs.update({"qc.packed": f"@{g.name}", "qc.pack": f'"{layout}"', "qc.pack_operand": f"{wi} : i64"})
+    fn.extra.append(g.text(returns))
+    return rs
+
+
+def linear(fn: Fn) -> list[str] | None:
+    x, w, b = fn.args
+    n, k = w.shape
+    if not panel_vectors(n):
+        return None
+    m = math.prod(x.shape[:-1])
+
+    def body(g: Fn, pt: T) -> list[str]:
+        x2 = collapse(g, "%arg0", x, (m, k))
+        acc = emit_gemm(g, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((m, k), "f32")), ("%arg1", pt), ("%arg2", b))
+        return [expand(g, acc, T((m, n), "f32"), fn.results[0].shape)]
+
+    return _with_packed_weight(fn, 1, PACK_F32, body)
+
+
+def _batched(fn: Fn, a: T, b: T, bi: int) -> tuple[str, T, str, T, int]:
+    """a = %arg0 [..., M, K], b = %arg<bi> [..., K, N] -> ([B, M, K], [B, K, N]), 2-D when there is one batch."""
+    nb = math.prod(a.shape[:-2])
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    sa, sb = ((nb, m, k), (nb, k, n)) if nb > 1 else ((m, k), (k, n))
+    return collapse(fn, "%arg0", a, sa), T(sa, a.elem), collapse(fn, f"%arg{bi}", b, sb), T(sb, b.elem), nb
+
+
+def matmul(fn: Fn) -> list[str] | None:
+    a, b = fn.args
+    n = b.shape[-1]
+    if not panel_vectors(n):
+        return None
+    a2, at, b2, bt, nb = _batched(fn, a, b, 1)
+    (m, k) = a.shape[-2:]
+    acc = emit_gemm(fn, Gemm(m, n, k, nb, "rows", "f32"), (a2, at), (b2, bt))
+    return [expand(fn, acc, T(at.shape[:-1] + (n,), "f32"), fn.results[0].shape)]
+
+
+def qlinear(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
+    """The i32 accumulator by the VNNI kernel, then `epilogue(fn', acc)` (acc shaped like the result)."""
+    x, _, w, _, _ = fn.args
+    n, k = w.shape
+    if not (has_vnni() and panel_vectors(n) and k % 4 == 0):
+        return None
+    m = math.prod(x.shape[:-1])
+
+    def body(g: Fn, pt: T) -> list[str]:
+        x2 = collapse(g, "%arg0", x, (m, k))
+        acc = emit_gemm(g, Gemm(m, n, k, 1, "panels", "i8"), (x2, T((m, k), "i8")), ("%arg2", pt))
+        return [epilogue(g, expand(g, acc, T((m, n), "i32"), fn.results[0].shape))]
+
+    return _with_packed_weight(fn, 2, PACK_I8, body)
+
+
+def qmatmul(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
+    a, _, b, _ = fn.args
+    (m, k), n = a.shape[-2:], b.shape[-1]
+    if not (has_vnni() and panel_vectors(n) and k % 4 == 0):
+        return None
+    a2, at, b2, bt, nb = _batched(fn, a, b, 2)
+    # B [batch?, K, N] -> VNNI quads [batch?, K/4, N·4], copied per call (B is an activation)
+    lead = bt.shape[:-2]
+    t4 = T((*lead, k // 4, n, 4), "i8")
+    d = [f"d{i}" for i in range(t4.rank)]
+    nl = len(lead)
+    src = [*d[:nl], f"d{nl} * 4 + d{nl + 2}", f"d{nl + 1}"]
+    b4 = fn.generic(t4.rank, [(b2, bt, src)], (fn.empty(t4), t4, d), [], "%a0")
+    pt = T((*lead, k // 4, n * 4), "i8")
+    groups = [[i] for i in range(nl + 1)] + [[nl + 1, nl + 2]]
+    bp = fn.v()
+    fn.emit(f"{bp} = tensor.collapse_shape {b4} {groups} : {t4.s} into {pt.s}")
+    acc = emit_gemm(fn, Gemm(m, n, k, nb, "rows", "i8"), (a2, at), (bp, pt))
+    return [epilogue(fn, expand(fn, acc, T(at.shape[:-1] + (n,), "i32"), fn.results[0].shape))]

@@ -1,0 +1,92 @@
+"""qc-cpu-pack-weights: pack constant GEMM weights at compile time for the CPU microkernels.
+
+The CPU lowering of qc.linear / qc.qlinear (see `gemm_ops`) emits a function that copies its [N, K]
+weight into the kernel's layout on every call and then calls `<name>_packed`. Where the weight is a
+constant, this pass computes the packed layout once with numpy, stores it as a new constant and calls
+`<name>_packed` directly (the copying function then dies). Layouts: `f32_panels` ([N/NR][K][NR] f32)
+and `i8_vnni_panels` ([N/NR][K/4][NR·4] i8, VNNI quads). Values are only moved, never changed, so
+results are bit-identical to the unpacked call. Calls with a non-constant weight are left alone.
+
+Options: none. Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack`,
+`qc.pack_operand`).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from qcomp.dialects._mlir import ir, run_pipeline
+
+from .gemm_ops import pack_array
+
+
+def _callee(op) -> str | None:
+    if op.name != "func.call" or "callee" not in op.attributes:
+        return None
+    return ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+
+
+@dataclass(frozen=True)
+class PackWeightsPass:
+    """Replace calls of weight-packing kernel functions on constant weights by calls of their packed twin."""
+
+    name: ClassVar[str] = "qc-cpu-pack-weights"
+
+    def run(self, module: ir.Module) -> None:
+        from qcomp.weights import constant_array, make_constant
+
+        packing = {}
+        for op in module.body.operations:
+            if op.operation.name == "func.func" and "qc.packed" in op.attributes:
+                a = op.attributes
+                packing[ir.StringAttr(a["sym_name"]).value] = (
+                    ir.FlatSymbolRefAttr(a["qc.packed"]).value,
+                    ir.StringAttr(a["qc.pack"]).value,
+                    ir.IntegerAttr(a["qc.pack_operand"]).value,
+                )
+        if not packing:
+            return
+        calls = []
+
+        def visit(op):
+            if _callee(op) in packing:
+                calls.append(op)
+            return ir.WalkResult.ADVANCE
+
+        module.operation.walk(visit)
+        done: list[tuple[ir.Value, str, ir.Value]] = []  # (weight, layout, packed): one copy per weight
+        changed = False
+        with module.context, ir.Location.unknown():
+            for call in calls:
+                target, layout, index = packing[_callee(call)]
+                w = call.operands[index]
+                arr = constant_array(w)
+                if arr is None or arr.ndim != 2:
+                    continue
+                packed = next((p for v, lay, p in done if v == w and lay == layout), None)
+                if packed is None:
+                    with ir.InsertionPoint(w.owner), w.owner.location:
+                        packed = make_constant(pack_array(arr, layout))
+                    # the constant goes right after the weight's (it dominates every use of the weight)
+                    packed.owner.move_after(w.owner)
+                    done.append((w, layout, packed))
+                operands = list(call.operands)
+                operands[index] = packed
+                with ir.InsertionPoint(call), call.location:
+                    new = ir.Operation.create(
+                        "func.call",
+                        results=[r.type for r in call.results],
+                        operands=operands,
+                        attributes={
+                            "callee": ir.FlatSymbolRefAttr.get(target),
+                            **({"no_inline": ir.UnitAttr.get()} if "no_inline" in call.attributes else {}),
+                        },
+                    )
+                for old, r in zip(call.results, new.results, strict=True):
+                    old.replace_all_uses_with(r)
+                call.erase()
+                changed = True
+            for w, _, _ in done:
+                if w.owner.name == "arith.constant" and not list(w.uses):
+                    w.owner.erase()
+        if changed:
+            run_pipeline(module, "symbol-dce")

@@ -1,0 +1,71 @@
+// RUN: qcomp-opt %s --split-input-file -p qc-lower-to-linalg,qc-cpu-pack-weights | filecheck %s
+
+// A constant qc.linear weight w[n, k] = 4n + k (32 x 4) is packed at compile time into f32 panels
+// [N/NR][K][NR] = [1][4][32] (so the first panel row is w[:, 0] = 0, 4, 8, ...: hex f32 0x00000000,
+// 0x40800000, 0x41000000, printed little-endian) and @main calls the
+// packed kernel directly; the copying function and the original constant are gone.
+// CHECK-LABEL: func.func @main
+// CHECK-NOT: tensor<32x4xf32>
+// CHECK: %[[P:.*]] = arith.constant dense<"0x000000000000804000000041{{.*}}"> : tensor<1x4x32xf32>
+// CHECK: call @[[K:__qc_linear_0_packed]](%arg0, %[[P]], %arg1) {no_inline}
+// CHECK-NOT: func.func private @__qc_linear_0(
+// CHECK: func.func private @[[K]]({{.*}}: tensor<1x4x32xf32>
+// CHECK: vector.fma
+func.func @main(%x: tensor<2x4xf32>, %b: tensor<32xf32>) -> tensor<2x32xf32> {
+  %w = arith.constant dense<[[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0], [12.0, 13.0, 14.0, 15.0], [16.0, 17.0, 18.0, 19.0], [20.0, 21.0, 22.0, 23.0], [24.0, 25.0, 26.0, 27.0], [28.0, 29.0, 30.0, 31.0], [32.0, 33.0, 34.0, 35.0], [36.0, 37.0, 38.0, 39.0], [40.0, 41.0, 42.0, 43.0], [44.0, 45.0, 46.0, 47.0], [48.0, 49.0, 50.0, 51.0], [52.0, 53.0, 54.0, 55.0], [56.0, 57.0, 58.0, 59.0], [60.0, 61.0, 62.0, 63.0], [64.0, 65.0, 66.0, 67.0], [68.0, 69.0, 70.0, 71.0], [72.0, 73.0, 74.0, 75.0], [76.0, 77.0, 78.0, 79.0], [80.0, 81.0, 82.0, 83.0], [84.0, 85.0, 86.0, 87.0], [88.0, 89.0, 90.0, 91.0], [92.0, 93.0, 94.0, 95.0], [96.0, 97.0, 98.0, 99.0], [100.0, 101.0, 102.0, 103.0], [104.0, 105.0, 106.0, 107.0], [108.0, 109.0, 110.0, 111.0], [112.0, 113.0, 114.0, 115.0], [116.0, 117.0, 118.0, 119.0], [120.0, 121.0, 122.0, 123.0], [124.0, 125.0, 126.0, 127.0]]> : tensor<32x4xf32>
+  %y = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<32x4xf32>, tensor<32xf32>) -> tensor<2x32xf32>
+  return %y : tensor<2x32xf32>
+}
+
+// -----
+
+// A qc.qlinear weight w[n, k] = 8n + k (16 x 8, i8) is packed into VNNI quads [N/NR][K/4][NR·4] =
+// [1][2][64]: row 0 holds w[n, 0..3] for n = 0, 1, ... = 0, 1, 2, 3, 8, 9, 10, 11, ...
+// CHECK-LABEL: func.func @main
+// CHECK: %[[P:.*]] = arith.constant dense<"0x0001020308090A0B10{{.*}}"> : tensor<1x2x64xi8>
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %w = arith.constant dense<[[0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [16, 17, 18, 19, 20, 21, 22, 23], [24, 25, 26, 27, 28, 29, 30, 31], [32, 33, 34, 35, 36, 37, 38, 39], [40, 41, 42, 43, 44, 45, 46, 47], [48, 49, 50, 51, 52, 53, 54, 55], [56, 57, 58, 59, 60, 61, 62, 63], [64, 65, 66, 67, 68, 69, 70, 71], [72, 73, 74, 75, 76, 77, 78, 79], [80, 81, 82, 83, 84, 85, 86, 87], [88, 89, 90, 91, 92, 93, 94, 95], [96, 97, 98, 99, 100, 101, 102, 103], [104, 105, 106, 107, 108, 109, 110, 111], [112, 113, 114, 115, 116, 117, 118, 119], [120, 121, 122, 123, 124, 125, 126, 127]]> : tensor<16x8xi8>
+  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {act = "none"} : (tensor<3x8xi8>, tensor<3x1xf32>, tensor<16x8xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
+
+// -----
+
+// One weight used by two ops is packed once.
+// CHECK-LABEL: func.func @main
+// CHECK-COUNT-1: arith.constant dense<{{.*}}> : tensor<1x4x32xf32>
+// CHECK: call @__qc_linear_0_packed
+// CHECK: call @__qc_linear_0_packed
+func.func @main(%x: tensor<2x4xf32>, %b: tensor<32xf32>) -> (tensor<2x32xf32>, tensor<2x32xf32>) {
+  %w = arith.constant dense<[[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0], [8.0, 9.0, 10.0, 11.0], [12.0, 13.0, 14.0, 15.0], [16.0, 17.0, 18.0, 19.0], [20.0, 21.0, 22.0, 23.0], [24.0, 25.0, 26.0, 27.0], [28.0, 29.0, 30.0, 31.0], [32.0, 33.0, 34.0, 35.0], [36.0, 37.0, 38.0, 39.0], [40.0, 41.0, 42.0, 43.0], [44.0, 45.0, 46.0, 47.0], [48.0, 49.0, 50.0, 51.0], [52.0, 53.0, 54.0, 55.0], [56.0, 57.0, 58.0, 59.0], [60.0, 61.0, 62.0, 63.0], [64.0, 65.0, 66.0, 67.0], [68.0, 69.0, 70.0, 71.0], [72.0, 73.0, 74.0, 75.0], [76.0, 77.0, 78.0, 79.0], [80.0, 81.0, 82.0, 83.0], [84.0, 85.0, 86.0, 87.0], [88.0, 89.0, 90.0, 91.0], [92.0, 93.0, 94.0, 95.0], [96.0, 97.0, 98.0, 99.0], [100.0, 101.0, 102.0, 103.0], [104.0, 105.0, 106.0, 107.0], [108.0, 109.0, 110.0, 111.0], [112.0, 113.0, 114.0, 115.0], [116.0, 117.0, 118.0, 119.0], [120.0, 121.0, 122.0, 123.0], [124.0, 125.0, 126.0, 127.0]]> : tensor<32x4xf32>
+  %y = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<32x4xf32>, tensor<32xf32>) -> tensor<2x32xf32>
+  %z = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<32x4xf32>, tensor<32xf32>) -> tensor<2x32xf32>
+  return %y, %z : tensor<2x32xf32>, tensor<2x32xf32>
+}
+
+// -----
+
+// A weight that is not a constant is packed by the kernel's own copy at run time: nothing changes.
+// CHECK-LABEL: func.func @main
+// CHECK: call @__qc_linear_0(%arg0, %arg1, %arg2) {no_inline}
+// CHECK: func.func private @__qc_linear_0({{.*}} attributes {{.*}}qc.pack = "f32_panels"
+// CHECK: linalg.generic
+// CHECK: call @__qc_linear_0_packed
+func.func @main(%x: tensor<2x4xf32>, %w: tensor<32x4xf32>, %b: tensor<32xf32>) -> tensor<2x32xf32> {
+  %y = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<32x4xf32>, tensor<32xf32>) -> tensor<2x32xf32>
+  return %y : tensor<2x32xf32>
+}
+
+// -----
+
+// An output width that is not a multiple of 16 keeps the plain linalg.generic lowering: no packing.
+// CHECK-LABEL: func.func @main
+// CHECK: arith.constant dense<{{.*}}> : tensor<8x4xf32>
+// CHECK: call @__qc_linear_0(
+// CHECK-NOT: qc.pack
+func.func @main(%x: tensor<2x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
+  %w = arith.constant dense<1.5> : tensor<8x4xf32>
+  %y = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
+  return %y : tensor<2x8xf32>
+}
