@@ -18,15 +18,13 @@ import time
 from qcomp.errors import QcompError
 
 
-def load_model(spec: str):
-    """(module, example_inputs) from a built-in name or `file.py:factory`."""
-    from qcomp.examples.models import BUILTIN
-
-    if spec in BUILTIN:
-        return BUILTIN[spec]()
+def _factory_result(spec: str, builtins: dict, what: str):
+    """Call the built-in factory `spec` or the function of `file.py:factory`; check it returns a pair."""
+    if spec in builtins:
+        return builtins[spec]()
     path, sep, factory = spec.rpartition(":")
     if not sep or not path.endswith(".py"):
-        raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join(BUILTIN)}) or file.py:factory")
+        raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join(builtins)}) or file.py:factory")
     if not os.path.isfile(path):
         raise QcompError(f"{path}: no such file")
     mod_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
@@ -40,9 +38,52 @@ def load_model(spec: str):
         raise QcompError(f"{path}: has no function {factory!r}")
     result = fn()
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise QcompError(f"{path}:{factory} must return (module, example_inputs)")
-    model, inputs = result
+        raise QcompError(f"{path}:{factory} must return {what}")
+    return result
+
+
+def load_model(spec: str):
+    """(module, example_inputs) from a built-in name or `file.py:factory`."""
+    from qcomp.examples.models import BUILTIN
+
+    model, inputs = _factory_result(spec, BUILTIN, "(module, example_inputs)")
     return model, tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,)
+
+
+def load_eval_model(spec: str):
+    """(module, tokenizer) from a built-in real model (smollm2, minilm) or `file.py:factory`."""
+    from qcomp.models import REAL
+
+    return _factory_result(spec, REAL, "(module, tokenizer)")
+
+
+def cmd_eval(args) -> int:
+    import torch
+    from qcomp.evaluate import evaluate
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, tok = load_eval_model(args.model)
+    r = evaluate(
+        args.model,
+        model,
+        tok,
+        recipe=args.recipe,
+        target=args.target,
+        text=args.text,
+        windows=args.windows,
+        seq=args.seq,
+        calib=args.calib,
+    )
+    if args.json:
+        print(json.dumps(r.as_dict()))
+    else:
+        ratio = r.value / r.fp32_value if r.fp32_value else float("nan")
+        print(
+            f"qcomp: {r.model} {r.recipe} on {r.target}: {r.metric} {r.value:.4f} (PyTorch fp32 {r.fp32_value:.4f}, "
+            f"ratio {ratio:.4f}) over {r.tokens} tokens in {r.seconds:.1f} s"
+        )
+    return 0
 
 
 def _counts(items: dict[str, int]) -> str:
@@ -99,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--target", default="cpu")
     c.add_argument("--recipe", default="w8a8", help="fp32, w8a8, or a recipe .yaml file")
     c.add_argument("-o", "--output", default="out", help="directory for the stages and artifacts")
+    e = sub.add_parser("eval", help="perplexity (causal LM) or embedding cosine (encoder) on a text")
+    e.add_argument("model", help="built-in real model (smollm2, minilm) or file.py:factory -> (module, tokenizer)")
+    e.add_argument("--recipe", default="fp32")
+    e.add_argument("--target", default="cpu")
+    e.add_argument("--text", default=None, help="plain-text file (default: the vendored 1911 Britannica text)")
+    e.add_argument("--windows", type=int, default=16, help="evaluation windows (LM) or sentences (encoder)")
+    e.add_argument("--seq", type=int, default=512, help="tokens per window / padded sentence length")
+    e.add_argument("--calib", type=int, default=8, help="calibration windows for static recipes")
+    e.add_argument("--threads", type=int, default=0, help="torch threads for the eager reference (0: default)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
@@ -107,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return opt_main(argv[1:])
     args = ap.parse_args(argv)
     try:
-        return cmd_compile(args)
+        return {"compile": cmd_compile, "eval": cmd_eval}[args.command](args)
     except QcompError as e:
         print(f"qcomp: error: {e}", file=sys.stderr)
         return 1

@@ -1,0 +1,159 @@
+"""Accuracy evaluation on real text: perplexity for causal LMs, embedding cosine for encoders.
+
+Perplexity follows shared/notes/models.md: the text is tokenized without special tokens, cut into
+non-overlapping windows of `seq` tokens (the first `windows` of them), each window scored on its
+own; ppl = exp(mean negative log-likelihood of the seq-1 predicted tokens per window). Calibration
+sequences, when a recipe needs them, come from the tokens after the evaluation windows (disjoint).
+
+Encoders: the text is split into sentences, each padded/truncated to `seq` tokens; embeddings are
+mask-weighted means of the last hidden state, L2-normalised; the metric is the mean cosine
+similarity of the compiled model's embeddings to PyTorch eager fp32's.
+"""
+
+import importlib.resources
+import inspect
+import math
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from qcomp.errors import QcompError
+
+
+@dataclass
+class EvalResult:
+    model: str
+    recipe: str
+    target: str
+    metric: str
+    value: float
+    fp32_value: float
+    tokens: int
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def default_text() -> str:
+    """The vendored evaluation text (1911 Britannica, "Shakespeare", public domain)."""
+    return importlib.resources.files("qcomp").joinpath("data/eb1911-shakespeare.txt").read_text()
+
+
+def read_text(path: str | None) -> str:
+    if path is None:
+        return default_text()
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise QcompError(f"{path}: cannot read text: {e.strerror}") from e
+
+
+def is_encoder(model: torch.nn.Module) -> bool:
+    """A model whose forward takes (input_ids, attention_mask) is evaluated as an encoder."""
+    return len(inspect.signature(model.forward).parameters) >= 2
+
+
+def token_windows(tokenizer, text: str, windows: int, seq: int, calib: int = 0):
+    """(evaluation windows, calibration windows) of token ids, shape [1, seq] each, disjoint."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    need = (windows + calib) * seq
+    if len(ids) < windows * seq:
+        raise QcompError(f"the text has {len(ids)} tokens, fewer than {windows} windows of {seq}")
+    if len(ids) < need:
+        raise QcompError(
+            f"the text has {len(ids)} tokens: not enough for {calib} calibration windows after "
+            f"{windows} evaluation windows of {seq}"
+        )
+    t = torch.tensor(ids[:need], dtype=torch.int64).reshape(-1, 1, seq)
+    return list(t[:windows]), list(t[windows:])
+
+
+def window_nll(logits: torch.Tensor, ids: torch.Tensor) -> float:
+    """Sum of -log p(token t+1 | ≤ t) over one window, in float64."""
+    logp = torch.log_softmax(logits[0, :-1].double(), dim=-1)
+    return float(-logp.gather(1, ids[0, 1:, None]).sum())
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
+    except ImportError:  # pragma: no cover - tqdm comes with transformers
+        return items
+
+
+def perplexity(run, wins, desc: str = "perplexity") -> tuple[float, int]:
+    """(perplexity, predicted tokens) of `run(ids) -> logits` over the windows."""
+    nll, count = 0.0, 0
+    for w in _progress(wins, desc):
+        nll += window_nll(run(w), w)
+        count += w.shape[1] - 1
+    return math.exp(nll / count), count
+
+
+def sentences(text: str, limit: int) -> list[str]:
+    parts = [s.strip().replace("\n", " ") for s in re.split(r"(?<=[.!?])\s+", text)]
+    return [s for s in parts if len(s.split()) >= 3][:limit]
+
+
+def encoder_batches(tokenizer, text: str, count: int, seq: int):
+    enc = tokenizer(sentences(text, count), padding="max_length", truncation=True, max_length=seq, return_tensors="pt")
+    return [(enc["input_ids"][i : i + 1], enc["attention_mask"][i : i + 1]) for i in range(enc["input_ids"].shape[0])]
+
+
+def embed(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    m = mask[..., None].to(hidden.dtype)
+    e = (hidden * m).sum(1) / m.sum(1).clamp(min=1)
+    return torch.nn.functional.normalize(e, dim=-1)
+
+
+def evaluate(
+    name: str,
+    model,
+    tokenizer,
+    recipe: str = "fp32",
+    target="cpu",
+    text: str | None = None,
+    windows: int = 16,
+    seq: int = 512,
+    calib: int = 8,
+    compile_fn=None,
+) -> EvalResult:
+    """Compile `model` with `recipe` and measure it on `text` (see module docstring)."""
+    import qcomp
+    from qcomp.recipes import get_recipe
+
+    body = read_text(text)
+    rec = get_recipe(recipe)
+    needs_calib = bool(getattr(rec, "calibration", None))
+    compile_fn = compile_fn or qcomp.compile
+    tgt = qcomp.targets.get(target) if isinstance(target, str) else target
+    if is_encoder(model):
+        batches = encoder_batches(tokenizer, body, windows + (calib if needs_calib else 0), seq)
+        evals, cal = batches[:windows], batches[windows:]
+        cm = compile_fn(model, evals[0], target=tgt, recipe=rec, calibration=cal if needs_calib else None)
+        start = time.perf_counter()
+        cos, tokens = [], 0
+        for ids, mask in _progress(evals, "cosine"):
+            with torch.no_grad():
+                ref = embed(model(ids, mask), mask)
+            got = embed(cm(ids, mask), mask)
+            cos.append(float((ref * got).sum()))
+            tokens += int(mask.sum())
+        return EvalResult(
+            name, rec.name, tgt.name, "cosine", float(np.mean(cos)), 1.0, tokens, time.perf_counter() - start
+        )
+    wins, cal = token_windows(tokenizer, body, windows, seq, calib if needs_calib else 0)
+    cm = compile_fn(model, (wins[0],), target=tgt, recipe=rec, calibration=[(c,) for c in cal] if needs_calib else None)
+    start = time.perf_counter()
+    value, tokens = perplexity(cm, wins, f"{name} {rec.name}")
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        ref, _ = perplexity(model, wins, f"{name} eager")
+    return EvalResult(name, rec.name, tgt.name, "perplexity", value, ref, tokens, seconds)
