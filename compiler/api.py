@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from qcomp import calibrate as calib
 from qcomp import targets
 from qcomp.dialects._mlir import ir
+from qcomp.errors import QcompError
 from qcomp.frontend import import_torch
 from qcomp.pipeline import Pipeline
-from qcomp.recipes import Recipe, get_recipe
+from qcomp.recipes import Recipe, calibration_method, get_recipe
 from qcomp.taps import Tap, expose, split
 from qcomp.weights import constant_array
 
@@ -104,17 +106,24 @@ def compile(
     """Compile `model` for `target` with `recipe`.
 
     target: a name ("cpu") or a Target from `qcomp.targets.get(name, **options)`.
-    recipe: a built-in name ("fp32", "w8a8"), a YAML file path or a Recipe.
-    calibration: reserved for static-scale recipes; w8a8 quantizes activations dynamically and needs none.
+    recipe: a built-in name ("fp32", "w8a8", "w8a8-static", "w8a16", "w4a16"), a YAML file path or a Recipe.
+    calibration: what static-scale recipes (w8a8-static) need: a list of input tuples (calibrated with the
+        recipe's method on the fp32 model), a `CalibrationTable`, or the path of a saved table (.json).
+        Other recipes accept it too (the scales are attached and unused).
     taps: qc op names whose operands and results are also returned (see `run_with_taps`).
     """
-    if calibration is not None:
-        from qcomp.errors import QcompError
-
-        raise QcompError("calibration data is not used by the available recipes (fp32, w8a8 are dynamic)")
     tgt = targets.get(target) if isinstance(target, str) else target
     rec = get_recipe(recipe)
     inputs = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    ctable = None
+    if rec.calibration and calibration is None:
+        raise QcompError(
+            f"recipe {rec.name!r} needs calibration: compile(..., calibration=[input tuples] | CalibrationTable "
+            "| 'table.json')"
+        )
+    if calibration is not None:
+        method, pct = calibration_method(rec.calibration or "minmax", rec.name)
+        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt)
     timings: dict[str, float] = {}
     stages: dict[str, str] = {}
 
@@ -133,6 +142,8 @@ def compile(
         return p
 
     stage("qc", "qc-raise-norms,qc-from-torch")
+    if ctable is not None:
+        calib.attach(module, ctable)  # static activation scales as qc.act_scale on each layer
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
     table = _op_table(module, tgt)
@@ -158,6 +169,8 @@ def compile(
         "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes},
         "timings_s": timings,
     }
+    if ctable is not None:
+        report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
     return CompiledModel(artifact, stages, report, results, tap_list)
 
 

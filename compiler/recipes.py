@@ -5,6 +5,10 @@ YAML form:
     version: 1
     description: per-tensor activations
     pipeline: qc-quantize{wbits=8,abits=8,granularity=per_tensor},canonicalize
+    calibration: percentile:99.9     # optional: the recipe needs calibration (method[:percentile])
+
+A recipe with `calibration` (e.g. w8a8-static) needs `qcomp.compile(..., calibration=samples or table)`:
+the method (minmax | percentile[:p] | mse | kl) is the one used when calibrating from samples.
 """
 
 import os
@@ -19,6 +23,27 @@ class Recipe:
     version: int
     pipeline: str
     description: str = ""
+    calibration: str = ""  # calibration method spec when the pipeline needs static activation scales
+
+    def __post_init__(self):
+        if self.calibration:
+            calibration_method(self.calibration, self.name)
+
+
+def calibration_method(spec: str, recipe: str = "recipe") -> tuple[str, float]:
+    """'percentile:99.9' -> ('percentile', 99.9); 'kl' -> ('kl', 99.99)."""
+    from qcomp.calibrate import METHODS
+
+    method, _, p = spec.partition(":")
+    if method not in METHODS:
+        raise QcompError(f"{recipe}: calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+    try:
+        pct = float(p) if p else 99.99
+    except ValueError:
+        raise QcompError(f"{recipe}: calibration percentile must be a number, got {p!r}") from None
+    if (p and method != "percentile") or not 0 < pct <= 100:
+        raise QcompError(f"{recipe}: bad calibration spec {spec!r} (use percentile:P with 0 < P <= 100)")
+    return method, pct
 
 
 BUILTIN: dict[str, Recipe] = {
@@ -30,6 +55,25 @@ BUILTIN: dict[str, Recipe] = {
             1,
             "qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
             "round-to-nearest: int8 weights per output channel, int8 activations per token (dynamic)",
+        ),
+        Recipe(
+            "w8a8-static",
+            1,
+            "qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "int8 weights per output channel, int8 activations per tensor with static scales from calibration",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w8a16",
+            1,
+            "qc-quantize{wbits=8,abits=16},canonicalize",
+            "weight-only: int8 weights per output channel, float activations",
+        ),
+        Recipe(
+            "w4a16",
+            1,
+            "qc-quantize{wbits=4,abits=16,group=128},canonicalize",
+            "weight-only: symmetric int4 weights in groups of 128 input channels, packed two per byte",
         ),
     )
 }
@@ -45,7 +89,7 @@ def load_recipe(path: str) -> Recipe:
         raise QcompError(f"{path}: cannot read recipe: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict) or "pipeline" not in data:
         raise QcompError(f"{path}: a recipe needs at least a 'pipeline' key")
-    unknown = set(data) - {"name", "version", "pipeline", "description"}
+    unknown = set(data) - {"name", "version", "pipeline", "description", "calibration"}
     if unknown:
         raise QcompError(f"{path}: unknown recipe keys {sorted(unknown)}")
     version = data.get("version", 1)
@@ -56,6 +100,7 @@ def load_recipe(path: str) -> Recipe:
         version,
         str(data["pipeline"] or ""),
         str(data.get("description", "")),
+        str(data.get("calibration") or ""),
     )
 
 

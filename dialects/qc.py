@@ -582,3 +582,48 @@ def op_classes() -> dict[str, type]:
 def reference_of(name: str):
     """The numpy reference implementation of the op named `name` (e.g. 'qc.qlinear')."""
     return op_classes()[name].reference
+
+
+# ----------------------------------------------------------------------------- weight-only ops
+class WLinearOp(QC.Operation, name="wlinear", traits=[Pure]):
+    """Weight-only linear: integer weights, f32 activations and arithmetic (w8a16, w4a16).
+
+    w[n, k] = f32(q[n, k]) · scale[n, k // group]; y = x · wᵀ + b in f32.
+    x: [..., K] f32; scale: [N, ceil(K / group)] f32; b: [N] f32; attrs bits (2..8), group (> 0).
+    bits <= 4: wq is i8 [N, ceil(K/2)], two values per byte along K (element 2j in the low nibble,
+    2j+1 in the high nibble, two's complement; see `reference.pack_int4`); bits > 4: wq is i8 [N, K].
+    """
+
+    x: Operand[Tensor]
+    wq: Operand[Tensor]
+    scale: Operand[Tensor]
+    b: Operand[Tensor]
+    bits: ir.IntegerAttr
+    group: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.wlinear)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, w, s, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
+        _float_operands(c, self, ["x"])
+        c(_int_width(_etype(self.operands[1])) == 8, "wq must be i8")
+        c(_is_float(_etype(self.operands[2])) and _is_float(_etype(self.operands[3])), "scale and b must be float")
+        bits = _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        if not c.ok:
+            return False
+        k = x[-1] if x else 0
+        kw = -(-k // 2) if bits <= 4 else k
+        c(len(w) == 2 and w[1] == kw, f"wq must be [N, {kw}] for K = {k} at {bits} bits, got {w}")
+        if not c.ok:
+            return False
+        n = w[0]
+        c(s == [n, -(-k // group)], f"scale must be [{n}, {-(-k // group)}] (groups of {group}), got {s}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok
+
+
+WLinearOp.verify_invariants = _guarded(WLinearOp, WLinearOp.__dict__["verify_invariants"])

@@ -202,3 +202,59 @@ def channel_scale(x, s) -> np.ndarray:
 def channel_permute(x, *, perm) -> np.ndarray:
     """x[..., perm]."""
     return np.asarray(x)[..., list(perm)]
+
+
+# ----------------------------------------------------------------------------- weight-only quantization
+def n_groups(k: int, group: int) -> int:
+    """Number of scale groups along K: ceil(K / group) (the last group may be partial)."""
+    return -(-k // group)
+
+
+def pack_int4(q: np.ndarray) -> np.ndarray:
+    """Pack int4 values [N, K] (each in [-8, 7]) two per byte along K: element 2j in the low nibble,
+    2j+1 in the high nibble, two's complement; an odd K is padded with a zero nibble. -> i8 [N, ceil(K/2)]."""
+    q = np.asarray(q, np.int8)
+    if q.shape[-1] % 2:
+        q = np.concatenate([q, np.zeros((*q.shape[:-1], 1), np.int8)], axis=-1)
+    u = q.view(np.uint8)
+    return ((u[..., 0::2] & 0xF) | ((u[..., 1::2] & 0xF) << 4)).astype(np.uint8).view(np.int8)
+
+
+def unpack_int4(p: np.ndarray, k: int) -> np.ndarray:
+    """Inverse of `pack_int4`: i8 [N, ceil(K/2)] -> sign-extended i8 [N, k]."""
+    u = np.asarray(p, np.int8).view(np.uint8)
+    lo, hi = (u & 0xF).astype(np.int8), (u >> 4).astype(np.int8)
+    q = np.stack([lo, hi], axis=-1).reshape(*u.shape[:-1], 2 * u.shape[-1])[..., :k]
+    return np.where(q >= 8, q - 16, q).astype(np.int8)
+
+
+def _group_expand(scale: np.ndarray, group: int, k: int) -> np.ndarray:
+    return np.repeat(np.asarray(scale, F32), group, axis=-1)[..., :k]
+
+
+def quantize_weight_grouped(w: np.ndarray, *, bits: int, group: int):
+    """Symmetric weight quantization in groups of `group` input channels: (stored q, scale [N, ceil(K/group)]).
+
+    scale = max|w| over the group / qmax (1 for an all-zero group); q = sat(roundeven(w · (1/scale))).
+    bits <= 4 stores q packed two per byte (`pack_int4`), wider weights as i8 [N, K].
+    """
+    w = np.asarray(w, F32)
+    n, k = w.shape
+    g = n_groups(k, group)
+    padded = np.zeros((n, g * group), F32)
+    padded[:, :k] = np.abs(w)
+    scale = symmetric_scale(padded.reshape(n, g, group).max(axis=-1), bits)
+    q = _saturate(w * (F32(1) / _group_expand(scale, group, k)), bits)
+    return (pack_int4(q) if bits <= 4 else q), scale
+
+
+def dequantize_weight(wq: np.ndarray, scale: np.ndarray, *, bits: int, group: int, k: int) -> np.ndarray:
+    """w[n, k] = f32(q[n, k]) · scale[n, k // group], unpacking int4 first when bits <= 4."""
+    q = unpack_int4(wq, k) if bits <= 4 else np.asarray(wq, np.int8)
+    return q.astype(F32) * _group_expand(scale, group, k)
+
+
+def wlinear(x, wq, scale, b, *, bits: int, group: int) -> np.ndarray:
+    """Weight-only linear: x · dequantize_weight(wq, scale)ᵀ + b, all in f32."""
+    x = np.asarray(x, F32)
+    return linear(x, dequantize_weight(wq, scale, bits=bits, group=group, k=x.shape[-1]), b)

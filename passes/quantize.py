@@ -1,26 +1,38 @@
-"""qc-quantize: round-to-nearest weight quantization and dynamic activation quantization.
+"""qc-quantize: round-to-nearest quantization of weight layers (w8a8 dynamic or static, weight-only).
 
-Every `qc.linear` and `qc.conv2d` whose weight is a constant becomes its integer form:
-weights are quantized symmetrically per output channel at `wbits` (offline, through the reference
-`quantize_weight`), activations dynamically at `abits` with `qc.quantize_dynamic` (per token for
-linear layers as in LLM.int8()/SmoothQuant's dynamic variant; per tensor for convolutions), and the
-product runs as `qc.qlinear` / `qc.qconv2d` with i32 accumulation and an f32 epilogue.
+Every `qc.linear` and `qc.conv2d` whose weight is a constant becomes an integer form; weights are
+quantized offline through the reference semantics (`quantize_weight`, `quantize_weight_grouped`):
+
+- abits=8, dynamic (default): int8 weights per output channel, activations quantized at run time by
+  `qc.quantize_dynamic` (per token for linear layers as in LLM.int8()/SmoothQuant's dynamic variant;
+  per tensor for convolutions); the product runs as `qc.qlinear` / `qc.qconv2d` (i32 accumulation).
+- abits=8, static=true: the activation scale is a constant read from the layer's `qc.act_scale`
+  attribute (f32, set by calibration: `qcomp.calibrate.attach`), applied by `qc.quantize` with a
+  per-tensor scale [1]. A layer without it is an error at its location.
+- abits=16: weight-only (activations stay float). Linear layers become `qc.wlinear` with symmetric
+  weights in groups of `group` input channels (0: one group per output channel), packed two per byte
+  at wbits <= 4 (the w4a16 recipe uses wbits=4, group=128, as in AWQ/GPTQ's RTN baseline);
+  convolutions become `qc.dequantize` (per output channel) feeding the float `qc.conv2d`.
 
 An op carrying `qc.precision = "fp32"` is left alone (how mixed precision and users keep a layer
 in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
-Options: wbits (2..8, default 8), abits (8; other widths need the later integer kernels),
-granularity ("per_token" | "per_tensor", for linear layers).
+Options: wbits (2..8, default 8), abits (8 | 16), granularity ("per_token" | "per_tensor", dynamic
+linear layers), group (>= 0, weight-only only), static (bool, abits=8 only).
 Precondition: qc ops on builtin tensors (after qc-from-torch).
 """
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.weights import constant_array, make_constant
+
+ACT_SCALE = "qc.act_scale"
 
 
 def _i64(v: int) -> ir.IntegerAttr:
@@ -47,14 +59,22 @@ class QuantizePass:
     wbits: int = 8
     abits: int = 8
     granularity: str = "per_token"
+    group: int = 0
+    static: bool = False
 
     def __post_init__(self):
         if not 2 <= self.wbits <= 8:
             raise QcompError(f"qc-quantize: wbits must be in [2, 8], got {self.wbits}")
-        if self.abits != 8:
-            raise QcompError(f"qc-quantize: abits={self.abits} is not supported yet (only 8)")
+        if self.abits not in (8, 16):
+            raise QcompError(f"qc-quantize: abits={self.abits} is not supported yet (8, or 16 for weight-only)")
         if self.granularity not in ("per_token", "per_tensor"):
             raise QcompError(f"qc-quantize: granularity must be per_token or per_tensor, got {self.granularity!r}")
+        if self.group < 0:
+            raise QcompError(f"qc-quantize: group must be >= 0, got {self.group}")
+        if self.group and self.abits != 16:
+            raise QcompError("qc-quantize: group applies to weight-only quantization (abits=16)")
+        if self.static and self.abits != 8:
+            raise QcompError("qc-quantize: static activation scales need abits=8")
 
     @property
     def precision(self) -> str:
@@ -65,25 +85,55 @@ class QuantizePass:
             for op in _ops(module, ("qc.linear", "qc.conv2d")):
                 keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
                 w = constant_array(op.operands[1])
-                if keep == "fp32" or w is None:
+                if keep == "fp32" or w is None or w.dtype != np.float32:
                     continue
-                self._rewrite(op, w)
+                if self.abits == 16:
+                    self._weight_only(op, w)
+                else:
+                    self._rewrite(op, w)
+
+    def _replace(self, op, new) -> None:
+        op.results[0].replace_all_uses_with(new.results[0])
+        op.erase()
+
+    def _static_scale(self, op) -> float:
+        a = op.attributes[ACT_SCALE] if ACT_SCALE in op.attributes else None
+        if a is None:
+            raise QcompError(
+                f"{op.location}: qc-quantize{{static=true}}: '{op.name}' has no '{ACT_SCALE}' attribute "
+                "(calibrate the model first)"
+            )
+        v = a.value if isinstance(a, ir.FloatAttr) else None
+        if v is None or not math.isfinite(v) or v <= 0:
+            raise QcompError(f"{op.location}: qc-quantize: '{ACT_SCALE}' must be a positive finite float, got {a}")
+        return v
 
     def _rewrite(self, op, w) -> None:
         conv = op.name == "qc.conv2d"
         x, b = op.operands[0], op.operands[2]
+        xs_static = self._static_scale(op) if self.static else None
         wq, ws = ref.quantize_weight(w, bits=self.wbits, axis=0)
         xt = ir.RankedTensorType(x.type)
-        gran = "per_tensor" if conv else self.granularity
+        gran = "per_tensor" if conv or self.static else self.granularity
         st = ir.RankedTensorType.get([1] if gran == "per_tensor" else [*xt.shape[:-1], 1], ir.F32Type.get())
         qt = ir.RankedTensorType.get(xt.shape, ir.IntegerType.get_signless(8))
         with ir.InsertionPoint(op), op.location:
-            qd = ir.Operation.create(
-                "qc.quantize_dynamic",
-                results=[qt, st],
-                operands=[x],
-                attributes={"bits": _i64(self.abits), "granularity": ir.StringAttr.get(gran)},
-            )
+            if xs_static is None:
+                qd = ir.Operation.create(
+                    "qc.quantize_dynamic",
+                    results=[qt, st],
+                    operands=[x],
+                    attributes={"bits": _i64(self.abits), "granularity": ir.StringAttr.get(gran)},
+                )
+                xq, xs = qd.results[0], qd.results[1]
+            else:
+                xs = make_constant(np.array([xs_static], np.float32))
+                xq = ir.Operation.create(
+                    "qc.quantize",
+                    results=[qt],
+                    operands=[x, xs],
+                    attributes={"bits": _i64(self.abits), "axis": _i64(-1)},
+                ).results[0]
             attrs = {"qc.precision": ir.StringAttr.get(self.precision)}
             if conv:
                 attrs.update({k: op.attributes[k] for k in ("stride", "padding", "dilation", "groups")})
@@ -92,8 +142,37 @@ class QuantizePass:
             new = ir.Operation.create(
                 "qc.qconv2d" if conv else "qc.qlinear",
                 results=[op.results[0].type],
-                operands=[qd.results[0], qd.results[1], make_constant(wq), make_constant(ws), b],
+                operands=[xq, xs, make_constant(wq), make_constant(ws), b],
                 attributes=attrs,
             )
-        op.results[0].replace_all_uses_with(new.results[0])
-        op.erase()
+        self._replace(op, new)
+
+    def _weight_only(self, op, w) -> None:
+        x, b = op.operands[0], op.operands[2]
+        prec = ir.StringAttr.get(self.precision)
+        with ir.InsertionPoint(op), op.location:
+            if op.name == "qc.conv2d":  # per output channel, i8 storage; the float conv reads the dequantized weight
+                wq, ws = ref.quantize_weight(w, bits=self.wbits, axis=0)
+                wd = ir.Operation.create(
+                    "qc.dequantize",
+                    results=[op.operands[1].type],
+                    operands=[make_constant(wq), make_constant(ws)],
+                    attributes={"axis": _i64(0)},
+                )
+                attrs = {k: op.attributes[k] for k in ("stride", "padding", "dilation", "groups")}
+                new = ir.Operation.create(
+                    "qc.conv2d",
+                    results=[op.results[0].type],
+                    operands=[x, wd.results[0], b],
+                    attributes={**attrs, "qc.precision": prec},
+                )
+            else:
+                group = self.group or w.shape[1]
+                wq, ws = ref.quantize_weight_grouped(w, bits=self.wbits, group=group)
+                new = ir.Operation.create(
+                    "qc.wlinear",
+                    results=[op.results[0].type],
+                    operands=[x, make_constant(wq), make_constant(ws), b],
+                    attributes={"bits": _i64(self.wbits), "group": _i64(group), "qc.precision": prec},
+                )
+        self._replace(op, new)

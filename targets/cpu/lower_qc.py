@@ -14,6 +14,10 @@ from qcomp.errors import QcompError
 
 from .linalg_text import Fn, T
 from .lower_ops import LOWERINGS
+from .lower_quant_ops import LOWERINGS as QUANT_LOWERINGS
+
+# one table (updated in place: the target's capabilities read lower_ops.LOWERINGS)
+LOWERINGS.update(QUANT_LOWERINGS)
 
 _ELEMS = ("f32", "i8", "i32", "i64")
 

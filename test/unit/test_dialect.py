@@ -29,6 +29,7 @@ ALL_OPS = {
     "qc.qlinear",
     "qc.qmatmul",
     "qc.qconv2d",
+    "qc.wlinear",
 }
 
 
@@ -52,7 +53,7 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
                 %k: tensor<5x3x3x3xf32>, %kb: tensor<5xf32>, %ids: tensor<2x3xi64>, %s1: tensor<1xf32>,
                 %xq: tensor<4x16xi8>, %xs: tensor<4x1xf32>, %wq: tensor<8x16xi8>, %acc: tensor<4x16xi32>,
                 %aq: tensor<2x4x16xi8>, %as: tensor<2x4x1xf32>, %bq: tensor<2x16x3xi8>, %bs: tensor<2x1x3xf32>,
-                %iq: tensor<1x3x8x8xi8>, %kq: tensor<5x3x3x3xi8>) {
+                %iq: tensor<1x3x8x8xi8>, %kq: tensor<5x3x3x3xi8>, %wgs: tensor<8x4xf32>) {
   %0 = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %1 = "qc.matmul"(%a3, %b3) : (tensor<2x4x16xf32>, tensor<2x16x3xf32>) -> tensor<2x4x3xf32>
   %2 = "qc.conv2d"(%img, %k, %kb)
@@ -89,6 +90,9 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %20 = "qc.qconv2d"(%iq, %s1, %kq, %kb, %kb)
       {stride = array<i64: 1, 1>, padding = array<i64: 0, 0>, dilation = array<i64: 1, 1>, groups = 1 : i64}
       : (tensor<1x3x8x8xi8>, tensor<1xf32>, tensor<5x3x3x3xi8>, tensor<5xf32>, tensor<5xf32>) -> tensor<1x5x6x6xf32>
+  %21 = "qc.wlinear"(%x, %wq, %wgs, %b)
+      {bits = 8 : i64, group = 4 : i64}
+      : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return
 }
 """

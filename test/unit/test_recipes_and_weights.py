@@ -179,3 +179,28 @@ def test_constant_array_of_non_constants_is_none():
     )
     assert constant_array(ops[0].results[0]) is None  # produced by a non-constant op
     assert constant_array(ops[0].operands[0]) is None  # a block argument
+
+
+def test_builtin_quantization_recipes():
+    w4 = get_recipe("w4a16")
+    (q, _) = Pipeline.parse(w4.pipeline).steps
+    assert (q.wbits, q.abits, q.group, q.static) == (4, 16, 128, False)
+    (q, _) = Pipeline.parse(get_recipe("w8a16").pipeline).steps
+    assert (q.wbits, q.abits, q.group) == (8, 16, 0)
+    static = get_recipe("w8a8-static")
+    (q, _) = Pipeline.parse(static.pipeline).steps
+    assert (q.wbits, q.abits, q.static) == (8, 8, True)
+    assert static.calibration == "minmax"
+    assert not get_recipe("w8a8").calibration
+
+
+def test_yaml_recipe_calibration_key(tmp_path):
+    path = tmp_path / "static.yaml"
+    path.write_text("name: s\npipeline: qc-quantize{static=true}\ncalibration: percentile:99.9\n")
+    assert get_recipe(str(path)).calibration == "percentile:99.9"
+    path.write_text("name: s\npipeline: qc-quantize{static=true}\ncalibration: median\n")
+    with pytest.raises(QcompError, match="calibration method must be one of minmax, percentile, mse, kl"):
+        get_recipe(str(path))
+    path.write_text("name: s\npipeline: qc-quantize{static=true}\ncalibration: kl:99\n")
+    with pytest.raises(QcompError, match="bad calibration spec 'kl:99'"):
+        get_recipe(str(path))

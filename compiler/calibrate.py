@@ -1,0 +1,383 @@
+"""Calibration: activation statistics at every quantizable input, and the table that carries them.
+
+`calibrate(model, samples)` compiles the fp32 graph for the CPU with taps on `qc.linear` / `qc.conv2d`,
+runs it on each calibration sample and streams, for the activation operand x of every such op:
+per-input-channel max|x| (last dim for linear, dim 1 for NCHW conv) and a 2048-bin histogram of |x|.
+Nothing else is kept: memory is O(layers × (channels + bins)), whatever the number of samples. The
+histogram range starts at the first sample's max|x| and doubles when a later sample exceeds it,
+merging bins exactly (2^j old bins -> one new bin).
+
+From the histogram each op gets a per-tensor clip value by four methods (TPU-MLIR, TensorRT, ORT):
+- minmax: max|x|;
+- percentile: the p-th percentile of |x| (default 99.99), interpolated within its bin;
+- mse: the clip c = r · max|x|, r in {0.01, ..., 1.00}, minimizing the expected int8 quantization
+  error of the observed values (values uniform within a bin; rounding error below c, clipping above);
+- kl: TensorRT's entropy calibration: the threshold (a bin edge, >= 128 bins) whose 128-level
+  quantized distribution has the least KL divergence from the observed one (outliers folded in).
+
+A `CalibrationTable` holds, per op, its key (walk index, op name, weight shape), location, per-channel
+absmax and the clip of every method, with the method chosen; `scale(i) = clip / 127`. It is saved as
+versioned JSON (exact floats), validated on load, and bound to a model by a fingerprint: a hash of the
+quantizable ops' names, weight shapes and weight contents, so a table for another model is refused.
+`attach(module, table)` checks the fingerprint and sets `qc.act_scale` on each op for
+`qc-quantize{static=true}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from qcomp.dialects import reference as ref
+from qcomp.errors import QcompError
+
+FORMAT = "qcomp-calibration-table"
+VERSION = 1
+METHODS = ("minmax", "percentile", "mse", "kl")
+QUANTIZABLE = ("qc.linear", "qc.conv2d")
+BINS = 2048
+KL_LEVELS = 128
+ACT_SCALE = "qc.act_scale"
+
+
+# ----------------------------------------------------------------------------- streaming statistics
+class Observer:
+    """Streams one activation tensor's per-channel absmax and |x| histogram (see module docstring)."""
+
+    def __init__(self, channel_axis: int):
+        self.channel_axis = channel_axis
+        self.absmax: np.ndarray | None = None
+        self.hist = np.zeros(BINS, np.int64)
+        self.range = 0.0  # the histogram covers [0, range]
+
+    def update(self, x: np.ndarray) -> None:
+        a = np.abs(np.asarray(x, np.float32))
+        if not np.all(np.isfinite(a)):
+            raise QcompError("calibration: an activation contains inf or NaN")
+        ax = self.channel_axis % a.ndim
+        ch = a.max(axis=tuple(i for i in range(a.ndim) if i != ax)) if a.size else np.zeros(a.shape[ax], np.float32)
+        self.absmax = ch if self.absmax is None else np.maximum(self.absmax, ch)
+        m = float(ch.max()) if ch.size else 0.0
+        if m > self.range:
+            self._grow(m)
+        if self.range == 0.0:
+            self.hist[0] += a.size
+            return
+        idx = np.minimum((a.ravel() * np.float32(BINS / self.range)).astype(np.int64), BINS - 1)
+        self.hist += np.bincount(idx, minlength=BINS)
+
+    def _grow(self, m: float) -> None:
+        if self.range == 0.0:
+            zeros = self.hist[0]
+            self.range, self.hist[:] = m, 0
+            self.hist[0] = zeros
+            return
+        f = 2 ** math.ceil(math.log2(m / self.range))
+        if f >= BINS:
+            total, self.hist[:] = self.hist.sum(), 0
+            self.hist[0] = total
+        else:
+            merged = self.hist.reshape(BINS // f, f).sum(axis=1)
+            self.hist[:] = 0
+            self.hist[: BINS // f] = merged
+        self.range *= f
+
+    def clips(self, percentile: float) -> dict[str, float]:
+        amax = float(self.absmax.max()) if self.absmax is not None and self.absmax.size else 0.0
+        if amax == 0.0 or self.hist.sum() == 0:
+            return dict.fromkeys(METHODS, amax)
+        return {
+            "minmax": amax,
+            "percentile": percentile_clip(self.hist, self.range, amax, percentile),
+            "mse": mse_clip(self.hist, self.range, amax),
+            "kl": kl_clip(self.hist, self.range, amax),
+        }
+
+
+def percentile_clip(hist: np.ndarray, rng: float, amax: float, p: float) -> float:
+    """The p-th percentile of |x| from its histogram over [0, rng], interpolated within the bin."""
+    w = rng / len(hist)
+    cdf = np.cumsum(hist, dtype=np.float64)
+    target = cdf[-1] * p / 100.0
+    i = int(np.searchsorted(cdf, target, side="left"))
+    i = min(i, len(hist) - 1)
+    below = cdf[i - 1] if i else 0.0
+    frac = (target - below) / hist[i] if hist[i] else 1.0
+    return float(min((i + frac) * w, amax))
+
+
+def _sawtooth_integral(u: np.ndarray) -> np.ndarray:
+    """∫_0^u (τ - round(τ))² dτ for u >= 0: m/12 + f³/3 with m = round(u), f = u - m."""
+    m = np.floor(u + 0.5)
+    f = u - m
+    return m / 12.0 + f**3 / 3.0
+
+
+def quant_mse(hist: np.ndarray, rng: float, clips: np.ndarray, qmax: int = 127) -> np.ndarray:
+    """Expected squared error of symmetric quantization with clip c (scale c/qmax) for each c in `clips`,
+    for values spread uniformly within the histogram's bins: rounding error below c, clipping error above."""
+    n = len(hist)
+    w = rng / n
+    lo = (np.arange(n) * w)[None, :]
+    hi = lo + w
+    c = np.asarray(clips, np.float64)[:, None]
+    s = c / qmax
+    # part of each bin below c: rounding error, integrated exactly over [lo, min(hi, c)]
+    top = np.minimum(hi, c)
+    below = np.where(top > lo, s**3 * (_sawtooth_integral(top / s) - _sawtooth_integral(lo / s)), 0.0)
+    # part above c: (v - c)² integrated over [max(lo, c), hi]
+    bot = np.maximum(lo, c)
+    above = np.where(hi > bot, ((hi - c) ** 3 - (bot - c) ** 3) / 3.0, 0.0)
+    return ((below + above) / w * hist[None, :]).sum(axis=1) / max(hist.sum(), 1)
+
+
+def mse_clip(hist: np.ndarray, rng: float, amax: float, steps: int = 100) -> float:
+    """The clip r · amax (r = 1/steps .. 1) with the least expected quantization MSE."""
+    clips = amax * np.arange(1, steps + 1) / steps
+    return float(clips[int(np.argmin(quant_mse(hist, rng, clips)))])
+
+
+def _smooth(p: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    zero = p == 0
+    nz = (~zero).sum()
+    if nz == 0 or zero.sum() == 0:
+        return p
+    return p + eps * zero - eps * zero.sum() / nz * (~zero)
+
+
+def kl_clip(hist: np.ndarray, rng: float, amax: float, levels: int = KL_LEVELS) -> float:
+    """TensorRT entropy calibration on an |x| histogram: the threshold i·w (i >= levels bins) minimizing
+    KL(P || Q), P the first i bins with the outliers added to the last one, Q P's bins merged into
+    `levels` levels and spread back over the non-empty bins."""
+    n = len(hist)
+    w = rng / n
+    h = hist.astype(np.float64)
+    last = int(np.nonzero(h)[0][-1]) + 1
+    if last <= levels:
+        return float(min(last * w, amax))
+    tail = np.cumsum(h[::-1])[::-1]  # tail[i] = Σ h[i:]
+    best, best_i = math.inf, last
+    for i in range(levels, last + 1):
+        p = h[:i].copy()
+        if i < n:
+            p[i - 1] += tail[i]
+        nzm = h[:i] != 0
+        edges = (np.arange(levels) * i) // levels
+        sums = np.add.reduceat(h[:i], edges)
+        cnt = np.add.reduceat(nzm.astype(np.float64), edges)
+        which = np.repeat(np.arange(levels), np.diff(np.append(edges, i)))
+        q = np.where(nzm, (sums / np.maximum(cnt, 1))[which], 0.0)
+        ps, qs = p.sum(), q.sum()
+        if qs == 0:
+            continue
+        p, q = _smooth(p / ps), _smooth(q / qs)
+        m = p > 0
+        kl = float(np.sum(p[m] * np.log(p[m] / np.where(q[m] > 0, q[m], 1e-12))))
+        if kl < best:
+            best, best_i = kl, i
+    return float(min(best_i * w, amax))
+
+
+# ----------------------------------------------------------------------------- fingerprint
+def fingerprint(layers: list[tuple[str, np.ndarray | tuple]]) -> str:
+    """Hash of the quantizable layers in walk order: op name, weight shape and (when constant) weight bytes."""
+    h = hashlib.sha256()
+    for name, w in layers:
+        shape = tuple(w.shape) if isinstance(w, np.ndarray) else tuple(w)
+        h.update(f"{name}{list(shape)};".encode())
+        if isinstance(w, np.ndarray):
+            arr = np.ascontiguousarray(w)
+            h.update(str(arr.dtype).encode())
+            h.update(hashlib.blake2b(memoryview(arr).cast("B")).digest())
+    return h.hexdigest()[:32]
+
+
+def _module_layers(module) -> list:
+    from qcomp.dialects._mlir import ir
+    from qcomp.weights import constant_array
+
+    ops = []
+
+    def visit(op):
+        if op.name in QUANTIZABLE:
+            ops.append(op)
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    layers = []
+    for op in ops:
+        w = constant_array(op.operands[1])
+        layers.append((op.name, w if w is not None else ()))
+    return ops, layers
+
+
+def module_fingerprint(module) -> str:
+    """The fingerprint of a qc module (after qc-from-torch) as `attach` checks it."""
+    return fingerprint(_module_layers(module)[1])
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclass(frozen=True)
+class OpStats:
+    """Statistics of one quantizable op's activation input."""
+
+    key: str  # "<walk index>:<op name>:<weight shape>", e.g. "3:qc.linear:128x64"
+    location: str
+    absmax: np.ndarray  # per input channel, f32
+    clips: dict[str, float]  # per-tensor clip value by method
+
+
+@dataclass(frozen=True)
+class CalibrationTable:
+    """Per-op activation statistics of one model (see module docstring). `method` picks the clips used."""
+
+    fingerprint: str
+    method: str
+    percentile: float
+    samples: int
+    ops: tuple[OpStats, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise QcompError(f"calibration method must be one of {', '.join(METHODS)}, got {self.method!r}")
+
+    def clip(self, i: int) -> float:
+        return self.ops[i].clips[self.method]
+
+    def scales(self, bits: int = 8) -> np.ndarray:
+        """Per-op static activation scales: clip / (2^(bits-1)-1) in f32 (1 where the clip is 0)."""
+        return ref.symmetric_scale(np.array([self.clip(i) for i in range(len(self.ops))], np.float32), bits)
+
+    def using(self, method: str) -> CalibrationTable:
+        """The same statistics with another method's clips."""
+        return replace(self, method=method)
+
+    # ---- persistence
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "fingerprint": self.fingerprint,
+            "method": self.method,
+            "percentile": self.percentile,
+            "samples": self.samples,
+            "ops": [
+                {"key": o.key, "location": o.location, "clips": o.clips, "absmax": [float(v) for v in o.absmax]}
+                for o in self.ops
+            ],
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_json(), f, indent=1)
+
+    @staticmethod
+    def from_json(data, source: str = "calibration table") -> CalibrationTable:
+        def bad(why: str) -> QcompError:
+            return QcompError(f"{source}: not a valid calibration table: {why}")
+
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise bad(f"'format' must be {FORMAT!r}")
+        if data.get("version") != VERSION:
+            raise bad(f"version {data.get('version')!r} is not supported (this qcomp reads version {VERSION})")
+        for k, t in (("fingerprint", str), ("method", str), ("percentile", (int, float)), ("samples", int)):
+            if not isinstance(data.get(k), t):
+                raise bad(f"missing or mistyped '{k}'")
+        if data["method"] not in METHODS or not isinstance(data.get("ops"), list):
+            raise bad(f"'method' must be one of {', '.join(METHODS)} and 'ops' a list")
+        ops = []
+        for i, o in enumerate(data["ops"]):
+            try:
+                absmax = np.array(o["absmax"], np.float64).astype(np.float32)
+                clips = {m: float(o["clips"][m]) for m in METHODS}
+                key, loc = str(o["key"]), str(o["location"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise bad(f"op {i}: {type(e).__name__}: {e}") from None
+            if absmax.ndim != 1 or not all(math.isfinite(c) and c >= 0 for c in clips.values()):
+                raise bad(f"op {i} ({key}): absmax must be a list and clips finite and >= 0")
+            ops.append(OpStats(key, loc, absmax, clips))
+        return CalibrationTable(
+            data["fingerprint"], data["method"], float(data["percentile"]), data["samples"], tuple(ops)
+        )
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> CalibrationTable:
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise QcompError(f"{path}: cannot read calibration table: {str(e).splitlines()[0]}") from None
+        return CalibrationTable.from_json(data, str(path))
+
+
+# ----------------------------------------------------------------------------- running and attaching
+def _samples(samples) -> list[tuple]:
+    if isinstance(samples, str | os.PathLike | CalibrationTable) or not hasattr(samples, "__iter__"):
+        raise QcompError("calibration samples must be a list of input tuples")
+    out = [tuple(s) if isinstance(s, tuple | list) else (s,) for s in samples]
+    if not out:
+        raise QcompError("calibration needs at least one sample")
+    return out
+
+
+def calibrate(model, samples, method: str = "minmax", percentile: float = 99.99, target="cpu") -> CalibrationTable:
+    """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable."""
+    import qcomp
+
+    if method not in METHODS:
+        raise QcompError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not 0 < percentile <= 100:
+        raise QcompError(f"calibration percentile must be in (0, 100], got {percentile}")
+    samples = _samples(samples)
+    cm = qcomp.compile(model, samples[0], target=target, recipe="fp32", taps=QUANTIZABLE)
+    observers = [Observer(1 if t.op == "qc.conv2d" else -1) for t in cm.taps]
+    for n, inputs in enumerate(samples):
+        try:
+            _, tapped = cm.run_with_taps(*inputs)
+        except ValueError as e:
+            raise QcompError(f"calibration sample {n}: {str(e).splitlines()[0]}") from None
+        for obs, (_, operands, _) in zip(observers, tapped, strict=True):
+            obs.update(operands[0])
+    # a weight computed at run time is fingerprinted by its op name only (its tap holds no array)
+    layers = [(t.op, t.operands[1] if isinstance(t.operands[1], np.ndarray) else ()) for t in cm.taps]
+    ops = tuple(
+        OpStats(
+            f"{i}:{t.op}:{'x'.join(map(str, np.shape(w)))}",
+            t.location,
+            obs.absmax if obs.absmax is not None else np.zeros(0, np.float32),
+            obs.clips(percentile),
+        )
+        for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
+    )
+    return CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
+
+
+def attach(module, table: CalibrationTable, bits: int = 8) -> None:
+    """Check `table` belongs to `module` (a qc module after qc-from-torch) and set `qc.act_scale` on each
+    qc.linear / qc.conv2d from the table's clips."""
+    from qcomp.dialects._mlir import ir
+
+    ops, layers = _module_layers(module)
+    fp = fingerprint(layers)
+    if fp != table.fingerprint or len(ops) != len(table.ops):
+        raise QcompError(
+            f"calibration table does not match this model: it was made for a model with {len(table.ops)} "
+            f"quantizable layers (fingerprint {table.fingerprint}), this one has {len(ops)} (fingerprint {fp})"
+        )
+    scales = table.scales(bits)
+    with module.context, ir.Location.unknown():
+        for op, s in zip(ops, scales, strict=True):
+            op.attributes[ACT_SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(s))
+
+
+def resolve(calibration, model, inputs, method: str, percentile: float, target) -> CalibrationTable:
+    """A CalibrationTable from what `qcomp.compile(calibration=...)` accepts: a table, a .json path, or samples."""
+    if isinstance(calibration, CalibrationTable):
+        return calibration
+    if isinstance(calibration, str | os.PathLike):
+        return CalibrationTable.load(calibration)
+    return calibrate(model, calibration, method=method, percentile=percentile, target=target)

@@ -1,0 +1,71 @@
+"""CPU lowerings of the weight-only quantization ops (qc op -> linalg text), merged into
+`lower_qc`'s table.
+
+`qc.wlinear` runs in two linalg.generic ops: the integer weight is dequantized once per call into an
+f32 [N, K] tensor (unpacking int4 nibbles inside the kernel: the packed byte is read through the
+map (n, k floordiv 2), the nibble chosen by the parity of k and sign-extended with shifts), then an
+f32 x · wᵀ + b exactly like `qc.linear`. The dequantization follows `reference.dequantize_weight`
+operation by operation (sitofp, one mulf), so the dequantized weight is bit-exact.
+"""
+
+from .linalg_text import Fn, T, dims
+
+
+def _dequant_body(bits: int) -> list[str]:
+    if bits > 4:
+        return ["%f = arith.sitofp %a0 : i8 to f32", "%w = arith.mulf %f, %a1 : f32"]
+    return [
+        "%k = linalg.index 1 : index",
+        "%c2 = arith.constant 2 : index",
+        "%par = arith.remui %k, %c2 : index",
+        "%c0 = arith.constant 0 : index",
+        "%odd = arith.cmpi ne, %par, %c0 : index",
+        "%c4 = arith.constant 4 : i8",
+        "%sl = arith.shli %a0, %c4 : i8",
+        "%lo = arith.shrsi %sl, %c4 : i8",
+        "%hi = arith.shrsi %a0, %c4 : i8",
+        "%q = arith.select %odd, %hi, %lo : i8",
+        "%f = arith.sitofp %q : i8 to f32",
+        "%w = arith.mulf %f, %a1 : f32",
+    ]
+
+
+def lower_wlinear(fn: Fn, attrs: dict) -> list[str]:
+    x, wq, s, b = fn.args
+    bits, group = attrs["bits"], attrs["group"]
+    n, k = wq.shape[0], x.shape[-1]
+    wt = T((n, k), "f32")
+    w = fn.generic(
+        2,
+        [
+            ("%arg1", wq, ["d0", "d1 floordiv 2" if bits <= 4 else "d1"]),
+            ("%arg2", s, ["d0", f"d1 floordiv {group}"]),
+        ],
+        (fn.empty(wt), wt, ["d0", "d1"]),
+        _dequant_body(bits),
+        "%w",
+    )
+    lead = dims(x.rank - 1)
+    nd, kd = f"d{x.rank - 1}", f"d{x.rank}"
+    yt = T(x.shape[:-1] + (n,), "f32")
+    acc = fn.generic(
+        x.rank + 1,
+        [("%arg0", x, [*lead, kd]), (w, wt, [nd, kd])],
+        (fn.fill(yt, "0.0"), yt, [*lead, nd]),
+        ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
+        "%s",
+        reduce_last=True,
+    )
+    full = dims(yt.rank)
+    return [
+        fn.generic(
+            yt.rank,
+            [(acc, yt, full), ("%arg3", b, [full[-1]])],
+            (fn.empty(yt), yt, full),
+            ["%s = arith.addf %a0, %a1 : f32"],
+            "%s",
+        )
+    ]
+
+
+LOWERINGS = {"wlinear": lower_wlinear}
