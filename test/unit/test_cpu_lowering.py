@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from qcomp.dialects import reference as ref
 from qcomp.targets.cpu.jit import jit_from_text
+from qcomp.targets.cpu.kernels import has_vnni
 
 F32 = np.float32
 _ELEM = {np.dtype(np.float32): "f32", np.dtype(np.int8): "i8", np.dtype(np.int32): "i32", np.dtype(np.int64): "i64"}
@@ -339,3 +340,82 @@ func.func @main(%x: tensor<3x16xf32>, %wq: tensor<4x16xi8>, %ws: tensor<4xf32>, 
 """
     q, s = ref.quantize_dynamic(x)
     np.testing.assert_array_equal(jit_from_text(text)(x, wq, ws, b)[0], ref.qlinear(q, s, wq, ws, b))
+
+
+# ----------------------------------------------------------------------------- GEMM microkernels (kernels.py)
+def _jit_const_weight(op: str, inputs: list[np.ndarray], wi: int, want: np.ndarray, **attrs):
+    """JIT qc.<op> with operand `wi` (2-D) as an inline arith.constant, packed at build time; returns
+    (fn, the remaining inputs)."""
+    w = inputs[wi]
+    args = [a for i, a in enumerate(inputs) if i != wi]
+    fmt = (lambda v: str(int(v))) if w.dtype == np.int8 else (lambda v: f"{float(v):.9e}")
+    rows = ", ".join("[" + ", ".join(fmt(v) for v in r) + "]" for r in w)
+    names = [f"%a{i}" for i in range(len(args))]
+    names.insert(wi, "%w")
+    attr = ("{" + ", ".join(f"{k} = {attr_text(v)}" for k, v in attrs.items()) + "} ") if attrs else ""
+    text = (
+        f"func.func @main({', '.join(f'%a{i}: {ttype(a)}' for i, a in enumerate(args))}) -> {ttype(want)} {{\n"
+        f"  %w = arith.constant dense<[{rows}]> : {ttype(w)}\n"
+        f'  %y = "qc.{op}"({", ".join(names)}) {attr}: ({", ".join(ttype(a) for a in inputs)}) -> {ttype(want)}\n'
+        f"  return %y : {ttype(want)}\n}}\n"
+    )
+    return jit_from_text(text), args
+
+
+@pytest.mark.parametrize(("lead", "n", "k"), [((2, 37), 48, 20), ((5,), 64, 33), ((3,), 192, 8), ((1, 1), 16, 1)])
+def test_linear_kernel_tiles_and_remainders(rng, lead, n, k):
+    # N a multiple of 16 takes the register-tiled kernel (row counts that leave a remainder tile too)
+    x, w, b = f32s(rng, (*lead, k)), f32s(rng, (n, k), 0.25), f32s(rng, (n,))
+    want, got = run_both("linear", [x, w, b])
+    assert_close(want, got)
+    fn = jit_from_text(module_text("linear", [x, w, b], want, {}))
+    assert "llvm.intr.fmuladd" in fn.llvm_text  # vector.fma
+
+
+def test_linear_kernel_constant_weight_packed_at_build(rng):
+    x, w, b = f32s(rng, (2, 7, 24)), f32s(rng, (96, 24), 0.25), f32s(rng, (96,))
+    want = ref.linear(x, w, b)
+    fn, args = _jit_const_weight("linear", [x, w, b], 1, want)
+    assert [a.shape for a in fn.weights] == [(2, 24, 48)]  # [N/NR][K][NR] panels, NR = 48
+    np.testing.assert_allclose(fn(*args)[0], want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("batch", "m", "k", "n"), [((2, 3), 13, 7, 32), ((), 5, 16, 64), ((1,), 30, 3, 16)])
+def test_matmul_kernel(rng, batch, m, k, n):
+    want, got = run_both("matmul", [f32s(rng, (*batch, m, k)), f32s(rng, (*batch, k, n))])
+    assert_close(want, got)
+
+
+def _qlinear_inputs(rng, lead, n, k):
+    xq, wq = i8s(rng, (*lead, k)), i8s(rng, (n, k))
+    xq.reshape(-1, k)[0], wq[0], wq[1] = -128, -128, 127  # extreme products: (-128)² · K, -128 · 127 · K
+    xs, ws, b = np.abs(f32s(rng, (*lead, 1), 0.05)), np.abs(f32s(rng, (n,), 0.01)), f32s(rng, (n,))
+    return [xq, xs, wq, ws, b]
+
+
+@pytest.mark.parametrize(("lead", "n", "k"), [((2, 3), 16, 64), ((29,), 48, 12), ((1, 9), 192, 4096), ((4,), 16, 6)])
+def test_qlinear_kernel_bit_exact(rng, lead, n, k):
+    # VNNI kernel when K % 4 == 0 and N % 16 == 0 (and the CPU has AVX512-VNNI), else the generic loops
+    inputs = _qlinear_inputs(rng, lead, n, k)
+    want, got = run_both("qlinear", inputs, act="relu")
+    assert_exact(want, got)
+    if has_vnni() and k % 4 == 0:
+        assert "vpdpbusd" in jit_from_text(module_text("qlinear", inputs, want, {"act": "relu"})).llvm_text
+
+
+def test_qlinear_kernel_constant_weight_packed_at_build(rng):
+    inputs = _qlinear_inputs(rng, (2, 5), 64, 32)
+    want = ref.qlinear(*inputs, act="none")
+    fn, args = _jit_const_weight("qlinear", inputs, 2, want, act="none")
+    if has_vnni():
+        assert [a.shape for a in fn.weights] == [(1, 8, 256)]  # VNNI quads [N/NR][K/4][NR·4]
+    np.testing.assert_array_equal(fn(*args)[0], want)
+
+
+@pytest.mark.parametrize(("batch", "m", "k", "n"), [((2, 3), 7, 12, 32), ((), 13, 64, 16), ((2,), 4, 6, 16)])
+def test_qmatmul_kernel_bit_exact(rng, batch, m, k, n):
+    aq, bq = i8s(rng, (*batch, m, k)), i8s(rng, (*batch, k, n))
+    aq[..., 0, :], bq[..., :, 0] = -128, -128
+    a_s, b_s = np.abs(f32s(rng, (*batch, m, 1), 0.1)), np.abs(f32s(rng, (*batch, 1, n), 0.1))
+    want, got = run_both("qmatmul", [aq, a_s, bq, b_s])
+    assert_exact(want, got)
