@@ -6,6 +6,7 @@ import qcomp
 import torch
 from qcomp.examples.models import BUILTIN
 
+torch.set_num_threads(1)  # 2 torch threads on a loaded 2-core machine can be 10x slower
 INT_OPS = ("qc.quantize_dynamic", "qc.qlinear", "qc.qconv2d")
 _CACHE: dict = {}
 
