@@ -14,6 +14,7 @@ L2 while every row tile of A streams past it; rows that do not fill a tile run w
   vector of ones. i32 arithmetic wraps, so the result equals the exact i32 sum of the reference
   (any order of an integer sum is the same).
 
+The kernels load from the operands' buffers and store into a fresh buffer (no tensor in the loops).
 The vpdpbusd intrinsic is called through a private declaration tagged `qc.intrinsic`; the JIT gives it
 its `llvm.call_intrinsic` body after bufferization (buffer deallocation rejects the intrinsic op).
 """
@@ -110,24 +111,43 @@ class _Emitter:
         return self.consts[v]
 
 
+def _buffer(fn: Fn, src: str, t: T) -> str:
+    """The read-only buffer of tensor `src` (the kernels load with vector.load / memref.load)."""
+    r = fn.v()
+    fn.emit(f"{r} = bufferization.to_buffer {src} read_only : {t.s} to {_memref(t)}")
+    return r
+
+
+def _memref(t: T) -> str:
+    return "memref<" + "".join(f"{d}x" for d in t.shape) + t.elem + ">"
+
+
 def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[str, T] | None = None) -> str:
     """Emit the kernel computing the [batch?, M, N] accumulator (f32, or i32 for i8); returns its SSA name.
 
-    a: [batch?, M, K]; b: see Gemm.b_layout; bias (f32 only): [N], added to each row after the k loop."""
+    a: [batch?, M, K]; b: see Gemm.b_layout; bias (f32 only): [N], added to each row after the k loop.
+    The kernel works on buffers (loads from the operands' buffers, stores into a new one that becomes the
+    result tensor), so that bufferization never copies the result, also in copy-before-write mode."""
     e = _Emitter(fn, fn.v()[1:])
     t = e.tag
     acc_elem = "f32" if g.elem == "f32" else "i32"
     vt = f"vector<{LANES}x{acc_elem}>"
     out = T(((g.batch,) if g.batch > 1 else ()) + (g.m, g.n), acc_elem)
+    om = _memref(out)
     batched = g.batch > 1
     mr = min(rows_per_tile(g.nv), g.m)
     full = g.m // mr * mr
     # every index constant up front, so that all loop bodies see them
-    for v in sorted({0, 1, 4, g.m, full, mr, g.batch, g.n // g.nr, g.k // g.group, g.nr, g.group, *range(mr)}
-                    | {j * LANES * s for j in range(g.nv) for s in (1, g.group)}):
+    for v in sorted(
+        {0, 1, 4, g.m, full, mr, g.batch, g.n // g.nr, g.k // g.group, g.nr, g.group, *range(mr)}
+        | {j * LANES * s for j in range(g.nv) for s in (1, g.group)}
+    ):
         e.c(v)
-    pad = fn.const("0.0" if g.elem == "f32" else "0", g.elem)
-    init = fn.empty(out)
+    am, bm = _memref(a[1]), _memref(b[1])
+    abuf, bbuf = _buffer(fn, *a), _buffer(fn, *b)
+    biasbuf = _buffer(fn, *bias) if bias is not None else None
+    obuf = fn.v()
+    fn.emit(f"{obuf} = memref.alloc() {{alignment = 64 : i64}} : {om}")
     if g.elem == "i8":
         ones = fn.v()
         fn.emit(f"{ones} = arith.constant dense<1> : vector<{4 * LANES}xi8>")
@@ -148,24 +168,18 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
     bi = [f"%{t}_b"] if batched else []
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
 
-    def b_index(k: str, j: int) -> str:
-        if g.b_layout == "panels":
-            idx = [*bi, f"%{t}_p", k, e.c(j * LANES * g.group)]
-        else:
-            idx = [*bi, k, f"%{t}_nb{j}"]
-        return ", ".join(idx)
-
     def b_loads(k: str, pre: str) -> list[str]:
         lines = []
         for j in range(g.nv):
-            lines.append(
-                f"{pre}{j} = vector.transfer_read {b[0]}[{b_index(k, j)}], {pad} {{in_bounds = [true]}} "
-                f": {b[1].s}, {bvec}"
-            )
+            if g.b_layout == "panels":
+                idx = [*bi, f"%{t}_p", k, e.c(j * LANES * g.group)]
+            else:
+                idx = [*bi, k, f"%{t}_nb{j}"]
+            lines.append(f"{pre}{j} = vector.load {bbuf}[{', '.join(idx)}] : {bm}, {bvec}")
         return lines
 
-    def tile(mr: int, m0: str, o: str, p: str) -> None:
-        """One MR × NR tile at row m0 written into tensor `o`, which the loop body then yields."""
+    def tile(mr: int, m0: str, p: str) -> None:
+        """One MR × NR tile at row m0, stored into the result buffer."""
         accs = [f"%{p}_acc{i}_{j}" for i in range(mr) for j in range(g.nv)]
         rows = []
         for i in range(mr):
@@ -173,17 +187,17 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
             fn.emit(f"{r} = arith.addi {m0}, {e.c(i)} : index")
             rows.append(r)
         k = f"%{p}_k"
-        res_acc = f"%{p}_res"
+        res = f"%{p}_res"
         iters = ", ".join(f"{a} = {zero}" for a in accs)
         fn.emit(
-            f"{res_acc}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k // g.group)} step {e.c(1)} "
+            f"{res}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k // g.group)} step {e.c(1)} "
             f"iter_args({iters}) -> ({', '.join([vt] * len(accs))}) {{"
         )
         body = b_loads(k, f"%{p}_bv")
         news = []
         if g.elem == "f32":
             for i in range(mr):
-                body.append(f"%{p}_as{i} = tensor.extract {a[0]}[{', '.join([*bi, rows[i], k])}] : {a[1].s}")
+                body.append(f"%{p}_as{i} = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}")
                 body.append(f"%{p}_ab{i} = vector.broadcast %{p}_as{i} : f32 to {vt}")
                 for j in range(g.nv):
                     n = f"%{p}_n{i}_{j}"
@@ -194,8 +208,7 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
             for i in range(mr):
                 q = f"%{p}_a{i}"
                 body += [
-                    f"{q}q = vector.transfer_read {a[0]}[{', '.join([*bi, rows[i], f'%{p}_k4'])}], {pad} "
-                    f"{{in_bounds = [true]}} : {a[1].s}, vector<4xi8>",
+                    f"{q}q = vector.load {abuf}[{', '.join([*bi, rows[i], f'%{p}_k4'])}] : {am}, vector<4xi8>",
                     f"{q}w = vector.bitcast {q}q : vector<4xi8> to vector<1xi32>",
                     f"{q}s = vector.extract {q}w[0] : i32 from vector<1xi32>",
                     f"{q}u = arith.xori {q}s, {flip} : i32",
@@ -213,50 +226,27 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
         for line in body:
             fn.emit("  " + line)
         fn.emit("}")
-        cur = o
         for i in range(mr):
             for j in range(g.nv):
-                v = f"{res_acc}#{i * g.nv + j}"
+                v = f"{res}#{i * g.nv + j}"
                 if g.elem == "f32" and bias is not None:
                     fn.emit(f"%{p}_y{i}_{j} = arith.addf {v}, %{t}_bias{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 elif g.elem == "i8":
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{t}_corr{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
-                nxt = f"%{p}_o{i}_{j}"
-                col = f"%{t}_col{j}"
-                fn.emit(
-                    f"{nxt} = vector.transfer_write {v}, {cur}[{', '.join([*bi, rows[i], col])}] "
-                    f"{{in_bounds = [true]}} : {vt}, {out.s}"
-                )
-                cur = nxt
-        fn.emit(f"scf.yield {cur} : {out.s}")
+                fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{t}_col{j}'])}] : {om}, {vt}")
 
-    result = fn.v()
-    ob = f"%{t}_ob"
     if batched:
-        fn.emit(
-            f"{result} = scf.for {bi[0]} = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} iter_args({ob} = {init}) "
-            f"-> ({out.s}) {{"
-        )
-        start = ob
-    else:
-        start = init
-    panels = f"%{t}_panels"
-    fn.emit(
-        f"{panels if batched else result} = scf.for %{t}_p = {e.c(0)} to {e.c(g.n // g.nr)} step {e.c(1)} "
-        f"iter_args(%{t}_op = {start}) -> ({out.s}) {{"
-    )
+        fn.emit(f"scf.for {bi[0]} = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} {{")
+    fn.emit(f"scf.for %{t}_p = {e.c(0)} to {e.c(g.n // g.nr)} step {e.c(1)} {{")
     fn.emit(f"%{t}_n0 = arith.muli %{t}_p, {e.c(g.nr)} : index")
     for j in range(g.nv):
         fn.emit(f"%{t}_col{j} = arith.addi %{t}_n0, {e.c(j * LANES)} : index")
         if g.b_layout == "rows":
             fn.emit(f"%{t}_nb{j} = arith.muli %{t}_col{j}, {e.c(g.group)} : index")
         if bias is not None:
-            fn.emit(
-                f"%{t}_bias{j} = vector.transfer_read {bias[0]}[%{t}_col{j}], {pad} {{in_bounds = [true]}} "
-                f": {bias[1].s}, {vt}"
-            )
+            fn.emit(f"%{t}_bias{j} = vector.load {biasbuf}[%{t}_col{j}] : {_memref(bias[1])}, {vt}")
     if g.elem == "i8":  # 128 · Σ_k B[k, n] for this panel: vpdpbusd of ones
         cs = [f"%{t}_cs{j}" for j in range(g.nv)]
         fn.emit(
@@ -274,24 +264,16 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
         fn.emit("}")
         for j in range(g.nv):
             fn.emit(f"%{t}_corr{j} = arith.shli %{t}_csum#{j}, {seven} : {vt}")
-    fn.emit(
-        f"%{t}_om = scf.for %{t}_m = {e.c(0)} to {e.c(full)} step {e.c(mr)} iter_args(%{t}_ot = %{t}_op) "
-        f"-> ({out.s}) {{"
-    )
-    tile(mr, f"%{t}_m", f"%{t}_ot", f"{t}_t")
+    fn.emit(f"scf.for %{t}_m = {e.c(0)} to {e.c(full)} step {e.c(mr)} {{")
+    tile(mr, f"%{t}_m", f"{t}_t")
     fn.emit("}")
-    last = f"%{t}_om"
     if full < g.m:
-        fn.emit(
-            f"%{t}_or = scf.for %{t}_mr = {e.c(full)} to {e.c(g.m)} step {e.c(1)} iter_args(%{t}_ou = %{t}_om) "
-            f"-> ({out.s}) {{"
-        )
-        tile(1, f"%{t}_mr", f"%{t}_ou", f"{t}_u")
+        fn.emit(f"scf.for %{t}_mr = {e.c(full)} to {e.c(g.m)} step {e.c(1)} {{")
+        tile(1, f"%{t}_mr", f"{t}_u")
         fn.emit("}")
-        last = f"%{t}_or"
-    fn.emit(f"scf.yield {last} : {out.s}")
     fn.emit("}")
     if batched:
-        fn.emit(f"scf.yield {panels} : {out.s}")
         fn.emit("}")
+    result = fn.v()
+    fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
     return result
