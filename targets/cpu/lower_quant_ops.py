@@ -1,14 +1,18 @@
 """CPU lowerings of the weight-only quantization ops (qc op -> linalg text), merged into
 `lower_qc`'s table.
 
-`qc.wlinear` runs in two linalg.generic ops: the integer weight is dequantized once per call into an
-f32 [N, K] tensor (unpacking int4 nibbles inside the kernel: the packed byte is read through the
+`qc.wlinear` dequantizes the integer weight once per call into the f32 GEMM microkernel's panel
+layout and runs that kernel (when N is a multiple of 16; otherwise into an f32 [N, K] tensor and a
+plain linalg contraction) (unpacking int4 nibbles inside the kernel: the packed byte is read through the
 map (n, k floordiv 2), the nibble chosen by the parity of k and sign-extended with shifts), then an
 f32 x · wᵀ + b exactly like `qc.linear`. The dequantization follows `reference.dequantize_weight`
 operation by operation (sitofp, one mulf), so the dequantized weight is bit-exact.
 """
 
-from .linalg_text import Fn, T, dims
+import math
+
+from .kernels import Gemm, emit_gemm, packed_f32_type, panel_vectors
+from .linalg_text import Fn, T, collapse, dims, expand
 
 
 def _dequant_body(bits: int) -> list[str]:
@@ -30,9 +34,37 @@ def _dequant_body(bits: int) -> list[str]:
     ]
 
 
+def _wlinear_fast(fn: Fn, bits: int, group: int) -> list[str] | None:
+    """Dequantize straight into the f32 GEMM microkernel's panel layout [N/NR][K][NR] and run it."""
+    x, wq, s, b = fn.args
+    n, k = wq.shape[0], x.shape[-1]
+    if not panel_vectors(n):
+        return None
+    pt = packed_f32_type(n, k)
+    nr = pt.shape[2]
+    row = f"d0 * {nr} + d2"
+    w = fn.generic(
+        3,
+        [
+            ("%arg1", wq, [row, "d1 floordiv 2" if bits <= 4 else "d1"]),
+            ("%arg2", s, [row, f"d1 floordiv {group}"]),
+        ],
+        (fn.empty(pt), pt, ["d0", "d1", "d2"]),
+        _dequant_body(bits),
+        "%w",
+    )
+    m = math.prod(x.shape[:-1])
+    x2 = collapse(fn, "%arg0", x, (m, k))
+    acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((m, k), "f32")), (w, pt), ("%arg3", b))
+    return [expand(fn, acc, T((m, n), "f32"), fn.results[0].shape)]
+
+
 def lower_wlinear(fn: Fn, attrs: dict) -> list[str]:
     x, wq, s, b = fn.args
     bits, group = attrs["bits"], attrs["group"]
+    fast = _wlinear_fast(fn, bits, group)
+    if fast:
+        return fast
     n, k = wq.shape[0], x.shape[-1]
     wt = T((n, k), "f32")
     w = fn.generic(
