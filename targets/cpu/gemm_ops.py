@@ -46,7 +46,9 @@ def pack_array(w, layout: str):
     nr = 16 * panel_vectors(n)
     if layout == PACK_F32:
         return np.ascontiguousarray(w.reshape(n // nr, nr, k).transpose(0, 2, 1))
-    return np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(n // nr, k // 4, nr * 4)
+    return np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(
+        n // nr, k // 4, nr * 4
+    )
 
 
 def _with_packed_weight(fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], list[str]]) -> list[str]:

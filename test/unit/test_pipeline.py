@@ -87,7 +87,10 @@ def test_parse_defaults_without_options():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("qc-quantize{bogus=1}", "qc-quantize: unknown option 'bogus' (options: wbits, abits, granularity, group, static)"),
+        (
+            "qc-quantize{bogus=1}",
+            "qc-quantize: unknown option 'bogus' (options: wbits, abits, granularity, group, static)",
+        ),
         ("qc-quantize{wbits=four}", "qc-quantize: option 'wbits' expects int, got 'four'"),
         ("qc-quantize{wbits=9}", "qc-quantize: wbits must be in [2, 8], got 9"),
         ("qc-quantize{granularity=per_row}", "granularity must be per_token or per_tensor, got 'per_row'"),
