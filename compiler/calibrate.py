@@ -197,17 +197,10 @@ def fingerprint(layers: list[tuple[str, np.ndarray | tuple]]) -> str:
 
 
 def _module_layers(module) -> list:
-    from qcomp.dialects._mlir import ir
+    from qcomp.irutil import ops_named
     from qcomp.weights import constant_array
 
-    ops = []
-
-    def visit(op):
-        if op.name in QUANTIZABLE:
-            ops.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
+    ops = ops_named(module, *QUANTIZABLE)
     layers = []
     for op in ops:
         w = constant_array(op.operands[1])

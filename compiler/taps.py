@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.irutil import attr_value
 from qcomp.weights import constant_array
 
 
@@ -19,14 +20,6 @@ class Tap:
     operands: tuple  # each an int (index among @main's outputs) or a captured numpy constant
     results: tuple[int, ...]
     location: str
-
-
-def _attr_value(a):
-    if isinstance(a, ir.IntegerAttr | ir.FloatAttr | ir.StringAttr):
-        return a.value
-    if isinstance(a, ir.DenseI64ArrayAttr):
-        return list(a)
-    return str(a)
 
 
 def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
@@ -51,7 +44,7 @@ def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
 
     def visit(op):
         if op.name in op_names:
-            attrs = {k: _attr_value(op.attributes[k]) for k in op.attributes if not k.startswith("qc.")}
+            attrs = {k: attr_value(op.attributes[k]) for k in op.attributes if not k.startswith("qc.")}
             taps.append(
                 Tap(
                     op.name,

@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
+from qcomp.irutil import count_ops, find_ops, first_op
 from qcomp.weights import constant_array, make_constant
 
 # torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay), after
@@ -269,49 +270,15 @@ PATTERNS = {
 }
 
 
-def count_ops(module: ir.Module, prefix: str) -> dict[str, int]:
-    """Names and counts of the ops in `module` whose name starts with `prefix`."""
-    counts: dict[str, int] = {}
-
-    def visit(op):
-        if op.name.startswith(prefix):
-            counts[op.name] = counts.get(op.name, 0) + 1
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    return counts
-
-
 def erase_dead_torch_ops(module: ir.Module) -> None:
     """Erase torch ops (and constants) whose results are unused, so host-op counts reflect real work."""
     prefixes = ("torch.aten.", "torch.prim.", "torch.constant.", "torch.vtensor.literal")
-    dead: list = []
-
-    def visit(op):
-        if op.name.startswith(prefixes) and all(not list(r.uses) for r in op.results):
-            dead.append(op)
-        return ir.WalkResult.ADVANCE
-
     while True:
-        dead.clear()
-        module.operation.walk(visit)
+        dead = find_ops(module, lambda op: op.name.startswith(prefixes) and all(not list(r.uses) for r in op.results))
         if not dead:
             return
         for op in dead:
             op.erase()
-
-
-def _first_op(module: ir.Module, prefix: str):
-    found = []
-
-    def visit(op):
-        if op.name.startswith(prefix):
-            found.append(op)
-            return ir.WalkResult.INTERRUPT
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -341,6 +308,6 @@ class FromTorchPass:
             run_pipeline(module, TORCH_TO_LINALG)
         except PassFailure as e:
             raise QcompError(f"torch-mlir could not lower the host ops: {mlir_error_text(e).splitlines()[0]}") from e
-        left = _first_op(module, "torch")
+        left = first_op(module, "torch")
         if left is not None:
             raise QcompError(f"{left.location}: host op '{left.name}' has no lowering to linalg in torch-mlir")

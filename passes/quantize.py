@@ -30,6 +30,7 @@ import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
+from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
 ACT_SCALE = "qc.act_scale"
@@ -37,18 +38,6 @@ ACT_SCALE = "qc.act_scale"
 
 def _i64(v: int) -> ir.IntegerAttr:
     return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v)
-
-
-def _ops(module: ir.Module, names: tuple[str, ...]) -> list:
-    found = []
-
-    def visit(op):
-        if op.name in names:
-            found.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    return found
 
 
 @dataclass(frozen=True)
@@ -82,7 +71,7 @@ class QuantizePass:
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():
-            for op in _ops(module, ("qc.linear", "qc.conv2d")):
+            for op in ops_named(module, "qc.linear", "qc.conv2d"):
                 keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32:

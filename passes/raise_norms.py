@@ -22,8 +22,9 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir, rewrite
+from qcomp.irutil import count_ops
 
-from .from_torch import _emit, builtin_type, const, count_ops, erase_dead_torch_ops
+from .from_torch import _emit, builtin_type, const, erase_dead_torch_ops
 
 
 def _def(v: ir.Value, name: str):

@@ -9,6 +9,7 @@ import ctypes
 
 import numpy as np
 from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
+from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
 
@@ -42,16 +43,7 @@ _ELEM = {"f32": np.float32, "f64": np.float64, "i8": np.int8, "i32": np.int32, "
 
 
 def has_ops(module: ir.Module, prefix: str) -> bool:
-    found = []
-
-    def visit(op):
-        if op.name.startswith(prefix):
-            found.append(op.name)
-            return ir.WalkResult.INTERRUPT
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    return bool(found)
+    return first_op(module, prefix) is not None
 
 
 def main_func(module: ir.Module):

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.errors import QcompError
+from qcomp.irutil import attr_value, ops_named
 
 from .linalg_text import Fn, T
 from .lower_ops import LOWERINGS
@@ -22,26 +23,6 @@ LOWERINGS.update(QUANT_LOWERINGS)
 _ELEMS = ("f32", "i8", "i32", "i64")
 
 
-def _attr_value(a):
-    if isinstance(a, ir.IntegerAttr | ir.FloatAttr | ir.StringAttr):
-        return a.value
-    if isinstance(a, ir.DenseI64ArrayAttr):
-        return list(a)
-    return str(a)
-
-
-def _qc_ops(module: ir.Module) -> list:
-    ops = []
-
-    def visit(op):
-        if op.name.startswith("qc."):
-            ops.append(op)
-        return ir.WalkResult.ADVANCE
-
-    module.operation.walk(visit)
-    return ops
-
-
 @dataclass(frozen=True)
 class LowerToLinalgPass:
     """Lower all qc ops to linalg/tensor/arith/math on tensors. Options: none."""
@@ -49,7 +30,7 @@ class LowerToLinalgPass:
     name: ClassVar[str] = "qc-lower-to-linalg"
 
     def run(self, module: ir.Module) -> None:
-        ops = _qc_ops(module)
+        ops = ops_named(module, "qc.")
         if not ops:
             return
         with module.context, ir.Location.unknown():
@@ -59,7 +40,7 @@ class LowerToLinalgPass:
                 kind = op.name[len("qc.") :]
                 if kind not in LOWERINGS:
                     raise QcompError(f"{op.location}: the CPU target has no lowering for '{op.name}'")
-                attrs = {k: _attr_value(op.attributes[k]) for k in op.attributes}
+                attrs = {k: attr_value(op.attributes[k]) for k in op.attributes}
                 bad = [str(v.type) for v in [*op.operands, *op.results] if T.parse(str(v.type)).elem not in _ELEMS]
                 if bad:
                     raise QcompError(

@@ -1,0 +1,50 @@
+"""Small IR helpers shared by passes, targets and the API: finding ops and reading attributes."""
+
+from collections.abc import Callable
+
+from qcomp.dialects._mlir import ir
+
+
+def find_ops(module: ir.Module, match: Callable, first: bool = False) -> list:
+    """Ops of `module` (walk order) for which `match(op)` holds; only the first one when `first`."""
+    found = []
+
+    def visit(op):
+        if match(op):
+            found.append(op)
+            if first:
+                return ir.WalkResult.INTERRUPT
+        return ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
+
+
+def ops_named(module: ir.Module, *names: str) -> list:
+    """Ops whose name is one of `names` (a name ending in '.' matches a prefix)."""
+    exact = {n for n in names if not n.endswith(".")}
+    prefixes = tuple(n for n in names if n.endswith("."))
+    return find_ops(module, lambda op: op.name in exact or (bool(prefixes) and op.name.startswith(prefixes)))
+
+
+def count_ops(module: ir.Module, prefix: str) -> dict[str, int]:
+    """Names and counts of the ops whose name starts with `prefix`."""
+    counts: dict[str, int] = {}
+    for op in find_ops(module, lambda op: op.name.startswith(prefix)):
+        counts[op.name] = counts.get(op.name, 0) + 1
+    return counts
+
+
+def first_op(module: ir.Module, prefix: str):
+    """The first op whose name starts with `prefix`, or None."""
+    found = find_ops(module, lambda op: op.name.startswith(prefix), first=True)
+    return found[0] if found else None
+
+
+def attr_value(a):
+    """The Python value of an integer, float, string or i64-array attribute (other kinds: their text)."""
+    if isinstance(a, ir.IntegerAttr | ir.FloatAttr | ir.StringAttr):
+        return a.value
+    if isinstance(a, ir.DenseI64ArrayAttr):
+        return list(a)
+    return str(a)
