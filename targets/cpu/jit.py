@@ -12,6 +12,8 @@ from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
 from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
+from .buffers import scans_to_linalg, sink_deallocs
+
 
 def bufferize_pipeline(copy_before_write: bool) -> str:
     """Tensors -> buffers; results become out-parameters. torch-mlir's tm_tensor ops (e.g. cumsum) bufferize
@@ -165,7 +167,9 @@ class JitFunction:
         PackWeightsPass().run(module)  # constant GEMM weights into the kernels' layouts, once
         self.weights = externalize_constants(module)
         self.inputs = inputs
+        scans_to_linalg(module)
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
+        sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
         define_intrinsics(module)
         run_pipeline(module, TO_LLVM)

@@ -1,0 +1,109 @@
+"""Buffer hygiene for the CPU JIT: keep bufferization in its analysed mode and free buffers early.
+
+- `scans_to_linalg`: torch-mlir lowers cumsum to `tm_tensor.scan`, which One-Shot Bufferize cannot
+  analyse; a module holding one had to be bufferized copy-before-write, which copied every weight on
+  every call. An inclusive additive scan is rewritten as a linalg reduction (out[i] = sum_{j<=i} x[j])
+  in an outlined function, so the whole module bufferizes with analysis.
+- `sink_deallocs`: ownership-based deallocation frees every buffer of @main at its end, so a forward
+  pass holds all its intermediates at once (SmolLM2, 512 tokens: 6.6 GB). Each `memref.dealloc` of
+  @main moves right after the last use of its buffer or of a view of it.
+"""
+
+from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.irutil import ops_named
+
+from .linalg_text import Fn, T, dims
+
+VIEWS = ("memref.expand_shape", "memref.collapse_shape", "memref.subview", "memref.cast", "memref.reinterpret_cast")
+
+
+def _op(x):
+    return x.operation if isinstance(x, ir.OpView) else x
+
+
+def _scan_function(name: str, x: T, dim: int, add: str) -> str:
+    """out[..., i, ...] = sum over j <= i of x[..., j, ...] along `dim`, as one linalg reduction."""
+    fn = Fn(name, [x], [x])
+    r = x.rank
+    src = dims(r)
+    src[dim] = f"d{r}"
+    zero = "0.0" if x.elem.startswith("f") else "0"
+    body = [
+        f"%i = linalg.index {dim} : index",
+        f"%j = linalg.index {r} : index",
+        "%le = arith.cmpi ule, %j, %i : index",
+        f"%z = arith.constant {zero} : {x.elem}",
+        f"%v = arith.select %le, %a0, %z : {x.elem}",
+        f"%s = {add} %o, %v : {x.elem}",
+    ]
+    out = fn.generic(r + 1, [("%arg0", x, src)], (fn.fill(x, zero), x, dims(r)), body, "%s", reduce_last=True)
+    return fn.text([out])
+
+
+def scans_to_linalg(module: ir.Module) -> None:
+    """Rewrite inclusive additive `tm_tensor.scan`s whose carry result is unused (see module docstring)."""
+    texts, done = [], []
+    with module.context, ir.Location.unknown():
+        for scan in ops_named(module, "tm_tensor.scan"):
+            block = scan.regions[0].blocks[0]
+            body = [_op(o).name for o in block.operations]
+            add = body[0] if len(body) == 2 and body[0] in ("arith.addi", "arith.addf") else None
+            inclusive = "inclusive(true)" in str(scan) or str(scan.attributes["inclusive"]) == "true"
+            if add is None or not inclusive or list(scan.results[1].uses):
+                continue
+            x = scan.operands[0]
+            name = f"__cumsum_{len(done)}"
+            dim = ir.IntegerAttr(scan.attributes["dimension"]).value
+            texts.append(_scan_function(name, T.parse(str(x.type)), dim, add))
+            with ir.InsertionPoint(scan), scan.location:
+                call = ir.Operation.create(
+                    "func.call",
+                    results=[scan.results[0].type],
+                    operands=[x],
+                    attributes={"callee": ir.FlatSymbolRefAttr.get(name), "no_inline": ir.UnitAttr.get()},
+                )
+            scan.results[0].replace_all_uses_with(call.results[0])
+            done.append(scan)
+        for scan in done:
+            scan.erase()
+        if texts:
+            lib = ir.Module.parse("\n".join(texts))  # must outlive the detaches below
+            for f in list(lib.body.operations):
+                module.body.append(f.detach_from_parent())
+    if done:
+        run_pipeline(module, "canonicalize")
+
+
+def _top(op, block_owner):
+    """The ancestor of `op` that sits directly in the body of `block_owner`."""
+    cur = _op(op)
+    while cur.parent is not None and _op(cur.parent) != _op(block_owner):
+        cur = _op(cur.parent)
+    return cur
+
+
+def sink_deallocs(module: ir.Module, func) -> None:
+    """Move each top-level memref.dealloc of `func` right after the last use of its buffer's aliases."""
+    block = func.regions[0].blocks[0]
+    for d in [o for o in block.operations if _op(o).name == "memref.dealloc"]:
+        d = _op(d)
+        aliases, users, ok = [d.operands[0]], [], True
+        while aliases and ok:
+            v = aliases.pop()
+            for use in v.uses:
+                user = _op(use.owner)
+                if user == d:
+                    continue
+                if user.name in VIEWS:
+                    aliases.extend(user.results)
+                elif any(isinstance(r.type, ir.MemRefType) for r in user.results):
+                    ok = False  # an op that may return an alias we cannot follow: keep the dealloc at the end
+                    break
+                users.append(_top(user, func))
+        if not ok or not users:
+            continue
+        last = users[0]
+        for u in users[1:]:
+            if last.is_before_in_block(u):
+                last = u
+        d.move_after(last)
