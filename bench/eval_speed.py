@@ -39,7 +39,9 @@ def main() -> None:
         ref, _ = perplexity(model, wins)
     t_eager = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
-    print(f"# {os.cpu_count()} cores, torch threads {args.threads}, {args.windows} x {args.seq} tokens ({tokens} scored)")
+    print(
+        f"# {os.cpu_count()} cores, torch threads {args.threads}, {args.windows} x {args.seq} tokens ({tokens} scored)"
+    )
     print(f"compile {t_compile:.1f} s, peak RSS {peak:.2f} GB")
     print(f"qcomp fp32   ppl {ppl:.4f}  {t_ours:7.1f} s")
     print(f"torch eager  ppl {ref:.4f}  {t_eager:7.1f} s")
