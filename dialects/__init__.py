@@ -1,7 +1,23 @@
-"""qcomp.dialects: the MLIR shim and the `qc` dialect."""
+"""qcomp.dialects: the MLIR shim and the `qc` dialect (qc.py: compute and structure ops; qc_quant.py:
+quantization ops; reference.py: numpy semantics)."""
 
+from . import qc_quant  # noqa: F401  (defines the quantization ops on QC)
 from ._mlir import ir, register_torch
-from .qc import QC, op_classes, reference_of
+from .qc import QC, _guarded
+
+for _cls in QC.operations:  # every verifier reports malformed IR as a diagnostic, never an exception
+    if "verify_invariants" in _cls.__dict__:
+        _cls.verify_invariants = _guarded(_cls, _cls.__dict__["verify_invariants"])
+
+
+def op_classes() -> dict[str, type]:
+    """Every qc op class by its full name (`qc.linear` -> LinearOp)."""
+    return {cls.OPERATION_NAME: cls for cls in QC.operations}
+
+
+def reference_of(name: str):
+    """The numpy reference implementation of the op named `name` (e.g. 'qc.qlinear')."""
+    return op_classes()[name].reference
 
 
 def new_context() -> ir.Context:

@@ -84,29 +84,32 @@ def lower_linear(fn: Fn, attrs: dict) -> list[str]:
     fast = gemm_ops.linear(fn)
     if fast:
         return fast
-    x, w, _ = fn.args
-    lead = dims(x.rank - 1)
-    nd = x.rank + 1
-    n, k = f"d{x.rank - 1}", f"d{x.rank}"
-    yt = T(x.shape[:-1] + w.shape[:1], "f32")
+    x, w, b = fn.args
+    return [linear_loops(fn, ("%arg0", x), ("%arg1", w), ("%arg2", b))]
+
+
+def linear_loops(fn: Fn, x: tuple[str, T], w: tuple[str, T], b: tuple[str, T]) -> str:
+    """x · wᵀ + b as plain linalg loops (the path when no GEMM microkernel applies); returns the result."""
+    (xv, xt), (wv, wt), (bv, bt) = x, w, b
+    lead = dims(xt.rank - 1)
+    n, k = f"d{xt.rank - 1}", f"d{xt.rank}"
+    yt = T(xt.shape[:-1] + wt.shape[:1], "f32")
     acc = fn.generic(
-        nd,
-        [("%arg0", x, [*lead, k]), ("%arg1", w, [n, k])],
+        xt.rank + 1,
+        [(xv, xt, [*lead, k]), (wv, wt, [n, k])],
         (fn.fill(yt, "0.0"), yt, [*lead, n]),
         ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
         "%s",
         reduce_last=True,
     )
     full = dims(yt.rank)
-    return [
-        fn.generic(
-            yt.rank,
-            [(acc, yt, full), ("%arg2", fn.args[2], [full[-1]])],
-            (fn.empty(yt), yt, full),
-            ["%s = arith.addf %a0, %a1 : f32"],
-            "%s",
-        )
-    ]
+    return fn.generic(
+        yt.rank,
+        [(acc, yt, full), (bv, bt, [full[-1]])],
+        (fn.empty(yt), yt, full),
+        ["%s = arith.addf %a0, %a1 : f32"],
+        "%s",
+    )
 
 
 def lower_matmul(fn: Fn, attrs: dict) -> list[str]:

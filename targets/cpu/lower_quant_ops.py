@@ -12,7 +12,8 @@ operation by operation (sitofp, one mulf), so the dequantized weight is bit-exac
 import math
 
 from .kernels import Gemm, emit_gemm, packed_f32_type, panel_vectors
-from .linalg_text import Fn, T, collapse, dims, expand
+from .linalg_text import Fn, T, collapse, expand
+from .lower_ops import linear_loops
 
 
 def _dequant_body(bits: int) -> list[str]:
@@ -77,27 +78,7 @@ def lower_wlinear(fn: Fn, attrs: dict) -> list[str]:
         _dequant_body(bits),
         "%w",
     )
-    lead = dims(x.rank - 1)
-    nd, kd = f"d{x.rank - 1}", f"d{x.rank}"
-    yt = T(x.shape[:-1] + (n,), "f32")
-    acc = fn.generic(
-        x.rank + 1,
-        [("%arg0", x, [*lead, kd]), (w, wt, [nd, kd])],
-        (fn.fill(yt, "0.0"), yt, [*lead, nd]),
-        ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
-        "%s",
-        reduce_last=True,
-    )
-    full = dims(yt.rank)
-    return [
-        fn.generic(
-            yt.rank,
-            [(acc, yt, full), ("%arg3", b, [full[-1]])],
-            (fn.empty(yt), yt, full),
-            ["%s = arith.addf %a0, %a1 : f32"],
-            "%s",
-        )
-    ]
+    return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg3", b))]
 
 
 LOWERINGS = {"wlinear": lower_wlinear}
