@@ -48,3 +48,22 @@ def attr_value(a):
     if isinstance(a, ir.DenseI64ArrayAttr):
         return list(a)
     return str(a)
+
+
+def call_before(op, callee: str, operands: list, result_types: list, no_inline: bool = True):
+    """A `func.call @callee` inserted before `op` (at its location); `no_inline` keeps kernels outlined, so
+    LLVM compiles each kernel once however many call sites use it."""
+    attrs = {"callee": ir.FlatSymbolRefAttr.get(callee)}
+    if no_inline:
+        attrs["no_inline"] = ir.UnitAttr.get()
+    with ir.InsertionPoint(op), op.location:
+        return ir.Operation.create("func.call", results=result_types, operands=operands, attributes=attrs)
+
+
+def replace_with_call(op, callee: str, operands: list, no_inline: bool = True):
+    """Replace `op` by an outlined call returning the same types; returns the call."""
+    call = call_before(op, callee, operands, [r.type for r in op.results], no_inline)
+    for old, new in zip(op.results, call.results, strict=True):
+        old.replace_all_uses_with(new)
+    op.erase()
+    return call

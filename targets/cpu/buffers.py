@@ -10,7 +10,7 @@
 """
 
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.irutil import ops_named
+from qcomp.irutil import call_before, ops_named
 
 from .linalg_text import Fn, T, dims
 
@@ -55,13 +55,7 @@ def scans_to_linalg(module: ir.Module) -> None:
             name = f"__cumsum_{len(done)}"
             dim = ir.IntegerAttr(scan.attributes["dimension"]).value
             texts.append(_scan_function(name, T.parse(str(x.type)), dim, add))
-            with ir.InsertionPoint(scan), scan.location:
-                call = ir.Operation.create(
-                    "func.call",
-                    results=[scan.results[0].type],
-                    operands=[x],
-                    attributes={"callee": ir.FlatSymbolRefAttr.get(name), "no_inline": ir.UnitAttr.get()},
-                )
+            call = call_before(scan, name, [x], [scan.results[0].type])
             scan.results[0].replace_all_uses_with(call.results[0])
             done.append(scan)
         for scan in done:

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.errors import QcompError
-from qcomp.irutil import attr_value, ops_named
+from qcomp.irutil import attr_value, ops_named, replace_with_call
 
 from .linalg_text import Fn, T
 from .lower_ops import LOWERINGS
@@ -55,17 +55,7 @@ class LowerToLinalgPass:
                     returns = LOWERINGS[kind](fn, attrs)
                     texts.append(fn.text(returns))
                     helpers[key] = fn.name
-                with ir.InsertionPoint(op), op.location:
-                    call = ir.Operation.create(
-                        "func.call",
-                        results=[r.type for r in op.results],
-                        operands=list(op.operands),
-                        # kernels stay outlined: LLVM compiles each op signature once, not once per layer
-                        attributes={"callee": ir.FlatSymbolRefAttr.get(helpers[key]), "no_inline": ir.UnitAttr.get()},
-                    )
-                for old, new in zip(op.results, call.results, strict=True):
-                    old.replace_all_uses_with(new)
-                op.erase()
+                replace_with_call(op, helpers[key], list(op.operands))
             try:
                 lib = ir.Module.parse("\n".join(texts))
             except ir.MLIRError as e:  # a bug in lower_ops, not a user error: keep the text for the report

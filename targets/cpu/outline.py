@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.irutil import replace_with_call
 
 PREFIXES = ("linalg.", "tm_tensor.")
 
@@ -118,16 +119,7 @@ class OutlineHostOpsPass:
             name = kernels[key]
         else:
             kernels[key] = name
-        with ir.InsertionPoint(op), op.location:
-            call = ir.Operation.create(
-                "func.call",
-                results=[r.type for r in op.results],
-                operands=args,
-                attributes={"callee": ir.FlatSymbolRefAttr.get(name), "no_inline": ir.UnitAttr.get()},
-            )
-        for old, new in zip(op.results, call.results, strict=True):
-            old.replace_all_uses_with(new)
         dead = [_op(op.operands[i].owner) for i in inner]
-        op.erase()
+        replace_with_call(op, name, args)
         for e in dead:
             e.erase()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.irutil import replace_with_call
 
 from .gemm_ops import pack_array
 
@@ -71,19 +72,7 @@ class PackWeightsPass:
                     done.append((w, layout, packed))
                 operands = list(call.operands)
                 operands[index] = packed
-                with ir.InsertionPoint(call), call.location:
-                    new = ir.Operation.create(
-                        "func.call",
-                        results=[r.type for r in call.results],
-                        operands=operands,
-                        attributes={
-                            "callee": ir.FlatSymbolRefAttr.get(target),
-                            **({"no_inline": ir.UnitAttr.get()} if "no_inline" in call.attributes else {}),
-                        },
-                    )
-                for old, r in zip(call.results, new.results, strict=True):
-                    old.replace_all_uses_with(r)
-                call.erase()
+                replace_with_call(call, target, operands, no_inline="no_inline" in call.attributes)
                 changed = True
             for w, _, _ in done:
                 if w.owner.name == "arith.constant" and not list(w.uses):
