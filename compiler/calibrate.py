@@ -2,8 +2,10 @@
 
 `calibrate(model, samples)` compiles the fp32 graph for the CPU with taps on `qc.linear` / `qc.conv2d`,
 runs it on each calibration sample and streams, for the activation operand x of every such op:
-per-input-channel max|x| (last dim for linear, dim 1 for NCHW conv) and a 2048-bin histogram of |x|.
-Nothing else is kept: memory is O(layers × (channels + bins)), whatever the number of samples. The
+per-input-channel max|x| and mean|x| (last dim for linear, dim 1 for NCHW conv), a 2048-bin histogram
+of |x|, and a sample of at most SAMPLE_ROWS activation rows (evenly spaced rows of every calibration
+input, the first row included) that the outlier passes (qc-smooth{auto}, qc-awq) measure errors on.
+Memory is O(layers × (channels × SAMPLE_ROWS + bins)), whatever the number of samples. The
 histogram range starts at the first sample's max|x| and doubles when a later sample exceeds it,
 merging bins exactly (2^j old bins -> one new bin).
 
@@ -16,11 +18,14 @@ From the histogram each op gets a per-tensor clip value by four methods (TPU-MLI
   quantized distribution has the least KL divergence from the observed one (outliers folded in).
 
 A `CalibrationTable` holds, per op, its key (walk index, op name, weight shape), location, per-channel
-absmax and the clip of every method, with the method chosen; `scale(i) = clip / 127`. It is saved as
-versioned JSON (exact floats), validated on load, and bound to a model by a fingerprint: a hash of the
+absmax and mean|x|, the clip of every method and the row sample, with the method chosen;
+`scale(i) = clip / 127`. It is saved as versioned JSON (exact floats; the row samples in a sibling
+`<name>.samples.npz`), validated on load, and bound to a model by a fingerprint: a hash of the
 quantizable ops' names, weight shapes and weight contents, so a table for another model is refused.
-`attach(module, table)` checks the fingerprint and sets `qc.act_scale` on each op for
-`qc-quantize{static=true}`.
+`attach(module, table)` checks the fingerprint and sets, on each op, `qc.act_scale` (for
+`qc-quantize{static=true}`), `qc.act_absmax`, `qc.act_mean` and `qc.act_sample` (for the outlier passes,
+which keep them consistent as they transform the layer's input; see `qcomp.passes.act_stats`), and on
+the module `qc.calibration = {method, percentile}`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ METHODS = ("minmax", "percentile", "mse", "kl")
 QUANTIZABLE = ("qc.linear", "qc.conv2d")
 BINS = 2048
 KL_LEVELS = 128
+SAMPLE_ROWS = 512
 ACT_SCALE = "qc.act_scale"
 
 
@@ -48,19 +54,40 @@ ACT_SCALE = "qc.act_scale"
 class Observer:
     """Streams one activation tensor's per-channel absmax and |x| histogram (see module docstring)."""
 
-    def __init__(self, channel_axis: int):
+    def __init__(self, channel_axis: int, rows_per_update: int = 0):
         self.channel_axis = channel_axis
+        self.rows_per_update = rows_per_update
         self.absmax: np.ndarray | None = None
+        self.sum_abs: np.ndarray | None = None
+        self.count = 0
+        self.rows: list[np.ndarray] = []
         self.hist = np.zeros(BINS, np.int64)
         self.range = 0.0  # the histogram covers [0, range]
 
+    @property
+    def mean_abs(self) -> np.ndarray | None:
+        return None if self.sum_abs is None else (self.sum_abs / max(self.count, 1)).astype(np.float32)
+
+    @property
+    def sample(self) -> np.ndarray | None:
+        return np.concatenate(self.rows) if self.rows else None
+
     def update(self, x: np.ndarray) -> None:
-        a = np.abs(np.asarray(x, np.float32))
+        x = np.asarray(x, np.float32)
+        a = np.abs(x)
         if not np.all(np.isfinite(a)):
             raise QcompError("calibration: an activation contains inf or NaN")
         ax = self.channel_axis % a.ndim
-        ch = a.max(axis=tuple(i for i in range(a.ndim) if i != ax)) if a.size else np.zeros(a.shape[ax], np.float32)
+        red = tuple(i for i in range(a.ndim) if i != ax)
+        ch = a.max(axis=red) if a.size else np.zeros(a.shape[ax], np.float32)
         self.absmax = ch if self.absmax is None else np.maximum(self.absmax, ch)
+        total = a.sum(axis=red, dtype=np.float64)
+        self.sum_abs = total if self.sum_abs is None else self.sum_abs + total
+        self.count += a.size // max(a.shape[ax], 1)
+        if self.rows_per_update and a.size:
+            flat = np.moveaxis(x, ax, -1).reshape(-1, a.shape[ax])
+            pick = np.unique(np.linspace(0, len(flat) - 1, min(self.rows_per_update, len(flat))).astype(np.int64))
+            self.rows.append(flat[pick].copy())
         m = float(ch.max()) if ch.size else 0.0
         if m > self.range:
             self._grow(m)
@@ -222,6 +249,8 @@ class OpStats:
     location: str
     absmax: np.ndarray  # per input channel, f32
     clips: dict[str, float]  # per-tensor clip value by method
+    mean_abs: np.ndarray | None = None  # per input channel mean |x|, f32
+    sample: np.ndarray | None = None  # [rows, channels] activation rows, f32 (not in the JSON: see save)
 
 
 @dataclass(frozen=True)
@@ -259,14 +288,23 @@ class CalibrationTable:
             "percentile": self.percentile,
             "samples": self.samples,
             "ops": [
-                {"key": o.key, "location": o.location, "clips": o.clips, "absmax": [float(v) for v in o.absmax]}
+                {
+                    "key": o.key,
+                    "location": o.location,
+                    "clips": o.clips,
+                    "absmax": [float(v) for v in o.absmax],
+                    **({"mean_abs": [float(v) for v in o.mean_abs]} if o.mean_abs is not None else {}),
+                }
                 for o in self.ops
             ],
         }
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write the JSON table, and the activation row samples (when there are any) to `samples_path(path)`."""
         with open(path, "w") as f:
             json.dump(self.to_json(), f, indent=1)
+        if any(o.sample is not None for o in self.ops):
+            np.savez(samples_path(path), **{str(i): o.sample for i, o in enumerate(self.ops) if o.sample is not None})
 
     @staticmethod
     def from_json(data, source: str = "calibration table") -> CalibrationTable:
@@ -286,13 +324,16 @@ class CalibrationTable:
         for i, o in enumerate(data["ops"]):
             try:
                 absmax = np.array(o["absmax"], np.float64).astype(np.float32)
+                mean = np.array(o["mean_abs"], np.float64).astype(np.float32) if "mean_abs" in o else None
                 clips = {m: float(o["clips"][m]) for m in METHODS}
                 key, loc = str(o["key"]), str(o["location"])
             except (KeyError, TypeError, ValueError) as e:
                 raise bad(f"op {i}: {type(e).__name__}: {e}") from None
             if absmax.ndim != 1 or not all(math.isfinite(c) and c >= 0 for c in clips.values()):
                 raise bad(f"op {i} ({key}): absmax must be a list and clips finite and >= 0")
-            ops.append(OpStats(key, loc, absmax, clips))
+            if mean is not None and mean.shape != absmax.shape:
+                raise bad(f"op {i} ({key}): mean_abs must have the length of absmax")
+            ops.append(OpStats(key, loc, absmax, clips, mean))
         return CalibrationTable(
             data["fingerprint"], data["method"], float(data["percentile"]), data["samples"], tuple(ops)
         )
@@ -304,7 +345,27 @@ class CalibrationTable:
                 data = json.load(f)
         except (OSError, json.JSONDecodeError) as e:
             raise QcompError(f"{path}: cannot read calibration table: {str(e).splitlines()[0]}") from None
-        return CalibrationTable.from_json(data, str(path))
+        table = CalibrationTable.from_json(data, str(path))
+        side = samples_path(path)
+        if not os.path.exists(side):
+            return table
+        try:
+            with np.load(side) as z:
+                rows = {int(k): np.asarray(z[k], np.float32) for k in z.files}
+        except (OSError, ValueError) as e:
+            raise QcompError(f"{side}: cannot read calibration samples: {str(e).splitlines()[0]}") from None
+        ops = list(table.ops)
+        for i, r in rows.items():
+            if not 0 <= i < len(ops) or r.ndim != 2 or r.shape[1] != ops[i].absmax.shape[0]:
+                raise QcompError(f"{side}: samples of op {i} do not fit the table {path}")
+            ops[i] = replace(ops[i], sample=r)
+        return replace(table, ops=tuple(ops))
+
+
+def samples_path(path: str | os.PathLike) -> str:
+    """Where a table saved at `path` keeps its activation row samples: t.json -> t.samples.npz."""
+    root, _ = os.path.splitext(os.fspath(path))
+    return root + ".samples.npz"
 
 
 # ----------------------------------------------------------------------------- running and attaching
@@ -327,7 +388,8 @@ def calibrate(model, samples, method: str = "minmax", percentile: float = 99.99,
         raise QcompError(f"calibration percentile must be in (0, 100], got {percentile}")
     samples = _samples(samples)
     cm = qcomp.compile(model, samples[0], target=target, recipe="fp32", taps=QUANTIZABLE)
-    observers = [Observer(1 if t.op == "qc.conv2d" else -1) for t in cm.taps]
+    per_sample = -(-SAMPLE_ROWS // len(samples))
+    observers = [Observer(1 if t.op == "qc.conv2d" else -1, per_sample) for t in cm.taps]
     for n, inputs in enumerate(samples):
         try:
             _, tapped = cm.run_with_taps(*inputs)
@@ -343,16 +405,33 @@ def calibrate(model, samples, method: str = "minmax", percentile: float = 99.99,
             t.location,
             obs.absmax if obs.absmax is not None else np.zeros(0, np.float32),
             obs.clips(percentile),
+            obs.mean_abs,
+            obs.sample[:SAMPLE_ROWS] if obs.sample is not None else None,
         )
         for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
     )
     return CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
 
 
+def clip_of(absmax: np.ndarray, sample: np.ndarray | None, method: str, percentile: float) -> float:
+    """The per-tensor clip of an activation known by its exact per-channel absmax and a row sample (what the
+    outlier passes keep up to date): minmax is exact; the other methods use the sample's histogram."""
+    amax = float(np.max(absmax)) if absmax.size else 0.0
+    if method == "minmax" or sample is None or amax == 0.0:
+        return amax
+    obs = Observer(-1)
+    obs.update(sample)
+    if amax > obs.range:
+        obs._grow(amax)
+    obs.absmax = np.asarray(absmax, np.float32)
+    return obs.clips(percentile)[method]
+
+
 def attach(module, table: CalibrationTable, bits: int = 8) -> None:
-    """Check `table` belongs to `module` (a qc module after qc-from-torch) and set `qc.act_scale` on each
-    qc.linear / qc.conv2d from the table's clips."""
+    """Check `table` belongs to `module` (a qc module after qc-from-torch) and set on each qc.linear /
+    qc.conv2d its static activation scale `qc.act_scale` and the statistics the outlier passes read."""
     from qcomp.dialects._mlir import ir
+    from qcomp.passes import act_stats
 
     ops, layers = _module_layers(module)
     fp = fingerprint(layers)
@@ -363,8 +442,10 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
         )
     scales = table.scales(bits)
     with module.context, ir.Location.unknown():
-        for op, s in zip(ops, scales, strict=True):
+        act_stats.set_method(module, table.method, table.percentile)
+        for op, s, st in zip(ops, scales, table.ops, strict=True):
             op.attributes[ACT_SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(s))
+            act_stats.write(op, act_stats.ActStats(st.absmax, st.mean_abs, st.sample), rescale=False)
 
 
 def resolve(calibration, model, inputs, method: str, percentile: float, target) -> CalibrationTable:

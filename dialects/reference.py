@@ -232,10 +232,11 @@ def _group_expand(scale: np.ndarray, group: int, k: int) -> np.ndarray:
     return np.repeat(np.asarray(scale, F32), group, axis=-1)[..., :k]
 
 
-def quantize_weight_grouped(w: np.ndarray, *, bits: int, group: int):
+def quantize_weight_grouped(w: np.ndarray, *, bits: int, group: int, clip: np.ndarray | None = None):
     """Symmetric weight quantization in groups of `group` input channels: (stored q, scale [N, ceil(K/group)]).
 
-    scale = max|w| over the group / qmax (1 for an all-zero group); q = sat(roundeven(w · (1/scale))).
+    scale = max|w| over the group / qmax (1 for an all-zero group), or clip / qmax when a clip value per
+    group is given (AWQ's clipping search; weights beyond it saturate); q = sat(roundeven(w · (1/scale))).
     bits <= 4 stores q packed two per byte (`pack_int4`), wider weights as i8 [N, K].
     """
     w = np.asarray(w, F32)
@@ -243,7 +244,8 @@ def quantize_weight_grouped(w: np.ndarray, *, bits: int, group: int):
     g = n_groups(k, group)
     padded = np.zeros((n, g * group), F32)
     padded[:, :k] = np.abs(w)
-    scale = symmetric_scale(padded.reshape(n, g, group).max(axis=-1), bits)
+    amax = padded.reshape(n, g, group).max(axis=-1) if clip is None else np.asarray(clip, F32).reshape(n, g)
+    scale = symmetric_scale(amax, bits)
     q = _saturate(w * (F32(1) / _group_expand(scale, group, k)), bits)
     return (pack_int4(q) if bits <= 4 else q), scale
 

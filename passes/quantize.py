@@ -14,6 +14,10 @@ quantized offline through the reference semantics (`quantize_weight`, `quantize_
   at wbits <= 4 (the w4a16 recipe uses wbits=4, group=128, as in AWQ/GPTQ's RTN baseline);
   convolutions become `qc.dequantize` (per output channel) feeding the float `qc.conv2d`.
 
+A `qc.weight_clip` attribute (set by qc-awq: one range per output channel and group) replaces max|w|
+as the quantization range of that group; weights beyond it saturate.
+
+An op carrying `qc.wbits = N` gets N-bit weights whatever the `wbits` option says (per-layer widths).
 An op carrying `qc.precision = "fp32"` is left alone (how mixed precision and users keep a layer
 in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
@@ -23,7 +27,7 @@ Precondition: qc ops on builtin tensors (after qc-from-torch).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -34,6 +38,8 @@ from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
 ACT_SCALE = "qc.act_scale"
+WEIGHT_CLIP = "qc.weight_clip"
+WBITS = "qc.wbits"
 
 
 def _i64(v: int) -> ir.IntegerAttr:
@@ -76,10 +82,20 @@ class QuantizePass:
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32:
                     continue
-                if self.abits == 16:
-                    self._weight_only(op, w)
+                q = self
+                if WBITS in op.attributes:  # a per-layer width (qc-reorder-channels' outlier group, mixed precision)
+                    q = replace(self, wbits=self._wbits(op))
+                if q.abits == 16:
+                    q._weight_only(op, w)
                 else:
-                    self._rewrite(op, w)
+                    q._rewrite(op, w)
+
+    def _wbits(self, op) -> int:
+        a = op.attributes[WBITS]
+        v = a.value if isinstance(a, ir.IntegerAttr) else None
+        if v is None or not 2 <= v <= 8:
+            raise QcompError(f"{op.location}: qc-quantize: '{WBITS}' must be an integer in [2, 8], got {a}")
+        return v
 
     def _replace(self, op, new) -> None:
         op.results[0].replace_all_uses_with(new.results[0])
@@ -97,11 +113,29 @@ class QuantizePass:
             raise QcompError(f"{op.location}: qc-quantize: '{ACT_SCALE}' must be a positive finite float, got {a}")
         return v
 
+    def _clip(self, op, w, group: int):
+        """The per-group quantization range chosen by qc-awq (`qc.weight_clip`), if any."""
+        if WEIGHT_CLIP not in op.attributes:
+            return None
+        clip = np.array(op.attributes[WEIGHT_CLIP], dtype=np.float32)
+        want = (w.shape[0], ref.n_groups(w.shape[1], group))
+        if clip.size != want[0] * want[1] or not np.all(np.isfinite(clip)) or np.any(clip < 0):
+            raise QcompError(
+                f"{op.location}: qc-quantize: '{WEIGHT_CLIP}' must hold {want[0]}x{want[1]} finite values >= 0 "
+                f"(one per output channel and group of {group}), got {clip.size}"
+            )
+        return clip.reshape(want)
+
     def _rewrite(self, op, w) -> None:
         conv = op.name == "qc.conv2d"
         x, b = op.operands[0], op.operands[2]
         xs_static = self._static_scale(op) if self.static else None
-        wq, ws = ref.quantize_weight(w, bits=self.wbits, axis=0)
+        clip = self._clip(op, w, w.shape[1])
+        if clip is None:
+            wq, ws = ref.quantize_weight(w, bits=self.wbits, axis=0)
+        else:
+            ws = ref.symmetric_scale(clip[:, 0], self.wbits)
+            wq = ref.quantize(w, ws, bits=self.wbits, axis=0)
         xt = ir.RankedTensorType(x.type)
         gran = "per_tensor" if conv or self.static else self.granularity
         st = ir.RankedTensorType.get([1] if gran == "per_tensor" else [*xt.shape[:-1], 1], ir.F32Type.get())
@@ -157,7 +191,7 @@ class QuantizePass:
                 )
             else:
                 group = self.group or w.shape[1]
-                wq, ws = ref.quantize_weight_grouped(w, bits=self.wbits, group=group)
+                wq, ws = ref.quantize_weight_grouped(w, bits=self.wbits, group=group, clip=self._clip(op, w, group))
                 new = ir.Operation.create(
                     "qc.wlinear",
                     results=[op.results[0].type],

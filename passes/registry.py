@@ -1,10 +1,27 @@
 """Pass registry: pipeline name -> pass class (our passes; upstream MLIR passes are found by PassManager)."""
 
+from .awq import AwqPass
 from .from_torch import FromTorchPass
 from .quantize import QuantizePass
 from .raise_norms import RaiseNormsPass
+from .reorder_channels import ReorderChannelsPass
+from .rotate import RotatePass
+from .smooth import SmoothPass
+from .split_outliers import SplitOutliersPass
 
-PASSES: dict[str, type] = {cls.name: cls for cls in (FromTorchPass, QuantizePass, RaiseNormsPass)}
+PASSES: dict[str, type] = {
+    cls.name: cls
+    for cls in (
+        AwqPass,
+        FromTorchPass,
+        QuantizePass,
+        RaiseNormsPass,
+        ReorderChannelsPass,
+        RotatePass,
+        SmoothPass,
+        SplitOutliersPass,
+    )
+}
 
 
 def all_passes() -> dict[str, type]:

@@ -1,0 +1,105 @@
+"""Calibrated activation statistics carried on the IR, and how transformations keep them true.
+
+`qcomp.calibrate.attach` puts on every `qc.linear` / `qc.conv2d` the statistics of its activation input x:
+
+    qc.act_absmax  dense<[C] f32>       max |x| per input channel (exact, over all calibration data)
+    qc.act_mean    dense<[C] f32>       mean |x| per input channel (AWQ's saliency)
+    qc.act_sample  dense<[R, C] f32>    R activation rows (what auto-alpha and AWQ measure errors on)
+    qc.act_scale   f32                  the static per-tensor scale qc-quantize{static=true} uses
+
+and on the module `qc.calibration = {method, percentile}`. A pass that changes what a layer receives
+(x / s, x[..., perm], x[..., idx], x · Q) rewrites the statistics with the same transformation (`write`),
+which also recomputes `qc.act_scale` by the module's calibration method (`qcomp.calibrate.clip_of`), so
+static quantization after smoothing or splitting uses the scales of the activations it will really see.
+Statistics are kept in the IR so each pass stays a function IR -> IR that lit tests can drive by hand.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from qcomp.dialects import reference as ref
+from qcomp.dialects._mlir import ir
+
+ABSMAX, MEAN, SAMPLE, SCALE = "qc.act_absmax", "qc.act_mean", "qc.act_sample", "qc.act_scale"
+METHOD = "qc.calibration"
+
+
+@dataclass(frozen=True)
+class ActStats:
+    absmax: np.ndarray
+    mean: np.ndarray | None = None
+    sample: np.ndarray | None = None
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray], exact_absmax: bool = True) -> "ActStats":
+        """The statistics of fn(x) for a per-channel-separable fn (scaling, permutation, selection).
+        exact_absmax=False (rotations): absmax and mean can only be re-measured on the sample."""
+        if not exact_absmax:
+            if self.sample is None:
+                return ActStats(np.abs(fn(self.absmax[None]))[0].astype(np.float32))
+            s = np.asarray(fn(self.sample), np.float32)
+            return ActStats(np.abs(s).max(axis=0), np.abs(s).mean(axis=0), s)
+        return ActStats(
+            np.abs(fn(self.absmax)).astype(np.float32),
+            None if self.mean is None else np.abs(fn(self.mean)).astype(np.float32),
+            None if self.sample is None else np.asarray(fn(self.sample), np.float32),
+        )
+
+
+def _array(op, name: str) -> np.ndarray | None:
+    if name not in op.attributes:
+        return None
+    attr = op.attributes[name]
+    if not isinstance(attr, ir.DenseElementsAttr):
+        return None
+    return np.array(attr, dtype=np.float32).reshape(ir.ShapedType(attr.type).shape)
+
+
+def read(op) -> ActStats | None:
+    """The statistics on `op`, or None when it was not calibrated."""
+    absmax = _array(op, ABSMAX)
+    if absmax is None:
+        return None
+    return ActStats(absmax, _array(op, MEAN), _array(op, SAMPLE))
+
+
+def _dense(arr: np.ndarray) -> ir.DenseElementsAttr:
+    arr = np.ascontiguousarray(arr, np.float32)
+    return ir.DenseElementsAttr.get(arr, type=ir.RankedTensorType.get(list(arr.shape), ir.F32Type.get()))
+
+
+def set_method(module: ir.Module, method: str, percentile: float) -> None:
+    module.operation.attributes[METHOD] = ir.DictAttr.get(
+        {"method": ir.StringAttr.get(method), "percentile": ir.FloatAttr.get(ir.F64Type.get(), percentile)}
+    )
+
+
+def method(op) -> tuple[str, float]:
+    """The calibration method of the module holding `op` (minmax when none was recorded)."""
+    top = op
+    while top.parent is not None:
+        top = top.parent
+    if METHOD not in top.attributes:
+        return "minmax", 99.99
+    d = ir.DictAttr(top.attributes[METHOD])
+    return ir.StringAttr(d["method"]).value, ir.FloatAttr(d["percentile"]).value
+
+
+def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> None:
+    """Set `op`'s statistics (None removes them); rescale=True recomputes qc.act_scale from them."""
+    from qcomp.calibrate import clip_of
+
+    for name in (ABSMAX, MEAN, SAMPLE, *((SCALE,) if rescale or stats is None else ())):
+        if name in op.attributes:
+            del op.attributes[name]
+    if stats is None:
+        return
+    op.attributes[ABSMAX] = _dense(stats.absmax)
+    if stats.mean is not None:
+        op.attributes[MEAN] = _dense(stats.mean)
+    if stats.sample is not None:
+        op.attributes[SAMPLE] = _dense(stats.sample)
+    if rescale:
+        m, pct = method(op)
+        clip = np.float32(clip_of(stats.absmax, stats.sample, m, pct))
+        op.attributes[SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(ref.symmetric_scale(clip, bits)))

@@ -1,0 +1,129 @@
+"""qc-awq: activation-aware weight quantization — per-channel scale search and weight-clip search.
+
+For every group of float `qc.linear` ops sharing one input x whose producer can absorb a scaling
+(norm gamma, a previous linear's rows, a gating multiply; see `channel_fold`), following Lin et al.,
+AWQ (MLSys 2024) and mit-han-lab/llm-awq auto_scale.py / auto_clip.py:
+
+1. Scale search: for r in {0, 1/grid, ..., (grid-1)/grid}, s = mean|x|^r normalised by
+   sqrt(max(s)·min(s)); the error is Σ ||x Wᵀ − (x/s) Q(W·diag(s))ᵀ||² over the group's outputs on the
+   calibration sample (the group stands for AWQ's block), Q the symmetric `wbits` quantizer in groups
+   of `group` input channels (the one `qc-quantize{abits=16}` applies). The best s (r = 0 is no
+   scaling) is folded: x -> x / s into the producer, W -> W·diag(s). The float function is unchanged.
+2. Clip search, per linear (after all scaling): for each output channel and weight group, the
+   quantization range max|w|·(1 − i/grid), i < grid/2, with the least output error ||x_g (w_g − Q(w_g))ᵀ||²
+   on the sample. The float weights are not touched: the chosen ranges are recorded as
+   `qc.weight_clip` [N, ceil(K/group)] for qc-quantize, which saturates weights beyond them.
+
+Groups whose producer cannot absorb the scale (e.g. attention output -> o_proj) get only the clip search.
+Needs `qc.act_mean` and `qc.act_sample` (calibrate from input samples). Options: wbits (2..8, default 4),
+group (>= 0, 0 = per output channel, default 128), grid (>= 2, default 20), clip (default true).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from qcomp.dialects import reference as ref
+from qcomp.dialects._mlir import ir
+from qcomp.errors import QcompError
+
+from . import act_stats
+from .channel_fold import WEIGHT_CLIP, apply_scale, linear_groups, linear_weight, only_users, plan_scale
+
+
+def fake_quant_grouped(w: np.ndarray, bits: int, group: int, clip: np.ndarray | None = None) -> np.ndarray:
+    """w quantized and dequantized as qc-quantize's weight-only path does (group 0: per output channel)."""
+    group = group or w.shape[1]
+    q, s = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
+    return ref.dequantize_weight(q, s, bits=bits, group=group, k=w.shape[1])
+
+
+def _sq(d: np.ndarray) -> float:
+    return float(np.einsum("ij,ij->", d, d, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class AwqPass:
+    """AWQ scale and clip search over calibrated linear groups (see module docstring)."""
+
+    name: ClassVar[str] = "qc-awq"
+    wbits: int = 4
+    group: int = 128
+    grid: int = 20
+    clip: bool = True
+
+    def __post_init__(self):
+        if not 2 <= self.wbits <= 8:
+            raise QcompError(f"qc-awq: wbits must be in [2, 8], got {self.wbits}")
+        if self.group < 0:
+            raise QcompError(f"qc-awq: group must be >= 0, got {self.group}")
+        if self.grid < 2:
+            raise QcompError(f"qc-awq: grid must be >= 2, got {self.grid}")
+
+    def run(self, module: ir.Module) -> None:
+        with module.context, ir.Location.unknown():
+            groups = linear_groups(module)
+            for x, group in groups:
+                stats = self._stats(group[0])
+                if stats is None:
+                    continue
+                ones = np.ones_like(stats.absmax)
+                if only_users(x, group) and plan_scale(x, ones) is not None:
+                    s = self._search_scale(stats, [linear_weight(op) for op in group])
+                    if s is not None:
+                        apply_scale(x, group, s)
+            if self.clip:
+                for _, group in linear_groups(module):
+                    for op in group:
+                        stats = act_stats.read(op)
+                        if stats is not None and stats.sample is not None:
+                            self._search_clip(op, stats.sample)
+
+    def _stats(self, op):
+        stats = act_stats.read(op)
+        if stats is None:
+            return None
+        if stats.sample is None or stats.mean is None:
+            raise QcompError(
+                f"{op.location}: qc-awq needs activation samples and means ('qc.act_sample', 'qc.act_mean'): "
+                "calibrate from input samples"
+            )
+        return stats
+
+    def _search_scale(self, stats, weights: list) -> np.ndarray | None:
+        x = stats.sample
+        refs = [x @ w.T for w in weights]
+        mean = np.maximum(stats.mean.astype(np.float64), 1e-4)
+        best, best_s = None, None
+        for i in range(self.grid):
+            s = mean ** (i / self.grid)
+            s = (s / np.sqrt(s.max() * s.min())).astype(np.float32)
+            xs = x / s
+            err = sum(
+                _sq(xs @ fake_quant_grouped(w * s[None, :], self.wbits, self.group).T - r)
+                for w, r in zip(weights, refs, strict=True)
+            )
+            if best is None or err < best:
+                best, best_s = err, (None if i == 0 else s)
+        return best_s
+
+    def _search_clip(self, op, x: np.ndarray) -> None:
+        w = linear_weight(op)
+        n, k = w.shape
+        g = self.group or k
+        ng = ref.n_groups(k, g)
+        clip = np.zeros((n, ng), np.float32)
+        for j in range(ng):
+            xg, wg = x[:, j * g : (j + 1) * g], w[:, j * g : (j + 1) * g]
+            amax = np.abs(wg).max(axis=1)
+            org = xg @ wg.T
+            best = np.full(n, np.inf)
+            for i in range(self.grid // 2):
+                c = (amax * (1 - i / self.grid)).astype(np.float32)
+                d = xg @ fake_quant_grouped(wg, self.wbits, g, c[:, None]).T - org
+                err = np.einsum("ij,ij->j", d, d, dtype=np.float64)
+                better = err < best
+                best[better], clip[better, j] = err[better], c[better]
+        op.attributes[WEIGHT_CLIP] = ir.DenseElementsAttr.get(
+            clip, type=ir.RankedTensorType.get([n, ng], ir.F32Type.get())
+        )

@@ -1,0 +1,241 @@
+"""Per-input-channel transformations of linear layers, folded into the producer of their input.
+
+The outlier passes change what a group of `qc.linear` ops sharing one input x receives: x / s
+(smoothing, AWQ), x[..., perm] (channel reordering). The consumers absorb the inverse in their weight
+columns (`scale_columns`, `permute_columns`), so the float function is unchanged, and the producer of x
+absorbs the transformation itself when it can (`fold_scale`, `fold_permute`):
+
+- `qc.rms_norm` / `qc.layer_norm` with constant parameters: gamma (and beta) / s  (scaling only);
+- `qc.linear` with a constant weight: its output rows (and bias) / s, or permuted;
+- `qc.mul(a, b)`: scaling goes into one operand (e.g. up_proj in silu(gate) · up), a permutation
+  into both; `qc.silu` / `qc.gelu` / `qc.relu` pass a permutation on to their operand.
+
+A producer is only changed when every user of the value is in the group (and every intermediate value
+has a single user), otherwise the transformation becomes an explicit `qc.channel_scale` /
+`qc.channel_permute` in front of the group. Parameters are replaced by new constants, never edited in
+place: the importer shares identical constants between layers.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+from qcomp.dialects._mlir import ir
+from qcomp.weights import constant_array, make_constant
+
+from . import act_stats
+
+UNARY = ("qc.silu", "qc.gelu", "qc.relu")
+RESHAPES = ("tensor.collapse_shape", "tensor.expand_shape", "tensor.reshape")
+WEIGHT_CLIP = "qc.weight_clip"
+
+
+def producer(v: ir.Value):
+    owner = v.owner
+    if isinstance(owner, ir.Block):
+        return None
+    return owner.operation if isinstance(owner, ir.OpView) else owner
+
+
+def users(v: ir.Value) -> list:
+    seen, out = set(), []
+    for use in v.uses:
+        op = use.owner.operation if isinstance(use.owner, ir.OpView) else use.owner
+        if op not in seen:
+            seen.add(op)
+            out.append(op)
+    return out
+
+
+def linear_weight(op) -> np.ndarray | None:
+    """The constant f32 weight [N, K] of a float qc.linear that passes may transform, else None."""
+    if op.name != "qc.linear":
+        return None
+    if "qc.precision" in op.attributes and op.attributes["qc.precision"].value == "fp32":
+        return None
+    w = constant_array(op.operands[1])
+    return w if w is not None and w.dtype == np.float32 and w.ndim == 2 else None
+
+
+def set_constant(op, index: int, arr: np.ndarray) -> None:
+    """Make operand `index` of `op` a new constant holding `arr` (inserted just before `op`)."""
+    with ir.InsertionPoint(op), op.location:
+        op.operands[index] = make_constant(np.ascontiguousarray(arr, np.float32))
+
+
+def linear_groups(module: ir.Module) -> list[tuple[ir.Value, list]]:
+    """(x, the transformable qc.linear ops reading x) for every such x, in walk order."""
+    from qcomp.irutil import ops_named
+
+    groups: dict = {}
+    for op in ops_named(module, "qc.linear"):
+        if linear_weight(op) is not None:
+            x = op.operands[0]
+            for key in groups:
+                if key == x:
+                    groups[key].append(op)
+                    break
+            else:
+                groups[x] = [op]
+    return list(groups.items())
+
+
+def only_users(v: ir.Value, ops: list) -> bool:
+    return all(any(u == o for o in ops) for u in users(v))
+
+
+# ----------------------------------------------------------------------------- the consumer side
+def _clear_weight_derived(op) -> None:
+    if WEIGHT_CLIP in op.attributes:
+        del op.attributes[WEIGHT_CLIP]
+
+
+def scale_columns(op, s: np.ndarray) -> None:
+    """x -> x / s for `op`'s input: W[:, j] · s_j keeps the layer's output; the statistics become those of x/s."""
+    set_constant(op, 1, linear_weight(op) * s[None, :].astype(np.float32))
+    _clear_weight_derived(op)
+    st = act_stats.read(op)
+    if st is not None:
+        act_stats.write(op, st.map(lambda a: a / s.astype(np.float32)))
+
+
+def permute_columns(op, perm: np.ndarray) -> None:
+    """x -> x[..., perm] for `op`'s input: W[:, perm] keeps the layer's output."""
+    set_constant(op, 1, linear_weight(op)[:, perm])
+    _clear_weight_derived(op)
+    st = act_stats.read(op)
+    if st is not None:
+        act_stats.write(op, st.map(lambda a: a[..., perm]))
+
+
+# ----------------------------------------------------------------------------- the producer side
+Plan = list[Callable[[], None]]
+
+
+def _norm_plan(op, s: np.ndarray) -> Plan | None:
+    params = [1] if op.name == "qc.rms_norm" else [1, 2]
+    arrays = [constant_array(op.operands[i]) for i in params]
+    if any(a is None or a.shape != s.shape for a in arrays):
+        return None
+    return [lambda i=i, a=a: set_constant(op, i, a / s) for i, a in zip(params, arrays, strict=True)]
+
+
+def _linear_rows_plan(op, fn: Callable[[np.ndarray], np.ndarray]) -> Plan | None:
+    w, b = linear_weight(op), constant_array(op.operands[2])
+    if w is None or b is None:
+        return None
+
+    def apply():
+        set_constant(op, 1, fn(w))
+        set_constant(op, 2, fn(b))
+        _clear_weight_derived(op)
+
+    return [apply]
+
+
+def _channel_preserving_reshape(op) -> bool:
+    """A reshape that keeps the last dim (channel j stays channel j), e.g. GPT-2's x.view(-1, C)."""
+    if op.name not in RESHAPES:
+        return False
+    src, dst = ir.RankedTensorType(op.operands[0].type), ir.RankedTensorType(op.results[0].type)
+    return src.rank > 0 and dst.rank > 0 and src.shape[-1] == dst.shape[-1]
+
+
+def plan_scale(v: ir.Value, s: np.ndarray) -> Plan | None:
+    """Edits making `v` hold v / s (per last-dim channel) by changing its producer, or None."""
+    op = producer(v)
+    if op is None:
+        return None
+    if _channel_preserving_reshape(op):
+        return plan_scale(op.operands[0], s) if len(users(op.operands[0])) == 1 else None
+    if op.name in ("qc.rms_norm", "qc.layer_norm"):
+        return _norm_plan(op, s)
+    if op.name == "qc.linear":
+        return _linear_rows_plan(op, lambda a: (a.T / s).T if a.ndim == 2 else a / s)
+    if op.name == "qc.mul":
+        for operand in (op.operands[1], op.operands[0]):
+            if len(users(operand)) == 1 and (plan := plan_scale(operand, s)) is not None:
+                return plan
+    return None
+
+
+def plan_permute(v: ir.Value, perm: np.ndarray) -> Plan | None:
+    """Edits making `v` hold v[..., perm] by changing its producer(s), or None."""
+    op = producer(v)
+    if op is None:
+        return None
+    if _channel_preserving_reshape(op):
+        return plan_permute(op.operands[0], perm) if len(users(op.operands[0])) == 1 else None
+    if op.name == "qc.linear":
+        return _linear_rows_plan(op, lambda a: a[perm])
+    if op.name in UNARY or op.name in ("qc.mul", "qc.add"):
+        plans, distinct = [], []
+        for operand in op.operands:
+            if not any(operand == d for d in distinct):
+                distinct.append(operand)
+        for operand in distinct:
+            if len(users(operand)) != 1 or (p := plan_permute(operand, perm)) is None:
+                return None
+            plans += p
+        return plans
+    return None
+
+
+def _run(plan: Plan) -> None:
+    for step in plan:
+        step()
+
+
+def _insert_before_first(group: list, name: str, operands: list, attrs: dict) -> ir.Value:
+    first = min(group, key=lambda o: _index(o))
+    with ir.InsertionPoint(first), first.location:
+        op = ir.Operation.create(name, results=[operands[0].type], operands=operands, attributes=attrs)
+    for g in group:
+        g.operands[0] = op.results[0]
+    return op.results[0]
+
+
+def _index(op) -> int:
+    for i, o in enumerate(op.parent.regions[0].blocks[0].operations):
+        if o == op:
+            return i
+    return 0
+
+
+def _origin(v: ir.Value) -> str:
+    op = producer(v)
+    while op is not None and _channel_preserving_reshape(op):
+        op = producer(op.operands[0])
+    return op.name if op is not None else "argument"
+
+
+def apply_scale(x: ir.Value, group: list, s: np.ndarray) -> str:
+    """Give the group x / s, folding 1/s into x's producer where possible; returns where it went
+    (the producer's op name, or 'qc.channel_scale' for an explicit runtime scale)."""
+    s = np.asarray(s, np.float32)
+    plan = plan_scale(x, s) if only_users(x, group) else None
+    if plan is not None:
+        where = _origin(x)
+        _run(plan)
+    else:
+        where = "qc.channel_scale"
+        with ir.InsertionPoint(min(group, key=_index)), group[0].location:
+            inv = make_constant((np.float32(1) / s).astype(np.float32))
+        _insert_before_first(group, "qc.channel_scale", [x, inv], {})
+    for op in group:
+        scale_columns(op, s)
+    return where
+
+
+def apply_permute(x: ir.Value, group: list, perm: np.ndarray) -> str:
+    """Give the group x[..., perm], folded into the producer where possible (else a qc.channel_permute)."""
+    perm = np.asarray(perm, np.int64)
+    plan = plan_permute(x, perm) if only_users(x, group) else None
+    if plan is not None:
+        where = _origin(x)
+        _run(plan)
+    else:
+        where = "qc.channel_permute"
+        _insert_before_first(group, "qc.channel_permute", [x], {"perm": ir.DenseI64ArrayAttr.get(perm.tolist())})
+    for op in group:
+        permute_columns(op, perm)
+    return where
