@@ -31,12 +31,15 @@ class ActStats:
     mean: np.ndarray | None = None
     sample: np.ndarray | None = None
 
-    def map(self, fn: Callable[[np.ndarray], np.ndarray], exact_absmax: bool = True) -> "ActStats":
-        """The statistics of fn(x) for a per-channel-separable fn (scaling, permutation, selection).
-        exact_absmax=False (rotations): absmax and mean can only be re-measured on the sample."""
-        if not exact_absmax:
+    def map(
+        self, fn: Callable[[np.ndarray], np.ndarray], bound: Callable[[np.ndarray], np.ndarray] | None = None
+    ) -> "ActStats":
+        """The statistics of fn(x) for a per-channel-separable fn (scaling, permutation, selection). For a
+        mixing fn (a rotation) pass `bound`, an upper bound of the new absmax from the old one: absmax and
+        mean are then re-measured on the sample (or set to the bound when there is none)."""
+        if bound is not None:
             if self.sample is None:
-                return ActStats(np.abs(fn(self.absmax[None]))[0].astype(np.float32))
+                return ActStats(np.asarray(bound(self.absmax), np.float32))
             s = np.asarray(fn(self.sample), np.float32)
             return ActStats(np.abs(s).max(axis=0), np.abs(s).mean(axis=0), s)
         return ActStats(

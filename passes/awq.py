@@ -7,11 +7,12 @@ AWQ (MLSys 2024) and mit-han-lab/llm-awq auto_scale.py / auto_clip.py:
 1. Scale search: for r in {0, 1/grid, ..., (grid-1)/grid}, s = mean|x|^r normalised by
    sqrt(max(s)·min(s)); the error is Σ ||x Wᵀ − (x/s) Q(W·diag(s))ᵀ||² over the group's outputs on the
    calibration sample (the group stands for AWQ's block), Q the symmetric `wbits` quantizer in groups
-   of `group` input channels (the one `qc-quantize{abits=16}` applies). The best s (r = 0 is no
+   of `group` input channels (the one `qc-quantize{abits=16}` applies); at most MAX_ROWS evenly spaced
+   output channels per layer enter the error (an estimate for an lm_head). The best s (r = 0 is no
    scaling) is folded: x -> x / s into the producer, W -> W·diag(s). The float function is unchanged.
 2. Clip search, per linear (after all scaling): for each output channel and weight group, the
    quantization range max|w|·(1 − i/grid), i < grid/2, with the least output error ||x_g (w_g − Q(w_g))ᵀ||²
-   on the sample. The float weights are not touched: the chosen ranges are recorded as
+   on CLIP_TOKENS sample rows. The float weights are not touched: the chosen ranges are recorded as
    `qc.weight_clip` [N, ceil(K/group)] for qc-quantize, which saturates weights beyond them.
 
 Groups whose producer cannot absorb the scale (e.g. attention output -> o_proj) get only the clip search.
@@ -29,6 +30,9 @@ from qcomp.errors import QcompError
 
 from . import act_stats
 from .channel_fold import WEIGHT_CLIP, apply_scale, linear_groups, linear_weight, only_users, plan_scale
+from .smooth import error_rows
+
+CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
 
 
 def fake_quant_grouped(w: np.ndarray, bits: int, group: int, clip: np.ndarray | None = None) -> np.ndarray:
@@ -69,7 +73,7 @@ class AwqPass:
                     continue
                 ones = np.ones_like(stats.absmax)
                 if only_users(x, group) and plan_scale(x, ones) is not None:
-                    s = self._search_scale(stats, [linear_weight(op) for op in group])
+                    s = self._search_scale(stats, [error_rows(linear_weight(op)) for op in group])
                     if s is not None:
                         apply_scale(x, group, s)
             if self.clip:
@@ -77,7 +81,8 @@ class AwqPass:
                     for op in group:
                         stats = act_stats.read(op)
                         if stats is not None and stats.sample is not None:
-                            self._search_clip(op, stats.sample)
+                            rows = stats.sample
+                            self._search_clip(op, rows[:: max(1, -(-len(rows) // CLIP_TOKENS))])
 
     def _stats(self, op):
         stats = act_stats.read(op)

@@ -57,13 +57,18 @@ def linear_weight(op) -> np.ndarray | None:
 
 
 def set_constant(op, index: int, arr: np.ndarray) -> None:
-    """Make operand `index` of `op` a new constant holding `arr` (inserted just before `op`)."""
+    """Make operand `index` of `op` a new constant holding `arr` (inserted just before `op`). A new weight
+    drops what was derived from the old one (qc-awq's `qc.weight_clip`)."""
     with ir.InsertionPoint(op), op.location:
         op.operands[index] = make_constant(np.ascontiguousarray(arr, np.float32))
+    if index == 1 and WEIGHT_CLIP in op.attributes:
+        del op.attributes[WEIGHT_CLIP]
 
 
 def linear_groups(module: ir.Module) -> list[tuple[ir.Value, list]]:
-    """(x, the transformable qc.linear ops reading x) for every such x, in walk order."""
+    """(x, the transformable qc.linear ops reading x) for every such x, in walk order. A pass that splits
+    layers (which redirects their users) walks this list backwards, consumers first, so that no group's
+    x is a value the pass has already rewired."""
     from qcomp.irutil import ops_named
 
     groups: dict = {}
@@ -84,15 +89,9 @@ def only_users(v: ir.Value, ops: list) -> bool:
 
 
 # ----------------------------------------------------------------------------- the consumer side
-def _clear_weight_derived(op) -> None:
-    if WEIGHT_CLIP in op.attributes:
-        del op.attributes[WEIGHT_CLIP]
-
-
 def scale_columns(op, s: np.ndarray) -> None:
     """x -> x / s for `op`'s input: W[:, j] · s_j keeps the layer's output; the statistics become those of x/s."""
     set_constant(op, 1, linear_weight(op) * s[None, :].astype(np.float32))
-    _clear_weight_derived(op)
     st = act_stats.read(op)
     if st is not None:
         act_stats.write(op, st.map(lambda a: a / s.astype(np.float32)))
@@ -101,7 +100,6 @@ def scale_columns(op, s: np.ndarray) -> None:
 def permute_columns(op, perm: np.ndarray) -> None:
     """x -> x[..., perm] for `op`'s input: W[:, perm] keeps the layer's output."""
     set_constant(op, 1, linear_weight(op)[:, perm])
-    _clear_weight_derived(op)
     st = act_stats.read(op)
     if st is not None:
         act_stats.write(op, st.map(lambda a: a[..., perm]))
@@ -127,7 +125,6 @@ def _linear_rows_plan(op, fn: Callable[[np.ndarray], np.ndarray]) -> Plan | None
     def apply():
         set_constant(op, 1, fn(w))
         set_constant(op, 2, fn(b))
-        _clear_weight_derived(op)
 
     return [apply]
 

@@ -65,7 +65,7 @@ class ReorderChannelsPass:
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():
             done = self._residual(module)
-            for x, group in linear_groups(module):
+            for x, group in reversed(linear_groups(module)):
                 if any(op == d for d in done for op in group):
                     continue
                 stats = act_stats.read(group[0])

@@ -133,7 +133,9 @@ class RotatePass:
                     set_constant(op, 1, (linear_weight(op).astype(np.float64) * g[None, :]) @ q)
                     st = act_stats.read(op)
                     if st is not None:
-                        act_stats.write(op, st.map(lambda a, g=g: (a / g) @ q, exact_absmax=False))
+                        act_stats.write(
+                            op, st.map(lambda a, g=g: (a / g) @ q, bound=lambda a, g=g: np.abs(a / g) @ np.abs(q))
+                        )
             for op in plan.writers:
                 set_constant(op, 1, q.T @ linear_weight(op).astype(np.float64))
                 set_constant(op, 2, q.T @ constant_array(op.operands[2]).astype(np.float64))

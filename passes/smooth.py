@@ -10,7 +10,8 @@ gamma/beta, the rows of a previous linear, one operand of a gating multiply — 
 `qc.channel_scale` is inserted (see `channel_fold`). The float function is unchanged.
 
 auto=true searches α per group on the calibration sample (α in 0, 0.05, ..., 1, and no smoothing),
-keeping the one with the least squared error of the group's outputs when weights are quantized per
+keeping the one with the least squared error of the group's outputs (at most MAX_ROWS evenly spaced
+output channels per layer: an estimate for an lm_head) when weights are quantized per
 output channel to `wbits` and activations per token (granularity=per_token) or per tensor with the
 exact max (per_tensor) to 8 bits.
 
@@ -54,6 +55,14 @@ def fake_quant_weight(w: np.ndarray, bits: int) -> np.ndarray:
     return wq.astype(np.float32) * ws[:, None]
 
 
+MAX_ROWS = 4096  # error estimates use at most this many output channels per layer (evenly spaced)
+
+
+def error_rows(w: np.ndarray) -> np.ndarray:
+    """The rows of w an error estimate uses: all of them, or MAX_ROWS evenly spaced ones (an lm_head)."""
+    return w if w.shape[0] <= MAX_ROWS else w[:: -(-w.shape[0] // MAX_ROWS)]
+
+
 def group_error(
     sample: np.ndarray, absmax: np.ndarray, weights: list, s: np.ndarray, wbits: int, per_tensor: bool
 ) -> float:
@@ -93,6 +102,7 @@ class SmoothPass:
                     continue
                 weights = [linear_weight(op) for op in group]
                 wmax = np.max([np.abs(w).max(axis=0) for w in weights], axis=0)
+                weights = [error_rows(w) for w in weights]
                 if self.auto:
                     if stats.sample is None:
                         raise QcompError(

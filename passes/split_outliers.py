@@ -59,7 +59,7 @@ class SplitOutliersPass:
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():
-            for x, group in linear_groups(module):
+            for x, group in reversed(linear_groups(module)):
                 stats = act_stats.read(group[0])
                 if stats is None:
                     continue

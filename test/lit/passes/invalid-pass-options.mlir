@@ -9,6 +9,11 @@
 // RUN: not qcomp-opt %s -p 'qc-quantize{group=128}' 2>&1 | filecheck %s --check-prefix=GROUP
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,static=true}' 2>&1 | filecheck %s --check-prefix=STATIC
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,group=-1}' 2>&1 | filecheck %s --check-prefix=NEGGROUP
+// RUN: not qcomp-opt %s -p 'qc-smooth{alpha=1.5}' 2>&1 | filecheck %s --check-prefix=ALPHA
+// RUN: not qcomp-opt %s -p 'qc-split-outliers{threshold=0}' 2>&1 | filecheck %s --check-prefix=THRESHOLD
+// RUN: not qcomp-opt %s -p 'qc-rotate{kind=givens}' 2>&1 | filecheck %s --check-prefix=KIND
+// RUN: not qcomp-opt %s -p 'qc-awq{grid=1}' 2>&1 | filecheck %s --check-prefix=GRID
+// RUN: not qcomp-opt %s -p 'qc-reorder-channels{outlier_bits=9}' 2>&1 | filecheck %s --check-prefix=OUTLIERBITS
 
 // wbits outside [2, 8].
 // WBITS-NOT: Traceback
@@ -43,6 +48,26 @@
 
 // A negative group size.
 // NEGGROUP: {{^}}qcomp-opt: error: qc-quantize: group must be >= 0, got -1{{$}}
+
+// SmoothQuant's migration strength outside [0, 1].
+// ALPHA: {{^}}qcomp-opt: error: qc-smooth: alpha must be in [0, 1], got 1.5{{$}}
+// ALPHA-NOT: {{.}}
+
+// A zero outlier threshold would make every channel an outlier (the integer 0 is read as a float).
+// THRESHOLD: {{^}}qcomp-opt: error: qc-split-outliers: threshold must be > 0, got 0.0{{$}}
+// THRESHOLD-NOT: {{.}}
+
+// An unknown rotation kind.
+// KIND: {{^}}qcomp-opt: error: qc-rotate: kind must be hadamard or random, got 'givens'{{$}}
+// KIND-NOT: {{.}}
+
+// The AWQ grid needs at least r = 0 and one other exponent.
+// GRID: {{^}}qcomp-opt: error: qc-awq: grid must be >= 2, got 1{{$}}
+// GRID-NOT: {{.}}
+
+// Outlier groups are quantized to 2..8 bits (0 disables the split).
+// OUTLIERBITS: {{^}}qcomp-opt: error: qc-reorder-channels: outlier_bits must be 0 or in [2, 8], got 9{{$}}
+// OUTLIERBITS-NOT: {{.}}
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = "qc.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>
