@@ -140,3 +140,25 @@ func.func @negative_too_many_outliers(%x: tensor<2x4xf32>) -> tensor<2x1xf32> {
   %y = "qc.linear"(%x, %w, %b) {qc.act_absmax = dense<[7.0, 1.0, 8.0, 9.0]> : tensor<4xf32>} : (tensor<2x4xf32>, tensor<1x4xf32>, tensor<1xf32>) -> tensor<2x1xf32>
   return %y : tensor<2x1xf32>
 }
+
+// -----
+
+// Two chained layers that both split: the consumer is handled first, so its permutation folds into the
+// producer's rows (no qc.channel_permute of half the producer's output) and the producer's split then
+// feeds the consumer through its qc.add of both parts.
+// CHECK-LABEL: func.func @chain
+// CHECK-NOT: qc.channel_permute
+// CHECK: %[[P:.*]] = "qc.linear"
+// CHECK: %[[PO:.*]] = "qc.linear"{{.*}}qc.precision = "fp32"
+// CHECK: %[[SUM:.*]] = "qc.add"(%[[P]], %[[PO]])
+// CHECK: tensor.extract_slice %[[SUM]][0, 0] [3, 3] [1, 1]
+// CHECK: tensor.extract_slice %[[SUM]][0, 3] [3, 1] [1, 1]
+func.func @chain(%x: tensor<3x4xf32>) -> tensor<3x2xf32> {
+  %wp = arith.constant dense<[[1.0, 0.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0], [4.0, 0.0, 0.0, 1.0]]> : tensor<4x4xf32>
+  %bp = arith.constant dense<[0.1, 0.2, 0.3, 0.4]> : tensor<4xf32>
+  %w = arith.constant dense<[[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]]> : tensor<2x4xf32>
+  %b = arith.constant dense<[1.0, -1.0]> : tensor<2xf32>
+  %h = "qc.linear"(%x, %wp, %bp) {qc.act_absmax = dense<[1.0, 2.0, 3.0, 9.0]> : tensor<4xf32>} : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
+  %y = "qc.linear"(%h, %w, %b) {qc.act_absmax = dense<[1.0, 8.0, 2.0, 0.5]> : tensor<4xf32>} : (tensor<3x4xf32>, tensor<2x4xf32>, tensor<2xf32>) -> tensor<3x2xf32>
+  return %y : tensor<3x2xf32>
+}
