@@ -148,8 +148,8 @@ func.func @negative_too_many_outliers(%x: tensor<2x4xf32>) -> tensor<2x1xf32> {
 // feeds the consumer through its qc.add of both parts.
 // CHECK-LABEL: func.func @chain
 // CHECK-NOT: qc.channel_permute
-// CHECK: %[[P:.*]] = "qc.linear"
 // CHECK: %[[PO:.*]] = "qc.linear"{{.*}}qc.precision = "fp32"
+// CHECK: %[[P:.*]] = "qc.linear"
 // CHECK: %[[SUM:.*]] = "qc.add"(%[[P]], %[[PO]])
 // CHECK: tensor.extract_slice %[[SUM]][0, 0] [3, 3] [1, 1]
 // CHECK: tensor.extract_slice %[[SUM]][0, 3] [3, 1] [1, 1]
