@@ -75,6 +75,58 @@ BUILTIN: dict[str, Recipe] = {
             "qc-quantize{wbits=4,abits=16,group=128},canonicalize",
             "weight-only: symmetric int4 weights in groups of 128 input channels, packed two per byte",
         ),
+        # outlier handling (issue 4): calibrated, so they need `calibration=` like w8a8-static
+        Recipe(
+            "w8a8-smooth",
+            1,
+            "qc-smooth{alpha=0.5},qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
+            "SmoothQuant (alpha 0.5) then w8a8 with dynamic per-token activations",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w8a8-smooth-static",
+            1,
+            "qc-split-outliers{ratio=20},qc-smooth{alpha=0.8},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "massive channels (> 20x the median) split off in float, SmoothQuant (alpha 0.8) on the rest, "
+            "w8a8 with static per-tensor activation scales",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w8a8-split",
+            1,
+            "qc-split-outliers{ratio=20},qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
+            "LLM.int8()-style: calibrated outlier channels (> 6 and > 20x the median) in float, the rest w8a8 dynamic",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w8a8-split-static",
+            1,
+            "qc-split-outliers{ratio=20},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "calibrated outlier channels in float, the rest w8a8 with static per-tensor scales",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w4a16-awq",
+            1,
+            "qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
+            "AWQ scale and clip search, then int4 weights in groups of 128",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w4a16-rotate",
+            1,
+            "qc-rotate{kind=hadamard},qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
+            "Hadamard rotation of the residual stream (QuaRot), AWQ search, int4 weights in groups of 128",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w4a8-rotate",
+            1,
+            "qc-rotate{kind=hadamard},qc-smooth{alpha=0.5,wbits=4},qc-awq{wbits=4,group=0},"
+            "qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
+            "rotation, smoothing and AWQ, then int4 weights per output channel with dynamic int8 activations",
+            calibration="minmax",
+        ),
     )
 }
 

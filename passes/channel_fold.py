@@ -8,7 +8,10 @@ absorbs the transformation itself when it can (`fold_scale`, `fold_permute`):
 - `qc.rms_norm` / `qc.layer_norm` with constant parameters: gamma (and beta) / s  (scaling only);
 - `qc.linear` with a constant weight: its output rows (and bias) / s, or permuted;
 - `qc.mul(a, b)`: scaling goes into one operand (e.g. up_proj in silu(gate) · up), a permutation
-  into both; `qc.silu` / `qc.gelu` / `qc.relu` pass a permutation on to their operand.
+  into both; `qc.silu` / `qc.gelu` / `qc.relu` pass a permutation on to their operand;
+- reshapes that keep the last dim pass both on; a channel slice x[..., o:o+n] (qc-split-outliers'
+  regular part) passes a scaling on as s on [o, o+n) and 1 elsewhere, when x's other users are
+  disjoint channel slices.
 
 A producer is only changed when every user of the value is in the group (and every intermediate value
 has a single user), otherwise the transformation becomes an explicit `qc.channel_scale` /
@@ -137,6 +140,35 @@ def _channel_preserving_reshape(op) -> bool:
     return src.rank > 0 and dst.rank > 0 and src.shape[-1] == dst.shape[-1]
 
 
+def _last_dim_slice(op) -> tuple[int, int] | None:
+    """(offset, size) of a unit-stride tensor.extract_slice that cuts only the last dim, else None."""
+    if op.name != "tensor.extract_slice" or len(op.operands) != 1:
+        return None
+    src, dst = ir.RankedTensorType(op.operands[0].type), ir.RankedTensorType(op.results[0].type)
+    offs = list(ir.DenseI64ArrayAttr(op.attributes["static_offsets"]))
+    strides = list(ir.DenseI64ArrayAttr(op.attributes["static_strides"]))
+    if src.rank != dst.rank or any(o != 0 for o in offs[:-1]) or any(t != 1 for t in strides):
+        return None
+    if list(src.shape[:-1]) != list(dst.shape[:-1]):
+        return None
+    return offs[-1], dst.shape[-1]
+
+
+def _plan_scale_through_slice(op, s: np.ndarray) -> Plan | None:
+    """A channel slice x[..., o:o+n] (qc-split-outliers' regular part): scale x by s on [o, o+n) and by 1
+    elsewhere, when every other user of x is a channel slice disjoint from it."""
+    o, n = _last_dim_slice(op)
+    for u in users(op.operands[0]):
+        if u == op:
+            continue
+        other = _last_dim_slice(u)
+        if other is None or not (other[0] + other[1] <= o or o + n <= other[0]):
+            return None
+    full = np.ones(ir.RankedTensorType(op.operands[0].type).shape[-1], np.float32)
+    full[o : o + n] = s
+    return plan_scale(op.operands[0], full)
+
+
 def plan_scale(v: ir.Value, s: np.ndarray) -> Plan | None:
     """Edits making `v` hold v / s (per last-dim channel) by changing its producer, or None."""
     op = producer(v)
@@ -144,6 +176,8 @@ def plan_scale(v: ir.Value, s: np.ndarray) -> Plan | None:
         return None
     if _channel_preserving_reshape(op):
         return plan_scale(op.operands[0], s) if len(users(op.operands[0])) == 1 else None
+    if _last_dim_slice(op) is not None:
+        return _plan_scale_through_slice(op, s)
     if op.name in ("qc.rms_norm", "qc.layer_norm"):
         return _norm_plan(op, s)
     if op.name == "qc.linear":

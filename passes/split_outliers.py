@@ -15,8 +15,12 @@ All layers reading one x share the permutation. Layers with no outlier channel, 
 left alone. The regular part's static activation scale is recomputed from its own channels, which is
 what makes per-tensor static int8 usable on models with massive activations.
 
-Options: threshold (> 0, default 6.0), max_fraction (0..1, default 0.1: a layer whose outlier channels
-exceed this fraction of K is left whole, because the float path would cost more than it saves).
+With ratio > 0 a channel must also exceed ratio × the layer's median max|x_j|: a criterion that does
+not depend on the model's activation scale (6.0 is tuned to OPT-class models).
+
+Options: threshold (> 0, default 6.0), ratio (>= 0, default 0: off), max_fraction (0..1, default 0.1:
+a layer whose outlier channels exceed this fraction of K is left whole, because the float path would
+cost more than it saves).
 """
 
 from dataclasses import dataclass
@@ -49,11 +53,14 @@ class SplitOutliersPass:
 
     name: ClassVar[str] = "qc-split-outliers"
     threshold: float = 6.0
+    ratio: float = 0.0
     max_fraction: float = 0.1
 
     def __post_init__(self):
         if not self.threshold > 0:
             raise QcompError(f"qc-split-outliers: threshold must be > 0, got {self.threshold}")
+        if self.ratio < 0:
+            raise QcompError(f"qc-split-outliers: ratio must be >= 0, got {self.ratio}")
         if not 0 < self.max_fraction <= 1:
             raise QcompError(f"qc-split-outliers: max_fraction must be in (0, 1], got {self.max_fraction}")
 
@@ -63,7 +70,10 @@ class SplitOutliersPass:
                 stats = act_stats.read(group[0])
                 if stats is None:
                     continue
-                out = np.flatnonzero(stats.absmax > self.threshold)
+                big = stats.absmax > self.threshold
+                if self.ratio:
+                    big &= stats.absmax > self.ratio * float(np.median(stats.absmax))
+                out = np.flatnonzero(big)
                 k = stats.absmax.shape[0]
                 if out.size == 0 or out.size == k or out.size > self.max_fraction * k:
                     continue

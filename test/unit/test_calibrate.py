@@ -191,3 +191,44 @@ def test_fingerprint_sees_names_shapes_and_weights():
     w2[0, 0] = 0.5
     assert base != fingerprint([("qc.linear", w2)])
     assert FORMAT in _table().to_json()["format"]
+
+
+def test_observer_keeps_channel_means_and_evenly_spaced_rows():
+    obs = Observer(-1, rows_per_update=2)
+    a = np.arange(12, dtype=np.float32).reshape(4, 3) - 6  # rows 0..3
+    obs.update(a)
+    obs.update(-a[:1])
+    np.testing.assert_allclose(obs.mean_abs, np.abs(np.concatenate([a, -a[:1]])).mean(axis=0), rtol=1e-6)
+    # two rows of the first batch (first and last), the only row of the second
+    np.testing.assert_array_equal(obs.sample, np.stack([a[0], a[3], -a[0]]))
+
+
+def test_table_samples_round_trip_beside_the_json(tmp_path):
+    from dataclasses import replace
+
+    from qcomp.calibrate import samples_path
+
+    t = _table()
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3) / 7
+    ops = (replace(t.ops[0], mean_abs=np.array([0.5, 1.0, 0.25], np.float32), sample=rows), t.ops[1])
+    t = replace(t, ops=ops)
+    t.save(tmp_path / "t.json")
+    assert samples_path(tmp_path / "t.json") == str(tmp_path / "t.samples.npz")
+    u = CalibrationTable.load(tmp_path / "t.json")
+    np.testing.assert_array_equal(u.ops[0].sample, rows)
+    np.testing.assert_array_equal(u.ops[0].mean_abs, [0.5, 1.0, 0.25])
+    assert u.ops[1].sample is None
+    np.savez(tmp_path / "t.samples.npz", **{"0": np.zeros((2, 5), np.float32)})  # 5 channels, the op has 3
+    with pytest.raises(QcompError, match="samples of op 0 do not fit") as e:
+        CalibrationTable.load(tmp_path / "t.json")
+    assert "\n" not in str(e.value)
+
+
+def test_clip_of_statistics_after_a_transformation():
+    from qcomp.calibrate import clip_of
+
+    absmax = np.array([1.0, 8.0], np.float32)
+    sample = np.array([[0.5, -2.0], [1.0, 1.0]], np.float32)
+    assert clip_of(absmax, sample, "minmax", 99.99) == 8.0  # exact: the per-channel max survives any sample
+    assert clip_of(absmax, None, "kl", 99.99) == 8.0  # no sample: only the max is known
+    assert clip_of(absmax, sample, "percentile", 50.0) < 8.0  # the sample's distribution decides the rest
