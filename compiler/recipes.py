@@ -86,22 +86,31 @@ BUILTIN: dict[str, Recipe] = {
         Recipe(
             "w8a8-smooth-static",
             1,
-            "qc-split-outliers{ratio=20},qc-smooth{alpha=0.8},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
-            "massive channels (> 20x the median) split off in float, SmoothQuant (alpha 0.8) on the rest, "
+            "qc-split-outliers{ratio=8},qc-smooth{alpha=0.7},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "outlier channels (> 6 and > 8x the median) split off in float, SmoothQuant (alpha 0.7) on the rest, "
             "w8a8 with static per-tensor activation scales",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w8a8-rotate-static",
+            1,
+            "qc-rotate{kind=hadamard},qc-split-outliers{ratio=8},qc-smooth{alpha=0.65},"
+            "qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "Hadamard rotation of the residual stream, outlier channels split off in float, SmoothQuant "
+            "(alpha 0.65), w8a8 with static per-tensor activation scales",
             calibration="minmax",
         ),
         Recipe(
             "w8a8-split",
             1,
-            "qc-split-outliers{ratio=20},qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
-            "LLM.int8()-style: calibrated outlier channels (> 6 and > 20x the median) in float, the rest w8a8 dynamic",
+            "qc-split-outliers{ratio=8},qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
+            "LLM.int8()-style: calibrated outlier channels (> 6 and > 8x the median) in float, the rest w8a8 dynamic",
             calibration="minmax",
         ),
         Recipe(
             "w8a8-split-static",
             1,
-            "qc-split-outliers{ratio=20},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
+            "qc-split-outliers{ratio=8},qc-quantize{wbits=8,abits=8,static=true},canonicalize",
             "calibrated outlier channels in float, the rest w8a8 with static per-tensor scales",
             calibration="minmax",
         ),
