@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qcomp.dialects._mlir import ir, passmanager, run_pass_manager
-from qcomp.errors import QcompError
+from qcomp.errors import QcompError, mlir_error_text
 
 
 def split_top_level(text: str) -> list[str]:
@@ -116,6 +116,7 @@ class Pipeline:
                 _run_upstream(module, step)
             else:
                 step.run(module)
+                _verify_after(module, label)
             self.timings.append(PassTiming(label, time.perf_counter() - start))
             if print_after_all:
                 out(f"// -----// IR Dump After {label} //----- //\n{module.operation.get_asm(large_elements_limit=16)}")
@@ -124,6 +125,15 @@ class Pipeline:
         total = sum(t.seconds for t in self.timings) or 1e-9
         rows = [f"  {t.seconds * 1e3:9.2f} ms  {100 * t.seconds / total:5.1f}%  {t.name}" for t in self.timings]
         return "\n".join(["===-- pass timing --===", *rows, f"  {total * 1e3:9.2f} ms  100.0%  total"])
+
+
+def _verify_after(module: ir.Module, label: str) -> None:
+    """Our passes must leave valid IR; a violation is reported as the pass's bug, with the first diagnostic."""
+    try:
+        module.operation.verify()
+    except ir.MLIRError as e:
+        first = mlir_error_text(e).splitlines()[0]
+        raise QcompError(f"{label} produced invalid IR (a qcomp bug, please report it): {first}") from None
 
 
 def _parse_upstream(text: str, context: ir.Context):

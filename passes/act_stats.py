@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
+from qcomp.errors import QcompError
 
 ABSMAX, MEAN, SAMPLE, SCALE = "qc.act_absmax", "qc.act_mean", "qc.act_sample", "qc.act_scale"
 METHOD = "qc.calibration"
@@ -59,11 +60,26 @@ def _array(op, name: str) -> np.ndarray | None:
 
 
 def read(op) -> ActStats | None:
-    """The statistics on `op`, or None when it was not calibrated."""
+    """The statistics on `op` (checked against its input: K channels, finite, >= 0), or None when it was
+    not calibrated. Malformed statistics are a located QcompError, never a silently wrong transformation."""
     absmax = _array(op, ABSMAX)
     if absmax is None:
         return None
-    return ActStats(absmax, _array(op, MEAN), _array(op, SAMPLE))
+    k = ir.RankedTensorType(op.operands[0].type).shape[-1] if op.name == "qc.linear" else absmax.shape[-1]
+    stats = ActStats(absmax, _array(op, MEAN), _array(op, SAMPLE))
+    for name, arr, shape in ((ABSMAX, stats.absmax, (k,)), (MEAN, stats.mean, (k,)), (SAMPLE, stats.sample, None)):
+        if arr is None:
+            continue
+        ok = arr.shape == shape if shape else (arr.ndim == 2 and arr.shape[1] == k)
+        why = f"shape {list(arr.shape)}" if not ok else ""
+        if ok and not np.all(np.isfinite(arr)):
+            why = "inf or NaN values"
+        elif ok and name != SAMPLE and np.any(arr < 0):
+            why = "negative values"
+        if why:
+            want = f"[{k}] finite values >= 0" if shape else f"[rows, {k}] finite values"
+            raise QcompError(f"{op.location}: '{name}' must hold {want} for '{op.name}', got {why}")
+    return stats
 
 
 def _dense(arr: np.ndarray) -> ir.DenseElementsAttr:
@@ -84,8 +100,20 @@ def method(op) -> tuple[str, float]:
         top = top.parent
     if METHOD not in top.attributes:
         return "minmax", 99.99
-    d = ir.DictAttr(top.attributes[METHOD])
-    return ir.StringAttr(d["method"]).value, ir.FloatAttr(d["percentile"]).value
+    from qcomp.calibrate import METHODS
+
+    a = top.attributes[METHOD]
+    try:
+        d = ir.DictAttr(a)
+        m, pct = ir.StringAttr(d["method"]).value, ir.FloatAttr(d["percentile"]).value
+    except (ValueError, KeyError, IndexError):
+        m, pct = None, 0.0
+    if m not in METHODS or not 0 < pct <= 100:
+        raise QcompError(
+            f"module attribute '{METHOD}' must be {{method = one of {', '.join(METHODS)}, percentile = f64 in "
+            f"(0, 100]}}, got {a}"
+        )
+    return m, pct
 
 
 def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> None:

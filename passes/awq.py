@@ -29,7 +29,7 @@ from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 
 from . import act_stats
-from .channel_fold import WEIGHT_CLIP, apply_scale, linear_groups, linear_weight, only_users, plan_scale
+from .channel_fold import WBITS, WEIGHT_CLIP, apply_scale, linear_groups, linear_weight, only_users, plan_scale
 from .smooth import error_rows
 
 CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
@@ -73,7 +73,8 @@ class AwqPass:
                     continue
                 ones = np.ones_like(stats.absmax)
                 if only_users(x, group) and plan_scale(x, ones) is not None:
-                    s = self._search_scale(stats, [error_rows(linear_weight(op)) for op in group])
+                    weights = [error_rows(linear_weight(op)) for op in group]
+                    s = self._search_scale(stats, weights, [self._bits(op) for op in group])
                     if s is not None:
                         apply_scale(x, group, s)
             if self.clip:
@@ -95,7 +96,12 @@ class AwqPass:
             )
         return stats
 
-    def _search_scale(self, stats, weights: list) -> np.ndarray | None:
+    def _bits(self, op) -> int:
+        """The layer's own width when it has one (`qc.wbits`, e.g. qc-reorder-channels' outlier group)."""
+        a = op.attributes[WBITS] if WBITS in op.attributes else None
+        return a.value if isinstance(a, ir.IntegerAttr) and 2 <= a.value <= 8 else self.wbits
+
+    def _search_scale(self, stats, weights: list, bits: list[int]) -> np.ndarray | None:
         x = stats.sample
         refs = [x @ w.T for w in weights]
         mean = np.maximum(stats.mean.astype(np.float64), 1e-4)
@@ -105,15 +111,15 @@ class AwqPass:
             s = (s / np.sqrt(s.max() * s.min())).astype(np.float32)
             xs = x / s
             err = sum(
-                _sq(xs @ fake_quant_grouped(w * s[None, :], self.wbits, self.group).T - r)
-                for w, r in zip(weights, refs, strict=True)
+                _sq(xs @ fake_quant_grouped(w * s[None, :], b, self.group).T - r)
+                for w, b, r in zip(weights, bits, refs, strict=True)
             )
             if best is None or err < best:
                 best, best_s = err, (None if i == 0 else s)
         return best_s
 
     def _search_clip(self, op, x: np.ndarray) -> None:
-        w = linear_weight(op)
+        w, bits = linear_weight(op), self._bits(op)
         n, k = w.shape
         g = self.group or k
         ng = ref.n_groups(k, g)
@@ -123,9 +129,10 @@ class AwqPass:
             amax = np.abs(wg).max(axis=1)
             org = xg @ wg.T
             best = np.full(n, np.inf)
+            clip[:, j] = amax
             for i in range(self.grid // 2):
                 c = (amax * (1 - i / self.grid)).astype(np.float32)
-                d = xg @ fake_quant_grouped(wg, self.wbits, g, c[:, None]).T - org
+                d = xg @ fake_quant_grouped(wg, bits, g, c[:, None]).T - org
                 err = np.einsum("ij,ij->j", d, d, dtype=np.float64)
                 better = err < best
                 best[better], clip[better, j] = err[better], c[better]

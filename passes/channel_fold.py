@@ -30,6 +30,7 @@ from . import act_stats
 UNARY = ("qc.silu", "qc.gelu", "qc.relu")
 RESHAPES = ("tensor.collapse_shape", "tensor.expand_shape", "tensor.reshape")
 WEIGHT_CLIP = "qc.weight_clip"
+WBITS = "qc.wbits"
 
 
 def producer(v: ir.Value):
@@ -74,17 +75,22 @@ def linear_groups(module: ir.Module) -> list[tuple[ir.Value, list]]:
     x is a value the pass has already rewired."""
     from qcomp.irutil import ops_named
 
-    groups: dict = {}
+    groups: list[tuple[ir.Value, object, list]] = []
     for op in ops_named(module, "qc.linear"):
         if linear_weight(op) is not None:
-            x = op.operands[0]
-            for key in groups:
-                if key == x:
-                    groups[key].append(op)
+            x, parent = op.operands[0], op.parent
+            for gx, gp, ops in groups:
+                if gx == x and gp == parent:  # layers in another region get their own group
+                    ops.append(op)
                     break
             else:
-                groups[x] = [op]
-    return list(groups.items())
+                groups.append((x, parent, [op]))
+    return [(x, ops) for x, _, ops in groups]
+
+
+def in_block_order(ops: list) -> list:
+    """`ops` (of one block) sorted by position: use lists come in no particular order."""
+    return sorted(ops, key=_index)
 
 
 def only_users(v: ir.Value, ops: list) -> bool:
@@ -104,8 +110,8 @@ def permute_columns(op, perm: np.ndarray) -> None:
     """x -> x[..., perm] for `op`'s input: W[:, perm] keeps the layer's output."""
     set_constant(op, 1, linear_weight(op)[:, perm])
     st = act_stats.read(op)
-    if st is not None:
-        act_stats.write(op, st.map(lambda a: a[..., perm]))
+    if st is not None:  # the same values in another order: the per-tensor scale stays the table's
+        act_stats.write(op, st.map(lambda a: a[..., perm]), rescale=False)
 
 
 # ----------------------------------------------------------------------------- the producer side
@@ -183,6 +189,8 @@ def plan_scale(v: ir.Value, s: np.ndarray) -> Plan | None:
     if op.name == "qc.linear":
         return _linear_rows_plan(op, lambda a: (a.T / s).T if a.ndim == 2 else a / s)
     if op.name == "qc.mul":
+        if op.operands[0] == op.operands[1]:  # h · h: scaling h scales the product twice
+            return None
         for operand in (op.operands[1], op.operands[0]):
             if len(users(operand)) == 1 and (plan := plan_scale(operand, s)) is not None:
                 return plan
@@ -226,9 +234,11 @@ def _insert_before_first(group: list, name: str, operands: list, attrs: dict) ->
 
 
 def _index(op) -> int:
-    for i, o in enumerate(op.parent.regions[0].blocks[0].operations):
-        if o == op:
-            return i
+    for region in op.parent.regions:
+        for block in region.blocks:
+            for i, o in enumerate(block.operations):
+                if o == op:
+                    return i
     return 0
 
 

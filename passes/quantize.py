@@ -122,7 +122,8 @@ class QuantizePass:
         if clip.size != want[0] * want[1] or not np.all(np.isfinite(clip)) or np.any(clip < 0):
             raise QcompError(
                 f"{op.location}: qc-quantize: '{WEIGHT_CLIP}' must hold {want[0]}x{want[1]} finite values >= 0 "
-                f"(one per output channel and group of {group}), got {clip.size}"
+                f"(one per output channel and group of {group}), got {clip.size} values: was qc-awq run with "
+                "another group size than qc-quantize?"
             )
         return clip.reshape(want)
 

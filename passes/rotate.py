@@ -19,7 +19,7 @@ matrix, times a seeded random orthogonal m×m block when the size is not a power
 kind=random: a seeded random orthogonal matrix (QR of a Gaussian). Options: kind, seed (default 0).
 
 The pass applies only when the structure is exactly the above (qc.embedding -> qc.add chain, readers
-qc.rms_norm with constant gamma feeding only float linears, writers float linears each feeding one
+qc.rms_norm with constant, nonzero gamma feeding only float linears, writers float linears each feeding one
 qc.add); anything else (LayerNorm models such as GPT-2 or BERT) is left unchanged.
 """
 
@@ -33,7 +33,7 @@ from qcomp.irutil import ops_named
 from qcomp.weights import constant_array
 
 from . import act_stats
-from .channel_fold import linear_weight, producer, set_constant, users
+from .channel_fold import in_block_order, linear_weight, producer, set_constant, users
 
 
 def hadamard(n: int) -> np.ndarray:
@@ -78,7 +78,9 @@ def _stream(module: ir.Module) -> _Plan | None:
         for u in users(r):
             if u.name == "qc.rms_norm" and u.operands[0] == r:
                 g = constant_array(u.operands[1])
-                cons = users(u.results[0])
+                if g is None or not np.all(np.isfinite(g)) or np.any(g == 0):
+                    return None  # a zero gamma cannot be folded into the readers (x/gamma is unknown)
+                cons = in_block_order(users(u.results[0]))
                 if (
                     g is None
                     or not cons
@@ -116,6 +118,8 @@ class RotatePass:
     def __post_init__(self):
         if self.kind not in ("hadamard", "random"):
             raise QcompError(f"qc-rotate: kind must be hadamard or random, got {self.kind!r}")
+        if self.seed < 0:
+            raise QcompError(f"qc-rotate: seed must be >= 0, got {self.seed}")
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():

@@ -1,5 +1,6 @@
 // Bad pass options are rejected before any input is read, with one `qcomp-opt: error:` line that
 // names the pass and the option, and no output.
+// RUN: not qcomp-opt %s -p 'qc-rotate{seed=-1}' 2>&1 | filecheck %s --check-prefix=SEED
 // RUN: not qcomp-opt %s -p 'qc-quantize{wbits=9}' 2>&1 | filecheck %s --check-prefix=WBITS
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=4}' 2>&1 | filecheck %s --check-prefix=ABITS
 // RUN: not qcomp-opt %s -p 'qc-quantize{granularity=per_channel}' 2>&1 | filecheck %s --check-prefix=GRAN
@@ -68,6 +69,10 @@
 // Outlier groups are quantized to 2..8 bits (0 disables the split).
 // OUTLIERBITS: {{^}}qcomp-opt: error: qc-reorder-channels: outlier_bits must be 0 or in [2, 8], got 9{{$}}
 // OUTLIERBITS-NOT: {{.}}
+
+// A negative rotation seed.
+// SEED: {{^}}qcomp-opt: error: qc-rotate: seed must be >= 0, got -1{{$}}
+// SEED-NOT: {{.}}
 
 func.func @f(%x: tensor<4xf32>) -> tensor<4xf32> {
   %y = "qc.relu"(%x) : (tensor<4xf32>) -> tensor<4xf32>

@@ -10,7 +10,7 @@
 // max|x| = [3, 1, 4, 2] -> perm = argsort = [1, 3, 0, 2]. The producing linear only feeds this layer:
 // its rows [1, 2, 3, 4] (first column) and bias [.1, .2, .3, .4] become [2, 4, 1, 3] and [.2, .4, .1, .3];
 // the consumer's columns follow ([1, 2, 3, 4] -> [2, 4, 1, 3]) and its statistics become [1, 2, 3, 4]
-// (act_scale 4/127 = 0.0314960629). No runtime op.
+// (a permutation keeps the per-tensor distribution: no act_scale is recomputed). No runtime op.
 // CHECK-LABEL: func.func @fold_into_producer_rows
 // CHECK: %[[BIAS:.*]] = arith.constant dense<[1.000000e+00, -1.000000e+00]> : tensor<2xf32>
 // CHECK: %[[WP:.*]] = arith.constant dense<{{\[}}[2.000000e+00, 0.000000e+00], [4.000000e+00, 0.000000e+00], [1.000000e+00, 0.000000e+00], [3.000000e+00, 0.000000e+00]]> : tensor<4x2xf32>
@@ -18,7 +18,7 @@
 // CHECK: %[[H:.*]] = "qc.linear"(%{{.*}}, %[[WP]], %[[BP]])
 // CHECK-NOT: qc.channel_permute
 // CHECK: %[[W:.*]] = arith.constant dense<{{\[}}[2.000000e+00, 4.000000e+00, 1.000000e+00, 3.000000e+00], [6.000000e+00, 8.000000e+00, 5.000000e+00, 7.000000e+00]]> : tensor<2x4xf32>
-// CHECK: %[[Y:.*]] = "qc.linear"(%[[H]], %[[W]], %[[BIAS]]) {qc.act_absmax = dense<[1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00]> : tensor<4xf32>, qc.act_scale = 0.0314960629 : f32}
+// CHECK: %[[Y:.*]] = "qc.linear"(%[[H]], %[[W]], %[[BIAS]]) {qc.act_absmax = dense<[1.000000e+00, 2.000000e+00, 3.000000e+00, 4.000000e+00]> : tensor<4xf32>}
 // CHECK: return %[[Y]]
 // With group=2 and outlier_bits=8 the reordered layer is split at K − group = 2: channels [1, 2] keep
 // the bias (act_scale 2/127 = 0.0157480314), the outlier group [3, 4] gets a zero bias, its own
@@ -86,7 +86,7 @@ func.func @already_sorted(%x: tensor<3x4xf32>) -> tensor<3x2xf32> {
 // RUNTIME: %[[N:.*]] = "qc.rms_norm"(%{{.*}}, %[[G]])
 // RUNTIME: %[[P:.*]] = "qc.channel_permute"(%[[N]]) {perm = array<i64: 1, 0>} : (tensor<3x2xf32>) -> tensor<3x2xf32>
 // RUNTIME: %[[W:.*]] = arith.constant dense<{{\[}}[2.000000e+00, 1.000000e+00]]> : tensor<1x2xf32>
-// RUNTIME: "qc.linear"(%[[P]], %[[W]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>, qc.act_scale = 0.0314960629 : f32}
+// RUNTIME: "qc.linear"(%[[P]], %[[W]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>}
 func.func @negative_norm_not_residual(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
   %g = arith.constant dense<[1.0, 2.0]> : tensor<2xf32>
   %w = arith.constant dense<[[1.0, 2.0]]> : tensor<1x2xf32>
@@ -107,7 +107,7 @@ func.func @negative_norm_not_residual(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
 // CHECK: %[[G1:.*]] = arith.constant dense<[2.000000e+00, 1.000000e+00]> : tensor<2xf32>
 // CHECK: "qc.rms_norm"(%[[R0]], %[[G1]])
 // CHECK: %[[W1:.*]] = arith.constant dense<{{\[}}[2.000000e+00, 1.000000e+00], [4.000000e+00, 3.000000e+00]]> : tensor<2x2xf32>
-// CHECK: "qc.linear"(%{{.*}}, %[[W1]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>, qc.act_scale = 0.0314960629 : f32}
+// CHECK: "qc.linear"(%{{.*}}, %[[W1]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 4.000000e+00]> : tensor<2xf32>}
 // CHECK: %[[W2:.*]] = arith.constant dense<{{\[}}[3.000000e+00, 4.000000e+00], [1.000000e+00, 2.000000e+00]]> : tensor<2x2xf32>
 // CHECK: %[[B2:.*]] = arith.constant dense<[-5.000000e-01, 5.000000e-01]> : tensor<2xf32>
 // CHECK: %[[O:.*]] = "qc.linear"(%{{.*}}, %[[W2]], %[[B2]])
@@ -115,7 +115,7 @@ func.func @negative_norm_not_residual(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
 // CHECK: %[[G2:.*]] = arith.constant dense<[4.000000e+00, 3.000000e+00]> : tensor<2xf32>
 // CHECK: "qc.rms_norm"(%[[R1]], %[[G2]])
 // CHECK: %[[WH:.*]] = arith.constant dense<{{\[}}[2.000000e+00, 1.000000e+00], [4.000000e+00, 3.000000e+00], [6.000000e+00, 5.000000e+00]]> : tensor<3x2xf32>
-// CHECK: "qc.linear"(%{{.*}}, %[[WH]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>, qc.act_scale = 0.0157480314 : f32}
+// CHECK: "qc.linear"(%{{.*}}, %[[WH]], %{{.*}}) {qc.act_absmax = dense<[1.000000e+00, 2.000000e+00]> : tensor<2xf32>}
 // CHECK-NOT: qc.channel_permute
 func.func @residual_stream(%ids: tensor<1x4xi64>) -> tensor<1x4x3xf32> {
   %table = arith.constant dense<[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]> : tensor<3x2xf32>

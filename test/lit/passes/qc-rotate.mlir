@@ -108,3 +108,22 @@ func.func @negative_residual_escapes(%ids: tensor<1x4xi64>) -> (tensor<1x4x2xf32
   %y = "qc.linear"(%n2, %wh, %bh) : (tensor<1x4x2xf32>, tensor<1x2xf32>, tensor<1xf32>) -> tensor<1x4x1xf32>
   return %r, %y : tensor<1x4x2xf32>, tensor<1x4x1xf32>
 }
+
+// -----
+
+// A zero in an RMSNorm gamma: x / gamma (needed to fold gamma into the readers and to re-measure their
+// statistics) is unknown on that channel, so the stream is left unrotated.
+// CHECK-LABEL: func.func @negative_zero_gamma
+// CHECK: %[[G:.*]] = arith.constant dense<[0.000000e+00, 1.000000e+00]> : tensor<2xf32>
+// CHECK: "qc.rms_norm"(%{{.*}}, %[[G]])
+// CHECK-NOT: 1.41421354
+func.func @negative_zero_gamma(%ids: tensor<1x4xi64>) -> tensor<1x4x3xf32> {
+  %t = arith.constant dense<[[1.0, 1.0], [1.0, -1.0], [2.0, 0.0]]> : tensor<3x2xf32>
+  %g = arith.constant dense<[0.0, 1.0]> : tensor<2xf32>
+  %wh = arith.constant dense<[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]> : tensor<3x2xf32>
+  %bh = arith.constant dense<0.0> : tensor<3xf32>
+  %e = "qc.embedding"(%t, %ids) : (tensor<3x2xf32>, tensor<1x4xi64>) -> tensor<1x4x2xf32>
+  %n = "qc.rms_norm"(%e, %g) {eps = 1.0e-6 : f64} : (tensor<1x4x2xf32>, tensor<2xf32>) -> tensor<1x4x2xf32>
+  %y = "qc.linear"(%n, %wh, %bh) {qc.act_absmax = dense<[0.0, 1.0]> : tensor<2xf32>} : (tensor<1x4x2xf32>, tensor<3x2xf32>, tensor<3xf32>) -> tensor<1x4x3xf32>
+  return %y : tensor<1x4x3xf32>
+}

@@ -84,3 +84,22 @@ func.func @negative_uncalibrated(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
   %y = "qc.linear"(%x, %w, %b) : (tensor<3x2xf32>, tensor<1x2xf32>, tensor<1xf32>) -> tensor<3x1xf32>
   return %y : tensor<3x1xf32>
 }
+
+// -----
+
+// A square h · h: scaling h would scale the product twice, so nothing is folded into h's producer and an
+// explicit qc.channel_scale keeps the function.
+// CHECK-LABEL: func.func @negative_square
+// CHECK: %[[H:.*]] = "qc.linear"(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<3x2xf32>
+// CHECK: %[[M:.*]] = "qc.mul"(%[[H]], %[[H]])
+// CHECK: "qc.channel_scale"(%[[M]],
+func.func @negative_square(%x: tensor<3x2xf32>) -> tensor<3x1xf32> {
+  %w1 = arith.constant dense<[[2.0, 2.0], [3.0, 3.0]]> : tensor<2x2xf32>
+  %b1 = arith.constant dense<0.0> : tensor<2xf32>
+  %w2 = arith.constant dense<[[1.0, 1.0]]> : tensor<1x2xf32>
+  %b2 = arith.constant dense<0.0> : tensor<1xf32>
+  %h = "qc.linear"(%x, %w1, %b1) : (tensor<3x2xf32>, tensor<2x2xf32>, tensor<2xf32>) -> tensor<3x2xf32>
+  %m = "qc.mul"(%h, %h) : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
+  %y = "qc.linear"(%m, %w2, %b2) {qc.act_absmax = dense<[4.0, 1.0]> : tensor<2xf32>} : (tensor<3x2xf32>, tensor<1x2xf32>, tensor<1xf32>) -> tensor<3x1xf32>
+  return %y : tensor<3x1xf32>
+}
