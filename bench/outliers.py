@@ -1,7 +1,7 @@
 """Outlier passes against round-to-nearest: each pass alone and the recipes, per precision, in one run.
 
     .venv/bin/python bench/outliers.py [--models smollm2,minilm] [--windows 16] [--seq 512] [--threads 1]
-                                       [--only w8a8,w8a8-static,w4a16,w4a8]
+                                       [--only w8a8,w8a8-static,w4a16,w4a8] [--match TEXT]
 
 Protocol of shared/notes/models.md, as `qcomp eval` runs it: SmolLM2 perplexity over the first
 `windows` non-overlapping 512-token windows of the vendored text (lower is better), calibration on the
@@ -40,6 +40,7 @@ ROWS = [
     ("w4a16", "qc-rotate", "qc-rotate," + W4),
     ("w4a16", "qc-reorder-channels{outlier_bits=8}", "qc-reorder-channels{outlier_bits=8}," + W4),
     ("w4a16", "recipe w4a16-rotate", "w4a16-rotate"),
+    ("w4a16", "reorder{outlier_bits=8} + awq (mixed 4/8)", "qc-reorder-channels{outlier_bits=8},qc-awq," + W4),
     ("w4a8", "rtn", "qc-quantize{wbits=4,abits=8}"),
     ("w4a8", "qc-awq{group=0}", "qc-awq{group=0},qc-quantize{wbits=4,abits=8}"),
     ("w4a8", "qc-smooth + qc-awq{group=0}", "qc-smooth{wbits=4},qc-awq{group=0},qc-quantize{wbits=4,abits=8}"),
@@ -69,6 +70,7 @@ def main() -> int:
     ap.add_argument("--sentences", type=int, default=256, help="MiniLM sentences")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="comma-separated precisions to run")
+    ap.add_argument("--match", default="", help="run only rows whose label contains this text (and the rtn rows)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -101,7 +103,7 @@ def main() -> int:
         print(f"# {name}: fp32 (PyTorch eager) {fp32:.4f}; calibration {time.perf_counter() - start:.0f} s", flush=True)
         rtn = None
         for prec, label, spec in ROWS:
-            if only and prec not in only:
+            if (only and prec not in only) or (args.match and label != "rtn" and args.match not in label):
                 continue
             start = time.perf_counter()
             cm = qcomp.compile(model, evals[0], recipe=_recipe(spec), calibration=table)
