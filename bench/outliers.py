@@ -42,7 +42,7 @@ ROWS = [
     ("w4a16", "recipe w4a16-rotate", "w4a16-rotate"),
     ("w4a16", "reorder{outlier_bits=8} + awq (mixed 4/8)", "qc-reorder-channels{outlier_bits=8},qc-awq," + W4),
     ("w4a8", "rtn", "qc-quantize{wbits=4,abits=8}"),
-    ("w4a8", "qc-awq{group=0}", "qc-awq{group=0},qc-quantize{wbits=4,abits=8}"),
+    ("w4a8", "qc-awq{group=0} (= recipe w4a8-awq)", "w4a8-awq"),
     ("w4a8", "qc-smooth + qc-awq{group=0}", "qc-smooth{wbits=4},qc-awq{group=0},qc-quantize{wbits=4,abits=8}"),
     ("w4a8", "recipe w4a8-rotate", "w4a8-rotate"),
 ]

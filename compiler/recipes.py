@@ -131,9 +131,17 @@ BUILTIN: dict[str, Recipe] = {
         Recipe(
             "w4a8-rotate",
             1,
-            "qc-rotate{kind=hadamard},qc-smooth{alpha=0.5,wbits=4},qc-awq{wbits=4,group=0},"
-            "qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
-            "rotation, smoothing and AWQ, then int4 weights per output channel with dynamic int8 activations",
+            "qc-rotate{kind=hadamard},qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},"
+            "canonicalize",
+            "Hadamard rotation of the residual stream and AWQ, then int4 weights per output channel with dynamic "
+            "int8 activations per token",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w4a8-awq",
+            1,
+            "qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
+            "AWQ scale and clip search, then int4 weights per output channel with dynamic int8 activations",
             calibration="minmax",
         ),
     )
