@@ -138,6 +138,15 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "mixed",
+            1,
+            "qc-assign-precision{candidates=w4a16:w8a16,budget=4.5,budget_kind=avg_wbits,group=128},"
+            "qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
+            "mixed weight-only precision: int4 or int8 per layer by calibrated sensitivity under 4.5 average "
+            "weight bits (scales included), then AWQ at each layer's width",
+            calibration="minmax",
+        ),
+        Recipe(
             "w4a8-awq",
             1,
             "qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",

@@ -17,7 +17,9 @@ quantized offline through the reference semantics (`quantize_weight`, `quantize_
 A `qc.weight_clip` attribute (set by qc-awq: one range per output channel and group) replaces max|w|
 as the quantization range of that group; weights beyond it saturate.
 
-An op carrying `qc.wbits = N` gets N-bit weights whatever the `wbits` option says (per-layer widths).
+An op carrying `qc.wbits = N` gets N-bit weights whatever the `wbits` option says (per-layer widths);
+`qc.abits = 8 | 16` likewise switches a layer between int8 activations and weight-only (groups of
+`group`, 128 when the pass itself quantizes activations), as qc-assign-precision decides.
 An op carrying `qc.precision = "fp32"` is left alone (how mixed precision and users keep a layer
 in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
@@ -40,6 +42,7 @@ from qcomp.weights import constant_array, make_constant
 ACT_SCALE = "qc.act_scale"
 WEIGHT_CLIP = "qc.weight_clip"
 WBITS = "qc.wbits"
+ABITS = "qc.abits"
 
 
 def _i64(v: int) -> ir.IntegerAttr:
@@ -85,10 +88,21 @@ class QuantizePass:
                 q = self
                 if WBITS in op.attributes:  # a per-layer width (qc-reorder-channels' outlier group, mixed precision)
                     q = replace(self, wbits=self._wbits(op))
+                if ABITS in op.attributes and (ab := self._abits(op)) != q.abits:  # qc-assign-precision
+                    q = replace(
+                        q, abits=ab, group=(self.group or 128) if ab == 16 else 0, static=self.static and ab == 8
+                    )
                 if q.abits == 16:
                     q._weight_only(op, w)
                 else:
                     q._rewrite(op, w)
+
+    def _abits(self, op) -> int:
+        a = op.attributes[ABITS]
+        v = a.value if isinstance(a, ir.IntegerAttr) else None
+        if v not in (8, 16):
+            raise QcompError(f"{op.location}: qc-quantize: '{ABITS}' must be 8 or 16, got {a}")
+        return v
 
     def _wbits(self, op) -> int:
         a = op.attributes[WBITS]

@@ -1,5 +1,6 @@
 """Pass registry: pipeline name -> pass class (our passes; upstream MLIR passes are found by PassManager)."""
 
+from .assign_precision import AssignPrecisionPass
 from .awq import AwqPass
 from .from_torch import FromTorchPass
 from .quantize import QuantizePass
@@ -12,6 +13,7 @@ from .split_outliers import SplitOutliersPass
 PASSES: dict[str, type] = {
     cls.name: cls
     for cls in (
+        AssignPrecisionPass,
         AwqPass,
         FromTorchPass,
         QuantizePass,
