@@ -41,6 +41,8 @@ ROWS = [
     ("w4a16", "qc-reorder-channels{outlier_bits=8}", "qc-reorder-channels{outlier_bits=8}," + W4),
     ("w4a16", "recipe w4a16-rotate", "w4a16-rotate"),
     ("w4a16", "reorder{outlier_bits=8} + awq (mixed 4/8)", "qc-reorder-channels{outlier_bits=8},qc-awq," + W4),
+    ("w4a16", "mixed 4.5 bits + awq (= recipe mixed)", "mixed"),
+    ("w4a16", "mixed 5.0 bits + awq", "qc-assign-precision{budget=5.0},qc-awq," + W4),
     ("w4a8", "rtn", "qc-quantize{wbits=4,abits=8}"),
     ("w4a8", "qc-awq{group=0} (= recipe w4a8-awq)", "w4a8-awq"),
     ("w4a8", "qc-smooth + qc-awq{group=0}", "qc-smooth{wbits=4},qc-awq{group=0},qc-quantize{wbits=4,abits=8}"),
