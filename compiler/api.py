@@ -169,6 +169,12 @@ def compile(
         "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes},
         "timings_s": timings,
     }
+    if "qc.precision_plan" in module.operation.attributes:  # set by qc-assign-precision
+        plan = ir.DictAttr(module.operation.attributes["qc.precision_plan"])
+        report["precision_plan"] = {
+            k: (ir.StringAttr(plan[k]).value if k == "budget_kind" else plan[k].value)
+            for k in ("avg_wbits", "bytes", "budget", "budget_kind")
+        }
     if ctable is not None:
         report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
     return CompiledModel(artifact, stages, report, results, tap_list)

@@ -33,9 +33,11 @@ class EvalResult:
     fp32_value: float
     tokens: int
     seconds: float
+    avg_wbits: float | None = None  # mixed-precision recipes: weight bits per weight, scales included
+    budget: float | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def default_text() -> str:
@@ -124,6 +126,7 @@ def evaluate(
     seq: int = 512,
     calib: int = 8,
     compile_fn=None,
+    budget: float | None = None,
 ) -> EvalResult:
     """Compile `model` with `recipe` and measure it on `text` (see module docstring)."""
     import qcomp
@@ -131,6 +134,10 @@ def evaluate(
 
     body = read_text(text)
     rec = get_recipe(recipe)
+    if budget is not None:
+        from qcomp.recipes import with_budget
+
+        rec = with_budget(rec, budget)
     needs_calib = bool(getattr(rec, "calibration", None))
     compile_fn = compile_fn or qcomp.compile
     tgt = qcomp.targets.get(target) if isinstance(target, str) else target
@@ -147,7 +154,15 @@ def evaluate(
             cos.append(float((ref * got).sum()))
             tokens += int(mask.sum())
         return EvalResult(
-            name, rec.name, tgt.name, "cosine", float(np.mean(cos)), 1.0, tokens, time.perf_counter() - start
+            name,
+            rec.name,
+            tgt.name,
+            "cosine",
+            float(np.mean(cos)),
+            1.0,
+            tokens,
+            time.perf_counter() - start,
+            *_plan(cm),
         )
     wins, cal = token_windows(tokenizer, body, windows, seq, calib if needs_calib else 0)
     cm = compile_fn(model, (wins[0],), target=tgt, recipe=rec, calibration=[(c,) for c in cal] if needs_calib else None)
@@ -156,4 +171,9 @@ def evaluate(
     seconds = time.perf_counter() - start
     with torch.no_grad():
         ref, _ = perplexity(model, wins, f"{name} eager")
-    return EvalResult(name, rec.name, tgt.name, "perplexity", value, ref, tokens, seconds)
+    return EvalResult(name, rec.name, tgt.name, "perplexity", value, ref, tokens, seconds, *_plan(cm))
+
+
+def _plan(cm) -> tuple:
+    plan = getattr(cm, "report", {}).get("precision_plan")
+    return (plan["avg_wbits"], plan["budget"]) if plan else (None, None)

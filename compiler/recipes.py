@@ -157,6 +157,26 @@ BUILTIN: dict[str, Recipe] = {
 }
 
 
+def with_budget(recipe: Recipe, budget: float) -> Recipe:
+    """`recipe` with the budget of its qc-assign-precision step replaced (`qcomp eval --budget`)."""
+    import re
+
+    if "qc-assign-precision" not in recipe.pipeline:
+        raise QcompError(f"recipe {recipe.name!r} has no qc-assign-precision step to take a budget (try 'mixed')")
+    pipeline = re.sub(
+        r"qc-assign-precision(\{[^}]*\})?",
+        lambda m: _set_option(m.group(0), "budget", f"{budget:g}"),
+        recipe.pipeline,
+    )
+    return Recipe(f"{recipe.name}@{budget:g}", recipe.version, pipeline, recipe.description, recipe.calibration)
+
+
+def _set_option(spec: str, key: str, value: str) -> str:
+    name, _, rest = spec.partition("{")
+    items = [i for i in rest.rstrip("}").split(",") if i and not i.strip().startswith(key + "=")]
+    return f"{name}{{{','.join([*items, f'{key}={value}'])}}}"
+
+
 def load_recipe(path: str) -> Recipe:
     import yaml
 

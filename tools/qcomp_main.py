@@ -74,6 +74,7 @@ def cmd_eval(args) -> int:
         windows=args.windows,
         seq=args.seq,
         calib=args.calib,
+        budget=args.budget,
     )
     if args.json:
         print(json.dumps(r.as_dict()))
@@ -150,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--calib", type=int, default=8, help="calibration windows for static recipes")
     e.add_argument("--threads", type=int, default=0, help="torch threads for the eager reference (0: default)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument(
+        "--budget", type=float, default=None, help="average weight bits for the recipe's qc-assign-precision"
+    )
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
