@@ -20,7 +20,9 @@ error. The result is written on each layer as `qc.wbits` / `qc.abits`, which qc-
 the totals on the module as `qc.precision_plan`.
 
 Options: candidates (colon-separated, e.g. w4a16:w8a16, default), budget (> 0), budget_kind
-(avg_wbits | bytes), group (>= 0, default 128). Needs `qc.act_sample` (calibrate from samples).
+(avg_wbits | bytes), group (>= 0, default 128), method (dp | first_last: the common heuristic of
+the first and last layer at the widest candidate and the rest at the first one, as a baseline).
+Needs `qc.act_sample` (calibrate from samples).
 """
 
 import math
@@ -99,6 +101,7 @@ class AssignPrecisionPass:
     budget: float = 5.0
     budget_kind: str = "avg_wbits"
     group: int = 128
+    method: str = "dp"
 
     def __post_init__(self):
         [parse_candidate(c) for c in self.candidates.split(":")]
@@ -108,6 +111,8 @@ class AssignPrecisionPass:
             raise QcompError(f"qc-assign-precision: budget must be > 0, got {self.budget}")
         if self.group < 0:
             raise QcompError(f"qc-assign-precision: group must be >= 0, got {self.group}")
+        if self.method not in ("dp", "first_last"):
+            raise QcompError(f"qc-assign-precision: method must be dp or first_last, got {self.method!r}")
 
     def run(self, module: ir.Module) -> None:
         cands = [parse_candidate(c) for c in self.candidates.split(":")]
@@ -129,7 +134,13 @@ class AssignPrecisionPass:
                     f"qc-assign-precision: budget {self.budget:g} {self.budget_kind} is below the cheapest "
                     f"assignment ({least:.4g} {self.budget_kind}, scales included)"
                 )
-            picks = solve(errors, costs, capacity)
+            if self.method == "first_last":  # the common heuristic, a baseline: widest first and last layer
+                picks = np.zeros(len(layers), np.int64)
+                picks[[0, -1]] = int(np.argmax([wb for wb, _ in cands]))
+                if costs[np.arange(len(layers)), picks].sum() > capacity * (1 + 1e-12):
+                    raise QcompError("qc-assign-precision{method=first_last}: the budget is too small for it")
+            else:
+                picks = solve(errors, costs, capacity)
             for op, c in zip(layers, picks, strict=True):
                 wb, ab = cands[c]
                 op.attributes[WBITS] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), wb)
