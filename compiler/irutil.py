@@ -41,6 +41,11 @@ def first_op(module: ir.Module, prefix: str):
     return found[0] if found else None
 
 
+def i64_attr(v: int) -> ir.IntegerAttr:
+    """A signless i64 IntegerAttr (op attributes such as bits, axis, group)."""
+    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(v))
+
+
 def attr_value(a):
     """The Python value of an integer, float, string or i64-array attribute (other kinds: their text)."""
     if isinstance(a, ir.IntegerAttr | ir.FloatAttr | ir.StringAttr):

@@ -34,14 +34,13 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
+from qcomp.irutil import i64_attr, ops_named
 
 from . import act_stats
 from .awq import fake_quant_grouped
-from .channel_fold import WBITS, linear_weight
+from .channel_fold import ABITS, WBITS, linear_weight
 from .smooth import error_rows, fake_quant_rows
 
-ABITS = "qc.abits"
 PLAN = "qc.precision_plan"
 MAX_UNITS = 200_000  # DP grid size above which costs are rounded up to a coarser grid
 
@@ -117,11 +116,17 @@ class AssignPrecisionPass:
     def run(self, module: ir.Module) -> None:
         cands = [parse_candidate(c) for c in self.candidates.split(":")]
         with module.context, ir.Location.unknown():
-            layers = [op for op in ops_named(module, "qc.linear") if linear_weight(op) is not None]
-            layers = [op for op in layers if (st := act_stats.read(op)) is not None and st.sample is not None]
+            layers, samples = [], []
+            for op in ops_named(module, "qc.linear"):
+                st = act_stats.read(op) if linear_weight(op) is not None else None
+                if st is not None and st.sample is not None:
+                    layers.append(op)
+                    samples.append(st.sample)
             if not layers:
                 return
-            errors = np.array([[self._error(op, wb, ab) for wb, ab in cands] for op in layers])
+            errors = np.array(
+                [[self._error(op, x, wb, ab) for wb, ab in cands] for op, x in zip(layers, samples, strict=True)]
+            )
             sizes = np.array([linear_weight(op).size for op in layers], np.float64)
             k = [linear_weight(op).shape[1] for op in layers]
             bits = np.array([[bits_per_weight(wb, ab, ki, self.group) for wb, ab in cands] for ki in k])
@@ -143,21 +148,20 @@ class AssignPrecisionPass:
                 picks = solve(errors, costs, capacity)
             for op, c in zip(layers, picks, strict=True):
                 wb, ab = cands[c]
-                op.attributes[WBITS] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), wb)
-                op.attributes[ABITS] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), ab)
+                op.attributes[WBITS] = i64_attr(wb)
+                op.attributes[ABITS] = i64_attr(ab)
             used = float(costs[np.arange(len(layers)), picks].sum())
             module.operation.attributes[PLAN] = ir.DictAttr.get(
                 {
                     "avg_wbits": ir.FloatAttr.get(ir.F64Type.get(), used / sizes.sum()),
-                    "bytes": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), math.ceil(used / 8)),
+                    "bytes": i64_attr(math.ceil(used / 8)),
                     "budget": ir.FloatAttr.get(ir.F64Type.get(), self.budget),
                     "budget_kind": ir.StringAttr.get(self.budget_kind),
                     "error": ir.FloatAttr.get(ir.F64Type.get(), float(errors[np.arange(len(layers)), picks].sum())),
                 }
             )
 
-    def _error(self, op, wbits: int, abits: int) -> float:
-        x = act_stats.read(op).sample
+    def _error(self, op, x: np.ndarray, wbits: int, abits: int) -> float:
         w = linear_weight(op)
         rows = error_rows(w)
         wq = fake_quant_grouped(rows, wbits, self.group if abits == 16 else 0)

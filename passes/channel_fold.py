@@ -30,7 +30,8 @@ from . import act_stats
 UNARY = ("qc.silu", "qc.gelu", "qc.relu")
 RESHAPES = ("tensor.collapse_shape", "tensor.expand_shape", "tensor.reshape")
 WEIGHT_CLIP = "qc.weight_clip"
-WBITS = "qc.wbits"
+WBITS = "qc.wbits"  # a layer's own weight width (qc-reorder-channels, qc-assign-precision)
+ABITS = "qc.abits"  # a layer's own activation width (qc-assign-precision)
 
 
 def producer(v: ir.Value):
@@ -249,34 +250,45 @@ def _origin(v: ir.Value) -> str:
     return op.name if op is not None else "argument"
 
 
+def _apply(x: ir.Value, group: list, plan: Plan | None, runtime: Callable[[], None], column_fn) -> str:
+    """Fold `plan` into x's producer, else run `runtime` (insert the explicit op); then let every layer of
+    the group absorb the inverse in its columns. Returns where the transformation went."""
+    if plan is not None and only_users(x, group):
+        where = _origin(x)
+        _run(plan)
+    else:
+        where = "runtime"
+        runtime()
+    for op in group:
+        column_fn(op)
+    return where
+
+
 def apply_scale(x: ir.Value, group: list, s: np.ndarray) -> str:
     """Give the group x / s, folding 1/s into x's producer where possible; returns where it went
     (the producer's op name, or 'qc.channel_scale' for an explicit runtime scale)."""
     s = np.asarray(s, np.float32)
-    plan = plan_scale(x, s) if only_users(x, group) else None
-    if plan is not None:
-        where = _origin(x)
-        _run(plan)
-    else:
-        where = "qc.channel_scale"
+
+    def runtime():
         with ir.InsertionPoint(min(group, key=_index)), group[0].location:
             inv = make_constant((np.float32(1) / s).astype(np.float32))
         _insert_before_first(group, "qc.channel_scale", [x, inv], {})
-    for op in group:
-        scale_columns(op, s)
-    return where
+
+    plan = plan_scale(x, s) if only_users(x, group) else None
+    where = _apply(x, group, plan, runtime, lambda op: scale_columns(op, s))
+    return "qc.channel_scale" if where == "runtime" else where
 
 
 def apply_permute(x: ir.Value, group: list, perm: np.ndarray) -> str:
     """Give the group x[..., perm], folded into the producer where possible (else a qc.channel_permute)."""
     perm = np.asarray(perm, np.int64)
+    attrs = {"perm": ir.DenseI64ArrayAttr.get(perm.tolist())}
     plan = plan_permute(x, perm) if only_users(x, group) else None
-    if plan is not None:
-        where = _origin(x)
-        _run(plan)
-    else:
-        where = "qc.channel_permute"
-        _insert_before_first(group, "qc.channel_permute", [x], {"perm": ir.DenseI64ArrayAttr.get(perm.tolist())})
-    for op in group:
-        permute_columns(op, perm)
-    return where
+    where = _apply(
+        x,
+        group,
+        plan,
+        lambda: _insert_before_first(group, "qc.channel_permute", [x], attrs),
+        lambda op: permute_columns(op, perm),
+    )
+    return "qc.channel_permute" if where == "runtime" else where

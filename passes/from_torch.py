@@ -18,6 +18,7 @@ import numpy as np
 from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
 from qcomp.irutil import count_ops, find_ops, first_op
+from qcomp.irutil import i64_attr as _i64
 from qcomp.weights import constant_array, make_constant
 
 # torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay), after
@@ -96,10 +97,6 @@ def _emit(op, rewriter, name: str, operands: list, attrs: dict | None = None, co
         back = ir.Operation.create("torch_c.from_builtin_tensor", results=[rt], operands=[new.result])
     rewriter.replace_op(op, back)
     return False
-
-
-def _i64(v: int) -> ir.IntegerAttr:
-    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(v))
 
 
 # ----------------------------------------------------------------------------- patterns

@@ -36,17 +36,12 @@ import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
+from qcomp.irutil import i64_attr as _i64
 from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
-ACT_SCALE = "qc.act_scale"
-WEIGHT_CLIP = "qc.weight_clip"
-WBITS = "qc.wbits"
-ABITS = "qc.abits"
-
-
-def _i64(v: int) -> ir.IntegerAttr:
-    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v)
+from .act_stats import SCALE as ACT_SCALE
+from .channel_fold import ABITS, WBITS, WEIGHT_CLIP
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,12 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
+from qcomp.irutil import i64_attr
 from qcomp.weights import constant_array
 
 from . import act_stats
 from .channel_fold import (
+    WBITS,
     apply_permute,
     linear_groups,
     linear_weight,
@@ -39,12 +41,6 @@ from .channel_fold import (
 )
 from .rotate import _stream
 from .split_outliers import split_linear
-
-WBITS = "qc.wbits"
-
-
-def _i64(v: int) -> ir.IntegerAttr:
-    return ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v)
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,6 @@ class ReorderChannelsPass:
             return list(group)
         slices, parts = None, list(group)
         for op in group:
-            hi, slices = split_linear(op, k - self.group, {WBITS: _i64(self.outlier_bits)}, slices)
+            hi, slices = split_linear(op, k - self.group, {WBITS: i64_attr(self.outlier_bits)}, slices)
             parts.append(hi)
         return parts
