@@ -1,13 +1,17 @@
 """Mixed precision Pareto table: perplexity vs average weight bits, mixed (exact DP) against uniform int4
 and the "first and last layer at 8 bits" heuristic at equal bits, all with the same AWQ recipe.
 
-    .venv/bin/python bench/mixed.py [--budgets 4.5,5,6] [--windows 16] [--seq 512] [--threads 1]
+    .venv/bin/python bench/mixed.py [--budgets 4.25,4.5,5,6] [--windows 16] [--seq 512] [--threads 1]
+                                    [--sens-tokens 256] [--table T.json] [--plot pareto.png]
 
 Protocol of shared/notes/models.md (SmolLM2, 16 x 512-token windows, calibration on the 8 windows
-after them, once for all rows). avg_wbits counts the f32 group scales (int4 g128 = 4.25 bits).
+after them, once for all rows). Output gains (qc-assign-precision{sensitivity=output_mse}) are measured
+once, on the first `--sens-tokens` tokens of the first calibration window, at w4a16g128. avg_wbits
+counts the f32 group scales (int4 g128 = 4.25 bits). `--table` keeps the calibration table between runs.
 """
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -16,20 +20,26 @@ import time
 import torch
 
 AWQ = "qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize"
+CANDIDATES = "w4a16g256:w4a16g128:w4a16g64:w8a16g128"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budgets", default="4.5,5,6")
+    ap.add_argument("--budgets", default="4.25,4.5,5,6")
     ap.add_argument("--windows", type=int, default=16)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sens-tokens", type=int, default=256)
+    ap.add_argument("--candidates", default=CANDIDATES)
+    ap.add_argument("--table", default=None, help="calibration table to reuse (written when missing)")
+    ap.add_argument("--plot", default=None, help="write the Pareto plot (PNG) here")
+    ap.add_argument("--json", default=None, help="write the rows as JSON here")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
     import qcomp
-    from qcomp.calibrate import calibrate
+    from qcomp.calibrate import CalibrationTable, calibrate
     from qcomp.evaluate import default_text, perplexity, token_windows
     from qcomp.models import smollm2
     from qcomp.recipes import Recipe
@@ -38,36 +48,61 @@ def main() -> int:
     wins, calw = token_windows(tok, default_text(), args.windows, args.seq, 8)
     with torch.no_grad():
         fp32 = perplexity(model, wins)[0]
-    table = calibrate(model, [(c,) for c in calw])
+    if args.table and os.path.exists(args.table):
+        table = CalibrationTable.load(args.table)
+    else:
+        sens = [(calw[0][:, : args.sens_tokens],)]
+        table = calibrate(model, [(c,) for c in calw], sensitivity="w4a16g128", sensitivity_samples=sens)
+        if args.table:
+            table.save(args.table)
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}")
-    print(f"# smollm2: {args.windows} x {args.seq} tokens, fp32 (PyTorch eager) {fp32:.4f}", flush=True)
+    print(f"# smollm2: {args.windows} x {args.seq} tokens, fp32 (PyTorch eager) {fp32:.4f}")
+    print(f"# output gains: {table.sensitivity}", flush=True)
 
-    def run(label: str, assign: str) -> tuple:
+    def run(label: str, assign: str) -> dict:
         pipeline = (assign + "," if assign else "") + AWQ
         start = time.perf_counter()
-        recipe = Recipe(label, 1, pipeline, calibration="minmax")
-        cm = qcomp.compile(model, (wins[0],), recipe=recipe, calibration=table)
-        plan = cm.report.get("precision_plan", {"avg_wbits": 4.25, "budget": float("nan")})
+        cm = qcomp.compile(
+            model, (wins[0],), recipe=Recipe(label, 1, pipeline, calibration="minmax"), calibration=table
+        )
+        plan = cm.report.get("precision_plan", {"avg_wbits": 4.25, "sensitivity_s": 0.0, "solver_s": 0.0})
         ppl = perplexity(cm, wins)[0]
-        solver = cm.report["timings_s"].get("qc-assign-precision", 0.0)
-        row = (label, plan["avg_wbits"], ppl, ppl / fp32, solver, time.perf_counter() - start)
+        row = {
+            "label": label,
+            "avg_wbits": plan["avg_wbits"],
+            "perplexity": ppl,
+            "ratio": ppl / fp32,
+            "sensitivity_s": plan["sensitivity_s"],
+            "solver_s": plan["solver_s"],
+            "frontier": plan.get("frontier"),
+        }
         print(
-            f"{label:34s} avg_wbits {row[1]:.4f}  ppl {ppl:.4f}  x fp32 {row[3]:.4f}  "
-            f"(assign {solver:.1f} s, total {row[5]:.0f} s)",
+            f"{label:40s} avg_wbits {row['avg_wbits']:.4f}  ppl {ppl:.4f}  x fp32 {row['ratio']:.4f}  (sensitivity "
+            f"{row['sensitivity_s']:.1f} s, solver {row['solver_s']:.2f} s, total {time.perf_counter() - start:.0f} s)",
             flush=True,
         )
         return row
 
+    def dp(budget: float, sensitivity: str = "output_mse") -> str:
+        return f"qc-assign-precision{{candidates={args.candidates},budget={budget:.6f},sensitivity={sensitivity}}}"
+
     rows = [run("uniform int4 g128", "")]
     heur = run("first+last layer int8 (heuristic)", "qc-assign-precision{method=first_last,budget=16}")
-    rows += [heur, run(f"mixed dp @ {heur[1]:.4f}", f"qc-assign-precision{{budget={heur[1]:.6f}}}")]
+    rows += [heur, run(f"mixed dp @ {heur['avg_wbits']:.4f}", dp(heur["avg_wbits"]))]
     for b in (float(x) for x in args.budgets.split(",")):
-        rows.append(run(f"mixed dp @ {b:g}", f"qc-assign-precision{{budget={b}}}"))
+        rows.append(run(f"mixed dp @ {b:g}", dp(b)))
     print()
-    print("| assignment (+ AWQ, int4/int8 g128) | avg weight bits | perplexity | x fp32 | sensitivity + solver |")
-    print("|---|---|---|---|---|")
-    for label, bits, ppl, ratio, solver, _ in rows:
-        print(f"| {label} | {bits:.4f} | {ppl:.4f} | {ratio:.4f} | {solver:.1f} s |")
+    print(f"candidates: {args.candidates}")
+    print("| assignment (+ AWQ) | avg weight bits | perplexity | x fp32 | sensitivity | solver |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['label']} | {r['avg_wbits']:.4f} | {r['perplexity']:.4f} | {r['ratio']:.4f} | "
+            f"{r['sensitivity_s']:.1f} s | {r['solver_s']:.2f} s |"
+        )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"fp32": fp32, "rows": rows}, f, indent=1)
     return 0
 
 

@@ -123,7 +123,7 @@ def compile(
         )
     if calibration is not None:
         method, pct = calibration_method(rec.calibration or "minmax", rec.name)
-        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt)
+        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=_gain_reference(rec))
     timings: dict[str, float] = {}
     stages: dict[str, str] = {}
 
@@ -170,14 +170,46 @@ def compile(
         "timings_s": timings,
     }
     if "qc.precision_plan" in module.operation.attributes:  # set by qc-assign-precision
-        plan = ir.DictAttr(module.operation.attributes["qc.precision_plan"])
-        report["precision_plan"] = {
-            k: (ir.StringAttr(plan[k]).value if k == "budget_kind" else plan[k].value)
-            for k in ("avg_wbits", "bytes", "budget", "budget_kind")
-        }
+        report["precision_plan"] = precision_plan(module, ctable)
     if ctable is not None:
         report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
     return CompiledModel(artifact, stages, report, results, tap_list)
+
+
+def _gain_reference(rec: Recipe) -> str | None:
+    """The reference precision at which output gains must be measured, when the recipe's qc-assign-precision
+    uses sensitivity=output_mse: its first candidate with the fewest weight bits."""
+    from qcomp.passes.assign_precision import AssignPrecisionPass
+
+    for step in Pipeline.parse(rec.pipeline).steps if rec.pipeline else []:
+        if isinstance(step, AssignPrecisionPass) and step.sensitivity == "output_mse":
+            return min(step.cands(), key=lambda c: c.wbits).name
+    return None
+
+
+def precision_plan(module: ir.Module, ctable=None) -> dict:
+    """The module's `qc.precision_plan` (qc-assign-precision) as plain data, with the time spent measuring
+    output gains when the calibration table has them."""
+    plan = ir.DictAttr(module.operation.attributes["qc.precision_plan"])
+    out = {}
+    for k in ("avg_wbits", "bytes", "budget", "budget_kind", "method", "sensitivity", "error", "solver_s"):
+        a = plan[k]
+        out[k] = ir.StringAttr(a).value if isinstance(a, ir.StringAttr) else a.value
+    out["sensitivity_s"] = plan["sensitivity_s"].value
+    if ctable is not None and ctable.sensitivity:
+        out["sensitivity_s"] += ctable.sensitivity["seconds"]
+        out["gain_reference"] = ctable.sensitivity["reference"]
+    out["layers"] = [
+        {
+            "location": ir.StringAttr(d["location"]).value,
+            "precision": ir.StringAttr(d["precision"]).value,
+            "params": d["params"].value,
+            "error": d["error"].value,
+        }
+        for d in map(ir.DictAttr, plan["layers"])
+    ]
+    out["frontier"] = [{"avg_wbits": p[0].value, "error": p[1].value} for p in map(ir.ArrayAttr, plan["frontier"])]
+    return out
 
 
 def _signature_counts(module: ir.Module) -> tuple[int, int]:

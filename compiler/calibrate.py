@@ -25,7 +25,9 @@ quantizable ops' names, weight shapes and weight contents, so a table for anothe
 `attach(module, table)` checks the fingerprint and sets, on each op, `qc.act_scale` (for
 `qc-quantize{static=true}`), `qc.act_absmax`, `qc.act_mean` and `qc.act_sample` (for the outlier passes,
 which keep them consistent as they transform the layer's input; see `qcomp.passes.act_stats`), and on
-the module `qc.calibration = {method, percentile}`.
+the module `qc.calibration = {method, percentile}`. `calibrate(..., sensitivity='w4a16g128')` also
+measures each linear layer's output gain (`qcomp.sensitivity`), kept in the table and attached as
+`qc.output_gain` for qc-assign-precision{sensitivity=output_mse}.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ BINS = 2048
 KL_LEVELS = 128
 SAMPLE_ROWS = 512
 ACT_SCALE = "qc.act_scale"
+GAIN = "qc.output_gain"  # read by qc-assign-precision{sensitivity=output_mse}
 
 
 # ----------------------------------------------------------------------------- streaming statistics
@@ -251,6 +254,7 @@ class OpStats:
     clips: dict[str, float]  # per-tensor clip value by method
     mean_abs: np.ndarray | None = None  # per input channel mean |x|, f32
     sample: np.ndarray | None = None  # [rows, channels] activation rows, f32 (not in the JSON: see save)
+    output_gain: float | None = None  # model-output error per unit of local error (qcomp.sensitivity)
 
 
 @dataclass(frozen=True)
@@ -262,6 +266,7 @@ class CalibrationTable:
     percentile: float
     samples: int
     ops: tuple[OpStats, ...] = field(default_factory=tuple)
+    sensitivity: dict = field(default_factory=dict)  # {reference, seconds, samples} when gains were measured
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -294,9 +299,11 @@ class CalibrationTable:
                     "clips": o.clips,
                     "absmax": [float(v) for v in o.absmax],
                     **({"mean_abs": [float(v) for v in o.mean_abs]} if o.mean_abs is not None else {}),
+                    **({"output_gain": o.output_gain} if o.output_gain is not None else {}),
                 }
                 for o in self.ops
             ],
+            **({"sensitivity": self.sensitivity} if self.sensitivity else {}),
         }
 
     def save(self, path: str | os.PathLike) -> None:
@@ -327,15 +334,21 @@ class CalibrationTable:
                 mean = np.array(o["mean_abs"], np.float64).astype(np.float32) if "mean_abs" in o else None
                 clips = {m: float(o["clips"][m]) for m in METHODS}
                 key, loc = str(o["key"]), str(o["location"])
+                gain = float(o["output_gain"]) if o.get("output_gain") is not None else None
             except (KeyError, TypeError, ValueError) as e:
                 raise bad(f"op {i}: {type(e).__name__}: {e}") from None
             if absmax.ndim != 1 or not all(math.isfinite(c) and c >= 0 for c in clips.values()):
                 raise bad(f"op {i} ({key}): absmax must be a list and clips finite and >= 0")
             if mean is not None and mean.shape != absmax.shape:
                 raise bad(f"op {i} ({key}): mean_abs must have the length of absmax")
-            ops.append(OpStats(key, loc, absmax, clips, mean))
+            if gain is not None and not (math.isfinite(gain) and gain >= 0):
+                raise bad(f"op {i} ({key}): output_gain must be finite and >= 0")
+            ops.append(OpStats(key, loc, absmax, clips, mean, output_gain=gain))
+        sens = data.get("sensitivity", {})
+        if not isinstance(sens, dict) or (sens and not isinstance(sens.get("reference"), str)):
+            raise bad("'sensitivity' must be an object with a 'reference' precision")
         return CalibrationTable(
-            data["fingerprint"], data["method"], float(data["percentile"]), data["samples"], tuple(ops)
+            data["fingerprint"], data["method"], float(data["percentile"]), data["samples"], tuple(ops), sens
         )
 
     @staticmethod
@@ -378,8 +391,20 @@ def _samples(samples) -> list[tuple]:
     return out
 
 
-def calibrate(model, samples, method: str = "minmax", percentile: float = 99.99, target="cpu") -> CalibrationTable:
-    """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable."""
+def calibrate(
+    model,
+    samples,
+    method: str = "minmax",
+    percentile: float = 99.99,
+    target="cpu",
+    sensitivity: str | None = None,
+    sensitivity_samples=None,
+) -> CalibrationTable:
+    """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable.
+
+    sensitivity: a reference precision (e.g. 'w4a16g128') to also measure each linear layer's output gain
+    on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
+    qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample)."""
     import qcomp
 
     if method not in METHODS:
@@ -410,7 +435,21 @@ def calibrate(model, samples, method: str = "minmax", percentile: float = 99.99,
         )
         for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
     )
-    return CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
+    table = CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
+    if sensitivity:
+        table = with_output_gains(table, model, _samples(sensitivity_samples or samples[:1]), layers, sensitivity)
+    return table
+
+
+def with_output_gains(table: CalibrationTable, model, samples: list[tuple], layers, reference: str):
+    """`table` with each linear op's output gain measured at `reference` (see `qcomp.sensitivity`)."""
+    from qcomp.sensitivity import output_gains
+
+    weights = [w if isinstance(w, np.ndarray) and name == "qc.linear" else None for name, w in layers]
+    gains, seconds = output_gains(model, samples, weights, [o.sample for o in table.ops], reference)
+    ops = tuple(replace(o, output_gain=g) for o, g in zip(table.ops, gains, strict=True))
+    info = {"reference": reference, "seconds": round(seconds, 3), "samples": len(samples)}
+    return replace(table, ops=ops, sensitivity=info)
 
 
 def clip_of(absmax: np.ndarray, sample: np.ndarray | None, method: str, percentile: float) -> float:
@@ -446,12 +485,22 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
         for op, s, st in zip(ops, scales, table.ops, strict=True):
             op.attributes[ACT_SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(s))
             act_stats.write(op, act_stats.ActStats(st.absmax, st.mean_abs, st.sample), rescale=False)
+            if st.output_gain is not None:
+                op.attributes[GAIN] = ir.FloatAttr.get(ir.F64Type.get(), float(st.output_gain))
 
 
-def resolve(calibration, model, inputs, method: str, percentile: float, target) -> CalibrationTable:
-    """A CalibrationTable from what `qcomp.compile(calibration=...)` accepts: a table, a .json path, or samples."""
-    if isinstance(calibration, CalibrationTable):
-        return calibration
-    if isinstance(calibration, str | os.PathLike):
-        return CalibrationTable.load(calibration)
-    return calibrate(model, calibration, method=method, percentile=percentile, target=target)
+def resolve(
+    calibration, model, inputs, method: str, percentile: float, target, sensitivity: str | None = None
+) -> CalibrationTable:
+    """A CalibrationTable from what `qcomp.compile(calibration=...)` accepts: a table, a .json path, or samples.
+    sensitivity: the reference precision when the recipe needs output gains (measured from samples; a
+    table must already have them)."""
+    if isinstance(calibration, CalibrationTable | str | os.PathLike):
+        table = calibration if isinstance(calibration, CalibrationTable) else CalibrationTable.load(calibration)
+        if sensitivity and not table.sensitivity:
+            raise QcompError(
+                "the recipe's qc-assign-precision{sensitivity=output_mse} needs output gains, and this calibration "
+                f"table has none: calibrate(model, samples, sensitivity={sensitivity!r}), or pass the samples"
+            )
+        return table
+    return calibrate(model, calibration, method=method, percentile=percentile, target=target, sensitivity=sensitivity)

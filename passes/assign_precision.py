@@ -1,34 +1,39 @@
 """qc-assign-precision: choose a precision per linear layer under a budget, exactly.
 
-For every calibrated float `qc.linear` and every candidate precision wXaY, the layer's sensitivity is
-the squared error its output would get on the calibration sample,
+Sensitivity. For every calibrated float `qc.linear` and every candidate wXaY[gG], the layer's local
+error is the squared error its output would get on the calibration row sample,
 
-    e(layer, c) = || x Wᵀ − Q_a(x) Q_w(W)ᵀ ||²   (summed over the sample rows)
+    e_local(layer, c) = || x Wᵀ − Q_a(x) Q_w(W)ᵀ ||²   (summed over the sample rows)
 
-which is the second-order (Hessian) measure tr(ΔW H ΔWᵀ) with H = XᵀX when activations stay float
-(HAWQ-style, as GPTQ/OBQ use it), and includes activation rounding when a candidate quantizes them.
-Q_w is the quantizer qc-quantize applies: groups of `group` input channels for weight-only
-candidates (a16), one scale per output channel otherwise; Q_a is per-token int8.
+— the second-order (Hessian) measure tr(ΔW H ΔWᵀ) with H = XᵀX when activations stay float (HAWQ-style,
+as GPTQ/OBQ use it), including activation rounding when a candidate quantizes them. Q_w is the
+quantizer qc-quantize applies (groups of G input channels for weight-only candidates, one scale per
+output channel for a8); Q_a is per-token int8. `sensitivity=hessian` uses e_local alone. It cannot
+compare layers with each other well (an lm_head's error is in logits, a q_proj's in a hidden space), so
+`sensitivity=output_mse` (default) uses the model-output error: e(layer, c) = g · e_local(layer, c),
+with g = `qc.output_gain`, the mean squared error of the model's output when this layer *alone* is
+quantized (measured by `qcomp.sensitivity` on the fp32 PyTorch model at a reference candidate) per unit
+of the layer's local error at that candidate.
 
-The budget: budget_kind=avg_wbits bounds the weight bits averaged over the assigned layers, scales
-included (f32 scales: 32 / group bits per weight, 32 / K per output channel); budget_kind=bytes
-bounds their total weight bytes (the same count in bytes). The choice minimising Σ e under the
-budget is found by exact dynamic programming over integer costs (the layers' sizes in units of their
-greatest common divisor); when that grid is too fine, costs are rounded up to a coarser grid, so the
-budget is still never exceeded. An infeasible budget (below the cheapest candidate everywhere) is an
-error. The result is written on each layer as `qc.wbits` / `qc.abits`, which qc-quantize obeys, and
-the totals on the module as `qc.precision_plan`.
+Budget. budget_kind=avg_wbits bounds the weight bits averaged over the assigned layers, scales included
+(f32 scales: 32/G bits per weight for a group of G, 32/K for one per output channel); budget_kind=bytes
+bounds their total weight bytes (the same count). The choice minimising Σ e under the budget is found by
+an exact multiple-choice knapsack (`passes.knapsack`); the budget is never exceeded, and an infeasible
+one is an error. The result is written on each layer as `qc.wbits` / `qc.abits` / `qc.wgroup`, which
+qc-quantize and qc-awq obey; the module gets `qc.precision_plan`: the totals, each layer's choice and the
+Pareto frontier (least predicted error at each average bit width, from the same DP table).
 
-Options: candidates (colon-separated, e.g. w4a16:w8a16, default), budget (> 0), budget_kind
-(avg_wbits | bytes), group (>= 0, default 128), method (dp | first_last: the common heuristic of
-the first and last layer at the widest candidate and the rest at the first one, as a baseline).
-Needs `qc.act_sample` (calibrate from samples).
+Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
+`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes), group
+(>= 0, default 128), sensitivity (output_mse | hessian), method (dp | first_last: the common heuristic
+of the first and last layer at the widest candidate and the rest at the first one, as a baseline).
+Needs `qc.act_sample` (calibrate from samples) and, for output_mse, `qc.output_gain`.
 """
 
 import math
 import re
+import time
 from dataclasses import dataclass
-from functools import reduce
 from typing import ClassVar
 
 import numpy as np
@@ -38,57 +43,52 @@ from qcomp.irutil import i64_attr, ops_named
 
 from . import act_stats
 from .awq import fake_quant_grouped
-from .channel_fold import ABITS, WBITS, linear_weight
+from .channel_fold import ABITS, WBITS, WGROUP, linear_weight
+from .knapsack import solve
 from .smooth import error_rows, fake_quant_rows
 
 PLAN = "qc.precision_plan"
-MAX_UNITS = 200_000  # DP grid size above which costs are rounded up to a coarser grid
+GAIN = "qc.output_gain"
+SENSITIVITIES = ("output_mse", "hessian")
 
 
-def parse_candidate(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"w(\d)a(8|16)", text)
-    if m is None or not 2 <= int(m.group(1)) <= 8:
-        raise QcompError(f"qc-assign-precision: candidate {text!r} must be wNaM with N in 2..8 and M in 8, 16")
-    return int(m.group(1)), int(m.group(2))
+@dataclass(frozen=True)
+class Candidate:
+    wbits: int
+    abits: int
+    group: int  # weight group for a16 (0: one per output channel); 0 for a8
+
+    @property
+    def name(self) -> str:
+        return f"w{self.wbits}a{self.abits}" + (f"g{self.group}" if self.abits == 16 else "")
+
+    def bits_per_weight(self, k: int) -> float:
+        """Stored bits per weight of a layer with k input channels, f32 scales included."""
+        g = self.group or k
+        return self.wbits + 32 * math.ceil(k / g) / k
 
 
-def bits_per_weight(wbits: int, abits: int, k: int, group: int) -> float:
-    """Stored bits per weight, f32 scales included (weight-only: one per group; a8: one per output channel)."""
-    g = (group or k) if abits == 16 else k
-    return wbits + 32 * math.ceil(k / g) / k
+def parse_candidate(text: str, group: int = 128) -> Candidate:
+    m = re.fullmatch(r"w(\d)a(8|16)(?:g(\d+))?", text)
+    if m is None or not 2 <= int(m.group(1)) <= 8 or (m.group(3) and m.group(2) == "8"):
+        raise QcompError(
+            f"qc-assign-precision: candidate {text!r} must be wNaM[gG] with N in 2..8, M in 8, 16 (G only for a16)"
+        )
+    abits = int(m.group(2))
+    return Candidate(int(m.group(1)), abits, (int(m.group(3)) if m.group(3) else group) if abits == 16 else 0)
 
 
-def solve(errors: np.ndarray, costs: np.ndarray, capacity: float) -> np.ndarray:
-    """argmin Σ errors[i, c_i] subject to Σ costs[i, c_i] <= capacity (exact over integer costs; real costs
-    are first scaled to integers by their gcd, or rounded up to a grid of MAX_UNITS). Returns c per row."""
-    n, m = errors.shape
-    unit = reduce(math.gcd, [round(c) for c in costs.ravel()]) or 1
-    if not np.allclose(costs / unit, np.round(costs / unit)) or capacity / unit > MAX_UNITS:
-        unit = capacity / MAX_UNITS
-    icost = np.ceil(costs / unit - 1e-9).astype(np.int64)
-    cap = math.floor(capacity / unit + 1e-9)
-    best = np.full(cap + 1, np.inf)
-    best[0] = 0.0
-    choice = np.zeros((n, cap + 1), np.int8)
-    for i in range(n):
-        nxt = np.full(cap + 1, np.inf)
-        for c in range(m):
-            w = icost[i, c]
-            if w > cap:
-                continue
-            cand = np.full(cap + 1, np.inf)
-            cand[w:] = best[: cap + 1 - w] + errors[i, c]
-            better = cand < nxt
-            nxt[better], choice[i, better] = cand[better], c
-        best = nxt
-    end = int(np.argmin(best))
-    if not np.isfinite(best[end]):
-        raise QcompError("qc-assign-precision: the budget is below the cheapest candidate for every layer")
-    picks = np.zeros(n, np.int64)
-    for i in range(n - 1, -1, -1):
-        picks[i] = choice[i, end]
-        end -= icost[i, picks[i]]
-    return picks
+def local_error(w: np.ndarray, x: np.ndarray, cand: Candidate) -> float:
+    """|| x Wᵀ − Q_a(x) Q_w(W)ᵀ ||² on the sample rows x (an lm_head: on evenly spaced rows, scaled up)."""
+    rows = error_rows(w)
+    wq = fake_quant_grouped(rows, cand.wbits, cand.group)
+    xq = x if cand.abits == 16 else fake_quant_rows(x, cand.abits)
+    d = xq @ wq.T - x @ rows.T
+    return float(np.einsum("ij,ij->", d, d, dtype=np.float64)) * (w.shape[0] / rows.shape[0])
+
+
+def _f64(v: float) -> ir.FloatAttr:
+    return ir.FloatAttr.get(ir.F64Type.get(), float(v))
 
 
 @dataclass(frozen=True)
@@ -100,21 +100,29 @@ class AssignPrecisionPass:
     budget: float = 5.0
     budget_kind: str = "avg_wbits"
     group: int = 128
+    sensitivity: str = "output_mse"
     method: str = "dp"
 
     def __post_init__(self):
-        [parse_candidate(c) for c in self.candidates.split(":")]
+        if self.group < 0:
+            raise QcompError(f"qc-assign-precision: group must be >= 0, got {self.group}")
+        self.cands()
         if self.budget_kind not in ("avg_wbits", "bytes"):
             raise QcompError(f"qc-assign-precision: budget_kind must be avg_wbits or bytes, got {self.budget_kind!r}")
         if not self.budget > 0:
             raise QcompError(f"qc-assign-precision: budget must be > 0, got {self.budget}")
-        if self.group < 0:
-            raise QcompError(f"qc-assign-precision: group must be >= 0, got {self.group}")
+        if self.sensitivity not in SENSITIVITIES:
+            raise QcompError(
+                f"qc-assign-precision: sensitivity must be {' or '.join(SENSITIVITIES)}, got {self.sensitivity!r}"
+            )
         if self.method not in ("dp", "first_last"):
             raise QcompError(f"qc-assign-precision: method must be dp or first_last, got {self.method!r}")
 
+    def cands(self) -> list[Candidate]:
+        return [parse_candidate(c, self.group) for c in self.candidates.split(":")]
+
     def run(self, module: ir.Module) -> None:
-        cands = [parse_candidate(c) for c in self.candidates.split(":")]
+        cands = self.cands()
         with module.context, ir.Location.unknown():
             layers, samples = [], []
             for op in ops_named(module, "qc.linear"):
@@ -124,47 +132,77 @@ class AssignPrecisionPass:
                     samples.append(st.sample)
             if not layers:
                 return
+            start = time.perf_counter()
             errors = np.array(
-                [[self._error(op, x, wb, ab) for wb, ab in cands] for op, x in zip(layers, samples, strict=True)]
+                [[local_error(linear_weight(op), x, c) for c in cands] for op, x in zip(layers, samples, strict=True)]
             )
+            if self.sensitivity == "output_mse":
+                errors *= np.array([self._gain(op) for op in layers])[:, None]
+            sens_s = time.perf_counter() - start
             sizes = np.array([linear_weight(op).size for op in layers], np.float64)
             k = [linear_weight(op).shape[1] for op in layers]
-            bits = np.array([[bits_per_weight(wb, ab, ki, self.group) for wb, ab in cands] for ki in k])
-            costs = bits * sizes[:, None]  # bits
+            costs = np.array([[c.bits_per_weight(ki) for c in cands] for ki in k]) * sizes[:, None]  # bits
             capacity = self.budget * sizes.sum() if self.budget_kind == "avg_wbits" else self.budget * 8
-            cheapest = costs.min(axis=1).sum()
-            if cheapest > capacity * (1 + 1e-12):
-                least = cheapest / sizes.sum() if self.budget_kind == "avg_wbits" else math.ceil(cheapest / 8)
+            unit = sizes.sum() if self.budget_kind == "avg_wbits" else 8.0  # bits per budget unit
+            start = time.perf_counter()
+            sol = solve(errors, costs, capacity, span=costs.max(axis=1).sum())
+            if sol is None:
+                least = costs.min(axis=1).sum() / unit
                 raise QcompError(
                     f"qc-assign-precision: budget {self.budget:g} {self.budget_kind} is below the cheapest "
                     f"assignment ({least:.4g} {self.budget_kind}, scales included)"
                 )
+            picks = sol.picks
             if self.method == "first_last":  # the common heuristic, a baseline: widest first and last layer
                 picks = np.zeros(len(layers), np.int64)
-                picks[[0, -1]] = int(np.argmax([wb for wb, _ in cands]))
+                picks[[0, -1]] = int(np.argmax([c.wbits for c in cands]))
                 if costs[np.arange(len(layers)), picks].sum() > capacity * (1 + 1e-12):
                     raise QcompError("qc-assign-precision{method=first_last}: the budget is too small for it")
-            else:
-                picks = solve(errors, costs, capacity)
-            for op, c in zip(layers, picks, strict=True):
-                wb, ab = cands[c]
-                op.attributes[WBITS] = i64_attr(wb)
-                op.attributes[ABITS] = i64_attr(ab)
-            used = float(costs[np.arange(len(layers)), picks].sum())
+            solver_s = time.perf_counter() - start
+            rows = []
+            for op, c, e, n in zip(layers, picks, errors, sizes, strict=True):
+                cand = cands[c]
+                op.attributes[WBITS] = i64_attr(cand.wbits)
+                op.attributes[ABITS] = i64_attr(cand.abits)
+                op.attributes[WGROUP] = i64_attr(cand.group)
+                rows.append(
+                    ir.DictAttr.get(
+                        {
+                            "location": ir.StringAttr.get(str(op.location)),
+                            "precision": ir.StringAttr.get(cand.name),
+                            "params": i64_attr(int(n)),
+                            "error": _f64(e[c]),
+                        }
+                    )
+                )
+            idx = np.arange(len(layers))
+            used = float(costs[idx, picks].sum())
+            frontier = [ir.ArrayAttr.get([_f64(cost / sizes.sum()), _f64(err)]) for cost, err in sol.frontier]
             module.operation.attributes[PLAN] = ir.DictAttr.get(
                 {
-                    "avg_wbits": ir.FloatAttr.get(ir.F64Type.get(), used / sizes.sum()),
+                    "avg_wbits": _f64(used / sizes.sum()),
                     "bytes": i64_attr(math.ceil(used / 8)),
-                    "budget": ir.FloatAttr.get(ir.F64Type.get(), self.budget),
+                    "budget": _f64(self.budget),
                     "budget_kind": ir.StringAttr.get(self.budget_kind),
-                    "error": ir.FloatAttr.get(ir.F64Type.get(), float(errors[np.arange(len(layers)), picks].sum())),
+                    "method": ir.StringAttr.get(self.method),
+                    "sensitivity": ir.StringAttr.get(self.sensitivity),
+                    "error": _f64(errors[idx, picks].sum()),
+                    "sensitivity_s": _f64(sens_s),
+                    "solver_s": _f64(solver_s),
+                    "layers": ir.ArrayAttr.get(rows),
+                    "frontier": ir.ArrayAttr.get(frontier),
                 }
             )
 
-    def _error(self, op, x: np.ndarray, wbits: int, abits: int) -> float:
-        w = linear_weight(op)
-        rows = error_rows(w)
-        wq = fake_quant_grouped(rows, wbits, self.group if abits == 16 else 0)
-        xq = x if abits == 16 else fake_quant_rows(x, abits)
-        d = xq @ wq.T - x @ rows.T
-        return float(np.einsum("ij,ij->", d, d, dtype=np.float64)) * (w.shape[0] / rows.shape[0])
+    def _gain(self, op) -> float:
+        a = op.attributes[GAIN] if GAIN in op.attributes else None
+        if a is None:
+            raise QcompError(
+                f"{op.location}: qc-assign-precision{{sensitivity=output_mse}}: the layer has no '{GAIN}' "
+                "(calibrate with sensitivity, e.g. qcomp.calibrate(..., sensitivity='w4a16g128'), or use "
+                "sensitivity=hessian)"
+            )
+        v = a.value if isinstance(a, ir.FloatAttr) else None
+        if v is None or not math.isfinite(v) or v < 0:
+            raise QcompError(f"{op.location}: qc-assign-precision: '{GAIN}' must be a finite float >= 0, got {a}")
+        return v

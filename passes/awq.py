@@ -16,6 +16,8 @@ AWQ (MLSys 2024) and mit-han-lab/llm-awq auto_scale.py / auto_clip.py:
    `qc.weight_clip` [N, ceil(K/group)] for qc-quantize, which saturates weights beyond them.
 
 Groups whose producer cannot absorb the scale (e.g. attention output -> o_proj) get only the clip search.
+A layer's own width and group (`qc.wbits`, `qc.wgroup`, as qc-assign-precision sets them; one group per
+output channel for a layer it gave int8 activations, `qc.abits = 8`) override the options.
 Needs `qc.act_mean` and `qc.act_sample` (calibrate from input samples). Options: wbits (2..8, default 4),
 group (>= 0, 0 = per output channel, default 128), grid (>= 2, default 20), clip (default true).
 """
@@ -29,7 +31,17 @@ from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 
 from . import act_stats
-from .channel_fold import WBITS, WEIGHT_CLIP, apply_scale, linear_groups, linear_weight, only_users, plan_scale
+from .channel_fold import (
+    ABITS,
+    WBITS,
+    WEIGHT_CLIP,
+    WGROUP,
+    apply_scale,
+    linear_groups,
+    linear_weight,
+    only_users,
+    plan_scale,
+)
 from .smooth import error_rows
 
 CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
@@ -74,7 +86,9 @@ class AwqPass:
                 ones = np.ones_like(stats.absmax)
                 if only_users(x, group) and plan_scale(x, ones) is not None:
                     weights = [error_rows(linear_weight(op)) for op in group]
-                    s = self._search_scale(stats, weights, [self._bits(op) for op in group])
+                    s = self._search_scale(
+                        stats, weights, [self._bits(op) for op in group], [self._group(op) for op in group]
+                    )
                     if s is not None:
                         apply_scale(x, group, s)
             if self.clip:
@@ -101,7 +115,18 @@ class AwqPass:
         a = op.attributes[WBITS] if WBITS in op.attributes else None
         return a.value if isinstance(a, ir.IntegerAttr) and 2 <= a.value <= 8 else self.wbits
 
-    def _search_scale(self, stats, weights: list, bits: list[int]) -> np.ndarray | None:
+    def _group(self, op) -> int:
+        """The layer's own weight group (`qc.wgroup`; 0 for a layer qc-assign-precision gave int8 activations)."""
+        if (
+            ABITS in op.attributes
+            and isinstance(op.attributes[ABITS], ir.IntegerAttr)
+            and op.attributes[ABITS].value == 8
+        ):
+            return 0
+        a = op.attributes[WGROUP] if WGROUP in op.attributes else None
+        return a.value if isinstance(a, ir.IntegerAttr) and a.value >= 0 else self.group
+
+    def _search_scale(self, stats, weights: list, bits: list[int], groups: list[int]) -> np.ndarray | None:
         x = stats.sample
         refs = [x @ w.T for w in weights]
         mean = np.maximum(stats.mean.astype(np.float64), 1e-4)
@@ -111,8 +136,8 @@ class AwqPass:
             s = (s / np.sqrt(s.max() * s.min())).astype(np.float32)
             xs = x / s
             err = sum(
-                _sq(xs @ fake_quant_grouped(w * s[None, :], b, self.group).T - r)
-                for w, b, r in zip(weights, bits, refs, strict=True)
+                _sq(xs @ fake_quant_grouped(w * s[None, :], b, g).T - r)
+                for w, b, g, r in zip(weights, bits, groups, refs, strict=True)
             )
             if best is None or err < best:
                 best, best_s = err, (None if i == 0 else s)
@@ -121,7 +146,7 @@ class AwqPass:
     def _search_clip(self, op, x: np.ndarray) -> None:
         w, bits = linear_weight(op), self._bits(op)
         n, k = w.shape
-        g = self.group or k
+        g = self._group(op) or k
         ng = ref.n_groups(k, g)
         clip = np.zeros((n, ng), np.float32)
         for j in range(ng):

@@ -32,6 +32,7 @@ RESHAPES = ("tensor.collapse_shape", "tensor.expand_shape", "tensor.reshape")
 WEIGHT_CLIP = "qc.weight_clip"
 WBITS = "qc.wbits"  # a layer's own weight width (qc-reorder-channels, qc-assign-precision)
 ABITS = "qc.abits"  # a layer's own activation width (qc-assign-precision)
+WGROUP = "qc.wgroup"  # a layer's own weight group size, 0 = per output channel (qc-assign-precision)
 
 
 def producer(v: ir.Value):

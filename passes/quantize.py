@@ -41,7 +41,7 @@ from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
 from .act_stats import SCALE as ACT_SCALE
-from .channel_fold import ABITS, WBITS, WEIGHT_CLIP
+from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WGROUP
 
 
 @dataclass(frozen=True)
@@ -87,6 +87,8 @@ class QuantizePass:
                     q = replace(
                         q, abits=ab, group=(self.group or 128) if ab == 16 else 0, static=self.static and ab == 8
                     )
+                if WGROUP in op.attributes and q.abits == 16:
+                    q = replace(q, group=self._wgroup(op))
                 if q.abits == 16:
                     q._weight_only(op, w)
                 else:
@@ -97,6 +99,13 @@ class QuantizePass:
         v = a.value if isinstance(a, ir.IntegerAttr) else None
         if v not in (8, 16):
             raise QcompError(f"{op.location}: qc-quantize: '{ABITS}' must be 8 or 16, got {a}")
+        return v
+
+    def _wgroup(self, op) -> int:
+        a = op.attributes[WGROUP]
+        v = a.value if isinstance(a, ir.IntegerAttr) else None
+        if v is None or v < 0:
+            raise QcompError(f"{op.location}: qc-quantize: '{WGROUP}' must be an integer >= 0, got {a}")
         return v
 
     def _wbits(self, op) -> int:

@@ -1,0 +1,118 @@
+"""Output sensitivity: each linear layer's effect on the model output when it alone is quantized.
+
+For the qc module's i-th quantizable op with a constant weight W [N, K], the PyTorch module that owns W
+(an `nn.Linear`, or a transformers `Conv1D` holding Wᵀ) is found by the weight's contents. A forward hook
+then adds Q_a(x) Q_w(W)ᵀ − x Wᵀ to that module's output — only that use of W, so a tied weight
+(SmolLM2's lm_head and embedding) is quantized only where the qc op uses it — and the model runs on the
+sensitivity samples. The layer's output error is mean((y_q − y)²) over the model's first output
+(logits, embeddings), averaged over the samples; Q_w and Q_a are qc-quantize's quantizers at the
+reference candidate (e.g. w4a16g128: int4 weights in groups of 128, float activations).
+
+What qc-assign-precision reads is the layer's *output gain*: that error per unit of the layer's local
+error || x Wᵀ − Q_a(x) Q_w(W)ᵀ ||² on its calibration row sample at the same candidate. It scores every
+other candidate c as gain · local_error(c): the network propagates each candidate's rounding noise with
+the same gain (measured once per layer, so the cost is one forward pass per layer, not per candidate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import torch
+from qcomp.errors import QcompError
+from qcomp.passes.assign_precision import Candidate, local_error, parse_candidate
+from qcomp.passes.awq import fake_quant_grouped
+
+
+def _digest(a: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(a, np.float32).tobytes(), digest_size=16).digest()
+
+
+def _owners(model: torch.nn.Module) -> dict[bytes, list[tuple[torch.nn.Module, bool]]]:
+    """weight digest ([N, K] orientation) -> the modules computing x·Wᵀ with it (transposed: Conv1D)."""
+    found: dict[bytes, list] = {}
+    for mod in model.modules():
+        w = getattr(mod, "weight", None)
+        if not isinstance(w, torch.Tensor) or w.ndim != 2:
+            continue
+        if isinstance(mod, torch.nn.Linear):
+            found.setdefault(_digest(w.detach().float().numpy()), []).append((mod, False))
+        elif type(mod).__name__ == "Conv1D":  # transformers' GPT-2 projection: y = x W + b, W [K, N]
+            found.setdefault(_digest(w.detach().float().numpy().T), []).append((mod, True))
+    return found
+
+
+def _first(out) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, tuple | list) and out and isinstance(out[0], torch.Tensor):
+        return out[0]
+    raise QcompError(f"sensitivity: the model's first output is not a tensor ({type(out).__name__})")
+
+
+def _fake_quant_rows_torch(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """Per-token symmetric fake quantization (qc.quantize_dynamic per_token, then dequantize)."""
+    from qcomp.passes.smooth import fake_quant_rows
+
+    return torch.from_numpy(fake_quant_rows(x.detach().float().numpy(), bits)).to(x.dtype)
+
+
+def output_gains(
+    model: torch.nn.Module,
+    samples: list[tuple],
+    weights: list[np.ndarray | None],
+    rows: list[np.ndarray | None],
+    reference: str = "w4a16g128",
+) -> tuple[list[float | None], float]:
+    """The output gain of every op (None where its weight has no PyTorch owner or no row sample) and
+    the seconds spent. `weights[i]`: op i's constant weight [N, K]; `rows[i]`: its activation row sample."""
+    cand: Candidate = parse_candidate(reference)
+    start = time.perf_counter()
+    owners = _owners(model)
+    used: set[int] = set()
+    model.eval()
+    with torch.no_grad():
+        refs = [_first(model(*s)).float() for s in samples]
+        gains: list[float | None] = []
+        for w, x in zip(weights, rows, strict=True):
+            gains.append(None)
+            if w is None or x is None or w.ndim != 2:
+                continue
+            mods = [(m, t) for m, t in owners.get(_digest(w), []) if id(m) not in used]
+            if not mods:
+                continue
+            mod, _ = mods[0]
+            used.add(id(mod))
+            local = local_error(w, x, cand)
+            wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
+            dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
+
+            def hook(_m, args, out, wt=wt, dq=dq):
+                x_in = args[0]
+                if cand.abits == 16:
+                    return out + torch.nn.functional.linear(x_in, dq.to(x_in.dtype))
+                xq = _fake_quant_rows_torch(x_in, cand.abits)
+                return (
+                    out
+                    + torch.nn.functional.linear(xq, (wt + dq).to(x_in.dtype))
+                    - torch.nn.functional.linear(x_in, wt.to(x_in.dtype))
+                )
+
+            handle = mod.register_forward_hook(hook)
+            try:
+                mse = float(
+                    np.mean(
+                        [
+                            torch.mean((_first(model(*s)).float() - r) ** 2).item()
+                            for s, r in zip(samples, refs, strict=True)
+                        ]
+                    )
+                )
+            finally:
+                handle.remove()
+            gains[-1] = mse / local if local > 0 else 0.0
+    return gains, time.perf_counter() - start
