@@ -16,6 +16,7 @@ import math
 import re
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -128,50 +129,78 @@ def evaluate(
     compile_fn=None,
     budget: float | None = None,
 ) -> EvalResult:
-    """Compile `model` with `recipe` and measure it on `text` (see module docstring)."""
+    """Compile `model` with `recipe` (its qc-assign-precision at `budget`, when given) and measure it on
+    `text` (see module docstring)."""
+    results = evaluate_budgets(name, model, tokenizer, recipe, [budget], target, text, windows, seq, calib, compile_fn)
+    return next(results)
+
+
+def evaluate_budgets(
+    name: str,
+    model,
+    tokenizer,
+    recipe: str = "fp32",
+    budgets: Sequence[float | None] = (None,),
+    target="cpu",
+    text: str | None = None,
+    windows: int = 16,
+    seq: int = 512,
+    calib: int = 8,
+    compile_fn=None,
+) -> Iterator[EvalResult]:
+    """`evaluate` at each budget in turn (None: the recipe's own), yielding each result when measured. The
+    windows, the fp32 reference and the calibration table (with output gains when the recipe's
+    qc-assign-precision needs them: one forward pass per layer) are computed once for all budgets."""
     import qcomp
-    from qcomp.recipes import get_recipe
+    from qcomp.recipes import get_recipe, with_budget
 
     body = read_text(text)
-    rec = get_recipe(recipe)
-    if budget is not None:
-        from qcomp.recipes import with_budget
-
-        rec = with_budget(rec, budget)
-    needs_calib = bool(getattr(rec, "calibration", None))
+    base = get_recipe(recipe)
+    recs = [base if b is None else with_budget(base, b) for b in budgets]
+    n_cal = calib if base.calibration else 0
     compile_fn = compile_fn or qcomp.compile
     tgt = qcomp.targets.get(target) if isinstance(target, str) else target
     if is_encoder(model):
-        batches = encoder_batches(tokenizer, body, windows + (calib if needs_calib else 0), seq)
+        batches = encoder_batches(tokenizer, body, windows + n_cal, seq)
         evals, cal = batches[:windows], batches[windows:]
-        cm = compile_fn(model, evals[0], target=tgt, recipe=rec, calibration=cal if needs_calib else None)
+        example, metric, ref = evals[0], "cosine", 1.0
+        with torch.no_grad():
+            refs = [embed(model(ids, mask), mask) for ids, mask in evals]
+
+        def measure(cm, desc: str) -> tuple[float, int]:
+            cos, tokens = [], 0
+            for (ids, mask), want in zip(_progress(evals, desc), refs, strict=True):
+                cos.append(float((want * embed(cm(ids, mask), mask)).sum()))
+                tokens += int(mask.sum())
+            return float(np.mean(cos)), tokens
+    else:
+        wins, calw = token_windows(tokenizer, body, windows, seq, n_cal)
+        example, cal, metric = (wins[0],), [(c,) for c in calw], "perplexity"
+        with torch.no_grad():
+            ref, _ = perplexity(model, wins, f"{name} eager")
+
+        def measure(cm, desc: str) -> tuple[float, int]:
+            return perplexity(cm, wins, desc)
+
+    table = calibration_table(model, cal, base, tgt) if base.calibration else None
+    for rec in recs:
+        cm = compile_fn(model, example, target=tgt, recipe=rec, calibration=table)
         start = time.perf_counter()
-        cos, tokens = [], 0
-        for ids, mask in _progress(evals, "cosine"):
-            with torch.no_grad():
-                ref = embed(model(ids, mask), mask)
-            got = embed(cm(ids, mask), mask)
-            cos.append(float((ref * got).sum()))
-            tokens += int(mask.sum())
-        return EvalResult(
-            name,
-            rec.name,
-            tgt.name,
-            "cosine",
-            float(np.mean(cos)),
-            1.0,
-            tokens,
-            time.perf_counter() - start,
-            *_plan(cm),
-        )
-    wins, cal = token_windows(tokenizer, body, windows, seq, calib if needs_calib else 0)
-    cm = compile_fn(model, (wins[0],), target=tgt, recipe=rec, calibration=[(c,) for c in cal] if needs_calib else None)
-    start = time.perf_counter()
-    value, tokens = perplexity(cm, wins, f"{name} {rec.name}")
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        ref, _ = perplexity(model, wins, f"{name} eager")
-    return EvalResult(name, rec.name, tgt.name, "perplexity", value, ref, tokens, seconds, *_plan(cm))
+        value, tokens = measure(cm, f"{name} {rec.name}")
+        seconds = time.perf_counter() - start
+        yield EvalResult(name, rec.name, tgt.name, metric, value, ref, tokens, seconds, *_plan(cm))
+
+
+def calibration_table(model, samples: list[tuple], recipe, target):
+    """The table `qcomp.compile(model, ..., recipe, calibration=samples)` would build, to share between compiles:
+    the recipe's calibration method, plus output gains at the reference precision its qc-assign-precision
+    needs (sensitivity=output_mse)."""
+    from qcomp.api import _gain_reference
+    from qcomp.calibrate import calibrate
+    from qcomp.recipes import calibration_method
+
+    method, pct = calibration_method(recipe.calibration or "minmax", recipe.name)
+    return calibrate(model, samples, method, pct, target, sensitivity=_gain_reference(recipe))
 
 
 def _plan(cm) -> tuple:

@@ -1,10 +1,13 @@
 """qcomp: the driver.
 
-    qcomp compile MODEL --target cpu --recipe w8a8 -o DIR
+    qcomp compile MODEL --target cpu --recipe w8a8 -o DIR      [--budget B] [--calib N]
+    qcomp eval MODEL --recipe mixed --budget 4.25,4.5,5,6     [--json] [--plot pareto.png]
+    qcomp report DIR | report.json                            [--png frontier.png]
     qcomp opt FILE.mlir -p PIPELINE ...        (same as qcomp-opt)
 
-MODEL is a built-in example (mlp, cnn, tiny-llama, tiny-gpt2) or `path/file.py:factory`, a function
-returning (module, example_inputs).
+MODEL (compile) is a built-in example (mlp, cnn, tiny-llama, tiny-gpt2), a real model (smollm2, minilm:
+inputs and calibration windows from the vendored text) or `path/file.py:factory`, a function returning
+(module, example_inputs) or (module, example_inputs, calibration_samples).
 """
 
 import argparse
@@ -18,8 +21,8 @@ import time
 from qcomp.errors import QcompError
 
 
-def _factory_result(spec: str, builtins: dict, what: str):
-    """Call the built-in factory `spec` or the function of `file.py:factory`; check it returns a pair."""
+def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...] = (2,)):
+    """Call the built-in factory `spec` or the function of `file.py:factory`; check the tuple it returns."""
     if spec in builtins:
         return builtins[spec]()
     path, sep, factory = spec.rpartition(":")
@@ -37,17 +40,55 @@ def _factory_result(spec: str, builtins: dict, what: str):
     if not callable(fn):
         raise QcompError(f"{path}: has no function {factory!r}")
     result = fn()
-    if not (isinstance(result, tuple) and len(result) == 2):
+    if not (isinstance(result, tuple) and len(result) in sizes):
         raise QcompError(f"{path}:{factory} must return {what}")
     return result
 
 
-def load_model(spec: str):
-    """(module, example_inputs) from a built-in name or `file.py:factory`."""
-    from qcomp.examples.models import BUILTIN
+def _tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, tuple | list) else (x,)
 
-    model, inputs = _factory_result(spec, BUILTIN, "(module, example_inputs)")
-    return model, tuple(inputs) if isinstance(inputs, tuple | list) else (inputs,)
+
+def load_model(spec: str, calib: int = 4, seq: int = 64) -> tuple:
+    """(module, example_inputs, calibration samples or None) from a built-in name, a real model (smollm2,
+    minilm: a `seq`-token example and `calib` calibration windows/sentences of the vendored text, after the
+    example) or `file.py:factory` returning (module, example_inputs[, calibration_samples])."""
+    from qcomp.examples.models import BUILTIN
+    from qcomp.models import REAL
+
+    if spec in REAL:
+        from qcomp.evaluate import default_text, encoder_batches, is_encoder, token_windows
+
+        model, tok = REAL[spec]()
+        if is_encoder(model):
+            batches = encoder_batches(tok, default_text(), 1 + calib, seq)
+            return model, batches[0], batches[1:]
+        wins, cal = token_windows(tok, default_text(), 1, seq, calib)
+        return model, (wins[0],), [(c,) for c in cal]
+    result = _factory_result(
+        spec, BUILTIN, "(module, example_inputs) or (module, example_inputs, calibration_samples)", (2, 3)
+    )
+    samples = [_tuple(x) for x in result[2]] if len(result) == 3 and result[2] is not None else None
+    return result[0], _tuple(result[1]), samples
+
+
+def synthetic_samples(inputs: tuple, n: int, seed: int = 0) -> list[tuple]:
+    """`n` calibration input tuples shaped like `inputs`: the example itself, then copies where each integer
+    tensor gets uniform random values in the example's [min, max] (token ids) and each float tensor the
+    example plus Gaussian noise of half its standard deviation; bool tensors and non-tensors are kept."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+
+    def vary(x):
+        if not isinstance(x, torch.Tensor) or x.dtype == torch.bool or x.numel() == 0:
+            return x
+        if x.is_floating_point():
+            return x + 0.5 * float(x.std() if x.numel() > 1 else x.abs().mean()) * torch.randn(x.shape, generator=gen)
+        lo, hi = int(x.min()), int(x.max())
+        return torch.randint(lo, hi + 1, x.shape, generator=gen, dtype=x.dtype)
+
+    return [inputs, *(tuple(vary(x) for x in inputs) for _ in range(n - 1))][:n]
 
 
 def load_eval_model(spec: str):
@@ -57,33 +98,66 @@ def load_eval_model(spec: str):
     return _factory_result(spec, REAL, "(module, tokenizer)")
 
 
+def _budgets(text: str) -> list[float]:
+    """argparse type of --budget: one number or a comma-separated list, each > 0."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"budgets must be > 0, got {text!r}")
+    return values
+
+
 def cmd_eval(args) -> int:
     import torch
-    from qcomp.evaluate import evaluate
+    from qcomp.evaluate import evaluate_budgets
+    from qcomp.tools.report import budget_table, plot_pareto
 
+    if args.plot and args.budget is None:
+        raise QcompError("--plot draws the measured (avg_wbits, metric) point of each --budget: give --budget")
     if args.threads:
         torch.set_num_threads(args.threads)
     model, tok = load_eval_model(args.model)
-    r = evaluate(
+    results = []
+    for r in evaluate_budgets(
         args.model,
         model,
         tok,
         recipe=args.recipe,
+        budgets=args.budget or [None],
         target=args.target,
         text=args.text,
         windows=args.windows,
         seq=args.seq,
         calib=args.calib,
-        budget=args.budget,
-    )
-    if args.json:
-        print(json.dumps(r.as_dict()))
-    else:
+    ):
+        results.append(r)
+        if args.json:
+            print(json.dumps(r.as_dict()), flush=True)
+            continue
         ratio = r.value / r.fp32_value if r.fp32_value else float("nan")
+        bits = f" at {r.avg_wbits:.4f} avg weight bits" if r.avg_wbits is not None else ""
         print(
-            f"qcomp: {r.model} {r.recipe} on {r.target}: {r.metric} {r.value:.4f} (PyTorch fp32 {r.fp32_value:.4f}, "
-            f"ratio {ratio:.4f}) over {r.tokens} tokens in {r.seconds:.1f} s"
+            f"qcomp: {r.model} {r.recipe} on {r.target}: {r.metric} {r.value:.4f}{bits} (PyTorch fp32 "
+            f"{r.fp32_value:.4f}, ratio {ratio:.4f}) over {r.tokens} tokens in {r.seconds:.1f} s",
+            flush=True,
         )
+    first = results[0]
+    if len(results) > 1 and not args.json:
+        head = f"{first.model}, {args.recipe} on {first.target}, {first.metric}; fp32 {first.fp32_value:.4f}"
+        print(f"\nPareto table ({head}):")
+        print(budget_table([r.as_dict() for r in results], first.fp32_value, first.metric))
+    if args.plot:
+        plot_pareto(
+            {f"{args.recipe} (measured)": [(r.avg_wbits, r.value) for r in results]},
+            args.plot,
+            ylabel=first.metric,
+            title=f"{first.model} {args.recipe} on {first.target}: {first.metric} vs average weight bits",
+            reference=("PyTorch fp32", first.fp32_value),
+        )
+        if not args.json:
+            print(f"qcomp: wrote {args.plot}")
     return 0
 
 
@@ -97,11 +171,21 @@ def cmd_compile(args) -> int:
     import numpy as np
     import qcomp
     import torch
+    from qcomp.recipes import get_recipe, with_budget
 
-    model, inputs = load_model(args.model)
+    if args.calib < 1:
+        raise QcompError(f"--calib must be >= 1, got {args.calib}")
+    rec = get_recipe(args.recipe)
+    if args.budget is not None:
+        rec = with_budget(rec, args.budget)
+    model, inputs, samples = load_model(args.model, args.calib, args.seq)
+    calibration, source = None, ""
+    if rec.calibration:
+        calibration = samples[: args.calib] if samples else synthetic_samples(inputs, args.calib)
+        source = "given" if samples else "synthetic: the example, then random ids / noisy copies"
     start = time.perf_counter()
     target = qcomp.targets.get(args.target)
-    cm = qcomp.compile(model, inputs, target=target, recipe=args.recipe)
+    cm = qcomp.compile(model, inputs, target=target, recipe=rec, calibration=calibration)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         want = model(*inputs)
@@ -128,8 +212,37 @@ def cmd_compile(args) -> int:
     print(
         f"  weights        : {sizes['weights_fp32_bytes'] / 1e3:.1f} kB fp32 -> {sizes['weights_bytes'] / 1e3:.1f} kB"
     )
+    if calibration is not None:
+        print(f"  calibration    : {r['calibration']['method']} on {len(calibration)} samples ({source})")
+    plan = r.get("precision_plan")
+    if plan is not None:
+        per: dict[str, int] = {}
+        for layer in plan["layers"]:
+            per[layer["precision"]] = per.get(layer["precision"], 0) + 1
+        print(
+            f"  precision plan : avg_wbits {plan['avg_wbits']:.4f} (budget {plan['budget']:g} {plan['budget_kind']}); "
+            f"{_counts(per)} layers; qcomp report {args.output} for the map and frontier"
+        )
     print(f"  vs PyTorch     : max rel err {err:.2e}, cosine {cos:.6f} (example inputs)")
     print(f"  wrote {args.output}/: {' '.join(written)}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from qcomp.tools.report import load_report, plot_frontier, render
+
+    report = load_report(args.path)
+    plan = report.get("precision_plan")
+    if args.png and plan is None:
+        raise QcompError(f"{args.path}: no precision_plan to plot (the recipe ran no qc-assign-precision)")
+    try:
+        text = render(report)
+    except (KeyError, TypeError, ValueError) as e:
+        raise QcompError(f"{args.path}: malformed report: {type(e).__name__}: {e}") from e
+    print(text)
+    if args.png:
+        plot_frontier(plan, args.png, title=f"{report.get('model', '')} {report['recipe'].get('name', '')}".strip())
+        print(f"\nqcomp: wrote {args.png}")
     return 0
 
 
@@ -137,10 +250,27 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="qcomp", description="MLIR-based quantizing compiler for PyTorch models")
     sub = ap.add_subparsers(dest="command", required=True)
     c = sub.add_parser("compile", help="compile a model for a target")
-    c.add_argument("model", help="built-in name (mlp, cnn, tiny-llama, tiny-gpt2) or file.py:factory")
+    c.add_argument(
+        "model",
+        help="built-in name (mlp, cnn, tiny-llama, tiny-gpt2), real model (smollm2, minilm) or file.py:factory "
+        "returning (module, example_inputs[, calibration_samples])",
+    )
     c.add_argument("--target", default="cpu")
-    c.add_argument("--recipe", default="w8a8", help="fp32, w8a8, or a recipe .yaml file")
+    c.add_argument("--recipe", default="w8a8", help="fp32, w8a8, mixed, ... or a recipe .yaml file")
     c.add_argument("-o", "--output", default="out", help="directory for the stages and artifacts")
+    c.add_argument(
+        "--budget", type=float, default=None, help="average weight bits for the recipe's qc-assign-precision (mixed)"
+    )
+    c.add_argument(
+        "--calib",
+        type=int,
+        default=4,
+        help="calibration samples for recipes that need them (default 4): the factory's own samples; for "
+        "smollm2/minilm the windows/sentences of the vendored text after the example; otherwise synthetic: the "
+        "example, then copies with integer tensors drawn uniformly in the example's [min, max] (token ids) and "
+        "float tensors plus Gaussian noise of half their standard deviation",
+    )
+    c.add_argument("--seq", type=int, default=64, help="tokens of the example and calibration inputs of smollm2/minilm")
     e = sub.add_parser("eval", help="perplexity (causal LM) or embedding cosine (encoder) on a text")
     e.add_argument("model", help="built-in real model (smollm2, minilm) or file.py:factory -> (module, tokenizer)")
     e.add_argument("--recipe", default="fp32")
@@ -150,10 +280,18 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--seq", type=int, default=512, help="tokens per window / padded sentence length")
     e.add_argument("--calib", type=int, default=8, help="calibration windows for static recipes")
     e.add_argument("--threads", type=int, default=0, help="torch threads for the eager reference (0: default)")
-    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--json", action="store_true", help="print one JSON object per budget")
     e.add_argument(
-        "--budget", type=float, default=None, help="average weight bits for the recipe's qc-assign-precision"
+        "--budget",
+        type=_budgets,
+        default=None,
+        help="average weight bits for the recipe's qc-assign-precision; several (4.25,4.5,5,6) calibrate once "
+        "and print a Pareto table",
     )
+    e.add_argument("--plot", default=None, help="write the measured Pareto plot (metric vs avg_wbits) as PNG")
+    rp = sub.add_parser("report", help="print a compile report: precision map per layer and Pareto frontier")
+    rp.add_argument("path", help="a qcomp compile -o directory or its report.json")
+    rp.add_argument("--png", default=None, help="write the predicted Pareto frontier plot here")
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
@@ -162,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         return opt_main(argv[1:])
     args = ap.parse_args(argv)
     try:
-        return {"compile": cmd_compile, "eval": cmd_eval}[args.command](args)
+        return {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report}[args.command](args)
     except QcompError as e:
         print(f"qcomp: error: {e}", file=sys.stderr)
         return 1
