@@ -67,17 +67,19 @@ def solve(errors: np.ndarray, costs: np.ndarray, capacity: float, span: float | 
         picks[i] = choice[i, at]
         at -= icost[i, picks[i]]
     rows = np.arange(n)
-    return Solution(picks, float(costs[rows, picks].sum()), float(errors[rows, picks].sum()), _frontier(best, unit))
+    return Solution(
+        picks, float(costs[rows, picks].sum()), float(errors[rows, picks].sum()), _frontier(best, unit, end)
+    )
 
 
-def _frontier(best: np.ndarray, unit: float, points: int = 64) -> list[tuple[float, float]]:
-    """The Pareto points of best (least error per exact grid cost), thinned to about `points`."""
-    out, low = [], np.inf
+def _frontier(best: np.ndarray, unit: float, chosen: int, points: int = 64) -> list[tuple[float, float]]:
+    """The Pareto points of best (least error per grid cost), thinned to about `points`, keeping `chosen`."""
+    cells, low = [], np.inf
     for cell in np.flatnonzero(np.isfinite(best)):
         if best[cell] < low:
             low = float(best[cell])
-            out.append((float(cell * unit), low))
-    if len(out) > points:
-        keep = np.unique(np.round(np.linspace(0, len(out) - 1, points)).astype(int))
-        out = [out[i] for i in keep]
-    return out
+            cells.append(int(cell))
+    if len(cells) > points:
+        keep = set(np.round(np.linspace(0, len(cells) - 1, points)).astype(int).tolist())
+        cells = [c for i, c in enumerate(cells) if i in keep or c == chosen]
+    return [(float(c * unit), float(best[c])) for c in cells]
