@@ -123,7 +123,7 @@ def compile(
         )
     if calibration is not None:
         method, pct = calibration_method(rec.calibration or "minmax", rec.name)
-        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=_gain_reference(rec))
+        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec))
     timings: dict[str, float] = {}
     stages: dict[str, str] = {}
 
@@ -176,7 +176,7 @@ def compile(
     return CompiledModel(artifact, stages, report, results, tap_list)
 
 
-def _gain_reference(rec: Recipe) -> str | None:
+def gain_reference(rec: Recipe) -> str | None:
     """The reference precision at which output gains must be measured, when the recipe's qc-assign-precision
     uses sensitivity=output_mse: its first candidate with the fewest weight bits."""
     from qcomp.passes.assign_precision import AssignPrecisionPass
