@@ -196,7 +196,7 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
         a = plan[k]
         out[k] = ir.StringAttr(a).value if isinstance(a, ir.StringAttr) else a.value
     out["sensitivity_s"] = plan["sensitivity_s"].value
-    if ctable is not None and ctable.sensitivity:
+    if ctable is not None and ctable.sensitivity and out["sensitivity"] == "output_mse" and out["method"] == "dp":
         out["sensitivity_s"] += ctable.sensitivity["seconds"]
         out["gain_reference"] = ctable.sensitivity["reference"]
     out["layers"] = [
