@@ -146,6 +146,7 @@ def compile(
         calib.attach(module, ctable)  # static activation scales as qc.act_scale on each layer
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
+    avg_wbits = _avg_wbits(module)
     table = _op_table(module, tgt)
     q_bytes = _weight_bytes(module)
     tap_list = expose(module, tuple(taps)) if taps else []
@@ -166,7 +167,7 @@ def compile(
             "host": sum(host_ops.values()) + sum(r["placement"] == "host" for r in table),
         },
         "host_ops": host_ops,
-        "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes},
+        "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes, "avg_wbits": avg_wbits},
         "timings_s": timings,
     }
     if "qc.precision_plan" in module.operation.attributes:  # set by qc-assign-precision
@@ -174,6 +175,23 @@ def compile(
     if ctable is not None:
         report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
     return CompiledModel(artifact, stages, report, results, tap_list)
+
+
+def _avg_wbits(module: ir.Module) -> float | None:
+    """Stored bits per weight over the quantized linear layers, f32 scales included (qc.wlinear: one per
+    group; qc.qlinear: one per output channel) — the count qc-assign-precision budgets."""
+    from qcomp.irutil import ops_named
+
+    bits = params = 0.0
+    for op in ops_named(module, "qc.wlinear", "qc.qlinear"):
+        n, k = (ir.RankedTensorType(op.results[0].type).shape[-1], ir.RankedTensorType(op.operands[0].type).shape[-1])
+        if op.name == "qc.wlinear":
+            b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
+        else:
+            b, g = int(ir.StringAttr(op.attributes["qc.precision"]).value[1]), k
+        bits += n * k * b + 32 * n * -(-k // (g or k))
+        params += n * k
+    return bits / params if params else None
 
 
 def gain_reference(rec: Recipe) -> str | None:

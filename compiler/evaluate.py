@@ -34,7 +34,7 @@ class EvalResult:
     fp32_value: float
     tokens: int
     seconds: float
-    avg_wbits: float | None = None  # mixed-precision recipes: weight bits per weight, scales included
+    avg_wbits: float | None = None  # stored bits per weight of the quantized linear layers, scales included
     budget: float | None = None
 
     def as_dict(self) -> dict:
@@ -204,5 +204,6 @@ def calibration_table(model, samples: list[tuple], recipe, target):
 
 
 def _plan(cm) -> tuple:
-    plan = getattr(cm, "report", {}).get("precision_plan")
-    return (plan["avg_wbits"], plan["budget"]) if plan else (None, None)
+    report = getattr(cm, "report", {})
+    plan = report.get("precision_plan")
+    return (plan["avg_wbits"], plan["budget"]) if plan else (report.get("sizes", {}).get("avg_wbits"), None)

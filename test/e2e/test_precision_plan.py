@@ -65,6 +65,7 @@ def test_compiled_ops_follow_the_plan(llama, budget):
             assert np.array_equal(operands[2], want_q), tap.location
             assert np.array_equal(operands[3], want_s), tap.location
     assert total_bits / sum(w.size for w in weights) == pytest.approx(plan["avg_wbits"], rel=1e-12)
+    assert cm.report["sizes"]["avg_wbits"] == pytest.approx(plan["avg_wbits"], rel=1e-12)  # counted on the ops
 
 
 def test_frontier_is_pareto_and_passes_through_the_plan(llama):
