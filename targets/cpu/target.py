@@ -55,18 +55,16 @@ class CpuTarget(Target):
         )
 
     def cost(self, op, precision: str) -> Cost:
-        """Weight bytes of `op` at `precision` ('fp32' or 'w<b>a<b>'): integer weights are stored one per byte
-        with an f32 scale per output channel. Latency is not modelled yet."""
-        from qcomp.weights import constant_array
+        """Cost of `op` at `precision` ('fp32' or 'w<bits>a<8|16>[g<group>]', which applies to float qc.linear
+        and qc.conv2d; other ops cost what they are): the weight bytes qc-quantize would store (`cost_model.
+        weight_bytes`) and the latency of its kernels on this machine (`cost_model`; the first call on a
+        machine measures the model's constants, about 15 s, and caches them)."""
+        from .cost_model import load, main_copies_constants, parent_main, parse_precision, weight_bytes
 
-        if len(op.operands) < 2:
-            return Cost()
-        w = constant_array(op.operands[1])
-        if w is None:
-            return Cost()
-        if precision == "fp32":
-            return Cost(weight_bytes=4 * w.size)
-        return Cost(weight_bytes=w.size + 4 * w.shape[0])
+        parse_precision(precision)
+        main = parent_main(op)
+        copies = main is not None and main_copies_constants(main, self)
+        return Cost(weight_bytes=weight_bytes(op, precision), latency_s=load(self).op_latency(op, precision, copies))
 
     def pipeline(self) -> str:
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)

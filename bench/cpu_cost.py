@@ -1,0 +1,166 @@
+"""The CPU cost model against measurement: estimated latency of a compiled model vs its measured median.
+
+    .venv/bin/python bench/cpu_cost.py [--models minilm,smollm2] [--recipes fp32,w8a8,w8a16,w4a16]
+                                       [--seq 128] [--reps 9] [--threads 1] [--breakdown] [--same-process]
+
+For each model and recipe: `qcomp.compile`, `estimate_latency` of its quantized qc module (the module
+qc-assign-precision budgets), the median of `--reps` calls of the compiled model, and measured / estimate
+(the cost model aims at 0.8-1.2). MiniLM (all-MiniLM-L6-v2) encodes one sequence; SmolLM2-135M runs one
+prefill. Times are medians of wall-clock and of the calling thread's CPU time (the compiled code runs on
+it; CPU time leaves out the time other jobs of a shared machine hold the core).
+
+Each row runs in a fresh process: the page faults of large buffers (a big part of SmolLM2's latency) depend
+on the allocator's history in the process, and a fresh process is what a user compiling one model gets
+(`--same-process` runs all rows in this one). The cost model's constants are measured once per machine
+(see targets/cpu/cost_model.py).
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+
+def _inputs(name: str, seq: int):
+    from qcomp.evaluate import default_text, encoder_batches, token_windows
+    from qcomp.models import minilm, smollm2
+
+    if name == "minilm":
+        model, tok = minilm()
+        return model, encoder_batches(tok, default_text(), 1, seq)[0]
+    model, tok = smollm2()
+    wins, _ = token_windows(tok, default_text(), 1, seq)
+    return model, (wins[0],)
+
+
+def _median_times(fn, reps: int) -> tuple[float, float]:
+    fn()
+    wall, cpu = [], []
+    for _ in range(reps):
+        t, c = time.perf_counter(), time.thread_time()
+        fn()
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def _qc_module(cm):
+    """The quantized qc module of a CompiledModel, parsed back from its stage text (weights elided: the
+    cost model reads shapes only)."""
+    from qcomp.dialects import new_context
+    from qcomp.dialects._mlir import ir, run_pipeline
+
+    ctx = new_context()
+    with ctx, ir.Location.unknown():  # a pass that depends on tm_tensor (cumsum's scan) loads that dialect
+        run_pipeline(ir.Module.create(), "func.func(convert-torch-to-tmtensor)")
+    return ir.Module.parse(cm.stages["quantized"], ctx)
+
+
+def _breakdown(module, target) -> list[tuple[str, float]]:
+    """Estimated seconds per op kind, and of the copies of constants (a module bufferized copy-before-write)."""
+    from qcomp.targets.cpu import cost_model as cmod
+    from qcomp.targets.cpu.jit import main_func
+
+    model = cmod.load(target)
+    main = main_func(module)
+    copies = cmod.main_copies_constants(main, target)
+    parts: dict[str, float] = {}
+    for op in main.regions[0].blocks[0].operations:
+        op = cmod._op(op)
+        p = cmod.op_precision(op)
+        t = model.op_latency(op, p)
+        if t:
+            kind = op.name if op.name.startswith("qc.") else "host " + op.name
+            parts[kind] = parts.get(kind, 0.0) + t
+        if copies:
+            parts["copies of constants"] = parts.get("copies of constants", 0.0) + model.op_latency(op, p, True) - t
+    return sorted(parts.items(), key=lambda kv: -kv[1])
+
+
+def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool) -> dict:
+    import qcomp
+    from qcomp import targets
+    from qcomp.targets.cpu import cost_model
+
+    target = targets.get("cpu")
+    model, inputs = _inputs(name, seq)
+    start = time.perf_counter()
+    cm = qcomp.compile(model, inputs, target=target, recipe=recipe)
+    t_compile = time.perf_counter() - start
+    module = _qc_module(cm)
+    est = cost_model.estimate_latency(module, target)
+    wall, cpu = _median_times(lambda: cm(*inputs), reps)
+    row = {"model": name, "recipe": recipe, "tokens": int(inputs[0].shape[-1]), "estimate": est}
+    row.update({"wall": wall, "cpu": cpu, "compile": t_compile})
+    if breakdown:
+        row["breakdown"] = _breakdown(module, target)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="minilm,smollm2")
+    ap.add_argument("--recipes", default="fp32,w8a8,w8a16,w4a16")
+    ap.add_argument("--seq", type=int, default=128)
+    ap.add_argument("--reps", type=int, default=9)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--breakdown", action="store_true", help="estimated time per op kind")
+    ap.add_argument("--same-process", action="store_true", help="run every row in this process")
+    ap.add_argument("--row", help=argparse.SUPPRESS)  # model:recipe, run in a child process
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    if args.row:
+        name, recipe = args.row.split(":")
+        print(json.dumps(_row(name, recipe, args.seq, args.reps, args.breakdown)))
+        return
+
+    from qcomp import targets
+    from qcomp.targets.cpu import cost_model
+
+    target = targets.get("cpu")
+    start = time.perf_counter()
+    cost_model.load(target)
+    t_load = time.perf_counter() - start
+    key = cost_model.cache_key(target)
+    print(f"machine: {key['cpu']}, {platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}")
+    print(f"cost model v{key['version']}: {cost_model.cache_path(target)} ({t_load:.1f} s to load or measure)")
+    head = (
+        f"{'model':<8} {'recipe':<7} {'tokens':>6} | {'estimate':>9} {'wall':>9} {'ratio':>6} {'cpu':>9} {'ratio':>6}"
+    )
+    print(f"{head} | {'compile':>7}")
+    rows = []
+    for name in args.models.split(","):
+        for recipe in args.recipes.split(","):
+            if args.same_process:
+                row = _row(name, recipe, args.seq, args.reps, args.breakdown)
+            else:
+                cmd = [sys.executable, __file__, "--row", f"{name}:{recipe}", "--seq", str(args.seq)]
+                cmd += ["--reps", str(args.reps), "--threads", str(args.threads)] + ["--breakdown"] * args.breakdown
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+                row = json.loads(out.strip().splitlines()[-1])
+            rows.append(row)
+            est, wall, cpu = row["estimate"], row["wall"], row["cpu"]
+            print(
+                f"{name:<8} {recipe:<7} {row['tokens']:>6} | {est * 1e3:7.2f}ms {wall * 1e3:7.2f}ms {wall / est:6.3f} "
+                f"{cpu * 1e3:7.2f}ms {cpu / est:6.3f} | {row['compile']:6.1f}s",
+                flush=True,
+            )
+            for kind, t in row.get("breakdown", []):
+                print(f"      {t * 1e3:9.2f} ms  {kind}")
+    for what in ("wall", "cpu"):
+        ratios = [r[what] / r["estimate"] for r in rows]
+        print(f"{what} / estimate: min {min(ratios):.3f}, max {max(ratios):.3f} (goal 0.8-1.2)")
+    load = os.getloadavg()[0]
+    where = "one process" if args.same_process else "a fresh process per row"
+    print(f"medians of {args.reps} calls, {where}; load average {load:.1f} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
