@@ -1,7 +1,7 @@
 """Mixed precision Pareto table: perplexity vs average weight bits, mixed (exact DP) against uniform int4
 and the "first and last layer at 8 bits" heuristic at equal bits, all with the same AWQ recipe.
 
-    .venv/bin/python bench/mixed.py [--budgets 4.25,4.5,5,6] [--windows 16] [--seq 512] [--threads 1]
+    .venv/bin/python bench/mixed.py [--budgets 4.25,4.5,5,5.125,6] [--windows 16] [--seq 512] [--threads 1]
                                     [--sens-tokens 256] [--table T.json] [--plot pareto.png]
 
 Protocol of shared/notes/models.md (SmolLM2, 16 x 512-token windows, calibration on the 8 windows
@@ -25,7 +25,12 @@ CANDIDATES = "w4a16g256:w4a16g128:w4a16g64:w8a16g128"
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--budgets", default="4.25,4.5,5,6")
+    ap.add_argument("--budgets", default="4.25,4.5,5,5.125,6")
+    ap.add_argument(
+        "--heuristic-budgets",
+        default="5.125,6",
+        help="budgets that also get the heuristic (last, first, second ... layer at int8 while it fits)",
+    )
     ap.add_argument("--windows", type=int, default=16)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--threads", type=int, default=1)
@@ -34,6 +39,7 @@ def main() -> int:
     ap.add_argument("--table", default=None, help="calibration table to reuse (written when missing)")
     ap.add_argument("--plot", default=None, help="write the Pareto plot (PNG) here")
     ap.add_argument("--json", default=None, help="write the rows as JSON here")
+    ap.add_argument("--pre-awq", action="store_true", help="AWQ scale search (no clip) before the assignment too")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -60,12 +66,17 @@ def main() -> int:
     print(f"# output gains: {table.sensitivity}", flush=True)
 
     def run(label: str, assign: str) -> dict:
-        pipeline = (assign + "," if assign else "") + AWQ
+        pre = "qc-awq{wbits=4,group=128,clip=false}," if args.pre_awq and assign else ""
+        pipeline = pre + (assign + "," if assign else "") + AWQ
         start = time.perf_counter()
         cm = qcomp.compile(
             model, (wins[0],), recipe=Recipe(label, 1, pipeline, calibration="minmax"), calibration=table
         )
-        plan = cm.report.get("precision_plan", {"avg_wbits": 4.25, "sensitivity_s": 0.0, "solver_s": 0.0})
+        plan = cm.report.get("precision_plan") or {
+            "avg_wbits": cm.report["sizes"]["avg_wbits"],
+            "sensitivity_s": 0.0,
+            "solver_s": 0.0,
+        }
         ppl = perplexity(cm, wins)[0]
         row = {
             "label": label,
@@ -87,9 +98,13 @@ def main() -> int:
         return f"qc-assign-precision{{candidates={args.candidates},budget={budget:.6f},sensitivity={sensitivity}}}"
 
     rows = [run("uniform int4 g128", "")]
-    heur = run("first+last layer int8 (heuristic)", "qc-assign-precision{method=first_last,budget=16}")
-    rows += [heur, run(f"mixed dp @ {heur['avg_wbits']:.4f}", dp(heur["avg_wbits"]))]
+    rows.append(run(f"mixed dp @ {rows[0]['avg_wbits']:.4f} (uniform's bits)", dp(rows[0]["avg_wbits"])))
+    heuristic = {float(x) for x in args.heuristic_budgets.split(",") if x}
     for b in (float(x) for x in args.budgets.split(",")):
+        if b in heuristic:
+            rows.append(
+                run(f"first+last int8 heuristic @ {b:g}", f"qc-assign-precision{{method=first_last,budget={b}}}")
+            )
         rows.append(run(f"mixed dp @ {b:g}", dp(b)))
     print()
     print(f"candidates: {args.candidates}")
@@ -100,6 +115,15 @@ def main() -> int:
             f"| {r['label']} | {r['avg_wbits']:.4f} | {r['perplexity']:.4f} | {r['ratio']:.4f} | "
             f"{r['sensitivity_s']:.1f} s | {r['solver_s']:.2f} s |"
         )
+    if args.plot:
+        from qcomp.tools.report import plot_pareto
+
+        series: dict[str, list] = {}
+        for r in rows:
+            kind = "mixed (dp)" if r["label"].startswith("mixed") else r["label"].split(" @")[0]
+            series.setdefault(kind, []).append((r["avg_wbits"], r["perplexity"]))
+        plot_pareto(series, args.plot, ylabel="perplexity (SmolLM2, lower is better)", reference=("fp32", fp32))
+        print(f"wrote {args.plot}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"fp32": fp32, "rows": rows}, f, indent=1)

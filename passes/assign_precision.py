@@ -25,8 +25,9 @@ Pareto frontier (least predicted error at each average bit width, from the same 
 
 Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
 `group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes), group
-(>= 0, default 128), sensitivity (output_mse | hessian), method (dp | first_last: the common heuristic
-of the first and last layer at the widest candidate and the rest at the first one, as a baseline).
+(>= 0, default 128), sensitivity (output_mse | hessian), method (dp | first_last: the common heuristic,
+a baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows,
+the rest at the first candidate; with room for exactly two, "first and last layer at 8 bits").
 Needs `qc.act_sample` (calibrate from samples) and, for output_mse, `qc.output_gain`.
 """
 
@@ -153,11 +154,8 @@ class AssignPrecisionPass:
                     f"assignment ({least:.4g} {self.budget_kind}, scales included)"
                 )
             picks = sol.picks
-            if self.method == "first_last":  # the common heuristic, a baseline: widest first and last layer
-                picks = np.zeros(len(layers), np.int64)
-                picks[[0, -1]] = int(np.argmax([c.wbits for c in cands]))
-                if costs[np.arange(len(layers)), picks].sum() > capacity * (1 + 1e-12):
-                    raise QcompError("qc-assign-precision{method=first_last}: the budget is too small for it")
+            if self.method == "first_last":
+                picks = self._first_last(cands, costs, capacity)
             solver_s = time.perf_counter() - start
             rows = []
             for op, c, e, n in zip(layers, picks, errors, sizes, strict=True):
@@ -193,6 +191,19 @@ class AssignPrecisionPass:
                     "frontier": ir.ArrayAttr.get(frontier),
                 }
             )
+
+    def _first_last(self, cands: list[Candidate], costs: np.ndarray, capacity: float) -> np.ndarray:
+        """The common heuristic, a baseline: every layer at the first candidate, then the last layer and the
+        first, second, ... layers raised to the widest candidate while the budget allows."""
+        picks = np.zeros(len(costs), np.int64)
+        wide = int(np.argmax([c.wbits for c in cands]))
+        for i in [len(costs) - 1, *range(len(costs) - 1)]:
+            trial = picks.copy()
+            trial[i] = wide
+            if costs[np.arange(len(costs)), trial].sum() > capacity * (1 + 1e-12):
+                break
+            picks = trial
+        return picks
 
     def _gain(self, op) -> float:
         a = op.attributes[GAIN] if GAIN in op.attributes else None
