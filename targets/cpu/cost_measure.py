@@ -2,7 +2,10 @@
 
 `measure(target)` returns the constants `cost_model` needs, as a plain dict (JSON):
 
-- call_s: one call of a compiled model (Python, ctypes, output allocation); op_s: one kernel call inside it.
+- call_s + arg_s per input and output array: one call of a compiled model (Python, ctypes, memref
+  descriptors, output allocation); op_s: one kernel call inside it.
+- cache_bytes: the per-core cache (sysfs); spill_s_per_byte: what activations beyond it add per byte read
+  and written (an add over 8 MiB tensors against one within the cache).
 - bandwidth: bytes/s of a one-row linear over a weight larger than the last-level cache (weights stream
   from memory at this rate); copy_s_per_byte: a memcpy from memory (bufferization's copies of constants);
   fault_s_per_byte: the first-touch page faults of a fresh mapping (glibc maps every buffer of 32 MiB or
@@ -15,10 +18,12 @@
   embedding rows, host ops), per weight of the per-call dequantization of `qc.wlinear`, per
   multiply-accumulate of the contractions without a microkernel (convolutions, N not a multiple of 16).
 
-Medians of repeated calls, the fixed call overhead subtracted. `quick=True` uses sizes 4-8x smaller
-(for tests: coarser, a few seconds).
+Medians of the calling thread's CPU time over repeated calls (the compiled code runs on that thread; CPU
+time leaves out the time other jobs of a shared machine hold the core), the call overhead subtracted.
+`quick=True` uses sizes 4-8x smaller (for tests: coarser, a few seconds).
 """
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -315,6 +320,12 @@ def measure(target, quick: bool = False) -> dict:
         t = bench.net(wlinear_text(1, n, k, bits, 128)) - op_s - gemm
         elem_s[f"dequant_w{bits}"] = max(t / (n * k), 0.0)
 
+    # activations beyond the per-core cache: an add over 8 MiB tensors against the rate within the cache
+    cache = cache_bytes()
+    rows_big = 2048
+    t = bench.net(_module([("in", _f32(rows_big, 1024), "")] * 2, "qc.add", "", [_f32(rows_big, 1024)])) - op_s
+    spill = max((t - rows_big * 1024 * elem_s["add"]) / (3 * rows_big * 1024 * 4 - cache), 0.0)
+
     # streaming: a one-row linear over a weight beyond the last-level cache (the weights' path from memory)
     n = k = 4096
     bandwidth = n * k * 4 / max(bench.net(linear_text(1, n, k)) - op_s, 1e-9)
@@ -324,12 +335,31 @@ def measure(target, quick: bool = False) -> dict:
         "arg_s": bench.arg_s,
         "op_s": op_s,
         "bandwidth": bandwidth,
+        "cache_bytes": cache,
+        "spill_s_per_byte": spill,
         "copy_s_per_byte": copy_s,
         "fault_s_per_byte": fault_s,
         "tile_s": tile,
         "out_s": out_s,
         "elem_s": elem_s,
     }
+
+
+def cache_bytes() -> int:
+    """The per-core (L2) cache size the OS reports (1 MiB where it does not)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(base)):
+            with open(os.path.join(base, index, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(base, index, "size")) as f:
+                text = f.read().strip()
+            unit = {"K": 1 << 10, "M": 1 << 20}.get(text[-1:], 1)
+            return int(text.rstrip("KM")) * unit
+    except (OSError, ValueError):
+        pass
+    return 1 << 20
 
 
 def measure_memory(quick: bool) -> tuple[float, float]:

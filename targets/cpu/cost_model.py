@@ -151,8 +151,11 @@ class CostModel:
         self.elem = constants["elem_s"]
 
     # --- kernels
-    def _roof(self, seconds: float, nbytes: float) -> float:
-        return max(seconds, nbytes / self.c["bandwidth"])
+    def _roof(self, seconds: float, nbytes: float, spill: float = 0.0) -> float:
+        """max(compute, bytes from memory / bandwidth), plus the time activations of `spill` bytes (read and
+        written) take beyond the per-core cache (the per-element rates are measured within it)."""
+        over = max(spill - self.c["cache_bytes"], 0.0)
+        return max(seconds, nbytes / self.c["bandwidth"]) + over * self.c["spill_s_per_byte"]
 
     def _fresh(self, nbytes: int, copies: int = 1) -> float:
         """Page faults of `copies` fresh buffers of `nbytes` each (FAULT_BYTES or more; smaller ones come from
@@ -190,7 +193,7 @@ class CostModel:
             t = m * n * k * self.elem["loops_f32"]
         if not packed:  # a weight that is not a constant is copied into the panels on every call
             t += n * k * self.elem["host_copy"]
-        return self._roof(t, 4 * n * k + x_bytes + y_bytes)
+        return self._roof(t, 4 * n * k + x_bytes + y_bytes, x_bytes + y_bytes)
 
     def qlinear(self, m: int, n: int, k: int, x_bytes: int, y_bytes: int, act: str = "none") -> float:
         t = self.gemm("i8", "panels", m, n, k)
@@ -199,7 +202,7 @@ class CostModel:
             t = m * n * k * self.elem["loops_i8"]
         if act != "none":
             t += m * n * self.elem["gelu" if act == "gelu" else act]
-        return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes) + self._fresh(acc)
+        return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
     def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int) -> float:
         panel = 4 * n * k
@@ -227,7 +230,7 @@ class CostModel:
         io_bytes = sum(_nbytes(v) for v in ins + outs)
         if not name.startswith("qc."):
             kind = "host_copy" if name in COPIES else "host_map"
-            return self._roof(max(_size(v) for v in ins + outs) * self.elem[kind], io_bytes)
+            return self._roof(max(_size(v) for v in ins + outs) * self.elem[kind], io_bytes, io_bytes)
         kind = name[3:]
         if kind == "linear":
             return self._linear(op, parse_precision(precision or op_precision(op)))
@@ -243,13 +246,14 @@ class CostModel:
         if kind in ("conv2d", "qconv2d"):
             return self._conv(op, kind == "qconv2d", parse_precision(precision or op_precision(op)))
         if kind == "embedding":
-            return self._roof(_size(outs[0]) * self.elem["embedding"], 2 * _nbytes(outs[0]) + _nbytes(ins[1]))
+            io = 2 * _nbytes(outs[0]) + _nbytes(ins[1])
+            return self._roof(_size(outs[0]) * self.elem["embedding"], io, io)
         if kind == "gelu":
             approx = ir.StringAttr(op.attributes["approximate"]).value if "approximate" in op.attributes else "none"
             kind = "gelu_tanh" if approx == "tanh" else "gelu"
         elif kind not in ELEMENTWISE:
             kind = "host_map"
-        return self._roof(_size(ins[0]) * self.elem[kind], io_bytes)
+        return self._roof(_size(ins[0]) * self.elem[kind], io_bytes, io_bytes)
 
     def _linear(self, op, p: Precision) -> float:
         x, w, y = op.operands[0], op.operands[1], op.results[0]
@@ -260,7 +264,8 @@ class CostModel:
         if p.abits == 16:
             return self.wlinear(m, n, k, p.wbits, _nbytes(x), _nbytes(y))
         # the per-token qc.quantize_dynamic of x as its own kernel (x f32 in; i8 and a scale per row out)
-        quant = self.c["op_s"] + self._roof(m * k * self.elem["quantize_dynamic"], 5 * m * k + 4 * m)
+        io = 5 * m * k + 4 * m
+        quant = self.c["op_s"] + self._roof(m * k * self.elem["quantize_dynamic"], io, io)
         return quant + self.qlinear(m, n, k, m * k, _nbytes(y))
 
     def _matmul(self, a, b, quantized: bool, io_bytes: int) -> float:
@@ -271,22 +276,22 @@ class CostModel:
             t = batch * m * n * k * self.elem["loops_i8" if quantized else "loops_f32"]
         elif quantized:  # B is copied into VNNI quads on every call
             t += batch * k * n * self.elem["host_copy"]
-        return self._roof(t, io_bytes)
+        return self._roof(t, io_bytes, io_bytes)
 
     def _conv(self, op, quantized: bool, p: Precision) -> float:
         x, w = op.operands[0], op.operands[2 if quantized else 1]
         y = op.results[0]
         (_, ci, kh, kw), out = _shape(w), _shape(y)
         macs = math.prod(out) * ci * kh * kw
-        io = _nbytes(x) + _nbytes(w) + _nbytes(y)
+        io, act = _nbytes(x) + _nbytes(w) + _nbytes(y), _nbytes(x) + _nbytes(y)
         if quantized or (not p.is_float and p.abits == 8 and _is_constant(w)):
-            t = self._roof(macs * self.elem["conv_i8"], io)
+            t = self._roof(macs * self.elem["conv_i8"], io, act)
             if not quantized:  # the per-tensor dynamic quantization of x, as its own kernel
-                t += self.c["op_s"] + self._roof(_size(x) * self.elem["quantize_dynamic"], 5 * _size(x))
+                t += self.c["op_s"] + self._roof(_size(x) * self.elem["quantize_dynamic"], 5 * _size(x), 5 * _size(x))
             return t
-        t = self._roof(macs * self.elem["conv_f32"], io)
+        t = self._roof(macs * self.elem["conv_f32"], io, act)
         if not p.is_float and _is_constant(w):  # weight-only: the weight is dequantized on every call
-            t += self.c["op_s"] + self._roof(_size(w) * self.elem["dequantize"], 5 * _size(w))
+            t += self.c["op_s"] + self._roof(_size(w) * self.elem["dequantize"], 5 * _size(w), 5 * _size(w))
         return t
 
 

@@ -35,6 +35,8 @@ def fake_constants() -> dict:
         "arg_s": 10e-6,
         "op_s": 50e-9,
         "bandwidth": 20e9,
+        "cache_bytes": 1 << 20,
+        "spill_s_per_byte": 0.02e-9,
         "copy_s_per_byte": 0.1e-9,
         "fault_s_per_byte": 0.25e-9,
         "tile_s": tile,
