@@ -140,10 +140,11 @@ BUILTIN: dict[str, Recipe] = {
         Recipe(
             "mixed",
             1,
-            "qc-assign-precision{candidates=w4a16:w8a16,budget=4.5,budget_kind=avg_wbits,group=128},"
+            "qc-assign-precision{candidates=w4a16g256:w4a16g128:w4a16g64:w8a16g128,budget=4.5,budget_kind=avg_wbits},"
             "qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
-            "mixed weight-only precision: int4 or int8 per layer by calibrated sensitivity under 4.5 average "
-            "weight bits (scales included), then AWQ at each layer's width",
+            "mixed weight-only precision: int4 in groups of 256, 128 or 64, or int8, per layer, chosen by each "
+            "layer's measured effect on the model output (output gains) under 4.5 average weight bits (scales "
+            "included), then AWQ at each layer's width and group",
             calibration="minmax",
         ),
         Recipe(

@@ -50,7 +50,9 @@ def test_compile_mixed_budget_then_report_shows_map_frontier_and_png(tmp_path, c
     assert plan["budget"] == 6
     assert 4.25 < plan["avg_wbits"] <= 6  # some layers at 8 bits, never over the budget
     assert len(plan["layers"]) == 15
-    assert {layer["precision"] for layer in plan["layers"]} == {"w4a16g128", "w8a16g128"}
+    cands = {"w4a16g256", "w4a16g128", "w4a16g64", "w8a16g128"}  # the mixed recipe's candidates
+    assert {layer["precision"] for layer in plan["layers"]} <= cands
+    assert "w8a16g128" in {layer["precision"] for layer in plan["layers"]}
 
     assert main(["report", str(out), "--png", str(png)]) == 0
     text = capsys.readouterr().out
@@ -59,12 +61,12 @@ def test_compile_mixed_budget_then_report_shows_map_frontier_and_png(tmp_path, c
     # the per-layer map: short names from the source (both decoder layers' q_proj), precision, params
     rows = {line.split()[1]: line.split() for line in lines if line.split()[:1] and line.split()[0].isdigit()}
     assert len(rows) == 15
-    assert rows["q_proj[0]"][3] in ("w4a16g128", "w8a16g128")
+    assert rows["q_proj[0]"][3] in cands
     assert "q_proj[1]" in rows
     assert rows["lm_head"][4] == "32,768"
     assert [r[3] for r in rows.values()] == [layer["precision"] for layer in plan["layers"]]
     # counts per precision add up to the layers; the chosen frontier point is the plan's
-    counts = [line.split() for line in lines if line.startswith(("w4a16g128 ", "w8a16g128 "))]
+    counts = [line.split() for line in lines if line.split()[:1] and line.split()[0] in cands]
     assert sum(int(c[1]) for c in counts) == 15
     chosen = [line for line in lines if line.endswith("<- chosen")]
     assert len(chosen) == 1

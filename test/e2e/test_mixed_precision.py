@@ -14,7 +14,10 @@ from qcomp.tools.report import budget_table
 def test_with_budget_rewrites_only_the_assign_step():
     r = with_budget(get_recipe("mixed"), 5.5)
     assert r.name == "mixed@5.5"
-    assert "qc-assign-precision{candidates=w4a16:w8a16,budget_kind=avg_wbits,group=128,budget=5.5}" in r.pipeline
+    assert (
+        "qc-assign-precision{candidates=w4a16g256:w4a16g128:w4a16g64:w8a16g128,budget_kind=avg_wbits,budget=5.5}"
+        in (r.pipeline)
+    )
     assert "qc-awq{wbits=4,group=128}" in r.pipeline
     with pytest.raises(QcompError, match="has no qc-assign-precision step"):
         with_budget(get_recipe("w8a8"), 5.0)
@@ -53,7 +56,7 @@ def test_eval_two_budgets_calibrate_once_and_give_a_pareto_table_and_plot(tmp_pa
     argv = ["eval", "minilm", "--recipe", "mixed", "--budget", "4.5,6", "--windows", "2", "--seq", "32"]
     assert main([*argv, "--calib", "2", "--plot", str(png)]) == 0
     out = capsys.readouterr().out
-    assert calls == ["w4a16g128"]  # one table, with output gains at the cheapest candidate, for both budgets
+    assert calls == ["w4a16g256"]  # one table, with output gains at the cheapest candidate, for both budgets
     results = [line for line in out.splitlines() if line.startswith("qcomp: minilm mixed@")]
     assert [line.split()[2] for line in results] == ["mixed@4.5", "mixed@6"]
     bits = [float(line.split(" at ")[1].split()[0]) for line in results]
