@@ -5,7 +5,10 @@
 
 For each model and recipe: `qcomp.compile`, `estimate_latency` of its quantized qc module (the module
 qc-assign-precision budgets), the median of `--reps` calls of the compiled model, and measured / estimate
-(the cost model aims at 0.8-1.2). MiniLM (all-MiniLM-L6-v2) encodes one sequence; SmolLM2-135M runs one
+(the cost model aims at 0.8-1.2). `mixed@F` rows: qc-assign-precision{budget_kind=latency} over
+w8a8 / w4a16g128 / w8a16g128 with a latency budget F of the way from the fastest to the slowest assignment
+(local sensitivities, calibrated on the example); they also print measured / budget.
+MiniLM (all-MiniLM-L6-v2) encodes one sequence; SmolLM2-135M runs one
 prefill. Times are medians of wall-clock and of the calling thread's CPU time (the compiled code runs on
 it; CPU time leaves out the time other jobs of a shared machine hold the core).
 
@@ -83,6 +86,41 @@ def _breakdown(module, target) -> list[tuple[str, float]]:
     return sorted(parts.items(), key=lambda kv: -kv[1])
 
 
+MIXED = "qc-assign-precision{{candidates={c},budget_kind=latency,sensitivity=hessian,budget={b}}}"
+MIXED_CANDIDATES = "w8a8:w4a16g128:w8a16g128"
+
+
+def _latency_range(model, inputs, table) -> tuple[float, float]:
+    """The least and most estimated latency (ms) any mixed assignment can have: the frontier's ends."""
+    from qcomp.api import precision_plan
+    from qcomp.calibrate import attach
+    from qcomp.dialects._mlir import ir
+    from qcomp.frontend import import_torch
+    from qcomp.pipeline import Pipeline
+
+    module = import_torch(model, inputs)
+    Pipeline.parse("qc-raise-norms,qc-from-torch").run(module)
+    attach(module, table)
+    with module.context:
+        module.operation.attributes["qc.target"] = ir.StringAttr.get("cpu")
+    Pipeline.parse(MIXED.format(c=MIXED_CANDIDATES, b=1e9)).run(module)
+    front = precision_plan(module)["frontier"]
+    return front[0]["latency_ms"], front[-1]["latency_ms"]
+
+
+def _mixed(model, inputs, fraction: float):
+    """A Recipe with a latency budget `fraction` of the way from the fastest to the slowest assignment, and
+    the calibration table it needs (local sensitivities, calibrated on the example: only latency matters)."""
+    from qcomp.calibrate import calibrate
+    from qcomp.recipes import Recipe
+
+    table = calibrate(model, [inputs])
+    lo, hi = _latency_range(model, inputs, table)
+    budget = lo + fraction * (hi - lo)
+    assign = MIXED.format(c=MIXED_CANDIDATES, b=f"{budget:.6f}")
+    return Recipe(f"mixed@{fraction:g}", 1, assign + ",qc-quantize,canonicalize", calibration="minmax"), table
+
+
 def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool) -> dict:
     import qcomp
     from qcomp import targets
@@ -90,13 +128,20 @@ def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool) -> dict:
 
     target = targets.get("cpu")
     model, inputs = _inputs(name, seq)
+    table = None
+    if recipe.startswith("mixed@"):  # a latency budget between the fastest and the slowest assignment
+        recipe, table = _mixed(model, inputs, float(recipe.removeprefix("mixed@")))
     start = time.perf_counter()
-    cm = qcomp.compile(model, inputs, target=target, recipe=recipe)
+    cm = qcomp.compile(model, inputs, target=target, recipe=recipe, calibration=table)
     t_compile = time.perf_counter() - start
     module = _qc_module(cm)
     est = cost_model.estimate_latency(module, target)
+    plan = cm.report.get("precision_plan")
     wall, cpu = _median_times(lambda: cm(*inputs), reps)
-    row = {"model": name, "recipe": recipe, "tokens": int(inputs[0].shape[-1]), "estimate": est}
+    name_of = recipe if isinstance(recipe, str) else recipe.name
+    row = {"model": name, "recipe": name_of, "tokens": int(inputs[0].shape[-1]), "estimate": est}
+    if plan is not None:  # the assignment's own estimate, when the budget was latency
+        row.update(planned=plan["latency_ms"] / 1e3, budget=plan["budget"] / 1e3, avg_wbits=plan["avg_wbits"])
     row.update({"wall": wall, "cpu": cpu, "compile": t_compile})
     if breakdown:
         row["breakdown"] = _breakdown(module, target)
@@ -106,7 +151,7 @@ def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="minilm,smollm2")
-    ap.add_argument("--recipes", default="fp32,w8a8,w8a16,w4a16")
+    ap.add_argument("--recipes", default="fp32,w8a8,w8a16,w4a16,mixed@0.25,mixed@0.5,mixed@0.75")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--threads", type=int, default=1)
@@ -132,7 +177,7 @@ def main() -> None:
     print(f"machine: {key['cpu']}, {platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}")
     print(f"cost model v{key['version']}: {cost_model.cache_path(target)} ({t_load:.1f} s to load or measure)")
     head = (
-        f"{'model':<8} {'recipe':<7} {'tokens':>6} | {'estimate':>9} {'wall':>9} {'ratio':>6} {'cpu':>9} {'ratio':>6}"
+        f"{'model':<8} {'recipe':<10} {'tokens':>6} | {'estimate':>9} {'wall':>9} {'ratio':>6} {'cpu':>9} {'ratio':>6}"
     )
     print(f"{head} | {'compile':>7}")
     rows = []
@@ -148,10 +193,16 @@ def main() -> None:
             rows.append(row)
             est, wall, cpu = row["estimate"], row["wall"], row["cpu"]
             print(
-                f"{name:<8} {recipe:<7} {row['tokens']:>6} | {est * 1e3:7.2f}ms {wall * 1e3:7.2f}ms {wall / est:6.3f} "
+                f"{name:<8} {recipe:<10} {row['tokens']:>6} | {est * 1e3:7.2f}ms {wall * 1e3:7.2f}ms {wall / est:6.3f} "
                 f"{cpu * 1e3:7.2f}ms {cpu / est:6.3f} | {row['compile']:6.1f}s",
                 flush=True,
             )
+            if "planned" in row:
+                print(
+                    f"{'':<8} {'':<10} {'':>6} | latency budget {row['budget'] * 1e3:.2f} ms, planned "
+                    f"{row['planned'] * 1e3:.2f} ms, avg_wbits {row['avg_wbits']:.3f}: measured / budget "
+                    f"{wall / row['budget']:.3f} (wall), {cpu / row['budget']:.3f} (cpu)"
+                )
             for kind, t in row.get("breakdown", []):
                 print(f"      {t * 1e3:9.2f} ms  {kind}")
     for what in ("wall", "cpu"):

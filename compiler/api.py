@@ -17,6 +17,7 @@ from qcomp.taps import Tap, expose, split
 from qcomp.weights import constant_array
 
 STAGES = ("torch", "qc", "quantized", "target", "llvm")
+FRONTIER_KEY = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "latency_ms"}  # x of the frontier points
 
 
 @dataclass
@@ -144,6 +145,8 @@ def compile(
     stage("qc", "qc-raise-norms,qc-from-torch")
     if ctable is not None:
         calib.attach(module, ctable)  # static activation scales as qc.act_scale on each layer
+    with module.context:  # the target whose cost model passes may price with (qc-assign-precision)
+        module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
     avg_wbits = _avg_wbits(module)
@@ -210,9 +213,20 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
     output gains when the calibration table has them."""
     plan = ir.DictAttr(module.operation.attributes["qc.precision_plan"])
     out = {}
-    for k in ("avg_wbits", "bytes", "budget", "budget_kind", "method", "sensitivity", "error", "solver_s"):
-        a = plan[k]
-        out[k] = ir.StringAttr(a).value if isinstance(a, ir.StringAttr) else a.value
+    for k in (
+        "avg_wbits",
+        "bytes",
+        "budget",
+        "budget_kind",
+        "method",
+        "sensitivity",
+        "error",
+        "solver_s",
+        "latency_ms",
+    ):
+        if k in plan:
+            a = plan[k]
+            out[k] = ir.StringAttr(a).value if isinstance(a, ir.StringAttr) else a.value
     out["sensitivity_s"] = plan["sensitivity_s"].value
     if ctable is not None and ctable.sensitivity and out["sensitivity"] == "output_mse" and out["method"] == "dp":
         out["sensitivity_s"] += ctable.sensitivity["seconds"]
@@ -226,7 +240,8 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
         }
         for d in map(ir.DictAttr, plan["layers"])
     ]
-    out["frontier"] = [{"avg_wbits": p[0].value, "error": p[1].value} for p in map(ir.ArrayAttr, plan["frontier"])]
+    x = FRONTIER_KEY[out["budget_kind"]]
+    out["frontier"] = [{x: p[0].value, "error": p[1].value} for p in map(ir.ArrayAttr, plan["frontier"])]
     return out
 
 

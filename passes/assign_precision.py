@@ -17,15 +17,19 @@ of the layer's local error at that candidate.
 
 Budget. budget_kind=avg_wbits bounds the weight bits averaged over the assigned layers, scales included
 (f32 scales: 32/G bits per weight for a group of G, 32/K for one per output channel); budget_kind=bytes
-bounds their total weight bytes (the same count). The choice minimising Σ e under the budget is found by
+bounds their total weight bytes (the same count); budget_kind=latency bounds the estimated latency of one
+model call in milliseconds, from the target's cost model (`Target.cost(op, precision).latency_s` per
+layer and candidate, `Target.estimate_latency` for the rest of the model, which does not change).
+The choice minimising Σ e under the budget is found by
 an exact multiple-choice knapsack (`passes.knapsack`); the budget is never exceeded, and an infeasible
 one is an error. The result is written on each layer as `qc.wbits` / `qc.abits` / `qc.wgroup`, which
 qc-quantize and qc-awq obey; the module gets `qc.precision_plan`: the totals, each layer's choice and the
 Pareto frontier (least predicted error at each average bit width, from the same DP table).
 
 Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
-`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes), group
-(>= 0, default 128), sensitivity (output_mse | hessian), method (dp | first_last: the common heuristic,
+`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency), group
+(>= 0, default 128), sensitivity (output_mse | hessian), target (the target whose cost model prices
+latency; default: the module's `qc.target`, which qcomp.compile sets), method (dp | first_last: the common heuristic,
 a baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows,
 the rest at the first candidate; with room for exactly two, "first and last layer at 8 bits").
 Needs `qc.act_sample` (calibrate from samples) and, for output_mse, `qc.output_gain`.
@@ -49,6 +53,9 @@ from .knapsack import solve
 from .smooth import error_rows, fake_quant_rows
 
 PLAN = "qc.precision_plan"
+TARGET = "qc.target"  # module attribute: the target qcomp.compile builds for (its cost model prices latency)
+UNITS = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "ms"}
+SCALES = {"avg_wbits": ", scales included", "bytes": ", scales included", "latency": " estimated"}
 GAIN = "qc.output_gain"
 SENSITIVITIES = ("output_mse", "hessian")
 
@@ -103,13 +110,16 @@ class AssignPrecisionPass:
     group: int = 128
     sensitivity: str = "output_mse"
     method: str = "dp"
+    target: str = ""
 
     def __post_init__(self):
         if self.group < 0:
             raise QcompError(f"qc-assign-precision: group must be >= 0, got {self.group}")
         self.cands()
-        if self.budget_kind not in ("avg_wbits", "bytes"):
-            raise QcompError(f"qc-assign-precision: budget_kind must be avg_wbits or bytes, got {self.budget_kind!r}")
+        if self.budget_kind not in UNITS:
+            raise QcompError(
+                f"qc-assign-precision: budget_kind must be one of {', '.join(UNITS)}, got {self.budget_kind!r}"
+            )
         if not self.budget > 0:
             raise QcompError(f"qc-assign-precision: budget must be > 0, got {self.budget}")
         if self.sensitivity not in SENSITIVITIES:
@@ -142,16 +152,22 @@ class AssignPrecisionPass:
             sens_s = time.perf_counter() - start
             sizes = np.array([linear_weight(op).size for op in layers], np.float64)
             k = [linear_weight(op).shape[1] for op in layers]
-            costs = np.array([[c.bits_per_weight(ki) for c in cands] for ki in k]) * sizes[:, None]  # bits
-            capacity = self.budget * sizes.sum() if self.budget_kind == "avg_wbits" else self.budget * 8
-            unit = sizes.sum() if self.budget_kind == "avg_wbits" else 8.0  # bits per budget unit
+            bits = np.array([[c.bits_per_weight(ki) for c in cands] for ki in k]) * sizes[:, None]
+            fixed = 0.0
+            if self.budget_kind == "latency":  # seconds per layer and candidate, the rest of the model fixed
+                costs, fixed = self._latencies(module, layers, cands)
+                unit = 1e-3  # seconds per budget unit (ms)
+            else:
+                costs = bits
+                unit = sizes.sum() if self.budget_kind == "avg_wbits" else 8.0  # bits per budget unit
+            capacity = self.budget * unit - fixed
             start = time.perf_counter()
-            sol = solve(errors, costs, capacity, span=costs.max(axis=1).sum())
-            if sol is None:
-                least = costs.min(axis=1).sum() / unit
+            sol = solve(errors, costs, max(capacity, 0.0), span=costs.max(axis=1).sum())
+            if sol is None or capacity < 0:
+                least = (costs.min(axis=1).sum() + fixed) / unit
                 raise QcompError(
-                    f"qc-assign-precision: budget {self.budget:g} {self.budget_kind} is below the cheapest "
-                    f"assignment ({least:.4g} {self.budget_kind}, scales included)"
+                    f"qc-assign-precision: budget {self.budget:g} {UNITS[self.budget_kind]} is below the cheapest "
+                    f"assignment ({least:.4g} {UNITS[self.budget_kind]}{SCALES[self.budget_kind]})"
                 )
             picks = sol.picks
             if self.method == "first_last":
@@ -174,10 +190,14 @@ class AssignPrecisionPass:
                     )
                 )
             idx = np.arange(len(layers))
-            used = float(costs[idx, picks].sum())
-            frontier = [ir.ArrayAttr.get([_f64(cost / sizes.sum()), _f64(err)]) for cost, err in sol.frontier]
+            used = float(bits[idx, picks].sum())
+            frontier = [ir.ArrayAttr.get([_f64((cost + fixed) / unit), _f64(err)]) for cost, err in sol.frontier]
+            extra = {}
+            if self.budget_kind == "latency":
+                extra["latency_ms"] = _f64((float(costs[idx, picks].sum()) + fixed) * 1e3)
             module.operation.attributes[PLAN] = ir.DictAttr.get(
                 {
+                    **extra,
                     "avg_wbits": _f64(used / sizes.sum()),
                     "bytes": i64_attr(math.ceil(used / 8)),
                     "budget": _f64(self.budget),
@@ -204,6 +224,27 @@ class AssignPrecisionPass:
                 break
             picks = trial
         return picks
+
+    def _latencies(self, module: ir.Module, layers: list, cands: list[Candidate]) -> tuple[np.ndarray, float]:
+        """Estimated seconds of each layer at each candidate, and of the rest of one model call, from the
+        target's cost model (the `target` option, else the module's `qc.target`)."""
+        from qcomp import targets
+
+        name = self.target
+        if not name and TARGET in module.operation.attributes:
+            name = ir.StringAttr(module.operation.attributes[TARGET]).value
+        if not name:
+            raise QcompError(
+                "qc-assign-precision{budget_kind=latency}: no target to price latency: set the target option "
+                "(e.g. target=cpu) or compile with qcomp.compile, which marks the module with qc.target"
+            )
+        tgt = targets.get(name)
+        costs = np.array([[tgt.cost(op, c.name).latency_s or 0.0 for c in cands] for op in layers])
+        total = tgt.estimate_latency(module, precision_of=lambda op: "fp32")
+        if total is None or not np.all(costs > 0):
+            raise QcompError(f"qc-assign-precision{{budget_kind=latency}}: target {name} has no latency model")
+        fixed = total - sum(tgt.cost(op, "fp32").latency_s for op in layers)
+        return costs, fixed
 
     def _gain(self, op) -> float:
         a = op.attributes[GAIN] if GAIN in op.attributes else None

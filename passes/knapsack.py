@@ -39,7 +39,7 @@ def solve(errors: np.ndarray, costs: np.ndarray, capacity: float, span: float | 
     """argmin Σ errors[i, c_i] s.t. Σ costs[i, c_i] <= capacity; the frontier covers costs up to
     max(capacity, span). None when even the cheapest choice exceeds the capacity."""
     n, m = errors.shape
-    span = max(capacity, span or 0.0)
+    span = max(min(capacity, float(costs.max(axis=1).sum())), span or 0.0)  # a larger capacity constrains nothing
     unit = _unit(costs, span)
     icost = np.ceil(costs / unit - 1e-9).astype(np.int64)
     top = math.floor(span / unit + 1e-9)

@@ -58,6 +58,11 @@ class Target(ABC):
     @abstractmethod
     def cost(self, op, precision: str) -> Cost: ...
 
+    def estimate_latency(self, module, precision_of=None) -> float | None:
+        """Estimated seconds of one call of a qc-level module (float layers priced at `precision_of(op)` where
+        that gives a precision), or None when the target has no latency model."""
+        return None
+
     @abstractmethod
     def pipeline(self) -> str:
         """The pass pipeline (our names and upstream names) that lowers a qc module for this target."""

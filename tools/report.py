@@ -93,8 +93,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence
 def plan_summary(plan: Mapping) -> str:
     """One line: the achieved average bits and bytes against the budget, the method and the times."""
     s = (
-        f"avg_wbits {plan['avg_wbits']:.4f}, {plan.get('bytes', 0) / 1e3:.1f} kB weights, budget {plan['budget']:g} "
-        f"{plan['budget_kind']}; method {plan.get('method', '?')}, sensitivity {plan.get('sensitivity', '?')}"
+        f"avg_wbits {plan['avg_wbits']:.4f}, {plan.get('bytes', 0) / 1e3:.1f} kB weights"
+        + (f", estimated latency {plan['latency_ms']:.3f} ms" if "latency_ms" in plan else "")
+        + f", budget {plan['budget']:g} {plan['budget_kind']}; method {plan.get('method', '?')}, "
+        f"sensitivity {plan.get('sensitivity', '?')}"
     )
     if "gain_reference" in plan:
         s += f" (gains at {plan['gain_reference']})"
@@ -126,12 +128,18 @@ def precision_table(plan: Mapping) -> str:
     return "\n".join(lines)
 
 
+def _x(plan: Mapping) -> str:
+    """The key of the frontier's budget axis (and of the plan's value on it): avg_wbits, bytes or latency_ms."""
+    return {"bytes": "bytes", "latency": "latency_ms"}.get(plan.get("budget_kind", ""), "avg_wbits")
+
+
 def _chosen_index(frontier: Sequence[Mapping], plan: Mapping) -> int | None:
-    """The frontier point the plan chose (same bits and error), or None (e.g. method=first_last)."""
+    """The frontier point the plan chose (same cost and error), or None (e.g. method=first_last)."""
+    x = _x(plan)
     for i, p in enumerate(frontier):
-        if abs(p["avg_wbits"] - plan["avg_wbits"]) <= 1e-9 and abs(p["error"] - plan.get("error", p["error"])) <= max(
-            1e-12, 1e-9 * abs(p["error"])
-        ):
+        if abs(p[x] - plan[x]) <= 1e-9 * max(1.0, abs(plan[x])) and abs(
+            p["error"] - plan.get("error", p["error"])
+        ) <= max(1e-12, 1e-9 * abs(p["error"])):
             return i
     return None
 
@@ -147,15 +155,16 @@ def frontier_table(plan: Mapping, max_rows: int = 25) -> str:
     keep = set(range(n)) if n <= max_rows else {round(i * (n - 1) / (max_rows - 1)) for i in range(max_rows)}
     if chosen is not None:
         keep.add(chosen)
+    x = _x(plan)
     rows = [
-        [f"{frontier[i]['avg_wbits']:.4f}", f"{frontier[i]['error']:.4e}", "<- chosen" if i == chosen else ""]
+        [f"{frontier[i][x]:.4f}", f"{frontier[i]['error']:.4e}", "<- chosen" if i == chosen else ""]
         for i in sorted(keep)
     ]
     head = f"Pareto frontier ({n} points" + (f", {len(keep)} shown" if len(keep) < n else "") + "):"
-    lines = [head, *_table(["avg_wbits", "pred. error", ""], rows, [1, 1, 0])]
+    lines = [head, *_table([x, "pred. error", ""], rows, [1, 1, 0])]
     if chosen is None:
         lines.append(
-            f"chosen assignment (avg_wbits {plan['avg_wbits']:.4f}, error {plan.get('error', float('nan')):.4e}) "
+            f"chosen assignment ({x} {plan[x]:.4f}, error {plan.get('error', float('nan')):.4e}) "
             f"is not on the frontier (method {plan.get('method', '?')})"
         )
     return "\n".join(lines)
@@ -270,12 +279,16 @@ def plot_pareto(
 
 def plot_frontier(plan: Mapping, path: str, title: str = "") -> None:
     """The predicted Pareto frontier of a precision plan, the chosen assignment ringed."""
-    pts = [(p["avg_wbits"], p["error"]) for p in plan["frontier"]]
+    x = _x(plan)
+    pts = [(p[x], p["error"]) for p in plan["frontier"]]
     plot_pareto(
         {"predicted frontier": pts},
         path,
+        xlabel={"avg_wbits": "average weight bits (scales included)", "bytes": "weight bytes"}.get(
+            x, "estimated latency (ms)"
+        ),
         title=f"{title}: predicted Pareto frontier" if title else "qc-assign-precision: predicted Pareto frontier",
-        chosen=(plan["avg_wbits"], plan["error"]) if "error" in plan else None,
-        budget=(f"budget {plan['budget']:g}", plan["budget"]) if plan["budget_kind"] == "avg_wbits" else None,
+        chosen=(plan[x], plan["error"]) if "error" in plan else None,
+        budget=(f"budget {plan['budget']:g}", plan["budget"]),
         logy=all(y > 0 for _, y in pts) and bool(pts),
     )

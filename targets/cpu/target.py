@@ -66,6 +66,11 @@ class CpuTarget(Target):
         copies = main is not None and main_copies_constants(main, self)
         return Cost(weight_bytes=weight_bytes(op, precision), latency_s=load(self).op_latency(op, precision, copies))
 
+    def estimate_latency(self, module, precision_of=None) -> float:
+        from .cost_model import estimate_latency
+
+        return estimate_latency(module, self, precision_of)
+
     def pipeline(self) -> str:
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
         return "qc-lower-to-linalg,qc-outline-host-ops"

@@ -99,3 +99,42 @@ def test_table_without_gains_is_a_clear_error(llama):
         qcomp.compile(
             model, inputs, recipe=Recipe("t", 1, pipeline, calibration="minmax"), calibration=calibrate(model, [inputs])
         )
+
+
+def test_latency_budget_is_honoured_and_priced_like_the_built_module(llama):
+    # budget_kind=latency prices each candidate with the CPU cost model (CpuTarget.cost); the plan's estimate
+    # must be what the same model says of the quantized module that was built, and stay within the budget
+    from qcomp.targets.cpu.cost_model import estimate_latency
+    from qcomp.tools.report import frontier_table
+
+    model, inputs, _, table = llama
+
+    def plan_for(budget: float) -> dict:
+        pipeline = (
+            f"qc-assign-precision{{candidates=w8a8:w4a16g32:w8a16g64,budget={budget},budget_kind=latency}},"
+            "qc-quantize{wbits=4,abits=16,group=32},canonicalize"
+        )
+        cm = qcomp.compile(model, inputs, recipe=Recipe("t", 1, pipeline, calibration="minmax"), calibration=table)
+        plan = cm.report["precision_plan"]
+        assert plan["latency_ms"] <= budget
+        built = estimate_latency(_quantized_module(cm), qcomp.targets.get("cpu")) * 1e3
+        assert built == pytest.approx(plan["latency_ms"], rel=0.02)
+        assert "latency_ms" in frontier_table(plan)
+        return plan
+
+    loose = plan_for(1000.0)  # ms: no constraint, the most accurate assignment
+    lo, hi = loose["frontier"][0]["latency_ms"], loose["frontier"][-1]["latency_ms"]
+    assert lo < hi == pytest.approx(loose["latency_ms"], rel=1e-3)  # frontier costs are on the DP grid
+    tight = plan_for(lo + 0.3 * (hi - lo))
+    assert tight["latency_ms"] < loose["latency_ms"]
+    assert tight["error"] > loose["error"]
+
+
+def _quantized_module(cm):
+    from qcomp.dialects import new_context
+    from qcomp.dialects._mlir import ir, run_pipeline
+
+    ctx = new_context()
+    with ctx, ir.Location.unknown():
+        run_pipeline(ir.Module.create(), "func.func(convert-torch-to-tmtensor)")  # loads tm_tensor (cumsum)
+    return ir.Module.parse(cm.stages["quantized"], ctx)
