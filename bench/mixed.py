@@ -36,6 +36,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sens-tokens", type=int, default=256)
     ap.add_argument("--candidates", default=CANDIDATES)
+    ap.add_argument("--sensitivity", default="output_kl", help="output_kl | output_mse | hessian")
     ap.add_argument("--table", default=None, help="calibration table to reuse (written when missing)")
     ap.add_argument("--plot", default=None, help="write the Pareto plot (PNG) here")
     ap.add_argument("--json", default=None, help="write the rows as JSON here")
@@ -94,7 +95,7 @@ def main() -> int:
         )
         return row
 
-    def dp(budget: float, sensitivity: str = "output_mse") -> str:
+    def dp(budget: float, sensitivity: str = args.sensitivity) -> str:
         return f"qc-assign-precision{{candidates={args.candidates},budget={budget:.6f},sensitivity={sensitivity}}}"
 
     rows = [run("uniform int4 g128", "")]

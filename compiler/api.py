@@ -199,11 +199,11 @@ def _avg_wbits(module: ir.Module) -> float | None:
 
 def gain_reference(rec: Recipe) -> str | None:
     """The reference precision at which output gains must be measured, when the recipe's qc-assign-precision
-    uses sensitivity=output_mse: its first candidate with the fewest weight bits."""
+    uses sensitivity=output_mse or output_kl: its first candidate with the fewest weight bits."""
     from qcomp.passes.assign_precision import AssignPrecisionPass
 
     for step in Pipeline.parse(rec.pipeline).steps if rec.pipeline else []:
-        if isinstance(step, AssignPrecisionPass) and step.sensitivity == "output_mse":
+        if isinstance(step, AssignPrecisionPass) and step.sensitivity.startswith("output_"):
             return min(step.cands(), key=lambda c: c.wbits).name
     return None
 
@@ -228,7 +228,7 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
             a = plan[k]
             out[k] = ir.StringAttr(a).value if isinstance(a, ir.StringAttr) else a.value
     out["sensitivity_s"] = plan["sensitivity_s"].value
-    if ctable is not None and ctable.sensitivity and out["sensitivity"] == "output_mse" and out["method"] == "dp":
+    if ctable is not None and ctable.sensitivity and out["sensitivity"].startswith("output_") and out["method"] == "dp":
         out["sensitivity_s"] += ctable.sensitivity["seconds"]
         out["gain_reference"] = ctable.sensitivity["reference"]
     out["layers"] = [

@@ -26,8 +26,8 @@ quantizable ops' names, weight shapes and weight contents, so a table for anothe
 `qc-quantize{static=true}`), `qc.act_absmax`, `qc.act_mean` and `qc.act_sample` (for the outlier passes,
 which keep them consistent as they transform the layer's input; see `qcomp.passes.act_stats`), and on
 the module `qc.calibration = {method, percentile}`. `calibrate(..., sensitivity='w4a16g128')` also
-measures each linear layer's output gain (`qcomp.sensitivity`), kept in the table and attached as
-`qc.output_gain` for qc-assign-precision{sensitivity=output_mse}.
+measures each linear layer's output gains (`qcomp.sensitivity`), kept in the table and attached as
+`qc.output_gain` (mse) and `qc.output_gain_kl` for qc-assign-precision{sensitivity=output_mse|output_kl}.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ BINS = 2048
 KL_LEVELS = 128
 SAMPLE_ROWS = 512
 ACT_SCALE = "qc.act_scale"
-GAIN = "qc.output_gain"  # read by qc-assign-precision{sensitivity=output_mse}
+GAINS = {"mse": "qc.output_gain", "kl": "qc.output_gain_kl"}  # read by qc-assign-precision{sensitivity=output_*}
 
 
 # ----------------------------------------------------------------------------- streaming statistics
@@ -254,7 +254,7 @@ class OpStats:
     clips: dict[str, float]  # per-tensor clip value by method
     mean_abs: np.ndarray | None = None  # per input channel mean |x|, f32
     sample: np.ndarray | None = None  # [rows, channels] activation rows, f32 (not in the JSON: see save)
-    output_gain: float | None = None  # model-output error per unit of local error (qcomp.sensitivity)
+    output_gain: dict[str, float] | None = None  # {"mse", "kl"}: output error per unit of local error
 
 
 @dataclass(frozen=True)
@@ -334,14 +334,15 @@ class CalibrationTable:
                 mean = np.array(o["mean_abs"], np.float64).astype(np.float32) if "mean_abs" in o else None
                 clips = {m: float(o["clips"][m]) for m in METHODS}
                 key, loc = str(o["key"]), str(o["location"])
-                gain = float(o["output_gain"]) if o.get("output_gain") is not None else None
+                gain = o.get("output_gain")
+                gain = {str(k): float(v) for k, v in gain.items()} if gain is not None else None
             except (KeyError, TypeError, ValueError) as e:
                 raise bad(f"op {i}: {type(e).__name__}: {e}") from None
             if absmax.ndim != 1 or not all(math.isfinite(c) and c >= 0 for c in clips.values()):
                 raise bad(f"op {i} ({key}): absmax must be a list and clips finite and >= 0")
             if mean is not None and mean.shape != absmax.shape:
                 raise bad(f"op {i} ({key}): mean_abs must have the length of absmax")
-            if gain is not None and not (math.isfinite(gain) and gain >= 0):
+            if gain is not None and not all(math.isfinite(g) and g >= 0 for g in gain.values()):
                 raise bad(f"op {i} ({key}): output_gain must be finite and >= 0")
             ops.append(OpStats(key, loc, absmax, clips, mean, output_gain=gain))
         sens = data.get("sensitivity", {})
@@ -442,7 +443,7 @@ def calibrate(
 
 
 def with_output_gains(table: CalibrationTable, model, samples: list[tuple], layers, reference: str):
-    """`table` with each linear op's output gain measured at `reference` (see `qcomp.sensitivity`)."""
+    """`table` with each linear op's output gains measured at `reference` (see `qcomp.sensitivity`)."""
     from qcomp.sensitivity import output_gains
 
     weights = [w if isinstance(w, np.ndarray) and name == "qc.linear" else None for name, w in layers]
@@ -485,8 +486,9 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
         for op, s, st in zip(ops, scales, table.ops, strict=True):
             op.attributes[ACT_SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(s))
             act_stats.write(op, act_stats.ActStats(st.absmax, st.mean_abs, st.sample), rescale=False)
-            if st.output_gain is not None:
-                op.attributes[GAIN] = ir.FloatAttr.get(ir.F64Type.get(), float(st.output_gain))
+            for kind, g in (st.output_gain or {}).items():
+                if kind in GAINS:
+                    op.attributes[GAINS[kind]] = ir.FloatAttr.get(ir.F64Type.get(), float(g))
 
 
 def resolve(
@@ -499,8 +501,8 @@ def resolve(
         table = calibration if isinstance(calibration, CalibrationTable) else CalibrationTable.load(calibration)
         if sensitivity and not table.sensitivity:
             raise QcompError(
-                "the recipe's qc-assign-precision{sensitivity=output_mse} needs output gains, and this calibration "
-                f"table has none: calibrate(model, samples, sensitivity={sensitivity!r}), or pass the samples"
+                "the recipe's qc-assign-precision{sensitivity=output_mse|output_kl} needs output gains, and this "
+                f"calibration table has none: calibrate(model, samples, sensitivity={sensitivity!r}) or pass samples"
             )
         return table
     return calibrate(model, calibration, method=method, percentile=percentile, target=target, sensitivity=sensitivity)

@@ -4,11 +4,12 @@ For the qc module's i-th quantizable op with a constant weight W [N, K], the PyT
 (an `nn.Linear`, or a transformers `Conv1D` holding Wᵀ) is found by the weight's contents. A forward hook
 then adds Q_a(x) Q_w(W)ᵀ − x Wᵀ to that module's output — only that use of W, so a tied weight
 (SmolLM2's lm_head and embedding) is quantized only where the qc op uses it — and the model runs on the
-sensitivity samples. The layer's output error is mean((y_q − y)²) over the model's first output
-(logits, embeddings), averaged over the samples; Q_w and Q_a are qc-quantize's quantizers at the
+sensitivity samples. The layer's output errors are mean((y_q − y)²) over the model's first output
+(logits, embeddings) and, for language models, the mean over tokens of KL(softmax(y) ‖ softmax(y_q)) over
+the last dim (what perplexity feels), averaged over the samples; Q_w and Q_a are qc-quantize's quantizers at the
 reference candidate (e.g. w4a16g128: int4 weights in groups of 128, float activations).
 
-What qc-assign-precision reads is the layer's *output gain*: that error per unit of the layer's local
+What qc-assign-precision reads is the layer's *output gains* ("mse", "kl"): each error per unit of the layer's local
 error || x Wᵀ − Q_a(x) Q_w(W)ᵀ ||² on its calibration row sample at the same candidate. It scores every
 other candidate c as gain · local_error(c): the network propagates each candidate's rounding noise with
 the same gain (measured once per layer, so the cost is one forward pass per layer, not per candidate).
@@ -61,14 +62,21 @@ def _fake_quant_rows_torch(x: torch.Tensor, bits: int) -> torch.Tensor:
     return torch.from_numpy(fake_quant_rows(x.detach().float().numpy(), bits)).to(x.dtype)
 
 
+def _errors(out: torch.Tensor, ref: torch.Tensor, ref_logp: torch.Tensor) -> tuple[float, float]:
+    mse = torch.mean((out - ref) ** 2).item()
+    logq = torch.log_softmax(out, dim=-1)
+    kl = torch.sum(ref_logp.exp() * (ref_logp - logq), dim=-1).mean().item()
+    return mse, max(kl, 0.0)
+
+
 def output_gains(
     model: torch.nn.Module,
     samples: list[tuple],
     weights: list[np.ndarray | None],
     rows: list[np.ndarray | None],
     reference: str = "w4a16g128",
-) -> tuple[list[float | None], float]:
-    """The output gain of every op (None where its weight has no PyTorch owner or no row sample) and
+) -> tuple[list[dict[str, float] | None], float]:
+    """The output gains {"mse", "kl"} of every op (None where its weight has no PyTorch owner or no row sample) and
     the seconds spent. `weights[i]`: op i's constant weight [N, K]; `rows[i]`: its activation row sample."""
     cand: Candidate = parse_candidate(reference)
     start = time.perf_counter()
@@ -77,7 +85,8 @@ def output_gains(
     model.eval()
     with torch.no_grad():
         refs = [_first(model(*s)).float() for s in samples]
-        gains: list[float | None] = []
+        ref_logps = [torch.log_softmax(r, dim=-1) for r in refs]
+        gains: list[dict[str, float] | None] = []
         for w, x in zip(weights, rows, strict=True):
             gains.append(None)
             if w is None or x is None or w.ndim != 2:
@@ -104,15 +113,9 @@ def output_gains(
 
             handle = mod.register_forward_hook(hook)
             try:
-                mse = float(
-                    np.mean(
-                        [
-                            torch.mean((_first(model(*s)).float() - r) ** 2).item()
-                            for s, r in zip(samples, refs, strict=True)
-                        ]
-                    )
-                )
+                outs = [_first(model(*s)).float() for s in samples]
+                errs = np.mean([_errors(o, r, lp) for o, r, lp in zip(outs, refs, ref_logps, strict=True)], axis=0)
             finally:
                 handle.remove()
-            gains[-1] = mse / local if local > 0 else 0.0
+            gains[-1] = {k: float(e) / local if local > 0 else 0.0 for k, e in zip(("mse", "kl"), errs, strict=True)}
     return gains, time.perf_counter() - start

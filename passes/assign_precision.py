@@ -13,7 +13,8 @@ compare layers with each other well (an lm_head's error is in logits, a q_proj's
 `sensitivity=output_mse` (default) uses the model-output error: e(layer, c) = g · e_local(layer, c),
 with g = `qc.output_gain`, the mean squared error of the model's output when this layer *alone* is
 quantized (measured by `qcomp.sensitivity` on the fp32 PyTorch model at a reference candidate) per unit
-of the layer's local error at that candidate.
+of the layer's local error at that candidate. `sensitivity=output_kl` uses g = `qc.output_gain_kl`, the
+same with the KL divergence of the output softmax (language models: what perplexity measures).
 
 Budget. budget_kind=avg_wbits bounds the weight bits averaged over the assigned layers, scales included
 (f32 scales: 32/G bits per weight for a group of G, 32/K for one per output channel); budget_kind=bytes
@@ -28,11 +29,11 @@ Pareto frontier (least predicted error at each average bit width, from the same 
 
 Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
 `group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency), group
-(>= 0, default 128), sensitivity (output_mse | hessian), target (the target whose cost model prices
+(>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the target whose cost model prices
 latency; default: the module's `qc.target`, which qcomp.compile sets), method (dp | first_last: the common heuristic,
 a baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows,
 the rest at the first candidate; with room for exactly two, "first and last layer at 8 bits").
-Needs `qc.act_sample` (calibrate from samples) and, for output_mse, `qc.output_gain`.
+Needs `qc.act_sample` (calibrate from samples) and, for output_mse / output_kl, `qc.output_gain[_kl]`.
 """
 
 import math
@@ -56,8 +57,8 @@ PLAN = "qc.precision_plan"
 TARGET = "qc.target"  # module attribute: the target qcomp.compile builds for (its cost model prices latency)
 UNITS = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "ms"}
 SCALES = {"avg_wbits": ", scales included", "bytes": ", scales included", "latency": " estimated"}
-GAIN = "qc.output_gain"
-SENSITIVITIES = ("output_mse", "hessian")
+GAINS = {"output_mse": "qc.output_gain", "output_kl": "qc.output_gain_kl"}
+SENSITIVITIES = ("output_mse", "output_kl", "hessian")
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,8 @@ class AssignPrecisionPass:
             errors = np.array(
                 [[local_error(linear_weight(op), x, c) for c in cands] for op, x in zip(layers, samples, strict=True)]
             )
-            if self.sensitivity == "output_mse":
-                errors *= np.array([self._gain(op) for op in layers])[:, None]
+            if self.sensitivity in GAINS:
+                errors *= np.array([self._gain(op, GAINS[self.sensitivity]) for op in layers])[:, None]
             sens_s = time.perf_counter() - start
             sizes = np.array([linear_weight(op).size for op in layers], np.float64)
             k = [linear_weight(op).shape[1] for op in layers]
@@ -246,15 +247,15 @@ class AssignPrecisionPass:
         fixed = total - sum(tgt.cost(op, "fp32").latency_s for op in layers)
         return costs, fixed
 
-    def _gain(self, op) -> float:
-        a = op.attributes[GAIN] if GAIN in op.attributes else None
+    def _gain(self, op, name: str) -> float:
+        a = op.attributes[name] if name in op.attributes else None
         if a is None:
             raise QcompError(
-                f"{op.location}: qc-assign-precision{{sensitivity=output_mse}}: the layer has no '{GAIN}' "
+                f"{op.location}: qc-assign-precision{{sensitivity={self.sensitivity}}}: the layer has no '{name}' "
                 "(calibrate with sensitivity, e.g. qcomp.calibrate(..., sensitivity='w4a16g128'), or use "
                 "sensitivity=hessian)"
             )
         v = a.value if isinstance(a, ir.FloatAttr) else None
         if v is None or not math.isfinite(v) or v < 0:
-            raise QcompError(f"{op.location}: qc-assign-precision: '{GAIN}' must be a finite float >= 0, got {a}")
+            raise QcompError(f"{op.location}: qc-assign-precision: '{name}' must be a finite float >= 0, got {a}")
         return v
