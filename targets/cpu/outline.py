@@ -15,7 +15,7 @@ from typing import ClassVar
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.irutil import replace_with_call
 
-PREFIXES = ("linalg.", "tm_tensor.")
+PREFIXES = ("linalg.",)  # not tm_tensor: a scan must stay in @main for `buffers.scans_to_linalg`
 
 
 def _op(x):
