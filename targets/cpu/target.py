@@ -1,12 +1,12 @@
 """CpuTarget: options, capabilities, cost model, pipeline and build for the host CPU."""
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 
+from .aot import save_aot
 from .jit import JitFunction
 from .lower_ops import LOWERINGS
 from .lower_qc import LowerToLinalgPass
@@ -35,9 +35,8 @@ class JitArtifact(Artifact):
         return self.fn(*inputs)
 
     def save(self, directory: str) -> list[str]:
-        path = os.path.join(directory, "model.o")
-        self.fn.engine.dump_to_object_file(path)
-        return ["model.o"]
+        """model.o, model.weights, model.h, model_api.c and model.so: the C API of `aot.save_aot`."""
+        return save_aot(self.fn, directory)
 
 
 class CpuTarget(Target):
