@@ -148,6 +148,15 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "mixed-kl",
+            1,
+            "qc-assign-precision{candidates=w4a16g256:w4a16g128:w4a16g64:w8a16g128,budget=4.5,budget_kind=avg_wbits,"
+            "sensitivity=output_kl},qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
+            "mixed for language models: as mixed, with each layer's effect measured as the KL divergence of the "
+            "next-token distribution (what perplexity feels) instead of the output MSE",
+            calibration="minmax",
+        ),
+        Recipe(
             "w4a8-awq",
             1,
             "qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
