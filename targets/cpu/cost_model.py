@@ -99,14 +99,17 @@ def parse_precision(text: str) -> Precision:
 def op_precision(op) -> str:
     """The precision an op runs at: its `qc.precision` (set by qc-quantize; "fp32" keeps a layer float), else
     for a float layer that qc-assign-precision assigned (`qc.wbits`, `qc.abits`) what qc-quantize will make of
-    it (weight-only layers in its default groups of 128), else fp32."""
+    it (weight-only layers in groups of `qc.wgroup`, default 128), else fp32."""
     op = _op(op)
     attrs = op.attributes
     if "qc.precision" in attrs and isinstance(attrs["qc.precision"], ir.StringAttr):
         return ir.StringAttr(attrs["qc.precision"]).value
     if op.name in ("qc.linear", "qc.conv2d") and "qc.wbits" in attrs and "qc.abits" in attrs:
         wbits, abits = (ir.IntegerAttr(attrs[a]).value for a in ("qc.wbits", "qc.abits"))
-        return f"w{wbits}a{abits}" + ("g128" if abits == 16 and op.name == "qc.linear" else "")
+        if abits != 16 or op.name != "qc.linear":
+            return f"w{wbits}a{abits}"
+        group = ir.IntegerAttr(attrs["qc.wgroup"]).value if "qc.wgroup" in attrs else 128
+        return f"w{wbits}a{abits}" + (f"g{group}" if group else "")
     return "fp32"
 
 
@@ -208,7 +211,10 @@ class CostModel:
         panel = 4 * n * k
         stored = n * (-(-k // 2) if bits <= 4 else k)
         dequant = self._roof(n * k * self.elem["dequant_w4" if bits <= 4 else "dequant_w8"], stored + panel)
-        return dequant + self.linear(m, n, k, x_bytes, y_bytes) + self._fresh(panel)
+        # a panel of FAULT_BYTES or more is faulted afresh when glibc maps it, and not at all when an earlier free
+        # left a free chunk that large in the heap (observed on SmolLM2's LM head after the process had built and
+        # freed another module of the model, as qc-assign-precision{budget_kind=latency} runs do): half of it
+        return dequant + self.linear(m, n, k, x_bytes, y_bytes) + 0.5 * self._fresh(panel)
 
     # --- ops
     def op_latency(self, op, precision: str | None = None, copies_constants: bool = False) -> float:
@@ -219,7 +225,9 @@ class CostModel:
         name = op.name
         if name in FREE or not any(_tensor(r) for r in op.results):
             return 0.0
-        results = sum(self._fresh(_nbytes(r), 2) for r in op.results)  # the kernel's result and its caller's copy
+        # the kernel's result and its caller's copy; none after a weight-only layer mapping a larger fresh panel
+        # (its free leaves the result's size in the heap, already touched: observed on SmolLM2's LM head)
+        results = 0.0 if _maps_panel(op, precision) else sum(self._fresh(_nbytes(r), 2) for r in op.results)
         t = self.c["op_s"] + results + self._compute(op, name, precision)
         if copies_constants:
             t += sum(self._copy(b) for b in _constant_bytes(op, precision))
@@ -293,6 +301,17 @@ class CostModel:
         if not p.is_float and _is_constant(w):  # weight-only: the weight is dequantized on every call
             t += self.c["op_s"] + self._roof(_size(w) * self.elem["dequantize"], 5 * _size(w), 5 * _size(w))
         return t
+
+
+def _maps_panel(op, precision: str | None) -> bool:
+    """Whether `op` dequantizes a weight into a per-call f32 panel of FAULT_BYTES or more (weight-only linear)."""
+    if op.name == "qc.linear" and _is_constant(op.operands[1]):
+        p = parse_precision(precision or op_precision(op))
+        if p.is_float or p.abits != 16:
+            return False
+    elif op.name != "qc.wlinear":
+        return False
+    return 4 * _shape(op.operands[1])[0] * _shape(op.operands[0])[-1] >= FAULT_BYTES
 
 
 def _constant_bytes(op, precision: str | None) -> list[int]:
