@@ -5,8 +5,10 @@ and the "first and last layer at 8 bits" heuristic at equal bits, all with the s
                                     [--sens-tokens 256] [--table T.json] [--plot pareto.png]
 
 Protocol of shared/notes/models.md (SmolLM2, 16 x 512-token windows, calibration on the 8 windows
-after them, once for all rows). Output gains (qc-assign-precision{sensitivity=output_mse}) are measured
-once, on the first `--sens-tokens` tokens of the first calibration window, at w4a16g128. avg_wbits
+after them, once for all rows). Output gains (qc-assign-precision{sensitivity=output_kl} by default,
+`--sensitivity output_mse|hessian`) are measured once, on the first `--sens-tokens` tokens of the first
+calibration window, at w4a16g128. The heuristic rows raise the last, first, second ... layer to int8
+while the budget allows (at 5.125 bits exactly "first and last layer at 8 bits"). avg_wbits
 counts the f32 group scales (int4 g128 = 4.25 bits). `--table` keeps the calibration table between runs.
 """
 
