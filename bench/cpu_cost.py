@@ -108,29 +108,48 @@ def _latency_range(model, inputs, table) -> tuple[float, float]:
     return front[0]["latency_ms"], front[-1]["latency_ms"]
 
 
-def _mixed(model, inputs, fraction: float):
-    """A Recipe with a latency budget `fraction` of the way from the fastest to the slowest assignment, and
-    the calibration table it needs (local sensitivities, calibrated on the example: only latency matters)."""
+def _prepare(name: str, seq: int, fraction: float, path: str) -> float:
+    """Calibrate (local sensitivities, on the example: only latency matters here), save the table at `path`
+    and return the latency budget (ms) `fraction` of the way from the fastest to the slowest assignment."""
     from qcomp.calibrate import calibrate
+
+    model, inputs = _inputs(name, seq)
+    table = calibrate(model, [inputs])
+    table.save(path)
+    lo, hi = _latency_range(model, inputs, table)
+    return lo + fraction * (hi - lo)
+
+
+def _mixed(name: str, seq: int, threads: int, fraction: float):
+    """The mixed Recipe and its calibration table, prepared in another process: calibrating and probing
+    allocate big buffers, and the allocator's history changes the measured page faults (a fresh process
+    measures what a user compiling one model gets)."""
+    import tempfile
+
+    from qcomp.calibrate import CalibrationTable
     from qcomp.recipes import Recipe
 
-    table = calibrate(model, [inputs])
-    lo, hi = _latency_range(model, inputs, table)
-    budget = lo + fraction * (hi - lo)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "table.json")
+        cmd = [sys.executable, __file__, "--prepare", f"{name}:{fraction}:{path}", "--seq", str(seq)]
+        cmd += ["--threads", str(threads)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        budget = json.loads(out.strip().splitlines()[-1])["budget"]
+        table = CalibrationTable.load(path)
     assign = MIXED.format(c=MIXED_CANDIDATES, b=f"{budget:.6f}")
     return Recipe(f"mixed@{fraction:g}", 1, assign + ",qc-quantize,canonicalize", calibration="minmax"), table
 
 
-def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool) -> dict:
+def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool, threads: int = 1) -> dict:
     import qcomp
     from qcomp import targets
     from qcomp.targets.cpu import cost_model
 
     target = targets.get("cpu")
-    model, inputs = _inputs(name, seq)
     table = None
     if recipe.startswith("mixed@"):  # a latency budget between the fastest and the slowest assignment
-        recipe, table = _mixed(model, inputs, float(recipe.removeprefix("mixed@")))
+        recipe, table = _mixed(name, seq, threads, float(recipe.removeprefix("mixed@")))
+    model, inputs = _inputs(name, seq)
     start = time.perf_counter()
     cm = qcomp.compile(model, inputs, target=target, recipe=recipe, calibration=table)
     t_compile = time.perf_counter() - start
@@ -158,12 +177,17 @@ def main() -> None:
     ap.add_argument("--breakdown", action="store_true", help="estimated time per op kind")
     ap.add_argument("--same-process", action="store_true", help="run every row in this process")
     ap.add_argument("--row", help=argparse.SUPPRESS)  # model:recipe, run in a child process
+    ap.add_argument("--prepare", help=argparse.SUPPRESS)  # model:fraction:table path, run in a child process
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
+    if args.prepare:
+        name, fraction, path = args.prepare.split(":", 2)
+        print(json.dumps({"budget": _prepare(name, args.seq, float(fraction), path)}))
+        return
     if args.row:
         name, recipe = args.row.split(":")
-        print(json.dumps(_row(name, recipe, args.seq, args.reps, args.breakdown)))
+        print(json.dumps(_row(name, recipe, args.seq, args.reps, args.breakdown, args.threads)))
         return
 
     from qcomp import targets
