@@ -1,0 +1,106 @@
+"""End-to-end CPU latency, side by side in one run: qcomp against PyTorch (and ONNX Runtime when installed).
+
+    .venv/bin/python bench/cpu.py [--models minilm,smollm2] [--seqs 128] [--threads 1] [--reps 7]
+
+For MiniLM (all-MiniLM-L6-v2, one padded sentence of `seq` tokens) and SmolLM2-135M (one prefill of `seq`
+tokens): PyTorch eager fp32, PyTorch dynamic int8 (`torch.ao.quantization.quantize_dynamic` on every
+nn.Linear), ONNX Runtime fp32 and its dynamic int8 quantization (only if `onnxruntime` and `onnx` are
+installed: `pip install onnxruntime onnx`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians
+of `--reps` calls after one warm-up, wall clock; every ratio is to PyTorch eager fp32 measured in the same
+run. Threads: torch.set_num_threads and ORT's intra-op threads; qcomp's kernels run on one thread.
+"""
+
+import argparse
+import copy
+import functools
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+
+def _inputs(name: str, seq: int):
+    from qcomp.evaluate import default_text, encoder_batches, token_windows
+    from qcomp.models import minilm, smollm2
+
+    if name == "minilm":
+        model, tok = minilm()
+        return model, tuple(encoder_batches(tok, default_text(), 1, seq)[0])
+    model, tok = smollm2()
+    wins, _ = token_windows(tok, default_text(), 1, seq)
+    return model, (wins[0],)
+
+
+def _median(fn, reps: int) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def _ort_rows(model, inputs, threads: int, reps: int, tmp: str) -> list[tuple[str, float]]:
+    try:
+        import onnxruntime as ort
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        return []
+    path = os.path.join(tmp, "model.onnx")
+    names = [f"in{i}" for i in range(len(inputs))]
+    torch.onnx.export(model, inputs, path, input_names=names, dynamo=False)
+    qpath = os.path.join(tmp, "model.int8.onnx")
+    quantize_dynamic(path, qpath, weight_type=QuantType.QInt8)
+    rows = []
+    for label, p in (("onnxruntime fp32", path), ("onnxruntime dynamic int8", qpath)):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
+        feed = {n: x.numpy() for n, x in zip(names, inputs, strict=True)}
+        rows.append((label, _median(functools.partial(sess.run, None, feed), reps)))
+    return rows
+
+
+def main() -> None:
+    import tempfile
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="minilm,smollm2")
+    ap.add_argument("--seqs", default="128")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--recipes", default="fp32,w8a8,w4a16")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    import qcomp
+
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}")
+    for name in args.models.split(","):
+        for seq in (int(s) for s in args.seqs.split(",")):
+            model, inputs = _inputs(name, seq)
+            with torch.no_grad():
+                eager = _median(functools.partial(model, *inputs), args.reps)
+                dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+                rows = [
+                    ("pytorch eager fp32", eager),
+                    ("pytorch dynamic int8", _median(functools.partial(dyn, *inputs), args.reps)),
+                ]
+                with tempfile.TemporaryDirectory() as tmp:
+                    rows += _ort_rows(model, inputs, args.threads, args.reps, tmp)
+            for recipe in args.recipes.split(","):
+                cm = qcomp.compile(model, inputs, recipe=recipe)
+                rows.append((f"qcomp {recipe}", _median(functools.partial(cm, *inputs), args.reps)))
+                del cm
+            print(f"\n{name}, {seq} tokens:")
+            print("| runtime | median ms | x eager fp32 |")
+            print("|---|---|---|")
+            for label, t in rows:
+                print(f"| {label} | {t * 1e3:.2f} | {t / eager:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
