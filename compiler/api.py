@@ -184,6 +184,7 @@ def _avg_wbits(module: ir.Module) -> float | None:
     """Stored bits per weight over the quantized linear layers, f32 scales included (qc.wlinear: one per
     group; qc.qlinear: one per output channel) — the count qc-assign-precision budgets."""
     from qcomp.irutil import ops_named
+    from qcomp.passes.assign_precision import Candidate
 
     bits = params = 0.0
     for op in ops_named(module, "qc.wlinear", "qc.qlinear"):
@@ -192,7 +193,7 @@ def _avg_wbits(module: ir.Module) -> float | None:
             b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
         else:
             b, g = int(ir.StringAttr(op.attributes["qc.precision"]).value[1]), k
-        bits += n * k * b + 32 * n * -(-k // (g or k))
+        bits += Candidate(b, 16, g).bits_per_weight(k) * n * k  # the count qc-assign-precision uses
         params += n * k
     return bits / params if params else None
 

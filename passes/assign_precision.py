@@ -136,23 +136,23 @@ class AssignPrecisionPass:
     def run(self, module: ir.Module) -> None:
         cands = self.cands()
         with module.context, ir.Location.unknown():
-            layers, samples = [], []
+            layers, samples, weights = [], [], []  # each weight decoded once (an lm_head is 28M floats)
             for op in ops_named(module, "qc.linear"):
-                st = act_stats.read(op) if linear_weight(op) is not None else None
+                w = linear_weight(op)
+                st = act_stats.read(op) if w is not None else None
                 if st is not None and st.sample is not None:
                     layers.append(op)
                     samples.append(st.sample)
+                    weights.append(w)
             if not layers:
                 return
             start = time.perf_counter()
-            errors = np.array(
-                [[local_error(linear_weight(op), x, c) for c in cands] for op, x in zip(layers, samples, strict=True)]
-            )
+            errors = np.array([[local_error(w, x, c) for c in cands] for w, x in zip(weights, samples, strict=True)])
             if self.sensitivity in GAINS:
                 errors *= np.array([self._gain(op, GAINS[self.sensitivity]) for op in layers])[:, None]
             sens_s = time.perf_counter() - start
-            sizes = np.array([linear_weight(op).size for op in layers], np.float64)
-            k = [linear_weight(op).shape[1] for op in layers]
+            sizes = np.array([w.size for w in weights], np.float64)
+            k = [w.shape[1] for w in weights]
             bits = np.array([[c.bits_per_weight(ki) for c in cands] for ki in k]) * sizes[:, None]
             fixed = 0.0
             if self.budget_kind == "latency":  # seconds per layer and candidate, the rest of the model fixed
