@@ -43,6 +43,8 @@ def amap(nd: int, exprs: list[str]) -> str:
 class Fn:
     """Accumulates the body of one private function; `v()` names fresh SSA values."""
 
+    vectorize = True  # elementwise maps and row reductions as vector loops (vector_map)
+
     def __init__(self, name: str, args: list[T], results: list[T]):
         self.name, self.args, self.results = name, args, results
         self.lines: list[str] = []
@@ -83,8 +85,15 @@ class Fn:
         reduce_last: bool = False,
         n_reduce: int = 0,
     ) -> str:
-        """linalg.generic over `nd` loops; body lines see %a0.. (inputs) and %o (output element)."""
+        """linalg.generic over `nd` loops; body lines see %a0.. (inputs) and %o (output element). Written as
+        16-lane vector loops instead where `vector_map` applies (and `self.vectorize`)."""
         n_red = n_reduce or (1 if reduce_last else 0)
+        if self.vectorize:
+            from .vector_map import vector_generic
+
+            r = vector_generic(self, nd, ins, out, body, yield_, n_red)
+            if r is not None:
+                return r
         iters = ", ".join(['"parallel"'] * (nd - n_red) + ['"reduction"'] * n_red)
         maps = ", ".join(amap(nd, e) for _, _, e in [*ins, out])
         args = ", ".join([f"%a{i}: {t.elem}" for i, (_, t, _) in enumerate(ins)] + [f"%o: {out[1].elem}"])

@@ -1,0 +1,202 @@
+"""Elementwise maps and row reductions as 16-lane vector loops (the lowering of `Fn.generic` when it applies).
+
+`convert-linalg-to-loops` writes one scalar iteration per element, and `math.exp` / `math.erf` become libm
+calls, so GELU, softmax and the norms ran at a few cycles per element. Where a generic
+
+- is all-parallel, or reduces its last dim into an output indexed by the leading dims (a row reduction),
+- has a last dim that is a multiple of 16 and a rank of 2 or more,
+- reads each input through one of: the output's dims (full), its leading dims (a per-row value, also
+  with a trailing 0 for a [..., 1] operand), its last dim (a per-column vector) or a single element,
+- and has a body of arith/math ops on f32/i8/i32 (no linalg.index, no tensor ops),
+
+this writes it as a loop over rows (leading dims collapsed) and 16-wide column chunks: vector loads, the
+body with each scalar type turned into vector<16x…> (exp, erf and tanh by `vector_math`), a vector store;
+a reduction carries a vector accumulator and ends with `vector.reduction`. Integer results are unchanged
+(the same ops per element); float reductions sum in a different order than the scalar loop.
+"""
+
+import re
+
+from . import vector_math
+from .linalg_text import Fn, T, collapse, expand
+
+LANES = 16
+_SCALARS = ("f32", "i8", "i32", "i1")
+_TOKEN = re.compile(r"%[A-Za-z_][\w]*")
+_LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
+_REDUCE = {"arith.addf": ("add", "0.0"), "arith.maximumf": ("maximumf", "0xFF800000")}
+
+
+def _vt(elem: str) -> str:
+    return f"vector<{LANES}x{elem}>"
+
+
+def _kind(exprs: list[str], rank: int) -> str | None:
+    full = [f"d{i}" for i in range(rank)]
+    if exprs == full:
+        return "full"
+    if exprs in (full[:-1], [*full[:-1], "0"]):
+        return "row"
+    if exprs == full[-1:]:
+        return "col"
+    if exprs in ([], ["0"]):
+        return "scalar"
+    return None
+
+
+def _memref(shape: tuple[int, ...], elem: str) -> str:
+    return "memref<" + "".join(f"{d}x" for d in shape) + elem + ">"
+
+
+def _vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+    """The body on vectors; `names` maps the generic's block arguments to vector values. Returns the lines and
+    the outer scalars the body reads ({name: elem}), or None when a line cannot be vectorized."""
+    out, outer, local = [], {}, dict(names)
+    for i, line in enumerate(body):
+        m = _LINE.match(line.strip())
+        if not m:
+            return None
+        res, op, args, types = m.groups()
+        if not (op.startswith("arith.") or op.startswith("math.")):
+            return None
+        scalar = types.split(" to ")[0].strip()
+        if any(t.strip() not in _SCALARS for t in types.split(" to ")):
+            return None
+        new = f"%{tag}_b_{res[1:]}"
+        if op == "arith.constant":
+            local[res] = new
+            out.append(f"{new} = arith.constant dense<{args.strip()}> : {_vt(scalar)}")
+            continue
+
+        def rename(tok: re.Match) -> str:
+            name = tok.group(0)
+            if name not in local:
+                outer[name] = scalar
+                local[name] = f"%{tag}_out_{name[1:]}"
+            return local[name]
+
+        args = _TOKEN.sub(rename, args)
+        local[res] = new
+        if op in vector_math.FUNCTIONS:
+            lines, r = vector_math.FUNCTIONS[op](args.strip(), f"{tag}_m{i}", _vt(scalar))
+            out += lines
+            local[res] = r
+            continue
+        if op == "arith.select":
+            vtypes = f"{_vt('i1')}, {_vt(scalar)}"
+        else:
+            vtypes = " to ".join(_vt(t.strip()) for t in types.split(" to "))
+        out.append(f"{new} = {op} {args} : {vtypes}")
+    return out, {**outer, "__map__": local}
+
+
+def vector_generic(
+    fn: Fn, nd: int, ins: list[tuple[str, T, list[str]]], out: tuple[str, T, list[str]], body, yield_: str, n_red: int
+) -> str | None:
+    """`fn.generic` as vector loops, or None where it does not apply (see the module docstring)."""
+    ov, ot, oexprs = out
+    if nd < 2 or n_red > 1:
+        return None
+    shape = tuple(ins[0][1].shape) if n_red else ot.shape
+    if len(shape) != nd or shape[-1] % LANES or (n_red and _kind(oexprs, nd) != "row"):
+        return None
+    if not n_red and _kind(oexprs, nd) != "full":
+        return None
+    kinds = [_kind(e, nd) for _, _, e in ins]
+    if None in kinds or any(t.elem not in _SCALARS for _, t, _ in ins) or ot.elem not in _SCALARS:
+        return None
+    if any(k == "full" and t.shape != shape for k, (_, t, _) in zip(kinds, ins, strict=True)):
+        return None
+    tag = fn.v()[1:]
+    rows, cols = 1, shape[-1]
+    for d in shape[:-1]:
+        rows *= d
+    names = {f"%a{i}": f"%{tag}_in{i}" for i in range(len(ins))}
+    acc = f"%{tag}_acc"
+    if n_red:
+        names["%o"] = acc
+    elif any("%o" in _TOKEN.findall(line) for line in body):
+        return None
+    vb = _vector_body(body, tag, names)
+    if vb is None:
+        return None
+    lines, outer = vb
+    local = outer.pop("__map__")
+    if n_red:
+        last = _LINE.match(body[-1].strip())
+        if not last or last.group(1) != yield_ or last.group(2) not in _REDUCE or "%o" not in last.group(3):
+            return None
+    if yield_ not in local:
+        return None
+
+    def c(v: int) -> str:
+        name = f"%{tag}_c{v}"
+        if name not in consts:
+            consts.add(name)
+            fn.emit(f"{name} = arith.constant {v} : index")
+        return name
+
+    consts: set[str] = set()
+    c(0), c(1), c(LANES), c(rows), c(cols)
+    bufs = []
+    for i, ((v, t, _), k) in enumerate(zip(ins, kinds, strict=True)):
+        if k == "full":
+            t2 = T((rows, cols), t.elem)
+        elif k == "row":
+            t2 = T((rows,), t.elem)
+        else:
+            t2 = t
+        src = collapse(fn, v, t, t2.shape) if t2.shape != t.shape else v
+        b = f"%{tag}_buf{i}"
+        fn.emit(f"{b} = bufferization.to_buffer {src} read_only : {t2.s} to {_memref(t2.shape, t2.elem)}")
+        bufs.append((b, t2))
+    for name, elem in outer.items():
+        fn.emit(f"{local[name]} = vector.broadcast {name} : {elem} to {_vt(elem)}")
+    for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
+        if k == "scalar":
+            idx = ", ".join(c(0) for _ in t2.shape)
+            fn.emit(f"%{tag}_s{i} = memref.load {b}[{idx}] : {_memref(t2.shape, t2.elem)}")
+            fn.emit(f"{names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
+    res_t = T((rows,) if n_red else (rows, cols), ot.elem)
+    ob = f"%{tag}_out"
+    fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {_memref(res_t.shape, ot.elem)}")
+    r, col = f"%{tag}_r", f"%{tag}_col"
+    init_buf = f"%{tag}_initb"
+    if n_red:  # the generic's init tensor (a fill) joins the lanes' results
+        init_src = collapse(fn, ov, ot, (rows,)) if ot.shape != (rows,) else ov
+        fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {_memref((rows,), ot.elem)}")
+    fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
+    for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
+        if k == "row":
+            fn.emit(f"  %{tag}_s{i} = memref.load {b}[{r}] : {_memref(t2.shape, t2.elem)}")
+            fn.emit(f"  {names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
+    loads = []
+    for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
+        if k in ("full", "col"):
+            idx = f"{r}, {col}" if k == "full" else col
+            loads.append(f"{names[f'%a{i}']} = vector.load {b}[{idx}] : {_memref(t2.shape, t2.elem)}, {_vt(t2.elem)}")
+    y = local[yield_]
+    if n_red:
+        kind, identity = _REDUCE[_LINE.match(body[-1].strip()).group(2)]
+        fn.emit(f"  %{tag}_init = arith.constant dense<{identity}> : {_vt(ot.elem)}")
+        fn.emit(
+            f"  %{tag}_red = scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} "
+            f"iter_args({acc} = %{tag}_init) -> ({_vt(ot.elem)}) {{"
+        )
+        for line in loads + lines:
+            fn.emit("    " + line)
+        fn.emit(f"    scf.yield {y} : {_vt(ot.elem)}")
+        fn.emit("  }")
+        fn.emit(f"  %{tag}_o = memref.load {init_buf}[{r}] : {_memref((rows,), ot.elem)}")
+        fn.emit(f"  %{tag}_sum = vector.reduction <{kind}>, %{tag}_red, %{tag}_o : {_vt(ot.elem)} into {ot.elem}")
+        fn.emit(f"  memref.store %{tag}_sum, {ob}[{r}] : {_memref((rows,), ot.elem)}")
+    else:
+        fn.emit(f"  scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} {{")
+        for line in loads + lines:
+            fn.emit("    " + line)
+        fn.emit(f"    vector.store {y}, {ob}[{r}, {col}] : {_memref(res_t.shape, ot.elem)}, {_vt(ot.elem)}")
+        fn.emit("  }")
+    fn.emit("}")
+    t = fn.v()
+    fn.emit(f"{t} = bufferization.to_tensor {ob} restrict writable : {_memref(res_t.shape, ot.elem)} to {res_t.s}")
+    return expand(fn, t, res_t, ot.shape) if res_t.shape != ot.shape else t
