@@ -68,7 +68,7 @@ def _vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list
             out.append(f"{new} = arith.constant dense<{args.strip()}> : {_vt(scalar)}")
             continue
 
-        def rename(tok: re.Match) -> str:
+        def rename(tok: re.Match, scalar: str = scalar) -> str:
             name = tok.group(0)
             if name not in local:
                 outer[name] = scalar
