@@ -13,7 +13,7 @@ qc-cpu-pack-weights can call the packed function directly with a weight packed a
 import math
 from collections.abc import Callable
 
-from .kernels import Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
+from .kernels import Epilogue, Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 
 PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
@@ -104,9 +104,10 @@ def matmul(fn: Fn) -> list[str] | None:
     return [expand(fn, acc, T(at.shape[:-1] + (n,), "f32"), fn.results[0].shape)]
 
 
-def qlinear(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
-    """The i32 accumulator by the VNNI kernel, then `epilogue(fn', acc)` (acc shaped like the result)."""
-    x, _, w, _, _ = fn.args
+def qlinear(fn: Fn, epilogue: tuple[list[str], str]) -> list[str] | None:
+    """The VNNI kernel with the epilogue (body lines, result: %a0 the i32 accumulator, %a1 the activation
+    scale (per tensor [1] or per row), %a2 the weight scale [N], %a3 the bias [N]) applied in registers."""
+    x, xs, w, ws, b = fn.args
     n, k = w.shape
     if not (has_vnni() and panel_vectors(n) and k % 4 == 0):
         return None
@@ -114,8 +115,19 @@ def qlinear(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
 
     def body(g: Fn, pt: T) -> list[str]:
         x2 = collapse(g, "%arg0", x, (m, k))
-        acc = emit_gemm(g, Gemm(m, n, k, 1, "panels", "i8"), (x2, T((m, k), "i8")), ("%arg2", pt))
-        return [epilogue(g, expand(g, acc, T((m, n), "i32"), fn.results[0].shape))]
+        per_row = xs.shape != (1,)
+        xs2 = collapse(g, "%arg1", xs, (m,)) if per_row else "%arg1"
+        ep = Epilogue(
+            (
+                (xs2, T((m,), "f32") if per_row else xs, "row" if per_row else "scalar"),
+                ("%arg3", ws, "col"),
+                ("%arg4", b, "col"),
+            ),
+            tuple(epilogue[0]),
+            epilogue[1],
+        )
+        y = emit_gemm(g, Gemm(m, n, k, 1, "panels", "i8"), (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep)
+        return [expand(g, y, T((m, n), "f32"), fn.results[0].shape)]
 
     return _with_packed_weight(fn, 2, PACK_I8, body)
 

@@ -59,6 +59,19 @@ def rows_per_tile(nv: int) -> int:
 
 
 @dataclass(frozen=True)
+class Epilogue:
+    """Elementwise work applied to each accumulator vector before it is stored (the fused epilogue).
+
+    inputs: (ssa, type, kind) with kind 'row' (a [M] value per row), 'col' (a [N] vector) or 'scalar' ([1]);
+    body: scalar arith/math lines where %a0 is the accumulator element and %a1.. the inputs; result: the
+    name of the stored value (f32). `vector_map.vector_body` turns the body into vector code."""
+
+    inputs: tuple[tuple[str, "T", str], ...]
+    body: tuple[str, ...]
+    result: str
+
+
+@dataclass(frozen=True)
 class Gemm:
     """One microkernel: sizes, the batch count (1 = unbatched) and how B is laid out.
 
@@ -122,18 +135,27 @@ def _memref(t: T) -> str:
     return "memref<" + "".join(f"{d}x" for d in t.shape) + t.elem + ">"
 
 
-def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[str, T] | None = None) -> str:
+def emit_gemm(
+    fn: Fn,
+    g: Gemm,
+    a: tuple[str, T],
+    b: tuple[str, T],
+    bias: tuple[str, T] | None = None,
+    epilogue: Epilogue | None = None,
+) -> str:
     """Emit the kernel computing the [batch?, M, N] accumulator (f32, or i32 for i8); returns its SSA name.
 
-    a: [batch?, M, K]; b: see Gemm.b_layout; bias (f32 only): [N], added to each row after the k loop.
+    a: [batch?, M, K]; b: see Gemm.b_layout; bias (f32 only): [N], added to each row after the k loop;
+    epilogue (unbatched only): applied to each accumulator vector in registers, the result is then f32.
     The kernel works on buffers (loads from the operands' buffers, stores into a new one that becomes the
     result tensor), so that bufferization never copies the result, also in copy-before-write mode."""
     e = _Emitter(fn, fn.v()[1:])
     t = e.tag
     acc_elem = "f32" if g.elem == "f32" else "i32"
     vt = f"vector<{LANES}x{acc_elem}>"
-    out = T(((g.batch,) if g.batch > 1 else ()) + (g.m, g.n), acc_elem)
+    out = T(((g.batch,) if g.batch > 1 else ()) + (g.m, g.n), "f32" if epilogue else acc_elem)
     om = _memref(out)
+    ovt = f"vector<{LANES}x{out.elem}>"
     batched = g.batch > 1
     mr = min(rows_per_tile(g.nv), g.m)
     full = g.m // mr * mr
@@ -146,6 +168,11 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
     am, bm = _memref(a[1]), _memref(b[1])
     abuf, bbuf = _buffer(fn, *a), _buffer(fn, *b)
     biasbuf = _buffer(fn, *bias) if bias is not None else None
+    ebufs = [(_buffer(fn, v, et), et, kind) for v, et, kind in epilogue.inputs] if epilogue else []
+    for n, (eb, et, kind) in enumerate(ebufs):
+        if kind == "scalar":
+            fn.emit(f"%{t}_esc{n} = memref.load {eb}[{e.c(0)}] : {_memref(et)}")
+            fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to {vt.replace(acc_elem, 'f32')}")
     obuf = fn.v()
     fn.emit(f"{obuf} = memref.alloc() {{alignment = 64 : i64}} : {om}")
     if g.elem == "i8":
@@ -235,7 +262,9 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
                 elif g.elem == "i8":
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{t}_corr{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
-                fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{t}_col{j}'])}] : {om}, {vt}")
+                if epilogue:
+                    v = _apply_epilogue(fn, epilogue, ebufs, v, f"{p}_e{i}_{j}", rows[i], j, t)
+                fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{t}_col{j}'])}] : {om}, {ovt}")
 
     if batched:
         fn.emit(f"scf.for {bi[0]} = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} {{")
@@ -247,6 +276,9 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
             fn.emit(f"%{t}_nb{j} = arith.muli %{t}_col{j}, {e.c(g.group)} : index")
         if bias is not None:
             fn.emit(f"%{t}_bias{j} = vector.load {biasbuf}[%{t}_col{j}] : {_memref(bias[1])}, {vt}")
+        for n, (eb, et, kind) in enumerate(ebufs):
+            if kind == "col":
+                fn.emit(f"%{t}_ec{j}_{n} = vector.load {eb}[%{t}_col{j}] : {_memref(et)}, vector<{LANES}xf32>")
     if g.elem == "i8":  # 128 · Σ_k B[k, n] for this panel: vpdpbusd of ones
         cs = [f"%{t}_cs{j}" for j in range(g.nv)]
         fn.emit(
@@ -277,3 +309,24 @@ def emit_gemm(fn: Fn, g: Gemm, a: tuple[str, T], b: tuple[str, T], bias: tuple[s
     result = fn.v()
     fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
     return result
+
+
+def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, acc: str, p: str, row: str, j: int, t: str) -> str:
+    """The epilogue body on one accumulator vector (row `row`, the panel's j-th vector); returns the result."""
+    from .vector_map import vector_body
+
+    fv = f"vector<{LANES}xf32>"
+    names = {"%a0": acc}
+    for n, (eb, et, kind) in enumerate(ebufs, 1):
+        if kind == "row":
+            fn.emit(f"%{p}_rs{n} = memref.load {eb}[{row}] : {_memref(et)}")
+            fn.emit(f"%{p}_rv{n} = vector.broadcast %{p}_rs{n} : f32 to {fv}")
+            names[f"%a{n}"] = f"%{p}_rv{n}"
+        else:
+            names[f"%a{n}"] = f"%{t}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
+    lines, outer = vector_body(list(ep.body), p, names)
+    local = outer.pop("__map__")
+    assert not outer, f"epilogue body reads values from outside: {sorted(outer)}"
+    for line in lines:
+        fn.emit(line)
+    return local[ep.result]

@@ -406,16 +406,22 @@ _IMAC = [
 ]
 
 
-def _epilogue(fn: Fn, acc: str, yt: T, ins: list[tuple[str, T, list[str]]], act: str) -> str:
-    """act(((f32(acc) · s1) · s2) + b?) — the fused epilogue of the integer compute ops."""
-    full = dims(yt.rank)
+def _epilogue_body(n_ins: int, act: str) -> tuple[list[str], str]:
+    """act(((f32(acc) · s1) · s2) + b?): %a0 is the i32 accumulator, %a1, %a2 the scales, %a3 the bias."""
     body = ["%f = arith.sitofp %a0 : i32 to f32", "%t = arith.mulf %f, %a1 : f32", "%u = arith.mulf %t, %a2 : f32"]
     y = "%u"
-    if len(ins) == 3:
+    if n_ins == 3:
         body.append("%v = arith.addf %u, %a3 : f32")
         y = "%v"
-    lines, y = ACT[act](fn, y)
-    return fn.generic(yt.rank, [(acc, yt.with_elem("i32"), full), *ins], (fn.empty(yt), yt, full), body + lines, y)
+    lines, y = ACT[act](None, y)
+    return body + lines, y
+
+
+def _epilogue(fn: Fn, acc: str, yt: T, ins: list[tuple[str, T, list[str]]], act: str) -> str:
+    """The fused epilogue of the integer compute ops as its own elementwise pass over the accumulator."""
+    full = dims(yt.rank)
+    body, y = _epilogue_body(len(ins), act)
+    return fn.generic(yt.rank, [(acc, yt.with_elem("i32"), full), *ins], (fn.empty(yt), yt, full), body, y)
 
 
 def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
@@ -426,7 +432,7 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
     at = yt.with_elem("i32")
     xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
     ins = [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])]
-    fast = gemm_ops.qlinear(fn, lambda g, acc: _epilogue(g, acc, yt, ins, attrs["act"]))
+    fast = gemm_ops.qlinear(fn, _epilogue_body(3, attrs["act"]))
     if fast:
         return fast
     acc = fn.generic(

@@ -48,7 +48,7 @@ def _memref(shape: tuple[int, ...], elem: str) -> str:
     return "memref<" + "".join(f"{d}x" for d in shape) + elem + ">"
 
 
-def _vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
+def vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
     """The body on vectors; `names` maps the generic's block arguments to vector values. Returns the lines and
     the outer scalars the body reads ({name: elem}), or None when a line cannot be vectorized."""
     out, outer, local = [], {}, dict(names)
@@ -117,7 +117,7 @@ def vector_generic(
         names["%o"] = acc
     elif any("%o" in _TOKEN.findall(line) for line in body):
         return None
-    vb = _vector_body(body, tag, names)
+    vb = vector_body(body, tag, names)
     if vb is None:
         return None
     lines, outer = vb
