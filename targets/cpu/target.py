@@ -16,13 +16,17 @@ from .pack_weights import PackWeightsPass
 
 @dataclass(frozen=True)
 class CpuOptions:
-    """opt_level: LLVM optimisation level 0..3 (default 2: O3 triples JIT time for little gain on v0 loops)."""
+    """opt_level: LLVM optimisation level 0..3 (default 2: O3 triples JIT time for little gain on v0 loops).
+    fuse: run qc-fuse before lowering (activations into the int8 GEMM epilogue, one quantization per input)."""
 
     opt_level: int = 2
+    fuse: bool = True
 
     def __post_init__(self):
         if self.opt_level not in (0, 1, 2, 3):
             raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level}")
+        if not isinstance(self.fuse, bool):
+            raise QcompError(f"cpu target: fuse must be true or false, got {self.fuse!r}")
 
 
 class JitArtifact(Artifact):
@@ -72,7 +76,7 @@ class CpuTarget(Target):
 
     def pipeline(self) -> str:
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
-        return "qc-lower-to-linalg,qc-outline-host-ops"
+        return ("qc-fuse," if self.options.fuse else "") + "qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         fn = JitFunction(module, opt_level=self.options.opt_level)

@@ -92,7 +92,8 @@ def test_target_passes_registered_under_their_names():
     assert {"qc-lower-to-linalg", "qc-outline-host-ops"} <= set(passes)
     assert all(cls.name == name for name, cls in passes.items())
     # every step of the CPU pipeline is a registered pass
-    assert targets.get("cpu").pipeline().split(",") == ["qc-lower-to-linalg", "qc-outline-host-ops"]
+    assert targets.get("cpu").pipeline().split(",") == ["qc-fuse", "qc-lower-to-linalg", "qc-outline-host-ops"]
+    assert targets.get("cpu", fuse=False).pipeline().split(",") == ["qc-lower-to-linalg", "qc-outline-host-ops"]
 
 
 def _linear_op(n: int, k: int):

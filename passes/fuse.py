@@ -1,0 +1,139 @@
+"""qc-fuse: fold elementwise work into the integer matmul's epilogue and drop redundant quantization.
+
+After qc-quantize, a W8A8 transformer layer reads
+
+    %q, %s = qc.quantize_dynamic(%h)            (once per consumer: Q, K and V each quantize %h)
+    %y = qc.qlinear(%q, %s, %w, %ws, %b) {act = "none"}
+    %g = qc.gelu(%y)                             (or qc.silu: the gate of a SiLU-gated MLP)
+
+Each rewrite has its own option (all on by default):
+
+- `dedupe`: quantize ops (qc.quantize_dynamic, qc.quantize) with the same operands and attributes become
+  one; the three projections of one normalised input quantize it once.
+- `act`: a qc.qlinear with act = "none" whose only user is qc.gelu (approximate = "none"), qc.silu or
+  qc.relu takes the activation as its `act`, which targets apply to the accumulator in registers (the CPU
+  VNNI kernel's epilogue). In a SiLU-gated MLP this moves silu(gate) into the gate projection, leaving
+  one qc.mul of the tail.
+- `roundtrip`: qc.quantize(qc.dequantize(%q, %s), %s) with the same scale, axis and a width that holds %q
+  is %q: dequantize gives q·s and quantizing it again rounds q·s·(1/s) = q(1 ± 4e-7) back to q for
+  |q| ≤ 2^15, so a requantize→dequantize pair that only feeds a re-quantization is removed.
+
+Every rewrite computes the same values op for op (the fused epilogue runs the same arith as the
+standalone op), so fused and unfused builds give bit-identical results; `test_fuse` checks this on models.
+Precondition: qc dialect after qc-quantize. Ops that do not match are left alone.
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from qcomp.dialects._mlir import ir
+from qcomp.weights import constant_array
+
+from .channel_fold import producer, users
+
+QUANTIZE_OPS = ("qc.quantize_dynamic", "qc.quantize")
+ACTIVATIONS = {"qc.gelu": "gelu", "qc.silu": "silu", "qc.relu": "relu"}
+
+
+def _str(op, name: str) -> str | None:
+    return ir.StringAttr(op.attributes[name]).value if name in op.attributes else None
+
+
+def _int(op, name: str) -> int:
+    return ir.IntegerAttr(op.attributes[name]).value
+
+
+def _same_scale(a: ir.Value, b: ir.Value) -> bool:
+    if a == b:
+        return True
+    x, y = constant_array(a), constant_array(b)
+    return x is not None and y is not None and x.shape == y.shape and np.array_equal(x, y)
+
+
+def _funcs(module: ir.Module) -> list:
+    return [op for op in module.body.operations if op.operation.name == "func.func"]
+
+
+def _block_ops(func) -> list:
+    return [op.operation for op in func.regions[0].blocks[0].operations]
+
+
+def dedupe(func) -> int:
+    seen: dict[tuple, object] = {}
+    n = 0
+    for op in _block_ops(func):
+        if op.name not in QUANTIZE_OPS:
+            continue
+        key = (op.name, tuple(op.operands), tuple(sorted((a, str(op.attributes[a])) for a in op.attributes)))
+        first = seen.setdefault(key, op)
+        if first is op:
+            continue
+        for old, new in zip(op.results, first.results, strict=True):
+            old.replace_all_uses_with(new)
+        op.erase()
+        n += 1
+    return n
+
+
+def fold_activations(func) -> int:
+    n = 0
+    for op in _block_ops(func):
+        if op.name not in ACTIVATIONS or (op.name == "qc.gelu" and _str(op, "approximate") not in (None, "none")):
+            continue
+        lin = producer(op.operands[0])
+        if lin is None or lin.name != "qc.qlinear" or _str(lin, "act") != "none" or len(users(lin.results[0])) != 1:
+            continue
+        lin.attributes["act"] = ir.StringAttr.get(ACTIVATIONS[op.name])
+        op.results[0].replace_all_uses_with(lin.results[0])
+        op.erase()
+        n += 1
+    return n
+
+
+def drop_roundtrips(func) -> int:
+    n = 0
+    for op in _block_ops(func):
+        if op.name != "qc.quantize":
+            continue
+        deq = producer(op.operands[0])
+        if deq is None or deq.name != "qc.dequantize":
+            continue
+        q = deq.operands[0]
+        qtype, rtype = ir.RankedTensorType(q.type), ir.RankedTensorType(op.results[0].type)
+        if qtype != rtype or _int(deq, "axis") != _int(op, "axis") or not _same_scale(deq.operands[1], op.operands[1]):
+            continue
+        if ir.IntegerType(qtype.element_type).width > 16 or _int(op, "bits") < ir.IntegerType(qtype.element_type).width:
+            continue
+        op.results[0].replace_all_uses_with(q)
+        op.erase()
+        if not users(deq.results[0]):
+            deq.erase()
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class FusePass:
+    """Fold activations into qc.qlinear, merge duplicate quantizations, drop quantize round trips.
+
+    Options: dedupe, act, roundtrip (bool, default true each)."""
+
+    name: ClassVar[str] = "qc-fuse"
+    dedupe: bool = True
+    act: bool = True
+    roundtrip: bool = True
+
+    def run(self, module: ir.Module) -> None:
+        counts = {"dedupe": 0, "act": 0, "roundtrip": 0}
+        with module.context, ir.Location.unknown():
+            for func in _funcs(module):
+                if self.roundtrip:
+                    counts["roundtrip"] += drop_roundtrips(func)
+                if self.dedupe:
+                    counts["dedupe"] += dedupe(func)
+                if self.act:
+                    counts["act"] += fold_activations(func)
+            module.operation.attributes["qc.fused"] = ir.DictAttr.get(
+                {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in counts.items()}
+            )

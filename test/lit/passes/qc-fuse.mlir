@@ -1,0 +1,79 @@
+// RUN: qcomp-opt %s --split-input-file -p qc-fuse | filecheck %s
+
+// The gate projection of a SiLU-gated MLP takes silu into its epilogue; the three users of one input
+// quantize it once.
+// CHECK-LABEL: func.func @gated_mlp
+// CHECK: %[[Q:.*]]:2 = "qc.quantize_dynamic"(%arg0)
+// CHECK-NOT: qc.quantize_dynamic
+// CHECK: %[[G:.*]] = "qc.qlinear"(%[[Q]]#0, %[[Q]]#1, %{{.*}}) {act = "silu"}
+// CHECK: %[[U:.*]] = "qc.qlinear"(%[[Q]]#0, %[[Q]]#1, %{{.*}}) {act = "none"}
+// CHECK-NOT: qc.silu
+// CHECK: "qc.mul"(%[[G]], %[[U]])
+func.func @gated_mlp(%x: tensor<4x16xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>) -> tensor<4x32xf32> {
+  %q:2 = "qc.quantize_dynamic"(%x) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %g = "qc.qlinear"(%q#0, %q#1, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %s = "qc.silu"(%g) : (tensor<4x32xf32>) -> tensor<4x32xf32>
+  %r:2 = "qc.quantize_dynamic"(%x) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %u = "qc.qlinear"(%r#0, %r#1, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %y = "qc.mul"(%s, %u) : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  return %y : tensor<4x32xf32>
+}
+
+// -----
+
+// GELU (erf form) folds into the epilogue.
+// CHECK-LABEL: func.func @gelu
+// CHECK: "qc.qlinear"{{.*}} {act = "gelu"}
+// CHECK-NOT: qc.gelu
+func.func @gelu(%q: tensor<4x16xi8>, %s: tensor<4x1xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>) -> tensor<4x32xf32> {
+  %y = "qc.qlinear"(%q, %s, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %g = "qc.gelu"(%y) {approximate = "none"} : (tensor<4x32xf32>) -> tensor<4x32xf32>
+  return %g : tensor<4x32xf32>
+}
+
+// -----
+
+// The tanh GELU is not the epilogue's activation, and a result with a second user must stay unfused.
+// CHECK-LABEL: func.func @negative_tanh_gelu_and_second_user
+// CHECK: %[[Y:.*]] = "qc.qlinear"{{.*}} {act = "none"}
+// CHECK: "qc.gelu"(%[[Y]]) {approximate = "tanh"}
+// CHECK: %[[Z:.*]] = "qc.qlinear"{{.*}} {act = "none"}
+// CHECK: "qc.relu"(%[[Z]])
+// CHECK: "qc.add"
+func.func @negative_tanh_gelu_and_second_user(%q: tensor<4x16xi8>, %s: tensor<4x1xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %y = "qc.qlinear"(%q, %s, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %g = "qc.gelu"(%y) {approximate = "tanh"} : (tensor<4x32xf32>) -> tensor<4x32xf32>
+  %z = "qc.qlinear"(%q, %s, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %r = "qc.relu"(%z) : (tensor<4x32xf32>) -> tensor<4x32xf32>
+  %a = "qc.add"(%r, %z) : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  return %g, %a : tensor<4x32xf32>, tensor<4x32xf32>
+}
+
+// -----
+
+// A dequantize -> quantize round trip with the same scale is the integer tensor itself.
+// CHECK-LABEL: func.func @roundtrip
+// CHECK-NOT: qc.dequantize
+// CHECK-NOT: "qc.quantize"
+// CHECK: return %arg0
+func.func @roundtrip(%q: tensor<4x16xi8>) -> tensor<4x16xi8> {
+  %s = arith.constant dense<0.05> : tensor<1xf32>
+  %t = arith.constant dense<0.05> : tensor<1xf32>
+  %f = "qc.dequantize"(%q, %s) {axis = -1 : i64} : (tensor<4x16xi8>, tensor<1xf32>) -> tensor<4x16xf32>
+  %r = "qc.quantize"(%f, %t) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xi8>
+  return %r : tensor<4x16xi8>
+}
+
+// -----
+
+// A different scale re-quantizes for real: kept.
+// CHECK-LABEL: func.func @negative_roundtrip_other_scale
+// CHECK: qc.dequantize
+// CHECK: "qc.quantize"
+func.func @negative_roundtrip_other_scale(%q: tensor<4x16xi8>) -> tensor<4x16xi8> {
+  %s = arith.constant dense<0.05> : tensor<1xf32>
+  %t = arith.constant dense<0.1> : tensor<1xf32>
+  %f = "qc.dequantize"(%q, %s) {axis = -1 : i64} : (tensor<4x16xi8>, tensor<1xf32>) -> tensor<4x16xf32>
+  %r = "qc.quantize"(%f, %t) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xi8>
+  return %r : tensor<4x16xi8>
+}
