@@ -46,13 +46,11 @@ from .op_facts import (
     weight_bytes,
 )
 
-MODEL_VERSION = 1
-# A buffer this large is page-faulted afresh on every call: glibc maps allocations of 32 MiB or more anew each
-# time (its largest dynamic mmap threshold), and returns the top of the heap to the system when a free leaves
-# more than its trim threshold there (twice the largest buffer freed so far), so that a model's largest
-# activations (an LM head's logits) are in practice re-faulted too. Observed on SmolLM2 in fresh processes;
-# how much of the heap is re-faulted depends on the process's allocation history.
-FAULT_BYTES = 16 << 20
+MODEL_VERSION = 2
+# A buffer this large is page-faulted afresh on every call: glibc maps allocations over its mmap threshold anew
+# each time, and the JIT raises that threshold to its 32 MiB maximum (`jit.keep_freed_memory`, which also
+# stops glibc from returning freed heap to the system), so smaller buffers come from the heap, already touched.
+FAULT_BYTES = 32 << 20
 FREE = {  # ops of @main that run no kernel (views, constants, scalars)
     "arith.constant",
     "tensor.empty",
@@ -136,11 +134,14 @@ class CostModel:
 
     def qlinear(self, m: int, n: int, k: int, x_bytes: int, y_bytes: int, act: str = "none") -> float:
         t = self.gemm("i8", "panels", m, n, k)
-        acc = 4 * m * n
-        if t is None:
-            t = m * n * k * self.elem["loops_i8"]
         if act != "none":
-            t += m * n * self.elem["gelu" if act == "gelu" else act]
+            t_act = m * n * self.elem["gelu" if act == "gelu" else act]
+        else:
+            t_act = 0.0
+        if t is not None:  # the epilogue runs in registers: no i32 accumulator in memory
+            return self._roof(t + t_act, n * k + x_bytes + y_bytes, x_bytes + y_bytes)
+        acc = 4 * m * n
+        t = m * n * k * self.elem["loops_i8"] + t_act
         return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
     def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int) -> float:

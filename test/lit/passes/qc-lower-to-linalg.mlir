@@ -64,9 +64,9 @@ func.func @qlinear_relu(%xq: tensor<1x4xi8>, %xs: tensor<1xf32>, %wq: tensor<2x4
 // CHECK-NEXT: %[[C:.*]] = arith.minimumf %[[A]], %[[HI]] : f32
 // CHECK-NEXT: %[[Q:.*]] = arith.fptosi %[[C]] : f32 to i8
 // CHECK-NEXT: linalg.yield %[[Q]] : i8
-func.func @quantize(%x: tensor<4x16xf32>, %s: tensor<1xf32>) -> tensor<4x16xi8> {
-  %q = "qc.quantize"(%x, %s) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xi8>
-  return %q : tensor<4x16xi8>
+func.func @quantize(%x: tensor<4x12xf32>, %s: tensor<1xf32>) -> tensor<4x12xi8> {
+  %q = "qc.quantize"(%x, %s) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x12xf32>, tensor<1xf32>) -> tensor<4x12xi8>
+  return %q : tensor<4x12xi8>
 }
 
 // -----

@@ -3,17 +3,17 @@
 // Per-channel quantization on axis 0 reads scale[d0]; 4 bits clamp to [-7, 7].
 // CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-LABEL: func.func @quantize_per_channel_4bit
-// CHECK-SAME: (%[[W:.*]]: tensor<8x16xf32>, %[[S:.*]]: tensor<8xf32>)
+// CHECK-SAME: (%[[W:.*]]: tensor<8x12xf32>, %[[S:.*]]: tensor<8xf32>)
 // CHECK-DAG: %[[HI:.*]] = arith.constant 7.000000e+00 : f32
 // CHECK-DAG: %[[LO:.*]] = arith.constant -7.000000e+00 : f32
-// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[ROW]], #{{.*}}]{{.*}} ins(%[[W]], %[[S]] : tensor<8x16xf32>, tensor<8xf32>) outs(%{{.*}} : tensor<8x16xi8>)
+// CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[ROW]], #{{.*}}]{{.*}} ins(%[[W]], %[[S]] : tensor<8x12xf32>, tensor<8xf32>) outs(%{{.*}} : tensor<8x12xi8>)
 // CHECK: math.roundeven
 // CHECK-NEXT: arith.maximumf %{{.*}}, %[[LO]] : f32
 // CHECK-NEXT: arith.minimumf %{{.*}}, %[[HI]] : f32
 // CHECK-NEXT: arith.fptosi %{{.*}} : f32 to i8
-func.func @quantize_per_channel_4bit(%w: tensor<8x16xf32>, %s: tensor<8xf32>) -> tensor<8x16xi8> {
-  %q = "qc.quantize"(%w, %s) {bits = 4 : i64, axis = 0 : i64} : (tensor<8x16xf32>, tensor<8xf32>) -> tensor<8x16xi8>
-  return %q : tensor<8x16xi8>
+func.func @quantize_per_channel_4bit(%w: tensor<8x12xf32>, %s: tensor<8xf32>) -> tensor<8x12xi8> {
+  %q = "qc.quantize"(%w, %s) {bits = 4 : i64, axis = 0 : i64} : (tensor<8x12xf32>, tensor<8xf32>) -> tensor<8x12xi8>
+  return %q : tensor<8x12xi8>
 }
 
 // -----
@@ -21,24 +21,24 @@ func.func @quantize_per_channel_4bit(%w: tensor<8x16xf32>, %s: tensor<8xf32>) ->
 // Dynamic per-token quantization: a max|x| row reduction, scale = absmax / 127 (1 for an all-zero
 // row), quantization with that scale, and the scale reshaped to [..., 1].
 // CHECK-LABEL: func.func @quantize_dynamic_per_token
-// CHECK-SAME: (%[[X:.*]]: tensor<2x3x16xf32>)
+// CHECK-SAME: (%[[X:.*]]: tensor<2x3x12xf32>)
 // CHECK-DAG: %[[QMAX:.*]] = arith.constant 1.270000e+02 : f32
 // CHECK-DAG: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-DAG: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
-// CHECK: %[[AMAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[X]] : tensor<2x3x16xf32>) outs(%{{.*}} : tensor<2x3xf32>)
+// CHECK: %[[AMAX:.*]] = linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "reduction"]} ins(%[[X]] : tensor<2x3x12xf32>) outs(%{{.*}} : tensor<2x3xf32>)
 // CHECK: math.absf
 // CHECK-NEXT: arith.maximumf
 // CHECK: %[[SCALE:.*]] = linalg.generic {{.*}} ins(%[[AMAX]] : tensor<2x3xf32>)
 // CHECK: %[[D:.*]] = arith.divf %{{.*}}, %[[QMAX]] : f32
 // CHECK-NEXT: %[[Z:.*]] = arith.cmpf oeq, %[[D]], %[[ZERO]] : f32
 // CHECK-NEXT: arith.select %[[Z]], %[[ONE]], %[[D]] : f32
-// CHECK: %[[Q:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[SCALE]] : tensor<2x3x16xf32>, tensor<2x3xf32>) outs(%{{.*}} : tensor<2x3x16xi8>)
+// CHECK: %[[Q:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[SCALE]] : tensor<2x3x12xf32>, tensor<2x3xf32>) outs(%{{.*}} : tensor<2x3x12xi8>)
 // CHECK: math.roundeven
 // CHECK: %[[S3:.*]] = tensor.expand_shape %[[SCALE]] {{\[}}[0], [1, 2]] output_shape [2, 3, 1] : tensor<2x3xf32> into tensor<2x3x1xf32>
 // CHECK: return %[[Q]], %[[S3]]
-func.func @quantize_dynamic_per_token(%x: tensor<2x3x16xf32>) -> (tensor<2x3x16xi8>, tensor<2x3x1xf32>) {
-  %q, %s = "qc.quantize_dynamic"(%x) {bits = 8 : i64, granularity = "per_token"} : (tensor<2x3x16xf32>) -> (tensor<2x3x16xi8>, tensor<2x3x1xf32>)
-  return %q, %s : tensor<2x3x16xi8>, tensor<2x3x1xf32>
+func.func @quantize_dynamic_per_token(%x: tensor<2x3x12xf32>) -> (tensor<2x3x12xi8>, tensor<2x3x1xf32>) {
+  %q, %s = "qc.quantize_dynamic"(%x) {bits = 8 : i64, granularity = "per_token"} : (tensor<2x3x12xf32>) -> (tensor<2x3x12xi8>, tensor<2x3x1xf32>)
+  return %q, %s : tensor<2x3x12xi8>, tensor<2x3x1xf32>
 }
 
 // -----
