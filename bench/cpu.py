@@ -5,9 +5,10 @@
 For MiniLM (all-MiniLM-L6-v2, one padded sentence of `seq` tokens) and SmolLM2-135M (one prefill of `seq`
 tokens): PyTorch eager fp32, PyTorch dynamic int8 (`torch.ao.quantization.quantize_dynamic` on every
 nn.Linear), ONNX Runtime fp32 and its dynamic int8 quantization (only if `onnxruntime` and `onnx` are
-installed: `pip install onnxruntime onnx`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians
-of `--reps` calls after one warm-up, wall clock; every ratio is to PyTorch eager fp32 measured in the same
-run. Threads: torch.set_num_threads and ORT's intra-op threads; qcomp's kernels run on one thread.
+installed: `make bench-setup`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians of `--reps`
+calls after one warm-up, wall clock (or the calling thread's CPU time with `--clock cpu`); every ratio is to
+PyTorch eager fp32 measured in the same run. Threads: torch.set_num_threads and ORT's intra-op threads;
+qcomp's kernels run on one thread.
 """
 
 import argparse
@@ -33,13 +34,17 @@ def _inputs(name: str, seq: int):
     return model, (wins[0],)
 
 
+CLOCK = {"wall": time.perf_counter, "cpu": time.thread_time}
+_clock = time.perf_counter
+
+
 def _median(fn, reps: int) -> float:
     fn()
     times = []
     for _ in range(reps):
-        t = time.perf_counter()
+        t = _clock()
         fn()
-        times.append(time.perf_counter() - t)
+        times.append(_clock() - t)
     return float(np.median(times))
 
 
@@ -87,12 +92,25 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--recipes", default="fp32,w8a8,w4a16")
+    ap.add_argument(
+        "--clock",
+        choices=sorted(CLOCK),
+        default="wall",
+        help="cpu: the calling thread's CPU time (robust on a shared machine; with --threads 1 only)",
+    )
     args = ap.parse_args()
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures the calling thread only: use it with --threads 1")
+    global _clock
+    _clock = CLOCK[args.clock]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
     import qcomp
 
-    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}")
+    print(
+        f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}, "
+        f"clock {args.clock}"
+    )
     for name in args.models.split(","):
         for seq in (int(s) for s in args.seqs.split(",")):
             model, inputs = _inputs(name, seq)
