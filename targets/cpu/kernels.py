@@ -324,8 +324,7 @@ def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, acc: str, p: str, row: st
             names[f"%a{n}"] = f"%{p}_rv{n}"
         else:
             names[f"%a{n}"] = f"%{t}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
-    lines, outer = vector_body(list(ep.body), p, names)
-    local = outer.pop("__map__")
+    lines, outer, local = vector_body(list(ep.body), p, names)
     assert not outer, f"epilogue body reads values from outside: {sorted(outer)}"
     for line in lines:
         fn.emit(line)

@@ -48,9 +48,12 @@ def _memref(shape: tuple[int, ...], elem: str) -> str:
     return "memref<" + "".join(f"{d}x" for d in shape) + elem + ">"
 
 
-def vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list[str], dict[str, str]] | None:
-    """The body on vectors; `names` maps the generic's block arguments to vector values. Returns the lines and
-    the outer scalars the body reads ({name: elem}), or None when a line cannot be vectorized."""
+def vector_body(
+    body: list[str], tag: str, names: dict[str, str]
+) -> tuple[list[str], dict[str, str], dict[str, str]] | None:
+    """The body on vectors; `names` maps the generic's block arguments to vector values. Returns the lines, the
+    outer scalars the body reads ({name: elem}) and every scalar name's vector value, or None when a line
+    cannot be vectorized."""
     out, outer, local = [], {}, dict(names)
     for i, line in enumerate(body):
         m = _LINE.match(line.strip())
@@ -87,7 +90,7 @@ def vector_body(body: list[str], tag: str, names: dict[str, str]) -> tuple[list[
         else:
             vtypes = " to ".join(_vt(t.strip()) for t in types.split(" to "))
         out.append(f"{new} = {op} {args} : {vtypes}")
-    return out, {**outer, "__map__": local}
+    return out, outer, local
 
 
 def vector_generic(
@@ -120,8 +123,7 @@ def vector_generic(
     vb = vector_body(body, tag, names)
     if vb is None:
         return None
-    lines, outer = vb
-    local = outer.pop("__map__")
+    lines, outer, local = vb
     if n_red:
         last = _LINE.match(body[-1].strip())
         if not last or last.group(1) != yield_ or last.group(2) not in _REDUCE or "%o" not in last.group(3):
