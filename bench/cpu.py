@@ -20,19 +20,7 @@ import time
 
 import numpy as np
 import torch
-
-
-def _inputs(name: str, seq: int):
-    from qcomp.evaluate import default_text, encoder_batches, token_windows
-    from qcomp.models import minilm, smollm2
-
-    if name == "minilm":
-        model, tok = minilm()
-        return model, tuple(encoder_batches(tok, default_text(), 1, seq)[0])
-    model, tok = smollm2()
-    wins, _ = token_windows(tok, default_text(), 1, seq)
-    return model, (wins[0],)
-
+from prefill_inputs import prefill_inputs
 
 CLOCK = {"wall": time.perf_counter, "cpu": time.thread_time}
 _clock = time.perf_counter
@@ -113,7 +101,7 @@ def main() -> None:
     )
     for name in args.models.split(","):
         for seq in (int(s) for s in args.seqs.split(",")):
-            model, inputs = _inputs(name, seq)
+            model, inputs = prefill_inputs(name, seq)
             with torch.no_grad():
                 eager = _median(functools.partial(model, *inputs), args.reps)
                 dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)

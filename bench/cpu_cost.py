@@ -28,18 +28,7 @@ import time
 
 import numpy as np
 import torch
-
-
-def _inputs(name: str, seq: int):
-    from qcomp.evaluate import default_text, encoder_batches, token_windows
-    from qcomp.models import minilm, smollm2
-
-    if name == "minilm":
-        model, tok = minilm()
-        return model, encoder_batches(tok, default_text(), 1, seq)[0]
-    model, tok = smollm2()
-    wins, _ = token_windows(tok, default_text(), 1, seq)
-    return model, (wins[0],)
+from prefill_inputs import prefill_inputs
 
 
 def _median_times(fn, reps: int) -> tuple[float, float]:
@@ -113,7 +102,7 @@ def _prepare(name: str, seq: int, fraction: float, path: str) -> float:
     and return the latency budget (ms) `fraction` of the way from the fastest to the slowest assignment."""
     from qcomp.calibrate import calibrate
 
-    model, inputs = _inputs(name, seq)
+    model, inputs = prefill_inputs(name, seq)
     table = calibrate(model, [inputs])
     table.save(path)
     lo, hi = _latency_range(model, inputs, table)
@@ -149,7 +138,7 @@ def _row(name: str, recipe: str, seq: int, reps: int, breakdown: bool, threads: 
     table = None
     if recipe.startswith("mixed@"):  # a latency budget between the fastest and the slowest assignment
         recipe, table = _mixed(name, seq, threads, float(recipe.removeprefix("mixed@")))
-    model, inputs = _inputs(name, seq)
+    model, inputs = prefill_inputs(name, seq)
     start = time.perf_counter()
     cm = qcomp.compile(model, inputs, target=target, recipe=recipe, calibration=table)
     t_compile = time.perf_counter() - start
