@@ -127,12 +127,8 @@ class _Emitter:
 def _buffer(fn: Fn, src: str, t: T) -> str:
     """The read-only buffer of tensor `src` (the kernels load with vector.load / memref.load)."""
     r = fn.v()
-    fn.emit(f"{r} = bufferization.to_buffer {src} read_only : {t.s} to {_memref(t)}")
+    fn.emit(f"{r} = bufferization.to_buffer {src} read_only : {t.s} to {t.memref}")
     return r
-
-
-def _memref(t: T) -> str:
-    return "memref<" + "".join(f"{d}x" for d in t.shape) + t.elem + ">"
 
 
 def emit_gemm(
@@ -154,7 +150,7 @@ def emit_gemm(
     acc_elem = "f32" if g.elem == "f32" else "i32"
     vt = f"vector<{LANES}x{acc_elem}>"
     out = T(((g.batch,) if g.batch > 1 else ()) + (g.m, g.n), "f32" if epilogue else acc_elem)
-    om = _memref(out)
+    om = out.memref
     ovt = f"vector<{LANES}x{out.elem}>"
     batched = g.batch > 1
     mr = min(rows_per_tile(g.nv), g.m)
@@ -165,13 +161,13 @@ def emit_gemm(
         | {j * LANES * s for j in range(g.nv) for s in (1, g.group)}
     ):
         e.c(v)
-    am, bm = _memref(a[1]), _memref(b[1])
+    am, bm = a[1].memref, b[1].memref
     abuf, bbuf = _buffer(fn, *a), _buffer(fn, *b)
     biasbuf = _buffer(fn, *bias) if bias is not None else None
     ebufs = [(_buffer(fn, v, et), et, kind) for v, et, kind in epilogue.inputs] if epilogue else []
     for n, (eb, et, kind) in enumerate(ebufs):
         if kind == "scalar":
-            fn.emit(f"%{t}_esc{n} = memref.load {eb}[{e.c(0)}] : {_memref(et)}")
+            fn.emit(f"%{t}_esc{n} = memref.load {eb}[{e.c(0)}] : {et.memref}")
             fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to {vt.replace(acc_elem, 'f32')}")
     obuf = fn.v()
     fn.emit(f"{obuf} = memref.alloc() {{alignment = 64 : i64}} : {om}")
@@ -275,10 +271,10 @@ def emit_gemm(
         if g.b_layout == "rows":
             fn.emit(f"%{t}_nb{j} = arith.muli %{t}_col{j}, {e.c(g.group)} : index")
         if bias is not None:
-            fn.emit(f"%{t}_bias{j} = vector.load {biasbuf}[%{t}_col{j}] : {_memref(bias[1])}, {vt}")
+            fn.emit(f"%{t}_bias{j} = vector.load {biasbuf}[%{t}_col{j}] : {bias[1].memref}, {vt}")
         for n, (eb, et, kind) in enumerate(ebufs):
             if kind == "col":
-                fn.emit(f"%{t}_ec{j}_{n} = vector.load {eb}[%{t}_col{j}] : {_memref(et)}, vector<{LANES}xf32>")
+                fn.emit(f"%{t}_ec{j}_{n} = vector.load {eb}[%{t}_col{j}] : {et.memref}, vector<{LANES}xf32>")
     if g.elem == "i8":  # 128 · Σ_k B[k, n] for this panel: vpdpbusd of ones
         cs = [f"%{t}_cs{j}" for j in range(g.nv)]
         fn.emit(
@@ -319,7 +315,7 @@ def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, acc: str, p: str, row: st
     names = {"%a0": acc}
     for n, (eb, et, kind) in enumerate(ebufs, 1):
         if kind == "row":
-            fn.emit(f"%{p}_rs{n} = memref.load {eb}[{row}] : {_memref(et)}")
+            fn.emit(f"%{p}_rs{n} = memref.load {eb}[{row}] : {et.memref}")
             fn.emit(f"%{p}_rv{n} = vector.broadcast %{p}_rs{n} : f32 to {fv}")
             names[f"%a{n}"] = f"%{p}_rv{n}"
         else:

@@ -19,6 +19,11 @@ class T:
         return "tensor<" + "".join(f"{d}x" for d in self.shape) + self.elem + ">"
 
     @property
+    def memref(self) -> str:
+        """The matching identity-layout memref type."""
+        return "memref<" + "".join(f"{d}x" for d in self.shape) + self.elem + ">"
+
+    @property
     def rank(self) -> int:
         return len(self.shape)
 

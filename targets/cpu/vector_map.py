@@ -18,9 +18,9 @@ a reduction carries a vector accumulator and ends with `vector.reduction`. Integ
 import re
 
 from . import vector_math
+from .kernels import LANES
 from .linalg_text import Fn, T, collapse, expand
 
-LANES = 16
 _SCALARS = ("f32", "i8", "i32", "i1")
 _TOKEN = re.compile(r"%[A-Za-z_][\w]*")
 _LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
@@ -42,10 +42,6 @@ def _kind(exprs: list[str], rank: int) -> str | None:
     if exprs in ([], ["0"]):
         return "scalar"
     return None
-
-
-def _memref(shape: tuple[int, ...], elem: str) -> str:
-    return "memref<" + "".join(f"{d}x" for d in shape) + elem + ">"
 
 
 def vector_body(
@@ -101,9 +97,7 @@ def vector_generic(
     if nd < 2 or n_red > 1:
         return None
     shape = tuple(ins[0][1].shape) if n_red else ot.shape
-    if len(shape) != nd or shape[-1] % LANES or (n_red and _kind(oexprs, nd) != "row"):
-        return None
-    if not n_red and _kind(oexprs, nd) != "full":
+    if len(shape) != nd or shape[-1] % LANES or _kind(oexprs, nd) != ("row" if n_red else "full"):
         return None
     kinds = [_kind(e, nd) for _, _, e in ins]
     if None in kinds or any(t.elem not in _SCALARS for _, t, _ in ins) or ot.elem not in _SCALARS:
@@ -124,10 +118,9 @@ def vector_generic(
     if vb is None:
         return None
     lines, outer, local = vb
-    if n_red:
-        last = _LINE.match(body[-1].strip())
-        if not last or last.group(1) != yield_ or last.group(2) not in _REDUCE or "%o" not in last.group(3):
-            return None
+    last = _LINE.match(body[-1].strip())
+    if n_red and (last.group(1) != yield_ or last.group(2) not in _REDUCE or "%o" not in last.group(3)):
+        return None
     if yield_ not in local:
         return None
 
@@ -148,38 +141,37 @@ def vector_generic(
             t2 = T((rows,), t.elem)
         else:
             t2 = t
-        src = collapse(fn, v, t, t2.shape) if t2.shape != t.shape else v
         b = f"%{tag}_buf{i}"
-        fn.emit(f"{b} = bufferization.to_buffer {src} read_only : {t2.s} to {_memref(t2.shape, t2.elem)}")
+        fn.emit(f"{b} = bufferization.to_buffer {collapse(fn, v, t, t2.shape)} read_only : {t2.s} to {t2.memref}")
         bufs.append((b, t2))
     for name, elem in outer.items():
         fn.emit(f"{local[name]} = vector.broadcast {name} : {elem} to {_vt(elem)}")
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k == "scalar":
             idx = ", ".join(c(0) for _ in t2.shape)
-            fn.emit(f"%{tag}_s{i} = memref.load {b}[{idx}] : {_memref(t2.shape, t2.elem)}")
+            fn.emit(f"%{tag}_s{i} = memref.load {b}[{idx}] : {t2.memref}")
             fn.emit(f"{names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
     res_t = T((rows,) if n_red else (rows, cols), ot.elem)
     ob = f"%{tag}_out"
-    fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {_memref(res_t.shape, ot.elem)}")
+    fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {res_t.memref}")
     r, col = f"%{tag}_r", f"%{tag}_col"
     init_buf = f"%{tag}_initb"
     if n_red:  # the generic's init tensor (a fill) joins the lanes' results
-        init_src = collapse(fn, ov, ot, (rows,)) if ot.shape != (rows,) else ov
-        fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {_memref((rows,), ot.elem)}")
+        init_src = collapse(fn, ov, ot, (rows,))
+        fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {res_t.memref}")
     fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k == "row":
-            fn.emit(f"  %{tag}_s{i} = memref.load {b}[{r}] : {_memref(t2.shape, t2.elem)}")
+            fn.emit(f"  %{tag}_s{i} = memref.load {b}[{r}] : {t2.memref}")
             fn.emit(f"  {names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
     loads = []
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k in ("full", "col"):
             idx = f"{r}, {col}" if k == "full" else col
-            loads.append(f"{names[f'%a{i}']} = vector.load {b}[{idx}] : {_memref(t2.shape, t2.elem)}, {_vt(t2.elem)}")
+            loads.append(f"{names[f'%a{i}']} = vector.load {b}[{idx}] : {t2.memref}, {_vt(t2.elem)}")
     y = local[yield_]
     if n_red:
-        kind, identity = _REDUCE[_LINE.match(body[-1].strip()).group(2)]
+        kind, identity = _REDUCE[last.group(2)]
         fn.emit(f"  %{tag}_init = arith.constant dense<{identity}> : {_vt(ot.elem)}")
         fn.emit(
             f"  %{tag}_red = scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} "
@@ -189,16 +181,16 @@ def vector_generic(
             fn.emit("    " + line)
         fn.emit(f"    scf.yield {y} : {_vt(ot.elem)}")
         fn.emit("  }")
-        fn.emit(f"  %{tag}_o = memref.load {init_buf}[{r}] : {_memref((rows,), ot.elem)}")
+        fn.emit(f"  %{tag}_o = memref.load {init_buf}[{r}] : {res_t.memref}")
         fn.emit(f"  %{tag}_sum = vector.reduction <{kind}>, %{tag}_red, %{tag}_o : {_vt(ot.elem)} into {ot.elem}")
-        fn.emit(f"  memref.store %{tag}_sum, {ob}[{r}] : {_memref((rows,), ot.elem)}")
+        fn.emit(f"  memref.store %{tag}_sum, {ob}[{r}] : {res_t.memref}")
     else:
         fn.emit(f"  scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} {{")
         for line in loads + lines:
             fn.emit("    " + line)
-        fn.emit(f"    vector.store {y}, {ob}[{r}, {col}] : {_memref(res_t.shape, ot.elem)}, {_vt(ot.elem)}")
+        fn.emit(f"    vector.store {y}, {ob}[{r}, {col}] : {res_t.memref}, {_vt(ot.elem)}")
         fn.emit("  }")
     fn.emit("}")
     t = fn.v()
-    fn.emit(f"{t} = bufferization.to_tensor {ob} restrict writable : {_memref(res_t.shape, ot.elem)} to {res_t.s}")
-    return expand(fn, t, res_t, ot.shape) if res_t.shape != ot.shape else t
+    fn.emit(f"{t} = bufferization.to_tensor {ob} restrict writable : {res_t.memref} to {res_t.s}")
+    return expand(fn, t, res_t, ot.shape)
