@@ -168,7 +168,7 @@ def emit_gemm(
     for n, (eb, et, kind) in enumerate(ebufs):
         if kind == "scalar":
             fn.emit(f"%{t}_esc{n} = memref.load {eb}[{e.c(0)}] : {et.memref}")
-            fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to {vt.replace(acc_elem, 'f32')}")
+            fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to vector<{LANES}xf32>")
     obuf = fn.v()
     fn.emit(f"{obuf} = memref.alloc() {{alignment = 64 : i64}} : {om}")
     if g.elem == "i8":
@@ -250,6 +250,7 @@ def emit_gemm(
             fn.emit("  " + line)
         fn.emit("}")
         for i in range(mr):
+            row_inputs = _epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
             for j in range(g.nv):
                 v = f"{res}#{i * g.nv + j}"
                 if g.elem == "f32" and bias is not None:
@@ -259,7 +260,7 @@ def emit_gemm(
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{t}_corr{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
-                    v = _apply_epilogue(fn, epilogue, ebufs, v, f"{p}_e{i}_{j}", rows[i], j, t)
+                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, t)
                 fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{t}_col{j}'])}] : {om}, {ovt}")
 
     if batched:
@@ -307,21 +308,30 @@ def emit_gemm(
     return result
 
 
-def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, acc: str, p: str, row: str, j: int, t: str) -> str:
-    """The epilogue body on one accumulator vector (row `row`, the panel's j-th vector); returns the result."""
-    from .vector_map import vector_body
-
-    fv = f"vector<{LANES}xf32>"
-    names = {"%a0": acc}
+def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
+    """The per-row epilogue inputs of row `row`, loaded and broadcast once for all of the row's vectors."""
+    names = {}
     for n, (eb, et, kind) in enumerate(ebufs, 1):
         if kind == "row":
             fn.emit(f"%{p}_rs{n} = memref.load {eb}[{row}] : {et.memref}")
-            fn.emit(f"%{p}_rv{n} = vector.broadcast %{p}_rs{n} : f32 to {fv}")
+            fn.emit(f"%{p}_rv{n} = vector.broadcast %{p}_rs{n} : f32 to vector<{LANES}xf32>")
             names[f"%a{n}"] = f"%{p}_rv{n}"
-        else:
+    return names
+
+
+def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str, p: str, j: int, t: str) -> str:
+    """The epilogue body on one accumulator vector (the panel's j-th vector of a row whose per-row inputs are
+    `row_inputs`); returns the result."""
+    from .vector_map import vector_body
+
+    names = {"%a0": acc, **row_inputs}
+    for n, (_, _, kind) in enumerate(ebufs, 1):
+        if kind != "row":
             names[f"%a{n}"] = f"%{t}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
-    lines, outer, local = vector_body(list(ep.body), p, names)
-    assert not outer, f"epilogue body reads values from outside: {sorted(outer)}"
+    vb = vector_body(list(ep.body), p, names)
+    assert vb is not None, "an epilogue body is arith/math lines"
+    lines, outer, local = vb
+    assert not outer, f"an epilogue body reads only its inputs, not {sorted(outer)}"
     for line in lines:
         fn.emit(line)
     return local[ep.result]
