@@ -32,7 +32,9 @@ class CompiledModel:
 
     def _run(self, inputs) -> list[np.ndarray]:
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
-        return self.artifact(*arrays)
+        outs = self.artifact(*arrays)
+        self.report["target"].update(self.artifact.report)  # simulators: cycles, energy … of this call
+        return outs
 
     def __call__(self, *inputs):
         outs = [torch.from_numpy(o) for o in self._run(inputs)[: self.n_outputs]]
@@ -162,7 +164,7 @@ def compile(
     host_ops = {n.name: n.attr.value for n in host} if host is not None else {}
     report = {
         "model": type(model).__name__,
-        "target": tgt.name,
+        "target": {"name": tgt.name, **artifact.report},
         "recipe": {"name": rec.name, "version": rec.version, "pipeline": rec.pipeline},
         "ops": table,
         "placement": {

@@ -1,14 +1,20 @@
-"""qcomp.targets: code generators. `get("cpu", **options)` makes a target from its name and options."""
+"""qcomp.targets: code generators. `get("cpu", **options)` makes a target from its name and options;
+`get("npu:scalesim")` is short for `get("npu", preset="scalesim")`."""
+
+import importlib
 
 from qcomp.errors import QcompError
 
 from .base import Artifact, Capabilities, Cost, Target
 
+# name -> (module, class); each target is a plug-in in its own folder, imported on first use
+TARGETS = {
+    "cpu": ("qcomp.targets.cpu", "CpuTarget"),
+}
+
 
 def _registry() -> dict[str, type]:
-    from .cpu import CpuTarget
-
-    return {CpuTarget.name: CpuTarget}
+    return {name: getattr(importlib.import_module(mod), cls) for name, (mod, cls) in TARGETS.items()}
 
 
 def names() -> list[str]:
@@ -19,6 +25,11 @@ def get(name: str, **options) -> Target:
     """The target called `name` with `options` (validated by the target's Options dataclass)."""
     if isinstance(name, Target):
         return name
+    if ":" in name:
+        name, preset = name.split(":", 1)
+        if "preset" in options:
+            raise QcompError(f"target {name}: preset given twice ({preset!r} and {options['preset']!r})")
+        options = {**options, "preset": preset}
     cls = _registry().get(name)
     if cls is None:
         raise QcompError(f"unknown target {name!r} (known: {', '.join(names())})")

@@ -44,6 +44,12 @@ class Artifact(ABC):
     def save(self, directory: str) -> list[str]:
         """Write the target artifacts into `directory`; return the file names written."""
 
+    @property
+    def report(self) -> dict[str, Any]:
+        """What the target measured or estimated (cycles, energy, per-layer rows …); merged into
+        `CompiledModel.report["target"]` next to the target's name. Refreshed by each call for simulators."""
+        return {}
+
 
 class Target(ABC):
     name: str = ""

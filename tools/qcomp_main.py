@@ -204,10 +204,10 @@ def cmd_compile(args) -> int:
     written.append("report.json")
     sizes = r["sizes"]
     print(
-        f"qcomp: compiled {args.model} ({r['model']}) for {r['target']} with recipe {r['recipe']['name']} "
+        f"qcomp: compiled {args.model} ({r['model']}) for {r['target']['name']} with recipe {r['recipe']['name']} "
         f"in {seconds:.1f} s"
     )
-    print(f"  qc ops on {r['target']:<6}: {r['placement']['target']:4d}  ({_counts(on_target)})")
+    print(f"  qc ops on {r['target']['name']:<6}: {r['placement']['target']:4d}  ({_counts(on_target)})")
     print(f"  host ops       : {sum(r['host_ops'].values()):4d}  ({_counts(r['host_ops']) or 'none'})")
     print(
         f"  weights        : {sizes['weights_fp32_bytes'] / 1e3:.1f} kB fp32 -> {sizes['weights_bytes'] / 1e3:.1f} kB"

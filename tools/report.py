@@ -180,10 +180,15 @@ def op_precisions(report: Mapping) -> str:
     return "\n".join(_table(["op", "precision", "count"], rows, [0, 0, 1]))
 
 
+def _target_name(report: Mapping) -> str:
+    t = report.get("target", "?")
+    return t.get("name", "?") if isinstance(t, Mapping) else str(t)  # reports before target became a dict
+
+
 def summary(report: Mapping) -> str:
     """Model, recipe, target, weight sizes, calibration and the compile-time check, a few lines."""
     rec = report["recipe"]
-    lines = [f"model {report.get('model', '?')} on {report.get('target', '?')}, recipe {rec.get('name', '?')}"]
+    lines = [f"model {report.get('model', '?')} on {_target_name(report)}, recipe {rec.get('name', '?')}"]
     if rec.get("pipeline"):
         lines.append(f"  pipeline: {rec['pipeline']}")
     sizes = report.get("sizes")

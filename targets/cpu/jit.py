@@ -178,7 +178,8 @@ def keep_freed_memory() -> bool:
 class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
 
-    def __init__(self, module: ir.Module, opt_level: int = 2):
+    def __init__(self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None):
+        """runtime: external functions (`llvm.emit_c_interface` declarations) bound to ctypes callbacks."""
         keep_freed_memory()
         from torch_mlir import execution_engine
         from torch_mlir.runtime import get_ranked_memref_descriptor
@@ -199,6 +200,9 @@ class JitFunction:
         _skip_optimizing_main(module)
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)
         self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
+        self._runtime = dict(runtime or {})  # the engine calls them: keep them alive
+        for name, callback in self._runtime.items():
+            self.engine.register_runtime(name, callback)
         self._fn = self.engine.lookup("main")
         self._weight_ptrs = [self._ptr(w) for w in self.weights]
 

@@ -254,7 +254,7 @@ def test_compile_factory_file_writes_stages_and_report(tmp_path, capsys):
     assert "llvm.func" in (out / "04-llvm.mlir").read_text()
     report = json.loads((out / "report.json").read_text())
     assert report["model"] == "TinyMLP"
-    assert report["target"] == "cpu"
+    assert report["target"]["name"] == "cpu"
     assert report["recipe"]["name"] == "w8a8"
     qlinears = [r for r in report["ops"] if r["op"] == "qc.qlinear"]
     assert len(qlinears) == 2

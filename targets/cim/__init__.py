@@ -1,0 +1,1 @@
+"""CIM target: compute-in-memory crossbar arrays (mapping, bit-sliced simulation, energy model)."""

@@ -1,0 +1,1 @@
+"""Code shared by the accelerator targets: the host/accelerator partition (offload)."""

@@ -1,0 +1,1 @@
+"""GPU target: int8 kernels through MLIR gpu/nvgpu/NVVM to PTX, with a CPU emulation mode."""
