@@ -1,0 +1,116 @@
+"""gpu.module -> NVVM -> LLVM IR -> PTX (llvmlite's NVPTX backend), and `ptxas` acceptance.
+
+The torch-mlir wheel links only the X86 backend, so `gpu-module-to-binary` cannot run: the gpu.module is
+lowered to the NVVM/LLVM dialects with upstream passes (kernel memrefs as bare pointers, so a launch passes
+one pointer per buffer), its body is moved into a builtin.module and translated to LLVM IR text, and
+llvmlite (LLVM 22, NVPTX included) emits PTX for the requested `sm_XX`. `ptxas` comes from PyPI's
+`nvidia-cuda-nvcc` (the `gpu` extra); `find_ptxas` returns None where it is not installed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.errors import QcompError
+
+TO_NVVM = (
+    "gpu.module(convert-vector-to-scf{full-unroll=true},lower-affine,convert-scf-to-cf),"
+    "convert-nvgpu-to-nvvm,"
+    "gpu.module(convert-vector-to-llvm,convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=true}),"
+    "canonicalize,reconcile-unrealized-casts"
+)
+TRIPLE = "nvptx64-nvidia-cuda"
+PTX_FEATURES = "+ptx80"  # PTX ISA 8.0: sm_90 and the mma shapes used
+
+
+def lower_to_nvvm(text: str) -> ir.Module:
+    """Parse a module holding one gpu.module and lower it to the LLVM/NVVM dialects (in place)."""
+    from qcomp.dialects import new_context
+
+    module = ir.Module.parse(text, new_context())
+    run_pipeline(module, TO_NVVM)
+    return module
+
+
+def llvm_ir(nvvm_module: ir.Module) -> str:
+    """LLVM IR text of the (single) lowered gpu.module's body."""
+    from torch_mlir.dialects import llvm as llvm_dialect
+
+    with nvvm_module.context, ir.Location.unknown():
+        gpu_mods = [op for op in nvvm_module.body.operations if op.operation.name == "gpu.module"]
+        if len(gpu_mods) != 1:
+            raise QcompError(f"gpu: expected one gpu.module, found {len(gpu_mods)}")
+        inner = ir.Module.create()
+        for op in list(gpu_mods[0].regions[0].blocks[0].operations):
+            inner.body.append(op)
+        return llvm_dialect.translate_module_to_llvmir(inner.operation)
+
+
+@functools.cache
+def _llvm():
+    try:
+        import llvmlite.binding as llvm
+    except ImportError as e:  # pragma: no cover - llvmlite is a dependency
+        raise QcompError("gpu target: llvmlite is not installed (pip install llvmlite)") from e
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    return llvm
+
+
+def to_ptx(llvm_text: str, arch: str) -> str:
+    """PTX for `arch` (e.g. sm_90) from LLVM IR text, at -O3, without FMA contraction (bit-exact epilogue)."""
+    llvm = _llvm()
+    mod = llvm.parse_assembly(llvm_text)
+    mod.triple = TRIPLE
+    mod.verify()
+    tm = llvm.Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features=PTX_FEATURES, opt=3)
+    return tm.emit_assembly(mod)
+
+
+def compile_ptx(gpu_module_text: str, arch: str) -> tuple[str, str]:
+    """(LLVM IR, PTX) of a module holding one gpu.module."""
+    ll = llvm_ir(lower_to_nvvm(gpu_module_text))
+    return ll, to_ptx(ll, arch)
+
+
+def find_ptxas() -> str | None:
+    """The ptxas of the nvidia-cuda-nvcc wheel (or one on PATH), or None."""
+    try:
+        import nvidia
+
+        for root in nvidia.__path__:
+            for sub in ("cu13", "cuda_nvcc", "cu12"):
+                path = os.path.join(root, sub, "bin", "ptxas")
+                if os.access(path, os.X_OK):
+                    return path
+    except ImportError:
+        pass
+    found = shutil.which("ptxas", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    return found
+
+
+def ptxas(ptx: str, arch: str, ptxas_path: str | None = None) -> str:
+    """Assemble `ptx` for `arch` with ptxas -v; returns its resource report, raises QcompError on rejection."""
+    exe = ptxas_path or find_ptxas()
+    if exe is None:
+        raise QcompError("gpu target: ptxas not found (pip install 'qcomp[gpu]' installs nvidia-cuda-nvcc)")
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "k.ptx")
+        with open(src, "w") as f:
+            f.write(ptx)
+        r = subprocess.run(
+            [exe, f"-arch={arch}", "-v", src, "-o", os.path.join(d, "k.cubin")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    if r.returncode != 0:
+        first = next((ln for ln in r.stderr.splitlines() if ln.strip()), "no message")
+        raise QcompError(f"gpu target: ptxas -arch={arch} rejected the PTX: {first}")
+    return r.stderr
