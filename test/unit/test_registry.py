@@ -67,7 +67,7 @@ def test_get_cpu_target_with_options():
     [
         ("cpu", {"opt_level": 5}, "opt_level must be 0..3, got 5"),
         ("cpu", {"vector_width": 8}, "target cpu:"),
-        ("gpu-nonexistent", {}, "unknown target 'gpu-nonexistent' (known: cpu)"),
+        ("gpu-nonexistent", {}, "unknown target 'gpu-nonexistent' (known: "),
     ],
 )
 def test_get_target_errors(name, options, message):

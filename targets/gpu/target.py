@@ -1,0 +1,193 @@
+"""GpuTarget: qc.qlinear on NVIDIA tensor cores (PTX for sm_XX), every other op on the host CPU.
+
+pipeline: qc-fuse{act=false} (GELU/SiLU stay on the host), qc-gpu-offload (the partition), then the CPU
+lowering of the host part. build: one kernel per distinct qc.qlinear shape (`kernels.gpu_kernel`), PTX per
+kernel through NVVM and llvmlite (`ptx.compile_ptx`), a launch plan (grid, block, shared memory per
+offloaded op) and the host program (`HostProgram`) whose offloaded calls run the kernels: on the CUDA
+device (`runtime.CudaRuntime`) or, with emulate=True, as the emulated kernel IR JIT-compiled on this CPU.
+Without a device a non-emulated model still compiles (PTX, plan, report); calling it raises one QcompError.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from qcomp.errors import QcompError
+from qcomp.targets.base import Artifact, Capabilities, Cost, Target
+from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
+
+from .kernels import MMA_K, MMA_M, MMA_N, WARP, GemmSpec, Tiling, gpu_module, max_k
+from .offload_pass import OFFLOADED_OPS, GpuOffloadPass, gemm_spec
+from .ptx import compile_ptx
+
+ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_90a")
+# H200 SXM (sm_90): dense int8 tensor-core peak and HBM3e bandwidth, for the roofline cost model
+PEAK_INT8_OPS = 1979e12
+HBM_BYTES_S = 4.8e12
+LAUNCH_S = 4e-6
+
+
+@dataclass(frozen=True)
+class GpuOptions:
+    """arch: the PTX target (sm_80 … sm_90a; int8 mma.sync m16n8k32 needs sm_80+).
+    emulate: run the kernels' IR on the CPU (blocks, warps and lanes as loops) instead of a CUDA device."""
+
+    arch: str = "sm_90"
+    emulate: bool = False
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise QcompError(f"gpu target: arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if not isinstance(self.emulate, bool):
+            raise QcompError(f"gpu target: emulate must be true or false, got {self.emulate!r}")
+
+
+@dataclass
+class Kernel:
+    """One compiled kernel: its spec, gpu-dialect MLIR, LLVM IR and PTX."""
+
+    spec: GemmSpec
+    mlir: str
+    llvm_ir: str
+    ptx: str
+
+
+class GpuArtifact(Artifact):
+    """The host program plus the kernels, the launch plan and (lazily) the device runtime."""
+
+    def __init__(self, module, ops: list[OffloadedOp], kernels: dict[str, Kernel], tiling: Tiling, options):
+        self.ops, self.kernels, self.tiling, self.options = ops, kernels, tiling, options
+        self.specs = [_spec(op) for op in ops]
+        self.plan = [self._launch(op, spec) for op, spec in zip(ops, self.specs, strict=True)]
+        self._runtime = None
+        self._emulator = None
+        if options.emulate:
+            from .emulate import EmulatedKernels
+
+            self._emulator = EmulatedKernels([k.spec for k in kernels.values()], tiling)
+        self.program = HostProgram(module, self._execute)
+        self.llvm_text = self.program.llvm_text
+
+    def _launch(self, op: OffloadedOp, spec: GemmSpec) -> dict[str, Any]:
+        return {
+            "op": op.name,
+            "symbol": op.symbol,
+            "location": op.location,
+            "kernel": spec.name,
+            "grid": list(spec.grid(self.tiling)),
+            "block": [WARP * self.tiling.warps, 1, 1],
+            "shared_memory_bytes": 0,
+            "m": spec.m,
+            "n": spec.n,
+            "k": spec.k,
+        }
+
+    def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
+        spec = self.specs[op.index]
+        shape = op.result_type[0]
+        if self._emulator is not None:
+            return self._emulator.run(spec, arrays).reshape(shape)
+        out = np.empty((spec.m, spec.n), np.float32)
+        plan = self.plan[op.index]
+        self._runtime.launch(op.index, spec.name, plan["grid"], plan["block"], arrays, out)
+        return out.reshape(shape)
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        if self._emulator is None and self._runtime is None:
+            from .runtime import CudaRuntime
+
+            self._runtime = CudaRuntime({name: k.ptx for name, k in self.kernels.items()})
+        return self.program(*inputs)
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return {
+            "arch": self.options.arch,
+            "emulate": self.options.emulate,
+            "kernels": len(self.kernels),
+            "offloaded_ops": len(self.ops),
+            "mma": f"mma.sync.m{MMA_M}n{MMA_N}k{MMA_K}.s32.s8.s8.s32",
+            "tiling": {"block_m": self.tiling.block_m, "block_n": self.tiling.block_n, "warps": self.tiling.warps},
+            "ptx_lines": sum(k.ptx.count("\n") for k in self.kernels.values()),
+        }
+
+    def save(self, directory: str) -> list[str]:
+        """kernels/<name>.{mlir,ll,ptx} per kernel, launch_plan.json and gpu_report.json."""
+        os.makedirs(os.path.join(directory, "kernels"), exist_ok=True)
+        written = []
+        for name, k in self.kernels.items():
+            for ext, text in (("mlir", k.mlir), ("ll", k.llvm_ir), ("ptx", k.ptx)):
+                rel = os.path.join("kernels", f"{name}.{ext}")
+                with open(os.path.join(directory, rel), "w") as f:
+                    f.write(text)
+                written.append(rel)
+        for rel, data in (("launch_plan.json", self.plan), ("gpu_report.json", self.report)):
+            with open(os.path.join(directory, rel), "w") as f:
+                json.dump(data, f, indent=1)
+            written.append(rel)
+        return written
+
+
+def _spec(op: OffloadedOp) -> GemmSpec:
+    (x, _), (xs, _), (w, _) = op.operand_types[:3]
+    return gemm_spec(x, xs, w, op.attrs.get("act", "none"))
+
+
+class GpuTarget(Target):
+    name = "gpu"
+    Options = GpuOptions
+    passes = (GpuOffloadPass,)
+    tiling = Tiling()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(
+            ops=frozenset(OFFLOADED_OPS),
+            weight_bits=(8,),
+            activation_bits=(8,),
+            facts={
+                "arch": self.options.arch,
+                "mma": (MMA_M, MMA_N, MMA_K),
+                "block_tile": (self.tiling.block_m, self.tiling.block_n),
+                "max_k": max_k(),
+                "fused_activations": ("none", "relu"),
+                "host_ops": "everything else (CPU target)",
+            },
+        )
+
+    def cost(self, op, precision: str) -> Cost:
+        """Roofline on an H200: max(2·M·N·K / int8 peak, bytes moved / HBM bandwidth) + a launch, for a
+        qc.linear / qc.qlinear at w8a8; weight bytes at 1 byte per weight plus an f32 scale per channel."""
+        m = re.fullmatch(r"w(\d+)a(\d+)(g\d+)?|fp32", precision)
+        if m is None:
+            raise QcompError(f"gpu target: unknown precision {precision!r}")
+        if op.name not in ("qc.linear", "qc.qlinear"):
+            return Cost()
+        from qcomp.dialects._mlir import ir
+
+        x = list(ir.RankedTensorType(op.operands[0].type).shape)
+        n, k = list(ir.RankedTensorType(op.operands[2 if op.name == "qc.qlinear" else 1].type).shape)
+        rows = int(np.prod(x[:-1])) if len(x) > 1 else 1
+        wbytes = n * k * 4 if precision == "fp32" else n * k * int(m.group(1)) // 8 + 4 * n
+        moved = wbytes + rows * k + rows * n * 4
+        latency = max(2 * rows * n * k / PEAK_INT8_OPS, moved / HBM_BYTES_S) + LAUNCH_S
+        return Cost(weight_bytes=wbytes, latency_s=latency)
+
+    def pipeline(self) -> str:
+        return "qc-fuse{act=false},qc-gpu-offload,qc-lower-to-linalg,qc-outline-host-ops"
+
+    def build(self, module) -> Artifact:
+        ops = offloaded_ops(module)
+        kernels: dict[str, Kernel] = {}
+        for op in ops:
+            spec = _spec(op)
+            if spec.name not in kernels:
+                text = gpu_module([spec], self.tiling)
+                ll, ptx = compile_ptx(text, self.options.arch)
+                kernels[spec.name] = Kernel(spec, text, ll, ptx)
+        return GpuArtifact(module, ops, kernels, self.tiling, self.options)
