@@ -10,6 +10,7 @@ from .base import Artifact, Capabilities, Cost, Target
 # name -> (module, class); each target is a plug-in in its own folder, imported on first use
 TARGETS = {
     "cpu": ("qcomp.targets.cpu", "CpuTarget"),
+    "npu": ("qcomp.targets.npu.target", "NpuTarget"),
     "cim": ("qcomp.targets.cim", "CimTarget"),
     "gpu": ("qcomp.targets.gpu", "GpuTarget"),
 }
