@@ -176,7 +176,6 @@ def emit_gemm(
         fn.emit(f"{ones} = arith.constant dense<1> : vector<{4 * LANES}xi8>")
         zero = fn.v()
         fn.emit(f"{zero} = arith.constant dense<0> : {vt}")
-        flip = fn.const(str(-0x7F7F7F80), "i32")  # 0x80808080: x xor 0x80 = x + 128 as u8
         seven = fn.v()
         fn.emit(f"{seven} = arith.constant dense<7> : {vt}")
         dot = f"@{fn.name}_vpdpbusd"
@@ -189,6 +188,8 @@ def emit_gemm(
         fn.emit(f"{zero} = arith.constant dense<0.0> : {vt}")
 
     bi = [f"%{t}_b"] if batched else []
+    if g.elem == "i8":  # A + 128 as u8 quads, once per call: the k loop then broadcasts straight from memory
+        abuf, am = _flipped_quads(fn, e, g, abuf, am)
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
 
     def b_loads(k: str, pre: str) -> list[str]:
@@ -227,14 +228,10 @@ def emit_gemm(
                     body.append(f"{n} = vector.fma %{p}_ab{i}, %{p}_bv{j}, %{p}_acc{i}_{j} : {vt}")
                     news.append(n)
         else:
-            body.append(f"%{p}_k4 = arith.muli {k}, {e.c(4)} : index")
             for i in range(mr):
                 q = f"%{p}_a{i}"
                 body += [
-                    f"{q}q = vector.load {abuf}[{', '.join([*bi, rows[i], f'%{p}_k4'])}] : {am}, vector<4xi8>",
-                    f"{q}w = vector.bitcast {q}q : vector<4xi8> to vector<1xi32>",
-                    f"{q}s = vector.extract {q}w[0] : i32 from vector<1xi32>",
-                    f"{q}u = arith.xori {q}s, {flip} : i32",
+                    f"{q}u = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}",
                     f"{q}b = vector.broadcast {q}u : i32 to {vt}",
                     f"{q}v = vector.bitcast {q}b : {vt} to vector<{4 * LANES}xi8>",
                 ]
@@ -306,6 +303,35 @@ def emit_gemm(
     result = fn.v()
     fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
     return result
+
+
+def _flipped_quads(fn: Fn, e: _Emitter, g: Gemm, abuf: str, am: str) -> tuple[str, str]:
+    """A copy of the i8 A buffer [batch?, M, K] as i32 quads [batch?, M, K/4] of A xor 0x80 (= A + 128 as u8),
+    written 64 bytes at a time when K allows (else 4); returns the buffer and its memref type."""
+    t = e.tag
+    batched = g.batch > 1
+    out = T(((g.batch,) if batched else ()) + (g.m, g.k // 4), "i32").memref
+    w = 64 if g.k % 64 == 0 else 4
+    buf = f"%{t}_af"
+    fn.emit(f"{buf} = memref.alloc() {{alignment = 64 : i64}} : {out}")
+    fn.emit(f"%{t}_fx = arith.constant dense<-128> : vector<{w}xi8>")
+    for v in (w, w // 4, g.k):
+        e.c(v)
+    bi = [f"%{t}_fb"] if batched else []
+    if batched:
+        fn.emit(f"scf.for %{t}_fb = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} {{")
+    fn.emit(f"scf.for %{t}_fm = {e.c(0)} to {e.c(g.m)} step {e.c(1)} {{")
+    fn.emit(f"scf.for %{t}_fk = {e.c(0)} to {e.c(g.k)} step {e.c(w)} {{")
+    fn.emit(f"%{t}_fv = vector.load {abuf}[{', '.join([*bi, f'%{t}_fm', f'%{t}_fk'])}] : {am}, vector<{w}xi8>")
+    fn.emit(f"%{t}_fu = arith.xori %{t}_fv, %{t}_fx : vector<{w}xi8>")
+    fn.emit(f"%{t}_fw = vector.bitcast %{t}_fu : vector<{w}xi8> to vector<{w // 4}xi32>")
+    fn.emit(f"%{t}_fq = arith.divui %{t}_fk, {e.c(4)} : index")
+    fn.emit(f"vector.store %{t}_fw, {buf}[{', '.join([*bi, f'%{t}_fm', f'%{t}_fq'])}] : {out}, vector<{w // 4}xi32>")
+    fn.emit("}")
+    fn.emit("}")
+    if batched:
+        fn.emit("}")
+    return buf, out
 
 
 def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
