@@ -7,8 +7,9 @@ Layout (weight-stationary, every layer owns its arrays, nothing is reprogrammed 
   negative column, subtracted in the analog domain before the ADC), `offset` stores w + 2^(b-1) unsigned
   and reserves one dummy column per array (G_min reference, subtracted in analog) — the 2^(b-1)·Σx offset
   is removed digitally;
-- inputs: the int8 activation's two's-complement byte is fed as ceil(7/dac_bits) unsigned slices of its low 7
-  bits plus one sign-bit cycle weighted -128 (bit-serial when dac_bits = 1).
+- inputs: sign-magnitude, ceil(7/dac_bits) cycles each applying dac_bits of |x| (bit-serial when dac_bits = 1)
+  with the sign of x as the polarity of the read voltage. (Two's complement bit planes would sign-extend
+  every small negative activation into dense high planes whose large column sums swamp the ADC.)
 
 `plan_layer` gives the readable, JSON-able plan (array count, utilisation, ADC conversions);
 `weight_levels` and `input_planes` give the cell levels and the input cycles the simulator applies.
@@ -53,7 +54,8 @@ class LayerPlan:
 
 
 def input_cycles(arch: CimArch) -> int:
-    return math.ceil((ACT_BITS - 1) / arch.dac_bits) + 1
+    """DAC cycles per input vector: the 7 magnitude bits of a symmetric int8, dac_bits at a time."""
+    return math.ceil((ACT_BITS - 1) / arch.dac_bits)
 
 
 def plan_layer(index: int, symbol: str, location: str, n: int, k: int, weight_bits: int, arch: CimArch) -> LayerPlan:
@@ -113,14 +115,18 @@ def weight_levels(wq: np.ndarray, plan: LayerPlan, arch: CimArch) -> tuple[np.nd
 
 
 def input_planes(xq: np.ndarray, arch: CimArch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(planes [cycles, m, k] f32, coef [cycles] i64, max value per cycle): the DAC inputs of each cycle.
-    Σ_c coef[c]·planes[c] == xq for int8 xq (two's complement: low 7 bits in dac_bits slices, sign bit -128)."""
-    u = np.asarray(xq).astype(np.int8).view(np.uint8)
+    """(planes [cycles, m, k] f32, coef [cycles] i64, max |value| per cycle): the DAC inputs of each cycle.
+    Sign-magnitude: cycle j applies bits [j·dac_bits, (j+1)·dac_bits) of |x| with the sign of x as the read
+    voltage's polarity, so Σ_j coef[j]·planes[j] == xq (int8 in [-127, 127], the symmetric range)."""
+    x = np.asarray(xq)
+    if x.size and x.min() < -127:
+        raise QcompError("cim target: activation -128 is outside the symmetric int8 range [-127, 127]")
+    mag = np.abs(x.astype(np.int16))
+    sign = np.sign(x).astype(np.float32)
     d = arch.dac_bits
     mask = (1 << d) - 1
-    n_mag = input_cycles(arch) - 1
-    planes = [((u >> (d * j)) & mask) if d * (j + 1) <= 7 else ((u & 0x7F) >> (d * j)) for j in range(n_mag)]
-    planes.append(u >> 7)
-    coef = np.array([1 << (d * j) for j in range(n_mag)] + [-128], np.int64)
-    vmax = np.array([min(mask, (0x7F >> (d * j))) for j in range(n_mag)] + [1], np.int64)
-    return np.stack(planes).astype(np.float32), coef, vmax
+    n = input_cycles(arch)
+    planes = np.stack([((mag >> (d * j)) & mask).astype(np.float32) * sign for j in range(n)])
+    coef = np.array([1 << (d * j) for j in range(n)], np.int64)
+    vmax = np.array([min(mask, 0x7F >> (d * j)) for j in range(n)], np.int64)
+    return planes, coef, vmax

@@ -10,7 +10,7 @@ reference that makes the column sum a signed/offset-free dot product is subtract
 the array's dummy column (every cell at G_min, also varied) for `offset`, the negative column for
 `differential`. So each row tile t holds one effective matrix W[t] [rows, slices·n].
 
-At run time (`mvm`), for every input cycle c (bit-serial planes of the int8 activations, `mapping.
+At run time (`mvm`), for every input cycle c (signed bit-serial planes of the int8 activations, `mapping.
 input_planes`), row tile t and slice s, the column partial sum p = plane_c · W[t][:, s] is digitised by the
 ADC and shift-added: acc = Σ_t Σ_c Σ_s coef_c · coef_s · ADC(p), minus the digital offset 2^(b-1)·Σx.
 
@@ -42,8 +42,11 @@ class CrossbarLayer:
 
     def __init__(self, plan: LayerPlan, wq: np.ndarray, arch: CimArch, rng: np.random.Generator):
         self.plan, self.arch = plan, arch
-        levels, self.slice_coef, self.offset = weight_levels(wq, plan, arch)
-        self.weights_exact = levels  # kept for the ideal check in tests
+        levels, self.slice_coef, offset = weight_levels(wq, plan, arch)
+        # offset encoding: the reference column sits at the middle level, so each column sums Σx·(level - mid)
+        # (centred, like NeuroSim's dummy column); what remains of the offset is removed digitally
+        self.mid = F32(((1 << arch.cell_bits) - 1) / 2) if plan.polarity == 1 else F32(0)
+        self.offset = offset - float(self.mid) * float(self.slice_coef.sum()) if plan.polarity == 1 else 0.0
         k, n, s, r = plan.k, plan.n, plan.slices, arch.rows
         kpad = plan.row_tiles * r
         g = self._program(levels, rng)  # [slices, k, n] f32 effective conductance (level units)
@@ -65,8 +68,8 @@ class CrossbarLayer:
         if not a.ideal and (a.sa0 or a.sa1):
             u = rng.random(lv.shape, dtype=F32)
             lv = np.where(u < a.sa0, F32(0), np.where(u < a.sa0 + a.sa1, top, lv))
-        if a.ideal or not a.variation:  # G_min cancels exactly against the reference: integer levels
-            return lv[0] - lv[1] if len(lv) == 2 else lv[0]
+        if a.ideal or not a.variation:  # G_min cancels exactly against the reference: levels (- mid)
+            return lv[0] - lv[1] if len(lv) == 2 else lv[0] - self.mid
         g = lv + F32(a.g_min)
         if a.variation:
             g = g * (F32(1) + F32(a.variation) * rng.standard_normal(lv.shape, dtype=F32))
@@ -76,9 +79,9 @@ class CrossbarLayer:
         return g[0] - self._dummy(rng)
 
     def _dummy(self, rng: np.random.Generator) -> np.ndarray:
-        """G of the dummy column each cell's array subtracts: [slices, k, n] (one dummy per array and row)."""
+        """G of the reference column each cell's array subtracts: [slices, k, n] (one per array and row)."""
         a, p = self.arch, self.plan
-        g0 = F32(a.g_min)
+        g0 = F32(a.g_min) + self.mid
         if not a.variation:
             return np.full((p.slices, p.k, p.n), g0, F32)
         usable = a.cols - 1
@@ -89,18 +92,17 @@ class CrossbarLayer:
     def _adc(self, ps: np.ndarray, vmax: np.ndarray) -> np.ndarray:
         """Quantize partial sums ps [cycles, m, slices, n] of one row tile (see the module docstring)."""
         a = self.arch
-        if a.adc_range == "minmax":  # NeuroSim LinearQuantizeOut: per (cycle, slice) tensor, floor
+        top = F32((1 << a.adc_bits) - 1)
+        if a.adc_range == "minmax":  # NeuroSim LinearQuantizeOut's range per (cycle, slice) tensor, rounded
             lo = ps.min(axis=(1, 3), keepdims=True)
-            step = (ps.max(axis=(1, 3), keepdims=True) - lo) * F32(2.0**-a.adc_bits)
+            step = (ps.max(axis=(1, 3), keepdims=True) - lo) / top
             step = np.where(step > 0, step, F32(1))
-            idx = np.clip(np.floor((ps - lo) / step), F32(0), F32((1 << a.adc_bits) - 1))
-            return idx * step + lo
-        fs = (a.rows * ((1 << a.cell_bits) - 1) * vmax).astype(F32)[:, None, None, None]
-        signed = self.plan.polarity == 2
-        lo = -fs if signed else np.zeros_like(fs)
-        span = fs - lo
-        step = np.maximum(F32(1), span / F32((1 << a.adc_bits) - 1))
-        q = np.clip(np.rint((ps - lo) / step), F32(0), np.floor(span / step))
+            return np.clip(np.rint((ps - lo) / step), F32(0), top) * step + lo
+        span = (a.rows * ((1 << a.cell_bits) - 1) * vmax).astype(F32)[:, None, None, None]
+        span = span * (1 if self.plan.polarity == 2 else 0.5)  # signed inputs: sums in [-span, span]
+        lo = -span
+        step = np.maximum(self._min_step, 2 * span / top)
+        q = np.clip(np.rint((ps - lo) / step), F32(0), np.floor(2 * span / step))
         return q * step + lo
 
     def mvm(self, xq: np.ndarray) -> np.ndarray:
@@ -125,13 +127,18 @@ class CrossbarLayer:
                 per_cycle = np.tensordot(ps, scoef, axes=([2], [0]))  # [c, m, n], exact below 2^24
                 acc[lo:hi] += np.tensordot(pcoef.astype(np.float64), per_cycle.astype(np.float64), axes=1)
         if self.offset:
-            acc -= float(self.offset) * np.asarray(xq, np.int64).sum(axis=1, keepdims=True)
+            acc -= self.offset * np.asarray(xq, np.int64).sum(axis=1, keepdims=True)
         return acc
+
+    @property
+    def _min_step(self) -> F32:
+        """The sums' grid: whole levels, or half levels around an odd level count's middle reference."""
+        return F32(0.5) if self.mid % 1 else F32(1)
 
     def _lossless(self, vmax: np.ndarray) -> bool:
         a = self.arch
-        span = a.rows * ((1 << a.cell_bits) - 1) * int(vmax.max()) * (2 if self.plan.polarity == 2 else 1)
-        return span <= (1 << a.adc_bits) - 1
+        span = a.rows * ((1 << a.cell_bits) - 1) * int(vmax.max()) * (1 if self.plan.polarity == 2 else 0.5)
+        return 2 * span / float(self._min_step) <= (1 << a.adc_bits) - 1
 
 
 def qlinear(layer: CrossbarLayer, xq, xs, ws, b, act: str = "none") -> np.ndarray:

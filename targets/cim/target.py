@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
-from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
+from qcomp.targets.common.offload import HostProgram, OffloadedOp
 
 from . import simulator
 from .arch import CimArch, CimOptions
@@ -46,12 +46,20 @@ class CimArtifact(Artifact):
     """The host program with every offloaded qc.qlinear bound to its programmed crossbar layer."""
 
     def __init__(self, module, arch: CimArch):
+        self.program = HostProgram(module, self._execute)
+        self.llvm_text = self.program.llvm_text
+        for op in self.program.ops:
+            if op.name != "qc.qlinear" or op.constants[2] is None:
+                raise QcompError(f"{op.location}: cim target cannot run offloaded {op.name} without constant weights")
+        self.program_arrays(arch)
+
+    def program_arrays(self, arch: CimArch) -> None:
+        """Map and program every layer for `arch` (a fresh device draw from its seed). Benchmarks use it to
+        sweep ADC bits, variation or presets without recompiling the model."""
         self.arch = arch
         self.layers: dict[int, simulator.CrossbarLayer] = {}
         self.costs: dict[int, LayerCost] = {}
-        for op in offloaded_ops(module):
-            if op.name != "qc.qlinear" or op.constants[2] is None:
-                raise QcompError(f"{op.location}: cim target cannot run offloaded {op.name} without constant weights")
+        for op in self.program.ops:
             wq = op.constants[2]
             n, k = wq.shape
             plan = plan_layer(op.index, op.symbol, op.location, n, k, _weight_bits(op), arch)
@@ -59,8 +67,6 @@ class CimArtifact(Artifact):
             self.layers[op.index] = simulator.CrossbarLayer(plan, wq, arch, rng)
             vectors = math.prod(op.operand_types[0][0][:-1])
             self.costs[op.index] = layer_cost(plan, arch, vectors)
-        self.program = HostProgram(module, self._execute)
-        self.llvm_text = self.program.llvm_text
 
     def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
         xq, xs, _, ws, b = arrays

@@ -7,11 +7,11 @@
 // CHECK-LABEL: func.func private @cim_0(memref<4x300xi8>, memref<4x1xf32>, memref<200x300xi8>, memref<200xf32>, memref<200xf32>, memref<4x200xf32>)
 // CHECK-LABEL: func.func @main
 // CHECK: %[[OUT:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x200xf32>
-// CHECK: call @cim_0({{.*}}, %[[OUT]]) {cim.arrays = 39 : i32, cim.col_tiles = 13 : i32, cim.input_cycles = 8 : i32, cim.polarity = 1 : i32, cim.row_tiles = 3 : i32, cim.slices = 8 : i32, cim.utilization = {{.*}} : f32, cim.weight_bits = 8 : i32, qc.attrs = {act = "none", qc.precision = "w8a8"}, qc.offload = "qc.qlinear"}
+// CHECK: call @cim_0({{.*}}, %[[OUT]]) {cim.arrays = 39 : i32, cim.col_tiles = 13 : i32, cim.input_cycles = 7 : i32, cim.polarity = 1 : i32, cim.row_tiles = 3 : i32, cim.slices = 8 : i32, cim.utilization = {{.*}} : f32, cim.weight_bits = 8 : i32, qc.attrs = {act = "none", qc.precision = "w8a8"}, qc.offload = "qc.qlinear"}
 // CHECK: %[[Y:.*]] = bufferization.to_tensor %[[OUT]] restrict
 // CHECK-NOT: "qc.qlinear"
 // CHECK: return %[[Y]]
-// MNSIM: call @cim_0({{.*}}) {cim.arrays = 22 : i32, cim.col_tiles = 11 : i32, cim.input_cycles = 8 : i32, cim.polarity = 2 : i32, cim.row_tiles = 2 : i32, cim.slices = 7 : i32
+// MNSIM: call @cim_0({{.*}}) {cim.arrays = 22 : i32, cim.col_tiles = 11 : i32, cim.input_cycles = 7 : i32, cim.polarity = 2 : i32, cim.row_tiles = 2 : i32, cim.slices = 7 : i32
 func.func @main(%xq: tensor<4x300xi8>, %xs: tensor<4x1xf32>) -> tensor<4x200xf32> {
   %w = arith.constant dense<3> : tensor<200x300xi8>
   %ws = arith.constant dense<0.5> : tensor<200xf32>
