@@ -85,13 +85,17 @@ def make(op: str, *flags: str, **args: int) -> Instr:
 
 
 def assemble(text: str) -> list[Instr]:
-    """Parse assembly text (one instruction per line; `;` starts a comment) into instructions."""
+    """Parse assembly text (one instruction per line; `;` starts a comment; `name:` lines are labels)."""
     out = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split(";", 1)[0].strip()
         if not line:
             continue
         op, *rest = line.split()
+        if op.endswith(":"):  # a label (the layer's name): instructions follow on later lines
+            if rest:
+                raise QcompError(f"npu asm line {lineno}: text after the label {op}")
+            continue
         args, flags = {}, set()
         for tok in rest:
             key, eq, val = tok.partition("=")

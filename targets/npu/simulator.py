@@ -10,11 +10,12 @@ unit) issue concurrently; a scoreboard over scratchpad/accumulator ranges makes 
 the writes it reads (RAW) and for the reads of what it overwrites (WAR), which is what lets the code
 generator's double buffering overlap DMA with compute. Costs:
 - ld/st: latency + ceil(bytes / bandwidth) on one shared DMA channel (requests pipelined: the channel is
-  busy for the transfer only); a transfer into a scratchpad bank the array reads at the same time pays
-  one cycle per R-byte row it writes during the overlap (bank conflict: the bank port is shared);
+  busy for the transfer only; a store frees its source once the bytes are read out); a transfer into a
+  scratchpad bank the array reads at the same time costs one cycle per R-byte row it writes during the
+  overlap (bank conflict: the bank port is shared);
 - preload (ws): R cycles; matmul: os: K (+ 2R + C - 2 fill and drain for a new output tile), ws: M
   streamed rows (+ R + C - 2 skew after a preload) - SCALE-Sim's 2R + C + T - 2 cycles per fold;
-- epi: ceil(M·N / lanes) · (4 + relu) + 4 pipeline cycles on the vector unit.
+- epi: ceil(M·N / lanes) + 4 (+1 for relu) pipeline stages on the vector unit (lanes elements a cycle).
 """
 
 import bisect
@@ -157,6 +158,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
     dma_busy: list[tuple[int, int, set[int]]] = []  # recent DMA writes into the scratchpad
     fresh = False
     remaining = sum(len(q) for q in queues.values())
+    last = 0  # completion of the last DRAM write
     while remaining:
         best = None
         for q, items in queues.items():
@@ -188,12 +190,15 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
                 dma_busy = [*dma_busy[-7:], (t + lat, finish, banks)]
             dma_free = t + occ
             free[q] = t + max(occ, 1)
+            if ins.op == "st":  # the source is free once read out; the DRAM write completes later
+                last = max(last, finish)
+                finish = t + max(occ, 1)
             st.dma_cycles += occ
             st.dram_bytes += nbytes
             st.sram_bytes += nbytes
         elif q == "vector":
-            ops = 4 + ("relu" in ins.flags)
-            dur = -(-a["m"] * a["n"] // arch.vector_lanes) * ops + 4
+            depth = 4 + ("relu" in ins.flags)  # convert, scale, scale, bias (, relu): pipelined stages
+            dur = -(-a["m"] * a["n"] // arch.vector_lanes) + depth
             finish = free[q] = t + dur
             st.vector_cycles += dur
             st.sram_bytes += 8 * a["m"] * a["n"] + 4 * (a["m"] + 2 * a["n"])
@@ -224,7 +229,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
         end[i] = finish
         heads[q] += 1
         remaining -= 1
-    st.cycles = max(end, default=0)
+    st.cycles = max(last, *end)
     return st
 
 
