@@ -7,8 +7,8 @@ tokens): PyTorch eager fp32, PyTorch dynamic int8 (`torch.ao.quantization.quanti
 nn.Linear), ONNX Runtime fp32 and its dynamic int8 quantization (only if `onnxruntime` and `onnx` are
 installed: `make bench-setup`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians of `--reps`
 calls after one warm-up, wall clock (or the calling thread's CPU time with `--clock cpu`); every ratio is to
-PyTorch eager fp32 measured in the same run. Threads: torch.set_num_threads and ORT's intra-op threads;
-qcomp's kernels run on one thread.
+PyTorch eager fp32 measured in the same run. Threads (`--threads N`): torch.set_num_threads, ORT's intra-op
+threads and qcomp's `targets.get("cpu", threads=N)` (OpenMP over GEMM tiles and rows).
 """
 
 import argparse
@@ -112,7 +112,7 @@ def main() -> None:
                 with tempfile.TemporaryDirectory() as tmp:
                     rows += _ort_rows(model, inputs, args.threads, args.reps, tmp)
             for recipe in args.recipes.split(","):
-                cm = qcomp.compile(model, inputs, recipe=recipe)
+                cm = qcomp.compile(model, inputs, recipe=recipe, target=qcomp.targets.get("cpu", threads=args.threads))
                 rows.append((f"qcomp {recipe}", _median(functools.partial(cm, *inputs), args.reps)))
                 del cm
             print(f"\n{name}, {seq} tokens:")

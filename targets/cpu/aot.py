@@ -193,14 +193,17 @@ def find_c_compiler() -> str | None:
     return None
 
 
-def link_shared(cc: str, directory: str) -> None:
-    """`cc -shared model_api.c model.o -lm -o model.so` in `directory`, exporting only the `qcomp_*` API."""
+def link_shared(cc: str, directory: str, libs: list[str] = ()) -> None:
+    """`cc -shared model_api.c model.o -lm -o model.so` in `directory`, exporting only the `qcomp_*` API;
+    `libs`: shared libraries the code calls (the OpenMP runtime of a threaded build), found by rpath."""
     with tempfile.TemporaryDirectory() as tmp:
         exports = os.path.join(tmp, "exports.map")
         with open(exports, "w") as f:
             f.write("{ global: qcomp_*; local: *; };\n")
         cmd = [cc, "-shared", "-fPIC", "-O2", "-std=c11", "-o", "model.so", "model_api.c", "model.o", "-lm"]
         cmd += [f"-Wl,--version-script={exports}", "-Wl,-z,notext", "-Wl,-soname,model.so"]
+        for lib in libs:
+            cmd += [lib, f"-Wl,-rpath,{os.path.dirname(lib)}"]
         r = subprocess.run(cmd, cwd=directory, capture_output=True, text=True)
     if r.returncode != 0:
         errors = [line for line in r.stderr.splitlines() if "error" in line] or r.stderr.splitlines() or ["no output"]
@@ -228,5 +231,5 @@ def save_aot(fn, directory: str) -> list[str]:
             os.remove(os.path.join(directory, "model.so"))
         print("qcomp: model.so skipped: no C compiler (cc, gcc or clang) on PATH", file=sys.stderr)
         return written
-    link_shared(cc, directory)
+    link_shared(cc, directory, fn.shared_libs)
     return [*written, "model.so"]

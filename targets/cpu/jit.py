@@ -14,6 +14,7 @@ from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs
+from .threads import load_openmp
 
 
 def bufferize_pipeline(copy_before_write: bool) -> str:
@@ -41,6 +42,17 @@ TO_LLVM = (
     "convert-arith-to-llvm,convert-index-to-llvm,convert-func-to-llvm,convert-cf-to-llvm,"
     "convert-ub-to-llvm,reconcile-unrealized-casts"
 )
+
+
+def to_llvm_pipeline(threads: int) -> str:
+    """TO_LLVM; with threads > 1, `scf.parallel` loops become OpenMP loops of `threads` threads (memref ops are
+    lowered before scf, because an OpenMP region's `memref.alloca_scope` must stay one block until then)."""
+    if threads <= 1:
+        return TO_LLVM
+    head, tail = TO_LLVM.split("convert-scf-to-cf,expand-strided-metadata,lower-affine,", 1)
+    tail = tail.replace("finalize-memref-to-llvm,", "finalize-memref-to-llvm,convert-scf-to-cf,convert-openmp-to-llvm,")
+    return f"{head}convert-scf-to-openmp{{num-threads={threads}}},expand-strided-metadata,lower-affine,{tail}"
+
 
 _ELEM = {"f32": np.float32, "f64": np.float64, "i8": np.int8, "i32": np.int32, "i64": np.int64, "i1": np.bool_}
 
@@ -178,8 +190,9 @@ def keep_freed_memory() -> bool:
 class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
 
-    def __init__(self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None):
-        """runtime: external functions (`llvm.emit_c_interface` declarations) bound to ctypes callbacks."""
+    def __init__(self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1):
+        """runtime: external functions (`llvm.emit_c_interface` declarations) bound to ctypes callbacks;
+        threads: OpenMP threads for the kernels' parallel loops (1: none, no OpenMP runtime needed)."""
         keep_freed_memory()
         from torch_mlir import execution_engine
         from torch_mlir.runtime import get_ranked_memref_descriptor
@@ -196,10 +209,12 @@ class JitFunction:
         sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
         define_intrinsics(module)
-        run_pipeline(module, TO_LLVM)
+        run_pipeline(module, to_llvm_pipeline(threads))
         _skip_optimizing_main(module)
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)
-        self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
+        self.threads = threads
+        self.shared_libs = [load_openmp()] if threads > 1 else []
+        self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level, shared_libs=self.shared_libs)
         self._runtime = dict(runtime or {})  # the engine calls them: keep them alive
         for name, callback in self._runtime.items():
             self.engine.register_runtime(name, callback)
@@ -225,7 +240,7 @@ class JitFunction:
         return outs
 
 
-def jit_from_text(text: str, opt_level: int = 2) -> JitFunction:
+def jit_from_text(text: str, opt_level: int = 2, threads: int = 1) -> JitFunction:
     """Parse a module holding func.func @main on builtin tensors (qc ops allowed), lower it and JIT it."""
     from qcomp.dialects import new_context
 
@@ -234,4 +249,4 @@ def jit_from_text(text: str, opt_level: int = 2) -> JitFunction:
     with new_context(), ir.Location.unknown():
         module = ir.Module.parse(text)
         LowerToLinalgPass().run(module)
-        return JitFunction(module, opt_level=opt_level)
+        return JitFunction(module, opt_level=opt_level, threads=threads)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from .linalg_text import Fn, T
 
 LANES = 16  # 512-bit vectors: 16 × f32 / i32
+PARALLEL_MIN_MACS = 1 << 20  # smaller GEMMs keep plain loops: an OpenMP fork costs a few µs
 VNNI_INTRINSIC = "llvm.x86.avx512.vpdpbusd.512"
 
 
@@ -192,18 +193,18 @@ def emit_gemm(
         abuf, am = _flipped_quads(fn, e, g, abuf, am)
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
 
-    def b_loads(k: str, pre: str) -> list[str]:
+    def b_loads(k: str, pre: str, q: str) -> list[str]:
         lines = []
         for j in range(g.nv):
             if g.b_layout == "panels":
                 idx = [*bi, f"%{t}_p", k, e.c(j * LANES * g.group)]
             else:
-                idx = [*bi, k, f"%{t}_nb{j}"]
+                idx = [*bi, k, f"%{q}_nb{j}"]
             lines.append(f"{pre}{j} = vector.load {bbuf}[{', '.join(idx)}] : {bm}, {bvec}")
         return lines
 
-    def tile(mr: int, m0: str, p: str) -> None:
-        """One MR × NR tile at row m0, stored into the result buffer."""
+    def tile(mr: int, m0: str, p: str, q: str) -> None:
+        """One MR × NR tile at row m0 of the panel set up under prefix q, stored into the result buffer."""
         accs = [f"%{p}_acc{i}_{j}" for i in range(mr) for j in range(g.nv)]
         rows = []
         for i in range(mr):
@@ -217,7 +218,7 @@ def emit_gemm(
             f"{res}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k // g.group)} step {e.c(1)} "
             f"iter_args({iters}) -> ({', '.join([vt] * len(accs))}) {{"
         )
-        body = b_loads(k, f"%{p}_bv")
+        body = b_loads(k, f"%{p}_bv", q)
         news = []
         if g.elem == "f32":
             for i in range(mr):
@@ -229,16 +230,16 @@ def emit_gemm(
                     news.append(n)
         else:
             for i in range(mr):
-                q = f"%{p}_a{i}"
+                q4 = f"%{p}_a{i}"
                 body += [
-                    f"{q}u = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}",
-                    f"{q}b = vector.broadcast {q}u : i32 to {vt}",
-                    f"{q}v = vector.bitcast {q}b : {vt} to vector<{4 * LANES}xi8>",
+                    f"{q4}u = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}",
+                    f"{q4}b = vector.broadcast {q4}u : i32 to {vt}",
+                    f"{q4}v = vector.bitcast {q4}b : {vt} to vector<{4 * LANES}xi8>",
                 ]
                 for j in range(g.nv):
                     n = f"%{p}_n{i}_{j}"
                     body.append(
-                        f"{n} = func.call {dot}(%{p}_acc{i}_{j}, {q}v, %{p}_bv{j}) "
+                        f"{n} = func.call {dot}(%{p}_acc{i}_{j}, {q4}v, %{p}_bv{j}) "
                         f": ({vt}, vector<{4 * LANES}xi8>, vector<{4 * LANES}xi8>) -> {vt}"
                     )
                     news.append(n)
@@ -251,55 +252,45 @@ def emit_gemm(
             for j in range(g.nv):
                 v = f"{res}#{i * g.nv + j}"
                 if g.elem == "f32" and bias is not None:
-                    fn.emit(f"%{p}_y{i}_{j} = arith.addf {v}, %{t}_bias{j} : {vt}")
+                    fn.emit(f"%{p}_y{i}_{j} = arith.addf {v}, %{q}_bias{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 elif g.elem == "i8":
-                    fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{t}_corr{j} : {vt}")
+                    fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{q}_corr{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
-                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, t)
-                fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{t}_col{j}'])}] : {om}, {ovt}")
+                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q))
+                fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{q}_col{j}'])}] : {om}, {ovt}")
 
-    if batched:
-        fn.emit(f"scf.for {bi[0]} = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} {{")
-    fn.emit(f"scf.for %{t}_p = {e.c(0)} to {e.c(g.n // g.nr)} step {e.c(1)} {{")
-    fn.emit(f"%{t}_n0 = arith.muli %{t}_p, {e.c(g.nr)} : index")
-    for j in range(g.nv):
-        fn.emit(f"%{t}_col{j} = arith.addi %{t}_n0, {e.c(j * LANES)} : index")
-        if g.b_layout == "rows":
-            fn.emit(f"%{t}_nb{j} = arith.muli %{t}_col{j}, {e.c(g.group)} : index")
-        if bias is not None:
-            fn.emit(f"%{t}_bias{j} = vector.load {biasbuf}[%{t}_col{j}] : {bias[1].memref}, {vt}")
-        for n, (eb, et, kind) in enumerate(ebufs):
-            if kind == "col":
-                fn.emit(f"%{t}_ec{j}_{n} = vector.load {eb}[%{t}_col{j}] : {et.memref}, vector<{LANES}xf32>")
-    if g.elem == "i8":  # 128 · Σ_k B[k, n] for this panel: vpdpbusd of ones
-        cs = [f"%{t}_cs{j}" for j in range(g.nv)]
-        fn.emit(
-            f"%{t}_csum:{g.nv} = scf.for %{t}_ck = {e.c(0)} to {e.c(g.k // 4)} step {e.c(1)} "
-            f"iter_args({', '.join(f'{c} = {zero}' for c in cs)}) -> ({', '.join([vt] * g.nv)}) {{"
-        )
-        for line in b_loads(f"%{t}_ck", f"%{t}_cb"):
-            fn.emit("  " + line)
+    def panel(pv: str, q: str) -> None:
+        """Column indices and per-column vectors (bias, epilogue inputs, +128 correction) of panel `pv`."""
+        fn.emit(f"%{q}_n0 = arith.muli {pv}, {e.c(g.nr)} : index")
         for j in range(g.nv):
-            fn.emit(
-                f"  %{t}_cn{j} = func.call {dot}({cs[j]}, {ones}, %{t}_cb{j}) "
-                f": ({vt}, vector<{4 * LANES}xi8>, vector<{4 * LANES}xi8>) -> {vt}"
-            )
-        fn.emit(f"  scf.yield {', '.join(f'%{t}_cn{j}' for j in range(g.nv))} : {', '.join([vt] * g.nv)}")
-        fn.emit("}")
-        for j in range(g.nv):
-            fn.emit(f"%{t}_corr{j} = arith.shli %{t}_csum#{j}, {seven} : {vt}")
-    fn.emit(f"scf.for %{t}_m = {e.c(0)} to {e.c(full)} step {e.c(mr)} {{")
-    tile(mr, f"%{t}_m", f"{t}_t")
-    fn.emit("}")
-    if full < g.m:
-        fn.emit(f"scf.for %{t}_mr = {e.c(full)} to {e.c(g.m)} step {e.c(1)} {{")
-        tile(1, f"%{t}_mr", f"{t}_u")
-        fn.emit("}")
-    fn.emit("}")
-    if batched:
-        fn.emit("}")
+            fn.emit(f"%{q}_col{j} = arith.addi %{q}_n0, {e.c(j * LANES)} : index")
+            if g.b_layout == "rows":
+                fn.emit(f"%{q}_nb{j} = arith.muli %{q}_col{j}, {e.c(g.group)} : index")
+            if bias is not None:
+                fn.emit(f"%{q}_bias{j} = vector.load {biasbuf}[%{q}_col{j}] : {bias[1].memref}, {vt}")
+            if g.elem == "i8":
+                fn.emit(f"%{q}_corr{j} = vector.load {corrbuf}[{', '.join([*bi, f'%{q}_col{j}'])}] : {cm}, {vt}")
+            for n, (eb, et, kind) in enumerate(ebufs):
+                if kind == "col":
+                    fn.emit(f"%{q}_ec{j}_{n} = vector.load {eb}[%{q}_col{j}] : {et.memref}, vector<{LANES}xf32>")
+
+    big = g.batch * g.m * g.n * g.k >= PARALLEL_MIN_MACS
+    panels = e.c(g.n // g.nr)
+    if g.elem == "i8":  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
+        corrbuf, cm = _column_corrections(fn, e, g, bi, b_loads, dot, ones, zero, seven)
+    lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
+    pvar = f"%{t}_p"
+    for m_lo, m_hi, m_step, tmr, tag in ((e.c(0), e.c(full), e.c(mr), mr, "t"), (e.c(full), e.c(g.m), e.c(1), 1, "u")):
+        if tag == "u" and full == g.m:
+            break
+        mvar = f"%{t}_m{tag}"
+        ivs = [*bi, pvar, mvar]
+        _open_loops(fn, big, ivs, [*lo, m_lo], [*hi, m_hi], [*[e.c(1)] * len(lo), m_step])
+        panel(pvar, f"{t}_{tag}P")
+        tile(tmr, mvar, f"{t}_{tag}", f"{t}_{tag}P")
+        _close_loops(fn, big, len(ivs))
     result = fn.v()
     fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
     return result
@@ -334,6 +325,64 @@ def _flipped_quads(fn: Fn, e: _Emitter, g: Gemm, abuf: str, am: str) -> tuple[st
     return buf, out
 
 
+def _open_loops(fn: Fn, parallel: bool, ivs: list[str], lo: list[str], hi: list[str], step: list[str]) -> None:
+    """A loop nest over `ivs`: one `scf.parallel` (run by OpenMP threads when the JIT has them) or nested
+    `scf.for`s (kernels too small to be worth a fork)."""
+    if parallel:
+        fn.emit(f"scf.parallel ({', '.join(ivs)}) = ({', '.join(lo)}) to ({', '.join(hi)}) step ({', '.join(step)}) {{")
+        return
+    for iv, a, b, s in zip(ivs, lo, hi, step, strict=True):
+        fn.emit(f"scf.for {iv} = {a} to {b} step {s} {{")
+
+
+def _close_loops(fn: Fn, parallel: bool, depth: int) -> None:
+    if parallel:
+        fn.emit("scf.reduce")
+        fn.emit("}")
+        return
+    for _ in range(depth):
+        fn.emit("}")
+
+
+def _column_corrections(fn: Fn, e: _Emitter, g: Gemm, bi: list[str], b_loads, dot: str, ones, zero, seven):
+    """128 · Σ_k B[k, n] for every column (and batch), as an i32 buffer [batch?, N]: the +128 of A's u8
+    form, subtracted from each accumulator. Computed with vpdpbusd on a vector of ones, panel by panel."""
+    t = e.tag
+    vt = f"vector<{LANES}xi32>"
+    cm = T(((g.batch,) if g.batch > 1 else ()) + (g.n,), "i32").memref
+    buf = f"%{t}_corrb"
+    fn.emit(f"{buf} = memref.alloc() {{alignment = 64 : i64}} : {cm}")
+    if bi:
+        fn.emit(f"scf.for {bi[0]} = {e.c(0)} to {e.c(g.batch)} step {e.c(1)} {{")
+    fn.emit(f"scf.for %{t}_p = {e.c(0)} to {e.c(g.n // g.nr)} step {e.c(1)} {{")
+    fn.emit(f"%{t}_cc0 = arith.muli %{t}_p, {e.c(g.nr)} : index")
+    for j in range(g.nv):
+        fn.emit(f"%{t}_ccol{j} = arith.addi %{t}_cc0, {e.c(j * LANES)} : index")
+        if g.b_layout == "rows":
+            fn.emit(f"%{t}_c_nb{j} = arith.muli %{t}_ccol{j}, {e.c(g.group)} : index")
+    cs = [f"%{t}_cs{j}" for j in range(g.nv)]
+    fn.emit(
+        f"%{t}_csum:{g.nv} = scf.for %{t}_ck = {e.c(0)} to {e.c(g.k // 4)} step {e.c(1)} "
+        f"iter_args({', '.join(f'{c} = {zero}' for c in cs)}) -> ({', '.join([vt] * g.nv)}) {{"
+    )
+    for line in b_loads(f"%{t}_ck", f"%{t}_cb", f"{t}_c"):
+        fn.emit("  " + line)
+    for j in range(g.nv):
+        fn.emit(
+            f"  %{t}_cn{j} = func.call {dot}({cs[j]}, {ones}, %{t}_cb{j}) "
+            f": ({vt}, vector<{4 * LANES}xi8>, vector<{4 * LANES}xi8>) -> {vt}"
+        )
+    fn.emit(f"  scf.yield {', '.join(f'%{t}_cn{j}' for j in range(g.nv))} : {', '.join([vt] * g.nv)}")
+    fn.emit("}")
+    for j in range(g.nv):
+        fn.emit(f"%{t}_cv{j} = arith.shli %{t}_csum#{j}, {seven} : {vt}")
+        fn.emit(f"vector.store %{t}_cv{j}, {buf}[{', '.join([*bi, f'%{t}_ccol{j}'])}] : {cm}, {vt}")
+    fn.emit("}")
+    if bi:
+        fn.emit("}")
+    return buf, cm
+
+
 def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
     """The per-row epilogue inputs of row `row`, loaded and broadcast once for all of the row's vectors."""
     names = {}
@@ -345,15 +394,16 @@ def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
     return names
 
 
-def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str, p: str, j: int, t: str) -> str:
+def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str, p: str, j: int, tq) -> str:
     """The epilogue body on one accumulator vector (the panel's j-th vector of a row whose per-row inputs are
-    `row_inputs`); returns the result."""
+    `row_inputs`; tq: the kernel's and the panel's name prefixes); returns the result."""
+    t, q = tq
     from .vector_map import vector_body
 
     names = {"%a0": acc, **row_inputs}
     for n, (_, _, kind) in enumerate(ebufs, 1):
         if kind != "row":
-            names[f"%a{n}"] = f"%{t}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
+            names[f"%a{n}"] = f"%{q}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
     vb = vector_body(list(ep.body), p, names)
     assert vb is not None, "an epilogue body is arith/math lines"
     lines, outer, local = vb

@@ -12,17 +12,25 @@ from .lower_ops import LOWERINGS
 from .lower_qc import LowerToLinalgPass
 from .outline import OutlineHostOpsPass
 from .pack_weights import PackWeightsPass
+from .threads import resolve_threads
 
 
 @dataclass(frozen=True)
 class CpuOptions:
     """opt_level: LLVM optimisation level 0..3 (default 2: O3 triples JIT time for little gain on v0 loops).
-    fuse: run qc-fuse before lowering (activations into the int8 GEMM epilogue, one quantization per input)."""
+    fuse: run qc-fuse before lowering (activations into the int8 GEMM epilogue, one quantization per input).
+    threads: OpenMP threads for the GEMM kernels and the vectorized maps (None: the machine's cores, or one
+    where the `intel-openmp` runtime is not installed)."""
 
     opt_level: int = 2
     fuse: bool = True
+    threads: int | None = None
 
     def __post_init__(self):
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise QcompError(f"cpu target: threads must be a positive integer or None, got {self.threads!r}")
         if self.opt_level not in (0, 1, 2, 3):
             raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level}")
         if not isinstance(self.fuse, bool):
@@ -79,5 +87,6 @@ class CpuTarget(Target):
         return ("qc-fuse," if self.options.fuse else "") + "qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
-        fn = JitFunction(module, opt_level=self.options.opt_level)
+        threads = resolve_threads(self.options.threads)
+        fn = JitFunction(module, opt_level=self.options.opt_level, threads=threads)
         return JitArtifact(fn, fn.llvm_text)

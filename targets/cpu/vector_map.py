@@ -21,6 +21,8 @@ from . import vector_math
 from .kernels import LANES
 from .linalg_text import Fn, T, collapse, expand
 
+PARALLEL_MIN_ELEMENTS = 1 << 15  # smaller maps keep a plain row loop: an OpenMP fork costs a few µs
+
 _SCALARS = ("f32", "i8", "i32", "i1")
 _TOKEN = re.compile(r"%[A-Za-z_][\w]*")
 _LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
@@ -159,7 +161,11 @@ def vector_generic(
     if n_red:  # the generic's init tensor (a fill) joins the lanes' results
         init_src = collapse(fn, ov, ot, (rows,))
         fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {res_t.memref}")
-    fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
+    parallel = rows > 1 and rows * cols >= PARALLEL_MIN_ELEMENTS
+    if parallel:  # rows are independent: OpenMP threads share them when the JIT has threads
+        fn.emit(f"scf.parallel ({r}) = ({c(0)}) to ({c(rows)}) step ({c(1)}) {{")
+    else:
+        fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k == "row":
             fn.emit(f"  %{tag}_s{i} = memref.load {b}[{r}] : {t2.memref}")
@@ -190,6 +196,8 @@ def vector_generic(
             fn.emit("    " + line)
         fn.emit(f"    vector.store {y}, {ob}[{r}, {col}] : {res_t.memref}, {_vt(ot.elem)}")
         fn.emit("  }")
+    if parallel:
+        fn.emit("scf.reduce")
     fn.emit("}")
     t = fn.v()
     fn.emit(f"{t} = bufferization.to_tensor {ob} restrict writable : {res_t.memref} to {res_t.s}")
