@@ -77,11 +77,11 @@ def main() -> int:
             f"\n{p}: energy {r['energy_pj'] / 1e6:.2f} uJ, latency {r['latency_ns'] / 1e3:.1f} us, "
             f"area {r['area_mm2']:.2f} mm2, arrays {r['arrays']}, {r['tops_per_w']:.2f} TOPS/W (2 MAC)"
         )
-        print(f"  {'layer':<40} {'NxK':>10} {'arrays':>6} {'util':>5} {'energy uJ':>9} {'latency us':>10} {'mm2':>6}")
+        print(f"  {'layer':<8} {'NxK':>10} {'arrays':>6} {'util':>5} {'energy uJ':>9} {'latency us':>10} {'mm2':>6}")
         for row in r["layers"]:
-            loc = row["location"][-40:]
+            loc = row["symbol"]
             print(
-                f"  {loc:<40} {row['n']:>4}x{row['k']:<5} {row['arrays']:6d} {row['utilization']:5.2f} "
+                f"  {loc:<8} {row['n']:>4}x{row['k']:<5} {row['arrays']:6d} {row['utilization']:5.2f} "
                 f"{row['energy_pj'] / 1e6:9.3f} {row['latency_ns'] / 1e3:10.2f} {row['area_mm2']:6.3f}"
             )
         for name, c in cmp.artifact.arch.constants().items():
