@@ -77,7 +77,9 @@ class Gemm:
     """One microkernel: sizes, the batch count (1 = unbatched) and how B is laid out.
 
     b_layout: 'panels' (B as [batch?][N/NR][K'][NR·g]) or 'rows' (B as [batch?][K'][N·g]), where
-    g = 4 and K' = K/4 for the i8 kernel (VNNI quads), g = 1 and K' = K for f32.
+    g = 4 and K' = K/4 for the i8 kernel (VNNI quads), g = 1 and K' = K for f32; or 'dequant' (f32 only,
+    unbatched): B is an integer weight in panels, dequantized one panel at a time into a [K][NR] f32
+    scratch that every row tile of the panel then reads (see `Dequant`).
     """
 
     m: int
@@ -98,6 +100,18 @@ class Gemm:
     @property
     def group(self) -> int:
         return 4 if self.elem == "i8" else 1
+
+
+@dataclass(frozen=True)
+class Dequant:
+    """B of a 'dequant' GEMM: integer weights q as panels [N/NR][K'][NR] i8 (K' = K/2 int4 nibble pairs, low
+    nibble = even k, when bits <= 4; else K' = K) and their scales as panels [N/NR][G][NR] f32 (one per group
+    of `group` k, group even for nibbles): B[k, n] = f32(q[k, n]) · scale[k // group, n], as
+    `reference.dequantize_weight` (one sitofp, one mulf)."""
+
+    scales: tuple[str, T]
+    bits: int
+    group: int
 
 
 def packed_f32_type(n: int, k: int) -> T:
@@ -139,6 +153,7 @@ def emit_gemm(
     b: tuple[str, T],
     bias: tuple[str, T] | None = None,
     epilogue: Epilogue | None = None,
+    dequant: Dequant | None = None,
 ) -> str:
     """Emit the kernel computing the [batch?, M, N] accumulator (f32, or i32 for i8); returns its SSA name.
 
@@ -196,6 +211,10 @@ def emit_gemm(
     def b_loads(k: str, pre: str, q: str) -> list[str]:
         lines = []
         for j in range(g.nv):
+            if g.b_layout == "dequant":
+                sm = T((g.k, g.nr), "f32").memref
+                lines.append(f"{pre}{j} = vector.load %{t}_wsc[{k}, {e.c(j * LANES)}] : {sm}, {bvec}")
+                continue
             if g.b_layout == "panels":
                 idx = [*bi, f"%{t}_p", k, e.c(j * LANES * g.group)]
             else:
@@ -278,6 +297,23 @@ def emit_gemm(
 
     big = g.batch * g.m * g.n * g.k >= PARALLEL_MIN_MACS
     panels = e.c(g.n // g.nr)
+    if g.b_layout == "dequant":  # per panel: dequantize into the scratch, then every row tile reads it
+        for v in (g.k // 2, 2, dequant.group):  # constants before the loops, visible in every body
+            e.c(v)
+        fn.emit(f"%{t}_f4 = arith.constant dense<4> : vector<{LANES}xi8>")
+        sbuf = _buffer(fn, *dequant.scales)
+        _open_loops(fn, big, [f"%{t}_p"], [e.c(0)], [panels], [e.c(1)])
+        _dequant_panel(fn, e, g, (bbuf, bm), (sbuf, dequant.scales[1].memref), dequant)
+        panel(f"%{t}_p", f"{t}_dP")
+        for m_lo, m_hi, m_step, tmr, tag in ((0, full, mr, mr, "t"), (full, g.m, 1, 1, "u")):
+            if m_lo < m_hi:
+                fn.emit(f"scf.for %{t}_m{tag} = {e.c(m_lo)} to {e.c(m_hi)} step {e.c(m_step)} {{")
+                tile(tmr, f"%{t}_m{tag}", f"{t}_{tag}", f"{t}_dP")
+                fn.emit("}")
+        _close_loops(fn, big, 1)
+        result = fn.v()
+        fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
+        return result
     if g.elem == "i8":  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
         corrbuf, cm = _column_corrections(fn, e, g, bi, b_loads, dot, ones, zero, seven)
     lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
@@ -323,6 +359,39 @@ def _flipped_quads(fn: Fn, e: _Emitter, g: Gemm, abuf: str, am: str) -> tuple[st
     if batched:
         fn.emit("}")
     return buf, out
+
+
+def _dequant_panel(fn: Fn, e: _Emitter, g: Gemm, qb: tuple[str, str], sb: tuple[str, str], dq: Dequant) -> None:
+    """Allocate the [K][NR] f32 scratch %<tag>_wsc and fill it with panel %<tag>_p of the dequantized weight
+    (qb, sb: the weight's and the scales' buffers and memref types), 16 columns per vector (int4: one byte
+    vector gives the even k's low nibbles and the odd k's high ones)."""
+    t = e.tag
+    (qbuf, qm), (sbuf, scm) = qb, sb
+    sm = T((g.k, g.nr), "f32").memref
+    fn.emit(f"%{t}_wsc = memref.alloc() {{alignment = 64 : i64}} : {sm}")
+    nib = dq.bits <= 4
+    steps = g.k // 2 if nib else g.k
+    fn.emit(f"scf.for %{t}_dk = {e.c(0)} to {e.c(steps)} step {e.c(1)} {{")
+    k0 = f"%{t}_dk0"
+    fn.emit(f"{k0} = arith.muli %{t}_dk, {e.c(2 if nib else 1)} : index")
+    fn.emit(f"%{t}_dg = arith.divui {k0}, {e.c(dq.group)} : index")
+    for j in range(g.nv):
+        col = e.c(j * LANES)
+        q = f"%{t}_dq{j}"
+        fn.emit(f"{q} = vector.load {qbuf}[%{t}_p, %{t}_dk, {col}] : {qm}, vector<{LANES}xi8>")
+        fn.emit(f"{q}s = vector.load {sbuf}[%{t}_p, %{t}_dg, {col}] : {scm}, vector<{LANES}xf32>")
+        parts = [(q, k0)]
+        if nib:
+            fn.emit(f"{q}l = arith.shli {q}, %{t}_f4 : vector<{LANES}xi8>")
+            fn.emit(f"{q}lo = arith.shrsi {q}l, %{t}_f4 : vector<{LANES}xi8>")
+            fn.emit(f"{q}hi = arith.shrsi {q}, %{t}_f4 : vector<{LANES}xi8>")
+            fn.emit(f"{q}k1 = arith.addi {k0}, {e.c(1)} : index")
+            parts = [(f"{q}lo", k0), (f"{q}hi", f"{q}k1")]
+        for n, (v, kk) in enumerate(parts):
+            fn.emit(f"{q}f{n} = arith.sitofp {v} : vector<{LANES}xi8> to vector<{LANES}xf32>")
+            fn.emit(f"{q}w{n} = arith.mulf {q}f{n}, {q}s : vector<{LANES}xf32>")
+            fn.emit(f"vector.store {q}w{n}, %{t}_wsc[{kk}, {col}] : {sm}, vector<{LANES}xf32>")
+    fn.emit("}")
 
 
 def _open_loops(fn: Fn, parallel: bool, ivs: list[str], lo: list[str], hi: list[str], step: list[str]) -> None:

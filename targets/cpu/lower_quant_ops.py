@@ -1,17 +1,20 @@
 """CPU lowerings of the weight-only quantization ops (qc op -> linalg text), merged into
 `lower_qc`'s table.
 
-`qc.wlinear` dequantizes the integer weight once per call into the f32 GEMM microkernel's panel
-layout and runs that kernel (when N is a multiple of 16; otherwise into an f32 [N, K] tensor and a
-plain linalg contraction) (unpacking int4 nibbles inside the kernel: the packed byte is read through the
-map (n, k floordiv 2), the nibble chosen by the parity of k and sign-extended with shifts), then an
-f32 x · wᵀ + b exactly like `qc.linear`. The dequantization follows `reference.dequantize_weight`
-operation by operation (sitofp, one mulf), so the dequantized weight is bit-exact.
+`qc.wlinear` on constant weights (qc-cpu-pack-weights packs the weight and its scales in panels at compile
+time) runs the f32 GEMM microkernel on a weight dequantized one panel at a time inside the kernel
+(`kernels.Dequant`). Otherwise it dequantizes the integer weight once per call into the f32 GEMM
+microkernel's panel layout and runs that kernel (when N is a multiple of 16; otherwise into an f32 [N, K]
+tensor and a plain linalg contraction). int4 nibbles are unpacked with shifts (the packed byte read through
+the map (n, k floordiv 2), the nibble chosen by the parity of k), then an f32 x · wᵀ + b exactly like
+`qc.linear`. The dequantization follows `reference.dequantize_weight` operation by operation (sitofp, one
+mulf), so the dequantized weight is bit-exact, and both routes give identical results.
 """
 
 import math
 
-from .kernels import Gemm, emit_gemm, packed_f32_type, panel_vectors
+from .gemm_ops import PACK_F32
+from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 from .lower_ops import linear_loops
 
@@ -57,7 +60,30 @@ def _wlinear_fast(fn: Fn, bits: int, group: int) -> list[str] | None:
     m = math.prod(x.shape[:-1])
     x2 = collapse(fn, "%arg0", x, (m, k))
     acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((m, k), "f32")), (w, pt), ("%arg3", b))
+    if bits > 4 or group % 2 == 0:
+        _packed_twin(fn, bits, group, m)
     return [expand(fn, acc, T((m, n), "f32"), fn.results[0].shape)]
+
+
+def _packed_twin(fn: Fn, bits: int, group: int, m: int) -> None:
+    """`<fn>_packed`: the same wlinear on the weight and its scales packed in panels (qc-cpu-pack-weights
+    calls it where both are constants), dequantized inside the GEMM one panel at a time: the f32 weight is
+    never written whole, so a call reads the int4/int8 weight once instead of a 4-8x bigger f32 copy."""
+    x, wq, s, b = fn.args
+    n, k = wq.shape[0], x.shape[-1]
+    nr = LANES * panel_vectors(n)
+    qt = T((n // nr, wq.shape[1], nr), "i8")
+    st = T((n // nr, s.shape[1], nr), "f32")
+    g = Fn(f"{fn.name}_packed", [x, qt, st, b], fn.results)
+    x2 = collapse(g, "%arg0", x, (m, k))
+    dq = Dequant(("%arg2", st), bits, group)
+    acc = emit_gemm(
+        g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((m, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
+    )
+    fn.extra.append(g.text([expand(g, acc, T((m, n), "f32"), fn.results[0].shape)]))
+    fn.attrs.update(
+        {"qc.packed": f"@{g.name}", "qc.pack": f'"{PACK_F32},{PACK_F32}"', "qc.pack_operand": "array<i64: 1, 2>"}
+    )
 
 
 def lower_wlinear(fn: Fn, attrs: dict) -> list[str]:

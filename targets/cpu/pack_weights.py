@@ -7,8 +7,9 @@ constant, this pass computes the packed layout once with numpy, stores it as a n
 and `i8_vnni_panels` ([N/NR][K/4][NR·4] i8, VNNI quads). Values are only moved, never changed, so
 results are bit-identical to the unpacked call. Calls with a non-constant weight are left alone.
 
-Options: none. Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack`,
-`qc.pack_operand`).
+Options: none. Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack` (layouts,
+comma-separated) and `qc.pack_operand` (an index, or an i64 array of one index per layout); a call is
+redirected only when every packed operand is a constant).
 """
 
 from dataclasses import dataclass
@@ -39,10 +40,16 @@ class PackWeightsPass:
         for op in module.body.operations:
             if op.operation.name == "func.func" and "qc.packed" in op.attributes:
                 a = op.attributes
+                index = a["qc.pack_operand"]
+                indices = (
+                    [ir.IntegerAttr(index).value]
+                    if isinstance(index, ir.IntegerAttr)
+                    else list(ir.DenseI64ArrayAttr(index))
+                )
+                layouts = ir.StringAttr(a["qc.pack"]).value.split(",")
                 packing[ir.StringAttr(a["sym_name"]).value] = (
                     ir.FlatSymbolRefAttr(a["qc.packed"]).value,
-                    ir.StringAttr(a["qc.pack"]).value,
-                    ir.IntegerAttr(a["qc.pack_operand"]).value,
+                    list(zip(layouts, indices, strict=True)),
                 )
         if not packing:
             return
@@ -58,20 +65,21 @@ class PackWeightsPass:
         changed = False
         with module.context, ir.Location.unknown():
             for call in calls:
-                target, layout, index = packing[_callee(call)]
-                w = call.operands[index]
-                arr = constant_array(w)
-                if arr is None or arr.ndim != 2:
-                    continue
-                packed = next((p for v, lay, p in done if v == w and lay == layout), None)
-                if packed is None:
-                    with ir.InsertionPoint(w.owner), w.owner.location:
-                        packed = make_constant(pack_array(arr, layout))
-                    # the constant goes right after the weight's (it dominates every use of the weight)
-                    packed.owner.move_after(w.owner)
-                    done.append((w, layout, packed))
+                target, packs = packing[_callee(call)]
+                arrays = [constant_array(call.operands[index]) for _, index in packs]
+                if any(arr is None or arr.ndim != 2 for arr in arrays):
+                    continue  # every packed operand must be a constant
                 operands = list(call.operands)
-                operands[index] = packed
+                for (layout, index), arr in zip(packs, arrays, strict=True):
+                    w = call.operands[index]
+                    packed = next((p for v, lay, p in done if v == w and lay == layout), None)
+                    if packed is None:
+                        with ir.InsertionPoint(w.owner), w.owner.location:
+                            packed = make_constant(pack_array(arr, layout))
+                        # the constant goes right after the weight's (it dominates every use of the weight)
+                        packed.owner.move_after(w.owner)
+                        done.append((w, layout, packed))
+                    operands[index] = packed
                 replace_with_call(call, target, operands, no_inline="no_inline" in call.attributes)
                 changed = True
             for w, _, _ in done:

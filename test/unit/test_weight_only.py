@@ -8,7 +8,8 @@ import pytest
 from qcomp.dialects import reference as ref
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_cpu_lowering import run_both
+from qcomp.targets.cpu.jit import jit_from_text
+from test_cpu_lowering import run_both, ttype
 
 
 def test_int4_pack_round_trip_every_value():
@@ -55,4 +56,38 @@ def test_wlinear_kernel_dequantizes_bit_exactly(bits, group, k):
     x = rng.standard_normal((2, 3, k)).astype(np.float32)
     b = rng.standard_normal(5).astype(np.float32)
     (want,), (got,) = run_both("wlinear", [x, wq, s, b], bits=bits, group=group)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def _const(name: str, a: np.ndarray) -> str:
+    fmt = (lambda v: str(int(v))) if a.dtype == np.int8 else (lambda v: f"{float(v):.9e}")
+    rows = ", ".join("[" + ", ".join(fmt(v) for v in r) + "]" for r in a)
+    return f"  {name} = arith.constant dense<[{rows}]> : {ttype(a)}\n"
+
+
+@pytest.mark.parametrize(
+    ("bits", "group", "n", "k", "m"), [(4, 32, 64, 128, 13), (8, 16, 48, 64, 7), (4, 64, 32, 64, 1)]
+)
+def test_wlinear_constant_weights_dequantized_per_panel_inside_the_kernel(bits, group, n, k, m):
+    # constant weight and scales: qc-cpu-pack-weights packs both and the kernel dequantizes panel by panel;
+    # the result must equal the per-call whole-weight dequantization (the same sums in the same order)
+    rng = np.random.default_rng(bits + n + k)
+    wq, s = ref.quantize_weight_grouped(rng.standard_normal((n, k)).astype(np.float32), bits=bits, group=group)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32)
+    (want,), (plain,) = run_both("wlinear", [x, wq, s, b], bits=bits, group=group)
+    out = f"tensor<{m}x{n}xf32>"
+    text = (
+        f"func.func @main(%x: {ttype(x)}, %b: {ttype(b)}) -> {out} {{\n"
+        + _const("%wq", wq)
+        + _const("%s", s)
+        + f'  %y = "qc.wlinear"(%x, %wq, %s, %b) {{bits = {bits} : i64, group = {group} : i64}} : '
+        f"({ttype(x)}, {ttype(wq)}, {ttype(s)}, {ttype(b)}) -> {out}\n"
+        f"  return %y : {out}\n}}\n"
+    )
+    fn = jit_from_text(text)
+    big = [w for w in fn.weights if w.size >= wq.size]  # the small scales stay inline constants
+    assert [(w.dtype, w.ndim, w.shape[1]) for w in big] == [(np.int8, 3, wq.shape[1])]  # int8 panels [N/NR][K'][NR]
+    (got,) = fn(x, b)
+    assert np.array_equal(got, plain)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -69,3 +69,34 @@ func.func @main(%x: tensor<2x4xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
   %y = "qc.linear"(%x, %w, %b) : (tensor<2x4xf32>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<2x8xf32>
   return %y : tensor<2x8xf32>
 }
+
+// -----
+
+// qc.wlinear (int4, group 4): the packed nibbles [N, K/2] = [16, 2] and the scales [N, G] = [16, 1] both
+// go into panels ([1][2][16] and [1][1][16]) and the kernel that dequantizes panel by panel is called.
+// CHECK-LABEL: func.func @main
+// CHECK-DAG: %[[Q:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x16xi8>
+// CHECK-DAG: %[[S:.*]] = arith.constant dense<{{.*}}> : tensor<1x1x16xf32>
+// CHECK: call @__qc_wlinear_0_packed(%arg0, %[[Q]], %[[S]], %arg1) {no_inline}
+// CHECK: func.func private @__qc_wlinear_0_packed({{.*}}: tensor<1x2x16xi8>, {{.*}}: tensor<1x1x16xf32>
+// CHECK: arith.shrsi {{.*}} : vector<16xi8>
+// CHECK: arith.sitofp {{.*}} : vector<16xi8> to vector<16xf32>
+func.func @main(%x: tensor<3x4xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %wq = arith.constant dense<[[-50, -49], [-48, -47], [-46, -45], [-44, -43], [-42, -41], [-40, -39], [-38, -37], [-36, -35], [-34, -33], [-32, -31], [-30, -29], [-28, -27], [-26, -25], [-24, -23], [-22, -21], [-20, -19]]> : tensor<16x2xi8>
+  %s = arith.constant dense<[[0.5], [1.5], [2.5], [3.5], [4.5], [5.5], [6.5], [7.5], [8.5], [9.5], [10.5], [11.5], [12.5], [13.5], [14.5], [15.5]]> : tensor<16x1xf32>
+  %y = "qc.wlinear"(%x, %wq, %s, %b) {bits = 4 : i64, group = 4 : i64} : (tensor<3x4xf32>, tensor<16x2xi8>, tensor<16x1xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
+
+// -----
+
+// Only the scales are constant: the call keeps the per-call dequantization (every packed operand must be
+// a constant).
+// CHECK-LABEL: func.func @main
+// CHECK: call @__qc_wlinear_0(
+// CHECK-NOT: call @__qc_wlinear_0_packed
+func.func @main(%x: tensor<3x4xf32>, %wq: tensor<16x2xi8>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %s = arith.constant dense<[[0.5], [1.5], [2.5], [3.5], [4.5], [5.5], [6.5], [7.5], [8.5], [9.5], [10.5], [11.5], [12.5], [13.5], [14.5], [15.5]]> : tensor<16x1xf32>
+  %y = "qc.wlinear"(%x, %wq, %s, %b) {bits = 4 : i64, group = 4 : i64} : (tensor<3x4xf32>, tensor<16x2xi8>, tensor<16x1xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
