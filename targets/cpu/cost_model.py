@@ -112,10 +112,10 @@ class CostModel:
 
     def gemm(self, elem: str, layout: str, m: int, n: int, k: int, batch: int = 1) -> float | None:
         """Seconds of the microkernel computing a [batch, m, n] product over k (None: it does not apply)."""
-        from .kernels import LANES, has_vnni, panel_vectors, rows_per_tile
+        from .kernels import LANES, panel_vectors, rows_per_tile
 
         nv = panel_vectors(n)
-        if not nv or (elem == "i8" and (k % 4 or not has_vnni())):
+        if not nv or (elem == "i8" and k % 4):
             return None
         key = f"{elem}-{'rows' if layout == 'rows' and elem == 'f32' else 'panels'}"
         mr = min(rows_per_tile(nv), m)

@@ -13,7 +13,7 @@ qc-cpu-pack-weights can call the packed function directly with a weight packed a
 import math
 from collections.abc import Callable
 
-from .kernels import Epilogue, Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
+from .kernels import Epilogue, Gemm, emit_gemm, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 
 PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
@@ -109,7 +109,7 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str]) -> list[str] | None:
     scale (per tensor [1] or per row), %a2 the weight scale [N], %a3 the bias [N]) applied in registers."""
     x, xs, w, ws, b = fn.args
     n, k = w.shape
-    if not (has_vnni() and panel_vectors(n) and k % 4 == 0):
+    if not (panel_vectors(n) and k % 4 == 0):
         return None
     m = math.prod(x.shape[:-1])
 
@@ -135,7 +135,7 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str]) -> list[str] | None:
 def qmatmul(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
     a, _, b, _ = fn.args
     (m, k), n = a.shape[-2:], b.shape[-1]
-    if not (has_vnni() and panel_vectors(n) and k % 4 == 0):
+    if not (panel_vectors(n) and k % 4 == 0):
         return None
     a2, at, b2, bt, nb = _batched(fn, a, b, 2)
     # B [batch?, K, N] -> VNNI quads [batch?, K/4, N·4], copied per call (B is an activation)

@@ -14,6 +14,7 @@ from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs
+from .kernels import ISA_FEATURES, host_isa
 from .threads import load_openmp
 
 
@@ -124,8 +125,34 @@ def externalize_constants(module: ir.Module, min_elements: int = 1024) -> list[n
     return data
 
 
-def define_intrinsics(module: ir.Module) -> None:
-    """Give each private declaration tagged `qc.intrinsic = "llvm.x86..."` a body calling that LLVM intrinsic.
+# the intrinsics' meaning in plain vector ops, for ISAs without them (the same exact integer sums)
+def _halves(src: str, n: int, dst: str) -> str:
+    """dst = even + odd elements of the n-element i32 vector src (adjacent pairs summed)."""
+    even, odd = (", ".join(str(i) for i in range(p, n, 2)) for p in (0, 1))
+    vt = f"vector<{n}xi32>"
+    return (
+        f"  {dst}e = vector.shuffle {src}, {src} [{even}] : {vt}, {vt}\n"
+        f"  {dst}o = vector.shuffle {src}, {src} [{odd}] : {vt}, {vt}\n"
+        f"  {dst} = arith.addi {dst}e, {dst}o : vector<{n // 2}xi32>\n"
+    )
+
+
+EMULATED = {
+    # u8 × s8 products summed in pairs (the shape LLVM turns into pmaddwd on AVX2), then pairs of pairs
+    "llvm.x86.avx512.vpdpbusd.512": (
+        "  %u = arith.extui %a1 : vector<64xi8> to vector<64xi32>\n"
+        "  %s = arith.extsi %a2 : vector<64xi8> to vector<64xi32>\n"
+        "  %p = arith.muli %u, %s : vector<64xi32>\n"
+        + _halves("%p", 64, "%q")
+        + _halves("%q", 32, "%d")
+        + "  %r = arith.addi %a0, %d : vector<16xi32>\n"
+    ),
+}
+
+
+def define_intrinsics(module: ir.Module, isa: str = "avx512-vnni") -> None:
+    """Give each private declaration tagged `qc.intrinsic = "llvm.x86..."` a body: a call of that LLVM
+    intrinsic on AVX512-VNNI, its `EMULATED` vector-op twin on other ISAs.
 
     Kernels call intrinsics through such declarations because buffer deallocation rejects
     `llvm.call_intrinsic` (its memory effects are unknown); run this after bufferization."""
@@ -144,10 +171,13 @@ def define_intrinsics(module: ir.Module) -> None:
         args = ", ".join(f"%a{i}: {t}" for i, t in enumerate(ins))
         names = ", ".join(f"%a{i}" for i in range(len(ins)))
         intrinsic = ir.StringAttr(op.attributes["qc.intrinsic"]).value
+        if isa == "avx512-vnni" or intrinsic not in EMULATED:
+            body = f'  %r = llvm.call_intrinsic "{intrinsic}"({names}) : ({", ".join(ins)}) -> {res[0]}\n'
+        else:
+            body = EMULATED[intrinsic]
         texts.append(
             f"func.func private @{ir.StringAttr(op.attributes['sym_name']).value}({args}) -> ({', '.join(res)}) {{\n"
-            f'  %r = llvm.call_intrinsic "{intrinsic}"({names}) : ({", ".join(ins)}) -> {res[0]}\n'
-            f"  return %r : {res[0]}\n}}"
+            f"{body}  return %r : {res[0]}\n}}"
         )
     with module.context, ir.Location.unknown():
         lib = ir.Module.parse("\n".join(texts))
@@ -155,6 +185,18 @@ def define_intrinsics(module: ir.Module) -> None:
             op.operation.erase()
         for f in list(lib.body.operations):
             module.body.append(f.detach_from_parent())
+
+
+def restrict_features(module: ir.Module, features: tuple[str, ...]) -> None:
+    """Turn CPU features off in every llvm.func (`-avx512f`: LLVM then splits 512-bit vectors into AVX2 ones),
+    so that a build for a lesser ISA runs on the CPUs it names."""
+    if not features:
+        return
+    with module.context:
+        attr = ir.Attribute.parse(f"#llvm.target_features<[{', '.join(f'{chr(34)}{f}{chr(34)}' for f in features)}]>")
+        for op in module.body.operations:
+            if op.operation.name == "llvm.func" and len(op.regions[0].blocks):
+                op.operation.attributes["target_features"] = attr
 
 
 def _skip_optimizing_main(module: ir.Module) -> None:
@@ -190,9 +232,12 @@ def keep_freed_memory() -> bool:
 class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
 
-    def __init__(self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1):
+    def __init__(
+        self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1, isa: str = ""
+    ):
         """runtime: external functions (`llvm.emit_c_interface` declarations) bound to ctypes callbacks;
-        threads: OpenMP threads for the kernels' parallel loops (1: none, no OpenMP runtime needed)."""
+        threads: OpenMP threads for the kernels' parallel loops (1: none, no OpenMP runtime needed);
+        isa: the instruction set to compile for (`kernels.ISAS`; "": the host's best)."""
         keep_freed_memory()
         from torch_mlir import execution_engine
         from torch_mlir.runtime import get_ranked_memref_descriptor
@@ -208,8 +253,10 @@ class JitFunction:
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
         sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
-        define_intrinsics(module)
+        self.isa = isa or host_isa()
+        define_intrinsics(module, self.isa)
         run_pipeline(module, to_llvm_pipeline(threads))
+        restrict_features(module, ISA_FEATURES[self.isa])
         _skip_optimizing_main(module)
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)
         self.threads = threads
@@ -240,7 +287,7 @@ class JitFunction:
         return outs
 
 
-def jit_from_text(text: str, opt_level: int = 2, threads: int = 1) -> JitFunction:
+def jit_from_text(text: str, opt_level: int = 2, threads: int = 1, isa: str = "") -> JitFunction:
     """Parse a module holding func.func @main on builtin tensors (qc ops allowed), lower it and JIT it."""
     from qcomp.dialects import new_context
 
@@ -249,4 +296,4 @@ def jit_from_text(text: str, opt_level: int = 2, threads: int = 1) -> JitFunctio
     with new_context(), ir.Location.unknown():
         module = ir.Module.parse(text)
         LowerToLinalgPass().run(module)
-        return JitFunction(module, opt_level=opt_level, threads=threads)
+        return JitFunction(module, opt_level=opt_level, threads=threads, isa=isa)

@@ -16,7 +16,8 @@ L2 while every row tile of A streams past it; rows that do not fill a tile run w
 
 The kernels load from the operands' buffers and store into a fresh buffer (no tensor in the loops).
 The vpdpbusd intrinsic is called through a private declaration tagged `qc.intrinsic`; the JIT gives it
-its `llvm.call_intrinsic` body after bufferization (buffer deallocation rejects the intrinsic op).
+its body after bufferization (buffer deallocation rejects the intrinsic op): `llvm.call_intrinsic` on
+AVX512-VNNI, elsewhere (the AVX2 fallback, generic CPUs) the same u8 × s8 quad sums in plain vector ops.
 """
 
 import functools
@@ -42,8 +43,22 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+ISAS = ("avx512-vnni", "avx2", "generic")  # best first
+ISA_FEATURES = {"avx512-vnni": (), "avx2": ("-avx512f", "-avxvnni"), "generic": ("-avx",)}  # LLVM features off
+
+
+def host_isa() -> str:
+    """The best kernel ISA of this CPU: AVX512-VNNI, AVX2 (+FMA) or generic vector code."""
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
+        return "avx512-vnni"
+    if {"avx2", "fma"} <= flags:
+        return "avx2"
+    return "generic"
+
+
 def has_vnni() -> bool:
-    return {"avx512f", "avx512bw", "avx512_vnni"} <= cpu_flags()
+    return host_isa() == "avx512-vnni"
 
 
 def panel_vectors(n: int) -> int:

@@ -8,6 +8,7 @@ from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 
 from .aot import save_aot
 from .jit import JitFunction
+from .kernels import ISAS, host_isa
 from .lower_ops import LOWERINGS
 from .lower_qc import LowerToLinalgPass
 from .outline import OutlineHostOpsPass
@@ -20,13 +21,21 @@ class CpuOptions:
     """opt_level: LLVM optimisation level 0..3 (default 2: O3 triples JIT time for little gain on v0 loops).
     fuse: run qc-fuse before lowering (activations into the int8 GEMM epilogue, one quantization per input).
     threads: OpenMP threads for the GEMM kernels and the vectorized maps (None: the machine's cores, or one
-    where the `intel-openmp` runtime is not installed)."""
+    where the `intel-openmp` runtime is not installed).
+    isa: the kernels' instruction set, one of `kernels.ISAS` (None: the host's best). 'avx2' is the fallback for
+    CPUs without AVX512-VNNI: the same kernels on 256-bit vectors, the u8 × s8 dot in plain vector ops."""
 
     opt_level: int = 2
     fuse: bool = True
     threads: int | None = None
+    isa: str | None = None
 
     def __post_init__(self):
+        if self.isa is not None:
+            if self.isa not in ISAS:
+                raise QcompError(f"cpu target: isa must be one of {', '.join(ISAS)} or None, got {self.isa!r}")
+            if ISAS.index(self.isa) < ISAS.index(host_isa()):
+                raise QcompError(f"cpu target: isa {self.isa} is not available on this CPU (best: {host_isa()})")
         if self.threads is not None and (
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
@@ -88,5 +97,5 @@ class CpuTarget(Target):
 
     def build(self, module) -> Artifact:
         threads = resolve_threads(self.options.threads)
-        fn = JitFunction(module, opt_level=self.options.opt_level, threads=threads)
+        fn = JitFunction(module, opt_level=self.options.opt_level, threads=threads, isa=self.options.isa or "")
         return JitArtifact(fn, fn.llvm_text)
