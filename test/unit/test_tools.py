@@ -198,7 +198,7 @@ def test_compile_bad_factory(tmp_path, capsys, source, spec, message):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--target", "gpu-nonexistent"], "qcomp: error: unknown target 'gpu-nonexistent' (known: cpu)"),
+        (["--target", "gpu-nonexistent"], "qcomp: error: unknown target 'gpu-nonexistent' (known: cim, cpu, gpu, npu)"),
         (["--recipe", "w3a3"], "qcomp: error: unknown recipe 'w3a3'"),
     ],
 )
