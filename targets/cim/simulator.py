@@ -97,7 +97,14 @@ class CrossbarLayer:
             lo = ps.min(axis=(1, 3), keepdims=True)
             step = (ps.max(axis=(1, 3), keepdims=True) - lo) / top
             step = np.where(step > 0, step, F32(1))
-            return np.clip(np.rint((ps - lo) / step), F32(0), top) * step + lo
+            # in place, the same ops as clip(rint((ps - lo) / step), 0, top) · step + lo (ps - lo >= 0 already)
+            ps -= lo
+            ps /= step
+            np.rint(ps, out=ps)
+            np.minimum(ps, top, out=ps)
+            ps *= step
+            ps += lo
+            return ps
         span = (a.rows * ((1 << a.cell_bits) - 1) * vmax).astype(F32)[:, None, None, None]
         span = span * (1 if self.plan.polarity == 2 else 0.5)  # signed inputs: sums in [-span, span]
         lo = -span
@@ -124,7 +131,9 @@ class CrossbarLayer:
                 ps = (x @ self.w[t]).reshape(c, hi - lo, p.slices, p.n)
                 if self.quantize:
                     ps = self._adc(ps, vmax)
-                per_cycle = np.tensordot(ps, scoef, axes=([2], [0]))  # [c, m, n], exact below 2^24
+                per_cycle = ps[:, :, 0] * scoef[0]  # Σ_s coef_s · ps[:, :, s]: [c, m, n], exact below 2^24
+                for s in range(1, p.slices):
+                    per_cycle += ps[:, :, s] * scoef[s]
                 acc[lo:hi] += np.tensordot(pcoef.astype(np.float64), per_cycle.astype(np.float64), axes=1)
         if self.offset:
             acc -= self.offset * np.asarray(xq, np.int64).sum(axis=1, keepdims=True)
