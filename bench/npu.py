@@ -1,7 +1,7 @@
 """NPU target: the SCALE-Sim fold-formula check, per-layer reports (MiniLM, one SmolLM2 decoder layer) and
 the simulator's end-to-end time on MiniLM (seq 128).
 
-    .venv/bin/python bench/npu.py [--preset gemmini] [--seq 128] [--skip-smollm2]
+    .venv/bin/python bench/npu.py [--preset gemmini] [--seq 128] [--skip-smollm2] [--fold-only]
 
 Every table prints simulated cycles next to the bound they are measured against: the fold formula
 (folds · (2R + C + T - 2), SCALE-Sim) for single GEMMs, and the roofline bound (max of MACs at peak and
@@ -25,14 +25,21 @@ from prefill_inputs import prefill_inputs
 
 SHAPES = [
     (64, 64, 64), (128, 128, 128), (128, 512, 128), (64, 768, 512), (512, 128, 64), (256, 64, 768),
-    (128, 768, 3072), (128, 3072, 768), (512, 768, 768), (768, 768, 768), (3072, 768, 768),
+    (128, 768, 3072), (128, 3072, 768), (512, 768, 768), (768, 768, 768), (3072, 768, 768), (3072, 64, 512),
 ]  # fmt: skip
+
+
+def _schedule(prog) -> str:
+    """ws: streamed when partial sums are reloaded from DRAM, else chunked; os: os."""
+    if not any(i.op == "preload" for i in prog):
+        return "-"
+    return "stream" if any(i.op == "ld" and "acc" in i.flags for i in prog) else "chunk"
 
 
 def fold_table() -> None:
     print("\n## single GEMMs on scalesim (32x32): simulated cycles vs SCALE-Sim fold formula")
     print(f"{'df':3} {'M':>5} {'K':>5} {'N':>5} {'formula':>9} {'compute':>9} {'dev':>7} {'total(bw=inf)':>13} "
-          f"{'dev':>7} {'total(bw=10)':>12} {'>=formula':>9}")  # fmt: skip
+          f"{'dev':>7} {'sched':>6} {'total(bw=10)':>12} {'>=formula':>9} {'sched':>6}")  # fmt: skip
     for df in ("os", "ws"):
         free = NpuOptions(preset="scalesim", dataflow=df, dram_bandwidth=None).arch
         fin = NpuOptions(preset="scalesim", dataflow=df).arch
@@ -40,11 +47,14 @@ def fold_table() -> None:
             g = Gemm("qc.qlinear", "bench", m, k, n)
             sr, sc, t = (m, n, k) if df == "os" else (k, n, m)
             fold = -(-sr // 32) * -(-sc // 32) * (2 * 32 + 32 + t - 2)
-            s = timing(generate(free, g, Layout.of(g)), free)
-            f = timing(generate(fin, g, Layout.of(g)), fin)
+            ps, pf = generate(free, g, Layout.of(g)), generate(fin, g, Layout.of(g))
+            s, f = timing(ps, free), timing(pf, fin)
             print(f"{df:3} {m:5} {k:5} {n:5} {fold:9} {s.compute_cycles:9} {s.compute_cycles / fold - 1:+7.1%} "
-                  f"{s.cycles:13} {s.cycles / fold - 1:+7.1%} {f.cycles:12} {f.cycles >= fold!s:>9}")  # fmt: skip
-    print("(ws: an M whose partial sums exceed half the accumulator is streamed in chunks that refill the array)")
+                  f"{s.cycles:13} {s.cycles / fold - 1:+7.1%} {_schedule(ps):>6} {f.cycles:12} "
+                  f"{f.cycles >= fold!s:>9} {_schedule(pf):>6}")  # fmt: skip
+    print("(ws sched: chunk = M in accumulator-sized chunks, each re-preloading the weights and refilling the array;")
+    print(" stream = all M rows through each weight fold, partial sums spilled to DRAM and reloaded: the faster by")
+    print(" the cycle model is kept, stream when bandwidth is free, chunk when partial-sum traffic costs more)")
 
 
 def layer_table(cm, title: str, first: int = 0, count: int | None = None) -> None:
@@ -70,9 +80,12 @@ def main() -> None:
     ap.add_argument("--preset", default="gemmini")
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--skip-smollm2", action="store_true")
+    ap.add_argument("--fold-only", action="store_true", help="only the single-GEMM fold-formula table")
     args = ap.parse_args()
     torch.set_num_threads(1)
     fold_table()
+    if args.fold_only:
+        return
 
     model, inputs = prefill_inputs("minilm", args.seq)
     t0 = time.perf_counter()

@@ -6,9 +6,18 @@ the ISA of `isa.py` over a DRAM image laid out by `Layout` (x, xs, w, ws, b, y).
 - os (output stationary): for each R×C output tile, stream K through the array in chunks (the partial
   sums stay in the PEs: one fill/drain per tile), then the vector unit runs the epilogue in the
   accumulator and the DMA stores the f32 tile.
-- ws (weight stationary): for each chunk of Mt rows (as many as half the accumulator holds) and each C
-  columns, for each R-deep slice of K: preload the R×C weight tile, stream Mt rows, accumulating in the
-  accumulator SRAM; then epilogue and store.
+- ws (weight stationary), two schedules; `generate` keeps the one the cycle model (`simulator.timing`)
+  finds faster on the architecture (their DRAM traffic and their array work trade against each other):
+  - chunked: for each chunk of Mt rows (as many as half the accumulator holds) and each C columns, for
+    each R-deep slice of K: preload the R×C weight tile, stream Mt rows, accumulating in the accumulator
+    SRAM; then epilogue and store. Each chunk preloads every weight tile again and pays its fill/drain.
+  - streamed (when M needs more than one chunk): for each C columns and each R-deep slice of K, preload
+    the weight tile once and stream all M rows through it, Mt rows per accumulator slot (the accumulator
+    is a ring of 4 slots): the slot's i32 partial sums of the earlier K slices are reloaded from DRAM
+    (`ld acc`), accumulated onto and spilled back (`st acc`, into the output tile's own place in y) until
+    the last slice, whose epilogue writes y. One fill/drain per weight fold, as in SCALE-Sim's model
+    (2R + C + M - 2 cycles per fold), at the price of 8·M·C bytes of partial-sum traffic per further K
+    slice.
 
 Tiles of x and w are resident in the scratchpad when the whole operand fits (loaded once), else streamed
 through two slots (double buffering: the DMA fills one while the array reads the other; the two slots
@@ -22,6 +31,7 @@ from qcomp.errors import QcompError
 
 from .arch import Arch
 from .isa import Instr, make
+from .simulator import timing
 
 ALIGN = 64
 
@@ -159,9 +169,112 @@ def _too_big(a: Arch, g: Gemm, what: str, mem: str) -> None:
     )
 
 
-def generate(a: Arch, g: Gemm, lay: Layout) -> list[Instr]:
-    """The program of one layer (see the module docstring)."""
-    p, at = plan(a, g)
+SCHEDULES = ("auto", "chunked", "streamed")
+RING = 4  # accumulator slots of the streamed schedule: a slot's reload, epilogue and store hide behind 3 matmuls
+
+
+def generate(a: Arch, g: Gemm, lay: Layout, schedule: str = "auto") -> list[Instr]:
+    """The program of one layer (see the module docstring). schedule: auto (ws: the faster of the two by
+    the cycle model), chunked, or streamed (ws only)."""
+    if schedule not in SCHEDULES:
+        raise QcompError(f"npu codegen: schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if schedule == "streamed" and a.dataflow != "ws":
+        raise QcompError(f"{g.location}: npu: the streamed schedule needs the ws dataflow, not {a.dataflow}")
+    try:
+        chunked = plan(a, g)
+    except QcompError:
+        if a.dataflow == "os" or schedule == "chunked" or _streamed_plan(a, g) is None:
+            raise
+        chunked = None
+    candidates = []
+    if chunked is not None and schedule != "streamed":
+        candidates.append(_chunked(a, g, lay, *chunked))
+    if a.dataflow == "ws" and (
+        schedule == "streamed" or (schedule == "auto" and (chunked is None or chunked[0].mt < g.m))
+    ):
+        sp = _streamed_plan(a, g)
+        if sp is None:
+            _too_big(a, g, "the streamed schedule's buffers do not fit", "scratchpad")
+        candidates.append(_streamed(a, g, lay, *sp))
+    if len(candidates) == 1:
+        return candidates[0]
+    return min(candidates, key=lambda prog: timing(prog, a).cycles)  # a tie keeps the chunked schedule
+
+
+def _streamed_plan(a: Arch, g: Gemm) -> tuple[int, int, bool, dict] | None:
+    """Rows per accumulator slot, the number of slots, whether all of x stays resident, and the scratchpad
+    addresses of the streamed ws schedule; None when even its smallest buffers do not fit."""
+    slots = RING if a.accumulator_bytes // (RING * 4 * a.cols) else 2
+    acc_rows = a.accumulator_bytes // (slots * 4 * a.cols)
+    if acc_rows < 1:
+        return None
+    kc = min(a.rows, g.k)
+    mt0 = min(g.m, acc_rows)
+    for mt in (mt0, *(v for v in (1024, 512, 256, 128, 64, 32, 16, 8) if v < mt0)):
+        for x_resident in (True, False):
+            sp = _Spad(a.scratchpad_bytes)
+            try:
+                at = {"xs": sp.alloc(4 * (1 if g.xs_scalar else g.m))}
+                if x_resident:
+                    at["x"] = {
+                        (m0, k0): sp.alloc(min(mt, g.m - m0) * min(kc, g.k - k0))
+                        for m0 in range(0, g.m, mt)
+                        for k0 in range(0, g.k, kc)
+                    }
+                else:
+                    at["x"] = sp.pair(mt * kc)
+                at["w"], at["ws"], at["b"] = sp.pair(a.cols * kc), sp.pair(4 * a.cols), sp.pair(4 * a.cols)
+            except MemoryError:
+                continue
+            return mt, slots, x_resident, at
+    return None
+
+
+def _streamed(a: Arch, g: Gemm, lay: Layout, mt: int, slots: int, x_resident: bool, at: dict) -> list[Instr]:
+    """The streamed ws schedule (see the module docstring)."""
+    C, kc = a.cols, min(a.rows, g.k)
+    spill = mt < g.m  # more than one accumulator slot's worth of rows: partial sums go through DRAM
+    acc_slots = [i * 4 * mt * C for i in range(slots)]
+    xs_bytes = 4 * (1 if g.xs_scalar else g.m)
+    prog = [make("config", "ws", rows=a.rows, cols=C)]
+    prog.append(make("ld", sp=at["xs"], dram=lay.xs, rows=1, bytes=xs_bytes, stride=xs_bytes))
+    eflags = tuple(f for f, on in (("relu", g.act == "relu"), ("xs_scalar", g.xs_scalar)) if on)
+    last_k = range(0, g.k, kc)[-1]
+    step = wcount = 0
+    for tile, n0 in enumerate(range(0, g.n, C)):
+        nr = min(C, g.n - n0)
+        ws_sp, b_sp = at["ws"][tile % 2], at["b"][tile % 2]
+        prog.append(make("ld", sp=ws_sp, dram=lay.ws + 4 * n0, rows=1, bytes=4 * nr, stride=4 * nr))
+        prog.append(make("ld", sp=b_sp, dram=lay.b + 4 * n0, rows=1, bytes=4 * nr, stride=4 * nr))
+        for k0 in range(0, g.k, kc):
+            kr = min(kc, g.k - k0)
+            w_sp = at["w"][wcount % 2]
+            wcount += 1
+            prog.append(make("ld", sp=w_sp, dram=lay.w + n0 * g.k + k0, rows=nr, bytes=kr, stride=g.k))
+            prog.append(make("preload", w=w_sp, k=kr, n=nr))
+            for m0 in range(0, g.m, mt):
+                mr = min(mt, g.m - m0)
+                acc = acc_slots[(step if spill else tile) % slots]
+                a_sp = at["x"][(m0, k0)] if x_resident else at["x"][step % 2]
+                if not x_resident or n0 == 0:
+                    prog.append(make("ld", sp=a_sp, dram=lay.x + m0 * g.k + k0, rows=mr, bytes=kr, stride=g.k))
+                y_at = lay.y + 4 * (m0 * g.n + n0)
+                if spill and k0 > 0:
+                    prog.append(make("ld", "acc", sp=acc, dram=y_at, rows=mr, bytes=4 * nr, stride=4 * g.n))
+                flags = ("accumulate",) if k0 > 0 else ()
+                prog.append(make("matmul", *flags, acc=acc, a=a_sp, w=w_sp, k=kr, m=mr, n=nr))
+                if k0 == last_k:
+                    xs_sp = at["xs"] + (0 if g.xs_scalar else 4 * m0)
+                    prog.append(make("epi", *eflags, acc=acc, xs=xs_sp, ws=ws_sp, b=b_sp, m=mr, n=nr))
+                if k0 == last_k or spill:  # the result, or the partial sums spilled where the result will go
+                    prog.append(make("st", "acc", dram=y_at, src=acc, rows=mr, bytes=4 * nr, stride=4 * g.n))
+                step += 1
+    prog.append(make("halt"))
+    return prog
+
+
+def _chunked(a: Arch, g: Gemm, lay: Layout, p: _Plan, at: dict) -> list[Instr]:
+    """The os schedule and the chunked ws schedule (see the module docstring)."""
     R, C = a.rows, a.cols
     x_slots, xs_slots = at["x"], at["xs"]
     if p.w_resident:

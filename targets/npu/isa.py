@@ -3,11 +3,13 @@
 Memories: DRAM (byte addresses into the layer's image), the scratchpad (byte addresses; int8 tiles and
 f32 vectors) and the accumulator (byte addresses of 4-byte words: i32 partial sums, f32 after EPI).
 Loops are unrolled by the code generator: a program is straight-line; the simulator's scoreboard orders
-instructions by the memory ranges they read and write, so DMA overlaps compute wherever the code
-generator double-buffered.
+instructions by the memory ranges they read and write (and a load of DRAM bytes after the store that
+wrote them), so DMA overlaps compute wherever the code generator double-buffered.
 
     config  rows=R cols=C [ws]                      array shape the program was built for; dataflow os|ws
-    ld      sp=S dram=D rows=n bytes=b stride=s      DMA DRAM -> scratchpad: n rows of b bytes, DRAM row stride s
+    ld      sp=S dram=D rows=n bytes=b stride=s [acc] DMA DRAM -> scratchpad: n rows of b bytes, DRAM row stride s
+                                                    (acc: into the accumulator at byte address S: i32 partial sums
+                                                    spilled by an earlier `st acc`, reloaded to accumulate onto)
     st      dram=D src=A rows=n bytes=b stride=s [acc] DMA scratchpad (or accumulator) -> DRAM
     preload w=S k=K n=N                             ws: shift the weight tile W[N, K] (i8 at S) into the array
     matmul  acc=A a=S w=S k=K m=M n=N [accumulate]   acc[M, N] (+)= a[M, K] · W[N, K]ᵀ in i32 (ws: preloaded W)
@@ -30,7 +32,7 @@ WIDTH = FORMAT.size  # 32 bytes per instruction
 OPCODES: dict[int, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     0: ("halt", (), ()),
     1: ("config", ("rows", "cols"), ("ws",)),
-    2: ("ld", ("sp", "dram", "rows", "bytes", "stride"), ()),
+    2: ("ld", ("sp", "dram", "rows", "bytes", "stride"), ("acc",)),
     3: ("st", ("dram", "src", "rows", "bytes", "stride"), ("acc",)),
     4: ("preload", ("w", "k", "n"), ()),
     5: ("matmul", ("acc", "a", "w", "k", "m", "n"), ("accumulate",)),

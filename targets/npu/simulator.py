@@ -8,7 +8,8 @@ K < 2^38, wrapped to i32 like the hardware's accumulators; the epilogue is the r
 Cycles (`timing`, data independent): four in-order queues (load DMA, store DMA, the array, the vector
 unit) issue concurrently; a scoreboard over scratchpad/accumulator ranges makes each instruction wait for
 the writes it reads (RAW) and for the reads of what it overwrites (WAR), which is what lets the code
-generator's double buffering overlap DMA with compute. Costs:
+generator's double buffering overlap DMA with compute; a load of DRAM bytes a store wrote (spilled partial
+sums) waits until that store's bytes have reached DRAM. Costs:
 - ld/st: latency + ceil(bytes / bandwidth) on one shared DMA channel (requests pipelined: the channel is
   busy for the transfer only; a store frees its source once the bytes are read out); a transfer into a
   scratchpad bank the array reads at the same time costs one cycle per R-byte row it writes during the
@@ -95,7 +96,7 @@ def _access(ins: Instr, arch: Arch) -> tuple[list, list]:
     """(reads, writes) of an instruction as (memory, lo, hi)."""
     a, op = ins.args, ins.op
     if op == "ld":
-        return [], [("sp", a["sp"], a["sp"] + a["rows"] * a["bytes"])]
+        return [], [("acc" if "acc" in ins.flags else "sp", a["sp"], a["sp"] + a["rows"] * a["bytes"])]
     if op == "st":
         return [("acc" if "acc" in ins.flags else "sp", a["src"], a["src"] + a["rows"] * a["bytes"])], []
     if op == "preload":
@@ -113,21 +114,36 @@ def _access(ins: Instr, arch: Arch) -> tuple[list, list]:
     return [], []
 
 
-def dependencies(program: list[Instr], arch: Arch) -> list[list[int]]:
-    """For each instruction, the earlier ones it must wait for (RAW, WAR and WAW on SRAM ranges)."""
+def _dram_span(ins: Instr) -> tuple[int, int]:
+    """The DRAM bytes a ld or st touches, as one interval (its rows' bounding range)."""
+    a = ins.args
+    return a["dram"], a["dram"] + (a["rows"] - 1) * a["stride"] + a["bytes"]
+
+
+def dependencies(program: list[Instr], arch: Arch) -> tuple[list[list[int]], list[list[int]]]:
+    """For each instruction, the earlier ones it must wait for (RAW, WAR and WAW on SRAM ranges), and
+    for each ld the earlier stores whose DRAM bytes it reads (RAW through DRAM; stores leave the one DMA
+    channel in order, so DRAM needs no WAW or WAR ordering)."""
     mems: dict[str, _Ranges] = {}
-    out = []
+    dram = _Ranges()
+    out, dram_out = [], []
     for idx, ins in enumerate(program):
         reads, writes = _access(ins, arch)
         deps: set[int] = set()
+        dram_deps: set[int] = set()
         q = QUEUE.get(ins.op, "exec")
         for mem, lo, hi in reads:
             mems.setdefault(mem, _Ranges()).read(lo, hi, idx, q, deps)
         for mem, lo, hi in writes:
             mems.setdefault(mem, _Ranges()).write(lo, hi, idx, deps)
+        if ins.op == "ld":
+            dram.read(*_dram_span(ins), idx, q, dram_deps)
+        elif ins.op == "st":
+            dram.write(*_dram_span(ins), idx, set())
         deps.discard(idx)
         out.append(sorted(deps))
-    return out
+        dram_out.append(sorted(dram_deps))
+    return out, dram_out
 
 
 def _banks(arch: Arch, lo: int, hi: int) -> set[int]:
@@ -143,7 +159,7 @@ def _port_cycles(arch: Arch, overlap: int) -> int:
 
 def timing(program: list[Instr], arch: Arch) -> Stats:
     """The cycle model (see the module docstring): list-schedule the four queues."""
-    deps = dependencies(program, arch)
+    deps, dram_deps = dependencies(program, arch)
     R, C, bw, lat = arch.rows, arch.cols, arch.dram_bandwidth, arch.dram_latency
     queues: dict[str, list[int]] = {"load": [], "store": [], "exec": [], "vector": []}
     for i, ins in enumerate(program):
@@ -152,6 +168,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
     heads = dict.fromkeys(queues, 0)
     free = dict.fromkeys(queues, 0)
     end = [-1] * len(program)
+    in_dram = end[:]  # a st: when its last byte reached DRAM (its `end` frees the source earlier)
     dma_free = 0
     st = Stats(instructions=len(program))
     exec_busy: list[tuple[int, int, set[int]]] = []  # recent array intervals and the banks they read
@@ -166,9 +183,9 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
             if h == len(items):
                 continue
             i = items[h]
-            if any(end[d] < 0 for d in deps[i]):
+            if any(end[d] < 0 for d in deps[i]) or any(in_dram[d] < 0 for d in dram_deps[i]):
                 continue
-            t = max([free[q], *(end[d] for d in deps[i])])
+            t = max([free[q], *(end[d] for d in deps[i]), *(in_dram[d] for d in dram_deps[i])])
             if q in ("load", "store"):
                 t = max(t, dma_free)
             if best is None or t < best[0]:
@@ -180,7 +197,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
             occ = 0 if bw is None else -(-nbytes // bw)
             occ = int(occ)
             finish = t + lat + occ
-            if ins.op == "ld":
+            if ins.op == "ld" and "acc" not in ins.flags:
                 banks = _banks(arch, a["sp"], a["sp"] + nbytes)
                 for s, e, b in exec_busy:
                     overlap = min(e, finish) - max(s, t + lat)
@@ -191,6 +208,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
             dma_free = t + occ
             free[q] = t + max(occ, 1)
             if ins.op == "st":  # the source is free once read out; the DRAM write completes later
+                in_dram[i] = finish
                 last = max(last, finish)
                 finish = t + max(occ, 1)
             st.dma_cycles += occ
@@ -264,7 +282,8 @@ class Machine:
             op, a = ins.op, ins.args
             if op == "ld":
                 n = a["rows"] * a["bytes"]
-                self._span(self.sp, "ld destination", a["sp"], n)[:] = self._dram(dram, ins).reshape(-1)
+                dst = self.acc if "acc" in ins.flags else self.sp
+                self._span(dst, "ld destination", a["sp"], n)[:] = self._dram(dram, ins).reshape(-1)
             elif op == "st":
                 src = self.acc if "acc" in ins.flags else self.sp
                 data = self._span(src, "st source", a["src"], a["rows"] * a["bytes"])
