@@ -215,11 +215,11 @@ def _streamed_plan(a: Arch, g: Gemm) -> tuple[int, int, bool, dict] | None:
             sp = _Spad(a.scratchpad_bytes)
             try:
                 at = {"xs": sp.alloc(4 * (1 if g.xs_scalar else g.m))}
-                if x_resident:
+                if x_resident:  # consecutive slices in alternate halves: the DMA fills one, the array reads the other
+                    slices = [(m0, k0) for k0 in range(0, g.k, kc) for m0 in range(0, g.m, mt)]
                     at["x"] = {
-                        (m0, k0): sp.alloc(min(mt, g.m - m0) * min(kc, g.k - k0))
-                        for m0 in range(0, g.m, mt)
-                        for k0 in range(0, g.k, kc)
+                        (m0, k0): sp.alloc(min(mt, g.m - m0) * min(kc, g.k - k0), i % 2)
+                        for i, (m0, k0) in enumerate(slices)
                     }
                 else:
                     at["x"] = sp.pair(mt * kc)

@@ -1,7 +1,8 @@
 """npu-dump: print the NPU assembly generated for the qc ops of a module (for lit tests and users).
 
     python -m qcomp.targets.npu.dump FILE.mlir [--preset P] [--dataflow os|ws] [--scratchpad-kib N]
-                                     [--accumulator-kib N] [--rows R] [--cols C] [--stats]
+                                     [--accumulator-kib N] [--rows R] [--cols C]
+                                     [--dram-bandwidth B] [--stats]
 
 The module is at the qc level after quantization; `qc-npu-offload` partitions it and each offloaded op is
 compiled as `NpuTarget.build` would (nothing is JIT-compiled). `--stats` adds each layer's cycle report.
@@ -20,8 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("input")
     ap.add_argument("--preset", default="gemmini")
     ap.add_argument("--stats", action="store_true", help="print each layer's report after its code")
-    for name in ("dataflow", "scratchpad-kib", "accumulator-kib", "rows", "cols"):
-        ap.add_argument(f"--{name}", type=str if name == "dataflow" else int)
+    for name in ("dataflow", "scratchpad-kib", "accumulator-kib", "rows", "cols", "dram-bandwidth"):
+        ap.add_argument(f"--{name}", type={"dataflow": str, "dram-bandwidth": float}.get(name, int))
     args = ap.parse_args(argv)
 
     from qcomp.dialects import new_context

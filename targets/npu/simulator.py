@@ -151,10 +151,10 @@ def _banks(arch: Arch, lo: int, hi: int) -> set[int]:
     return set(range(lo // size, (hi - 1) // size + 1))
 
 
-def _port_cycles(arch: Arch, overlap: int) -> int:
+def _port_cycles(arch: Arch, overlap: int, nbytes: int) -> int:
     """Cycles a bank's port is taken from the array while the DMA writes into it for `overlap` cycles:
-    one per R-byte bank row written."""
-    return -(-int(overlap * (arch.dram_bandwidth or 0)) // arch.rows)
+    one per R-byte bank row written (at most the transfer's `nbytes`)."""
+    return -(-min(int(overlap * (arch.dram_bandwidth or 0)), nbytes) // arch.rows)
 
 
 def timing(program: list[Instr], arch: Arch) -> Stats:
@@ -172,7 +172,7 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
     dma_free = 0
     st = Stats(instructions=len(program))
     exec_busy: list[tuple[int, int, set[int]]] = []  # recent array intervals and the banks they read
-    dma_busy: list[tuple[int, int, set[int]]] = []  # recent DMA writes into the scratchpad
+    dma_busy: list[tuple[int, int, set[int], int]] = []  # recent DMA writes into the scratchpad (+ bytes)
     fresh = False
     remaining = sum(len(q) for q in queues.values())
     last = 0  # completion of the last DRAM write
@@ -203,8 +203,8 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
                     overlap = min(e, finish) - max(s, t + lat)
                     if overlap > 0 and banks & b:
                         st.bank_conflicts += 1
-                        finish += _port_cycles(arch, overlap)
-                dma_busy = [*dma_busy[-7:], (t + lat, finish, banks)]
+                        finish += _port_cycles(arch, overlap, nbytes)
+                dma_busy = [*dma_busy[-7:], (t + lat, finish, banks, nbytes)]
             dma_free = t + occ
             free[q] = t + max(occ, 1)
             if ins.op == "st":  # the source is free once read out; the DRAM write completes later
@@ -234,11 +234,11 @@ def timing(program: list[Instr], arch: Arch) -> Stats:
                 st.sram_bytes += a["m"] * a["k"] + (0 if arch.dataflow == "ws" else a["n"] * a["k"])
                 st.sram_bytes += 4 * a["m"] * a["n"] * (2 if "accumulate" in ins.flags else 1)
                 banks = _banks(arch, a["a"], a["a"] + a["m"] * a["k"])
-                for s, e, b in dma_busy:
+                for s, e, b, written in dma_busy:
                     overlap = min(e, t + dur) - max(s, t)
                     if overlap > 0 and banks & b:
                         st.bank_conflicts += 1
-                        dur += _port_cycles(arch, overlap)
+                        dur += _port_cycles(arch, overlap, written)
                 exec_busy = [*exec_busy[-7:], (t, t + dur, banks)]
             else:
                 dur = 1
