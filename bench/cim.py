@@ -9,6 +9,12 @@ SmolLM2: perplexity on `--windows` windows of `--seq` tokens of the vendored tex
 it equals bit for bit (test_cim.py checks the identity on tiny-llama and MiniLM); each non-ideal configuration
 re-programs the one CIM build (seed 0) and prints its row when measured (a 512-token forward takes minutes).
 
+    .venv/bin/python bench/cim.py --mixed [--sentences 4] [--seq 128] [--budget-kind arrays|energy]
+
+CIM-aware mixed precision (MiniLM, neurosim preset, ideal arrays so only the weight widths matter): uniform
+w{4,5,6,8}a8 beside qc-assign-precision{candidates=w4a8:w5a8:w6a8:w8a8,budget_kind=arrays|energy} with the budget
+set to each uniform width's own cost (arrays or µJ per call, from CimTarget.cost), cosine to fp32.
+
 Accuracy: mean cosine of MiniLM sentence embeddings (mean pool + L2) to PyTorch fp32, on the `neurosim`
 preset, beside the fault-free ideal CIM build (== the CPU W8A8 build bit for bit). One compile per preset:
 the sweep re-programs the built artifact's arrays (`CimArtifact.program_arrays`, seed 0).
@@ -17,6 +23,7 @@ sources of its constants. Prints the wall time of one non-ideal simulated call (
 """
 
 import argparse
+import math
 import os
 import time
 
@@ -33,6 +40,8 @@ def main() -> int:
     ap.add_argument("--sigma", default="0,0.02,0.05")
     ap.add_argument("--presets", default="neurosim,isaac,mnsim")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--mixed", action="store_true", help="CIM-aware mixed precision table (MiniLM)")
+    ap.add_argument("--budget-kind", choices=("arrays", "energy"), default="arrays")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -43,6 +52,8 @@ def main() -> int:
     from qcomp.models import minilm
     from qcomp.targets.cim.arch import CimOptions
 
+    if args.mixed:
+        return mixed_table(args)
     if args.model == "smollm2":
         return smollm2_table(args)
     model, tok = minilm()
@@ -129,6 +140,51 @@ def smollm2_table(args) -> int:
             ppl, _ = perplexity(cm, wins, f"adc{bits} sigma{s}")
             dt = (time.perf_counter() - t0) / len(wins)
             print(f"{bits:8d} {s:6.2f} {ppl:9.2f} {ppl / ideal:8.3f} {dt:9.1f}", flush=True)
+    return 0
+
+
+def mixed_table(args) -> int:
+    import qcomp
+    from qcomp import targets
+    from qcomp.evaluate import default_text, embed, encoder_batches
+    from qcomp.models import minilm
+    from qcomp.recipes import Recipe
+
+    model, tok = minilm()
+    batches = encoder_batches(tok, default_text(), args.sentences + 4, args.seq)
+    evals, calib = batches[: args.sentences], batches[args.sentences :]
+    with torch.no_grad():
+        ref = [embed(model(*b), b[1]) for b in evals]
+    tgt = targets.get("cim", ideal=True)
+    quant = "qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize"
+
+    def run(recipe: Recipe, calibration=None) -> tuple[float, dict]:
+        cm = qcomp.compile(model, evals[0], target=tgt, recipe=recipe, calibration=calibration)
+        cos = [float((embed(cm(*b), b[1]) * r).sum(-1).mean()) for b, r in zip(evals, ref, strict=True)]
+        return sum(cos) / len(cos), cm.report
+
+    def cost(report: dict) -> float:
+        r = report["target"]
+        return r["arrays"] if args.budget_kind == "arrays" else r["energy_pj"] * 1e-6
+
+    unit = "arrays" if args.budget_kind == "arrays" else "uJ"
+    print(f"MiniLM (seq {args.seq}, {len(evals)} sentences), neurosim preset (ideal arrays), cosine to fp32")
+    print(f"{'precision':<28} {unit:>9} {'avg_wbits':>9} {'cosine':>8}")
+    uniform = {}
+    for b in (4, 5, 6, 8):
+        cos, rep = run(Recipe(f"w{b}a8", 1, quant.replace("wbits=8", f"wbits={b}")))
+        uniform[b] = cost(rep)
+        print(f"{f'uniform w{b}a8':<28} {uniform[b]:9.1f} {rep['sizes']['avg_wbits']:9.2f} {cos:8.4f}", flush=True)
+    for b in (5, 6):
+        budget = uniform[b] if args.budget_kind == "arrays" else math.ceil(uniform[b] * 1e3) / 1e3
+        assign = f"qc-assign-precision{{candidates=w4a8:w5a8:w6a8:w8a8,budget={budget},budget_kind={args.budget_kind}}}"
+        cos, rep = run(Recipe("cim-mixed", 1, f"{assign},{quant}", calibration="minmax"), calib)
+        counts = {}
+        for row in rep["target"]["layers"]:
+            counts[row["weight_bits"]] = counts.get(row["weight_bits"], 0) + 1
+        mix = "+".join(f"{n}xw{w}" for w, n in sorted(counts.items()))
+        name = f"mixed <= w{b} ({mix})"
+        print(f"{name:<28} {cost(rep):9.1f} {rep['sizes']['avg_wbits']:9.2f} {cos:8.4f}", flush=True)
     return 0
 
 

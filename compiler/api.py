@@ -17,7 +17,13 @@ from qcomp.taps import Tap, expose, split
 from qcomp.weights import constant_array
 
 STAGES = ("torch", "qc", "quantized", "target", "llvm")
-FRONTIER_KEY = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "latency_ms"}  # x of the frontier points
+FRONTIER_KEY = {  # x of the frontier points
+    "avg_wbits": "avg_wbits",
+    "bytes": "bytes",
+    "latency": "latency_ms",
+    "arrays": "arrays",
+    "energy": "energy_uj",
+}
 
 
 @dataclass
@@ -226,6 +232,8 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
         "error",
         "solver_s",
         "latency_ms",
+        "arrays",
+        "energy_uj",
     ):
         if k in plan:
             a = plan[k]

@@ -20,7 +20,10 @@ Budget. budget_kind=avg_wbits bounds the weight bits averaged over the assigned 
 (f32 scales: 32/G bits per weight for a group of G, 32/K for one per output channel); budget_kind=bytes
 bounds their total weight bytes (the same count); budget_kind=latency bounds the estimated latency of one
 model call in milliseconds, from the target's cost model (`Target.cost(op, precision).latency_s` per
-layer and candidate, `Target.estimate_latency` for the rest of the model, which does not change).
+layer and candidate, `Target.estimate_latency` for the rest of the model, which does not change);
+budget_kind=arrays bounds the crossbar arrays the layers occupy and budget_kind=energy their estimated energy
+of one model call in µJ, both priced by the target (`Target.cost(op, precision).arrays` / `.energy_j`: the
+CIM target, where b-bit weights take b / cell_bits columns each; e.g. candidates w4a8:w6a8:w8a8).
 The choice minimising Σ e under the budget is found by
 an exact multiple-choice knapsack (`passes.knapsack`); the budget is never exceeded, and an infeasible
 one is an error. The result is written on each layer as `qc.wbits` / `qc.abits` / `qc.wgroup`, which
@@ -28,11 +31,12 @@ qc-quantize and qc-awq obey; the module gets `qc.precision_plan`: the totals, ea
 Pareto frontier (least predicted error at each average bit width, from the same DP table).
 
 Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
-`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency), group
-(>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the target whose cost model prices
-latency; default: the module's `qc.target`, which qcomp.compile sets), method (dp | first_last: the common heuristic,
-a baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows,
-the rest at the first candidate; with room for exactly two, "first and last layer at 8 bits").
+`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency | arrays |
+energy), group (>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the target whose cost
+model prices latency, arrays or energy, e.g. cim:isaac; default: the module's `qc.target`, which qcomp.compile
+sets), method (dp | first_last: the common heuristic, a baseline: the last layer, then the first, second, ... at
+the widest candidate while the budget allows, the rest at the first candidate; with room for exactly two, "first
+and last layer at 8 bits").
 Needs `qc.act_sample` (calibrate from samples) and, for output_mse / output_kl, `qc.output_gain[_kl]`.
 """
 
@@ -55,8 +59,16 @@ from .smooth import error_rows, fake_quant_rows
 
 PLAN = "qc.precision_plan"
 TARGET = "qc.target"  # module attribute: the target qcomp.compile builds for (its cost model prices latency)
-UNITS = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "ms"}
-SCALES = {"avg_wbits": ", scales included", "bytes": ", scales included", "latency": " estimated"}
+UNITS = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "ms", "arrays": "arrays", "energy": "uJ"}
+SCALES = {
+    "avg_wbits": ", scales included",
+    "bytes": ", scales included",
+    "latency": " estimated",
+    "arrays": " on the target",
+    "energy": " estimated",
+}
+# Cost field, the scale the solver sees it at (pJ: joules would all round to integer 0), that per budget unit (µJ)
+PRICED = {"arrays": ("arrays", 1.0, 1.0), "energy": ("energy_j", 1e12, 1e6)}
 GAINS = {"output_mse": "qc.output_gain", "output_kl": "qc.output_gain_kl"}
 SENSITIVITIES = ("output_mse", "output_kl", "hessian")
 
@@ -158,6 +170,9 @@ class AssignPrecisionPass:
             if self.budget_kind == "latency":  # seconds per layer and candidate, the rest of the model fixed
                 costs, fixed = self._latencies(module, layers, cands)
                 unit = 1e-3  # seconds per budget unit (ms)
+            elif self.budget_kind in PRICED:
+                field, scale, unit = PRICED[self.budget_kind]
+                costs = self._priced(module, layers, cands, field) * scale
             else:
                 costs = bits
                 unit = sizes.sum() if self.budget_kind == "avg_wbits" else 8.0  # bits per budget unit
@@ -196,6 +211,10 @@ class AssignPrecisionPass:
             extra = {}
             if self.budget_kind == "latency":
                 extra["latency_ms"] = _f64((float(costs[idx, picks].sum()) + fixed) * 1e3)
+            elif self.budget_kind in PRICED:
+                extra[{"arrays": "arrays", "energy": "energy_uj"}[self.budget_kind]] = _f64(
+                    float(costs[idx, picks].sum()) / unit
+                )
             module.operation.attributes[PLAN] = ir.DictAttr.get(
                 {
                     **extra,
@@ -229,6 +248,27 @@ class AssignPrecisionPass:
     def _latencies(self, module: ir.Module, layers: list, cands: list[Candidate]) -> tuple[np.ndarray, float]:
         """Estimated seconds of each layer at each candidate, and of the rest of one model call, from the
         target's cost model (the `target` option, else the module's `qc.target`)."""
+        name, tgt = self._target(module)
+        costs = np.array([[tgt.cost(op, c.name).latency_s or 0.0 for c in cands] for op in layers])
+        total = tgt.estimate_latency(module, precision_of=lambda op: "fp32")
+        if total is None or not np.all(costs > 0):
+            raise QcompError(f"qc-assign-precision{{budget_kind=latency}}: target {name} has no latency model")
+        fixed = total - sum(tgt.cost(op, "fp32").latency_s for op in layers)
+        return costs, fixed
+
+    def _priced(self, module: ir.Module, layers: list, cands: list[Candidate], field: str) -> np.ndarray:
+        """The target's `field` (arrays, energy_j) of each layer at each candidate."""
+        name, tgt = self._target(module)
+        costs = np.array([[getattr(tgt.cost(op, c.name), field, None) for c in cands] for op in layers], object)
+        if any(v is None for v in costs.ravel()) or not np.all(costs.astype(np.float64) > 0):
+            raise QcompError(
+                f"qc-assign-precision{{budget_kind={self.budget_kind}}}: target {name} does not price '{field}' of "
+                f"every layer at {self.candidates} (a CIM target does, at wNa8)"
+            )
+        return costs.astype(np.float64)
+
+    def _target(self, module: ir.Module):
+        """(name, Target) whose cost model prices the budget: the `target` option, else the module's qc.target."""
         from qcomp import targets
 
         name = self.target
@@ -236,16 +276,11 @@ class AssignPrecisionPass:
             name = ir.StringAttr(module.operation.attributes[TARGET]).value
         if not name:
             raise QcompError(
-                "qc-assign-precision{budget_kind=latency}: no target to price latency: set the target option "
-                "(e.g. target=cpu) or compile with qcomp.compile, which marks the module with qc.target"
+                f"qc-assign-precision{{budget_kind={self.budget_kind}}}: no target to price {self.budget_kind}: set "
+                "the target option (e.g. target=cpu) or compile with qcomp.compile, which marks the module with "
+                "qc.target"
             )
-        tgt = targets.get(name)
-        costs = np.array([[tgt.cost(op, c.name).latency_s or 0.0 for c in cands] for op in layers])
-        total = tgt.estimate_latency(module, precision_of=lambda op: "fp32")
-        if total is None or not np.all(costs > 0):
-            raise QcompError(f"qc-assign-precision{{budget_kind=latency}}: target {name} has no latency model")
-        fixed = total - sum(tgt.cost(op, "fp32").latency_s for op in layers)
-        return costs, fixed
+        return name, targets.get(name)
 
     def _gain(self, op, name: str) -> float:
         a = op.attributes[name] if name in op.attributes else None
