@@ -7,6 +7,8 @@
 - `sink_deallocs`: ownership-based deallocation frees every buffer of @main at its end, so a forward
   pass holds all its intermediates at once (SmolLM2, 512 tokens: 6.6 GB). Each `memref.dealloc` of
   @main moves right after the last use of its buffer or of a view of it.
+- `write_results_in_place`: a kernel whose result is a reshaped view of its own buffer writes into the
+  caller's out-parameter directly, instead of copying the whole result there at its end.
 """
 
 from qcomp.dialects._mlir import ir, run_pipeline
@@ -101,3 +103,66 @@ def sink_deallocs(module: ir.Module, func) -> None:
             if last.is_before_in_block(u):
                 last = u
         d.move_after(last)
+
+
+def _reassociation(op) -> str:
+    return str(op.attributes["reassociation"])
+
+
+def write_results_in_place(module: ir.Module) -> int:
+    """Let functions build their results in the caller's out-parameter instead of copying them there.
+
+    `buffer-results-to-out-params` hoists a returned `memref.alloc` into the out-parameter, but a kernel
+    that computes on a 2-D buffer and returns a reshaped view of it (`expand_shape`/`collapse_shape`)
+    ends with `memref.copy %view, %out` of the whole result. Where the view's source is an alloc of the
+    function's entry block whose only other uses are accesses (no dealloc but its own, no return), the
+    alloc becomes the inverse reshape of %out, and the copy and the dealloc go. Returns how many."""
+    done = 0
+    for f in module.body.operations:
+        if _op(f).name != "func.func" or not len(f.regions[0].blocks):
+            continue
+        block = f.regions[0].blocks[0]
+        args = list(block.arguments)
+        for copy in [_op(o) for o in block.operations if _op(o).name == "memref.copy"]:
+            src, dst = copy.operands
+            if dst not in args or isinstance(src.owner, ir.Block):
+                continue
+            view = _op(src.owner)
+            if view.name not in ("memref.expand_shape", "memref.collapse_shape") or isinstance(
+                view.operands[0].owner, ir.Block
+            ):
+                continue
+            alloc = _op(view.operands[0].owner)
+            if alloc.name != "memref.alloc" or _op(alloc.parent) != _op(f) or len(list(src.uses)) != 1:
+                continue
+            users = [_op(u.owner) for u in alloc.results[0].uses]
+            deallocs = [u for u in users if u.name == "memref.dealloc"]
+            if len(deallocs) != 1 or any(u.name in ("func.return", "memref.copy") and u != view for u in users):
+                continue
+            with ir.InsertionPoint(alloc), alloc.location:
+                t = alloc.results[0].type
+                if view.name == "memref.expand_shape":  # alloc = collapse(out)
+                    inv = ir.Operation.create(
+                        "memref.collapse_shape",
+                        results=[t],
+                        operands=[dst],
+                        attributes={"reassociation": view.attributes["reassociation"]},
+                    )
+                else:  # alloc = expand(out), to the alloc's static shape
+                    shape = ir.MemRefType(t).shape
+                    inv = ir.Operation.create(
+                        "memref.expand_shape",
+                        results=[t],
+                        operands=[dst],
+                        attributes={
+                            "reassociation": view.attributes["reassociation"],
+                            "static_output_shape": ir.DenseI64ArrayAttr.get(shape),
+                        },
+                    )
+            copy.erase()
+            deallocs[0].erase()
+            view.erase()
+            alloc.results[0].replace_all_uses_with(inv.results[0])
+            alloc.erase()
+            done += 1
+    return done

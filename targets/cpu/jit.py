@@ -13,7 +13,7 @@ from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
 from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
-from .buffers import scans_to_linalg, sink_deallocs
+from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
 from .kernels import ISA_FEATURES, host_isa
 from .threads import load_openmp
 
@@ -28,7 +28,7 @@ def bufferize_pipeline(copy_before_write: bool) -> str:
         + "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map"
         + cbw
         + "},"
-        "buffer-results-to-out-params{hoist-static-allocs=false modify-public-functions=true},"
+        "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
         "buffer-deallocation-pipeline"
     )
 
@@ -251,6 +251,7 @@ class JitFunction:
         self.inputs = inputs
         scans_to_linalg(module)
         run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
+        write_results_in_place(module)
         sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
         self.isa = isa or host_isa()

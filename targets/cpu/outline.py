@@ -2,8 +2,9 @@
 
 A transformer's host code repeats the same few hundred linalg ops in every layer. Inlined into one
 huge @main they cost LLVM minutes of optimisation (SmolLM2: ~40 s of O2 on @main alone); outlined and
-de-duplicated, each distinct op is compiled once and @main becomes a list of calls. A `tensor.empty`
-feeding only the op's `outs` moves into the function, so results are fresh tensors.
+de-duplicated, each distinct op is compiled once and @main becomes a list of calls. A static `tensor.empty`
+operand (even one CSE shares between ops) is re-created inside the function, so results are fresh tensors
+written in place rather than copied out of a read-only argument.
 
 Ops whose regions use values defined outside the op are left in place. Options: none.
 Precondition: linalg on tensors with static shapes (after qc-lower-to-linalg).
@@ -53,11 +54,12 @@ def _captures(op) -> bool:
     return bool(found)
 
 
-def _sole_empty(v: ir.Value, op) -> bool:
+def _static_empty(v: ir.Value) -> bool:
+    """A `tensor.empty` of static shape: it only names a shape, so the outlined function makes its own (one
+    shared by several ops after CSE too), and the result is built in place instead of copied out of an
+    argument that bufferization must treat as read-only."""
     owner = v.owner
-    if isinstance(owner, ir.Block) or _op(owner).name != "tensor.empty" or len(_op(owner).operands):
-        return False
-    return all(_op(u.owner) == _op(op) for u in v.uses)
+    return not isinstance(owner, ir.Block) and _op(owner).name == "tensor.empty" and not len(_op(owner).operands)
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class OutlineHostOpsPass:
 
     @staticmethod
     def _outline(module: ir.Module, op, kernels: dict[str, str]) -> None:
-        inner = [i for i, v in enumerate(op.operands) if _sole_empty(v, op)]
+        inner = [i for i, v in enumerate(op.operands) if _static_empty(v)]
         args = [v for i, v in enumerate(op.operands) if i not in inner]
         ftype = ir.FunctionType.get([v.type for v in args], [r.type for r in op.results])
         name = f"__host_{len(kernels)}"
@@ -119,7 +121,8 @@ class OutlineHostOpsPass:
             name = kernels[key]
         else:
             kernels[key] = name
-        dead = [_op(op.operands[i].owner) for i in inner]
+        empties = {_op(op.operands[i].owner) for i in inner}
         replace_with_call(op, name, args)
-        for e in dead:
-            e.erase()
+        for e in empties:
+            if not list(e.results[0].uses):
+                e.erase()
