@@ -88,3 +88,28 @@ func.func @negative_not_main(%x: tensor<4xf32>) -> tensor<4xf32> {
   } -> tensor<4xf32>
   return %a : tensor<4xf32>
 }
+
+// -----
+
+// One tensor.empty shared by two ops (as CSE leaves it): each function re-creates it inside, so neither
+// result is copied out of a read-only argument after bufferization, and the shared empty goes.
+// CHECK-LABEL: func.func @main
+// CHECK-NOT: tensor.empty
+// CHECK: call @[[K:__host_[0-9]+]](%arg0) {no_inline}
+// CHECK: func.func private @[[K]](%{{.*}}: tensor<4xf32>) -> tensor<4xf32>
+// CHECK-NEXT: tensor.empty() : tensor<4xf32>
+#id = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %e = tensor.empty() : tensor<4xf32>
+  %a = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %r = math.exp %in : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  %b = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel"]} ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%in: f32, %out: f32):
+    %r = math.sqrt %in : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %a, %b : tensor<4xf32>, tensor<4xf32>
+}
