@@ -6,9 +6,11 @@ For MiniLM (all-MiniLM-L6-v2, one padded sentence of `seq` tokens) and SmolLM2-1
 tokens): PyTorch eager fp32, PyTorch dynamic int8 (`torch.ao.quantization.quantize_dynamic` on every
 nn.Linear), ONNX Runtime fp32 and its dynamic int8 quantization (only if `onnxruntime` and `onnx` are
 installed: `make bench-setup`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians of `--reps`
-calls after one warm-up, wall clock (or the calling thread's CPU time with `--clock cpu`); every ratio is to
-PyTorch eager fp32 measured in the same run. Threads (`--threads N`): torch.set_num_threads, ORT's intra-op
-threads and qcomp's `targets.get("cpu", threads=N)` (OpenMP over GEMM tiles and rows).
+calls after one warm-up, measured in interleaved rounds (each round calls every runtime once, so a slow
+spell of the shared machine hits all alike), wall clock (or the calling thread's CPU time with `--clock
+cpu`); every ratio is to PyTorch eager fp32 measured in the same run. Threads (`--threads N`):
+torch.set_num_threads, ORT's intra-op threads and qcomp's `targets.get("cpu", threads=N)` (OpenMP over GEMM
+tiles and rows).
 """
 
 import argparse
@@ -26,14 +28,24 @@ CLOCK = {"wall": time.perf_counter, "cpu": time.thread_time}
 _clock = time.perf_counter
 
 
-def _median(fn, reps: int) -> float:
-    fn()
-    times = []
-    for _ in range(reps):
-        t = _clock()
+# before each timed call: the previous runtime's idle worker threads (libgomp, ORT's pool, OpenMP) spin for a
+# while after their last job and would take the cores from the next runtime's threads
+SETTLE_S = 0.2
+
+
+def _interleaved(runners: list[tuple[str, object]], reps: int) -> list[tuple[str, float]]:
+    """Median seconds per call of each runner, measured in `reps` rounds that call every runner once (after one
+    warm-up call each), so that a slow spell of the shared machine hits all of them alike."""
+    times: dict[str, list[float]] = {label: [] for label, _ in runners}
+    for _, fn in runners:
         fn()
-        times.append(_clock() - t)
-    return float(np.median(times))
+    for _ in range(reps):
+        for label, fn in runners:
+            time.sleep(SETTLE_S)
+            t = _clock()
+            fn()
+            times[label].append(_clock() - t)
+    return [(label, float(np.median(times[label]))) for label, _ in runners]
 
 
 class _WithMask(torch.nn.Module):
@@ -48,7 +60,7 @@ class _WithMask(torch.nn.Module):
         return self.lm(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
 
 
-def _ort_rows(model, inputs, threads: int, reps: int, tmp: str) -> list[tuple[str, float]]:
+def _ort_runners(model, inputs, threads: int, tmp: str) -> list[tuple[str, object]]:
     try:
         import onnxruntime as ort
         from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -61,14 +73,14 @@ def _ort_rows(model, inputs, threads: int, reps: int, tmp: str) -> list[tuple[st
     torch.onnx.export(model, inputs, path, input_names=names, dynamo=False)
     qpath = os.path.join(tmp, "model.int8.onnx")
     quantize_dynamic(path, qpath, weight_type=QuantType.QInt8)
-    rows = []
+    runners = []
     for label, p in (("onnxruntime fp32", path), ("onnxruntime dynamic int8", qpath)):
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         sess = ort.InferenceSession(p, so, providers=["CPUExecutionProvider"])
         feed = {n: x.numpy() for n, x in zip(names, inputs, strict=True)}
-        rows.append((label, _median(functools.partial(sess.run, None, feed), reps)))
-    return rows
+        runners.append((label, functools.partial(sess.run, None, feed)))
+    return runners
 
 
 def main() -> None:
@@ -102,19 +114,19 @@ def main() -> None:
     for name in args.models.split(","):
         for seq in (int(s) for s in args.seqs.split(",")):
             model, inputs = prefill_inputs(name, seq)
-            with torch.no_grad():
-                eager = _median(functools.partial(model, *inputs), args.reps)
-                dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
-                rows = [
-                    ("pytorch eager fp32", eager),
-                    ("pytorch dynamic int8", _median(functools.partial(dyn, *inputs), args.reps)),
-                ]
-                with tempfile.TemporaryDirectory() as tmp:
-                    rows += _ort_rows(model, inputs, args.threads, args.reps, tmp)
+            dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {torch.nn.Linear}, dtype=torch.qint8)
+            runners = [("pytorch eager fp32", functools.partial(model, *inputs))]
+            runners.append(("pytorch dynamic int8", functools.partial(dyn, *inputs)))
+            with tempfile.TemporaryDirectory() as tmp:
+                runners += _ort_runners(model, inputs, args.threads, tmp)
+            target = qcomp.targets.get("cpu", threads=args.threads)
             for recipe in args.recipes.split(","):
-                cm = qcomp.compile(model, inputs, recipe=recipe, target=qcomp.targets.get("cpu", threads=args.threads))
-                rows.append((f"qcomp {recipe}", _median(functools.partial(cm, *inputs), args.reps)))
-                del cm
+                cm = qcomp.compile(model, inputs, recipe=recipe, target=target)
+                runners.append((f"qcomp {recipe}", functools.partial(cm, *inputs)))
+            with torch.no_grad():
+                rows = _interleaved(runners, args.reps)
+            eager = rows[0][1]
+            del runners, dyn
             print(f"\n{name}, {seq} tokens:")
             print("| runtime | median ms | x eager fp32 |")
             print("|---|---|---|")
