@@ -1,7 +1,9 @@
 """Run the GPU kernels on the CPU: the emulated kernel IR (`kernels.emulation_module`) JIT-compiled by MLIR.
 
 Every kernel of a model goes into one module, compiled once; `EmulatedKernels.run(spec, arrays)` calls the
-kernel of one qc.qlinear shape on numpy arrays (operands reshaped to the kernel's 2-D / 1-D memrefs).
+kernel of one spec (a qc.qlinear `GemmSpec`, or any spec with `kernel()` -> `simt.SimtKernel` and
+`arg_shapes()`) on numpy arrays (operands reshaped to the kernel's memrefs); it returns the output array,
+or a tuple of them for a kernel with several outputs.
 No fast-math flags and no FMA contraction: the epilogue rounds exactly like the reference and the CPU
 target, and integer accumulation is exact (no overflow below `kernels.max_k`).
 """
@@ -14,36 +16,46 @@ import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.errors import QcompError
 
-from .kernels import GemmSpec, Tiling, emulation_module
+from .kernels import MMA_EMULATION, GemmSpec, Tiling, emulated_kernel
 
 TO_LLVM = (
     "convert-vector-to-scf{full-unroll=true},lower-affine,convert-scf-to-cf,expand-strided-metadata,lower-affine,"
-    "convert-vector-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
+    "convert-vector-to-llvm,convert-math-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,convert-index-to-llvm,"
     "convert-func-to-llvm,convert-cf-to-llvm,convert-ub-to-llvm,reconcile-unrealized-casts"
 )
 _DTYPES = (np.int8, np.float32, np.int8, np.float32, np.float32, np.float32)
+_NP = {"f32": np.float32, "i8": np.int8, "i32": np.int32}
+
+
+def emulation_text(specs: list, tiling: Tiling) -> str:
+    """One module with the emulated kernel of every spec (and the lock-step mma when a GEMM needs it)."""
+    funcs = [emulated_kernel(s, tiling) if isinstance(s, GemmSpec) else s.kernel().emulated_func() for s in specs]
+    if any(isinstance(s, GemmSpec) for s in specs):
+        funcs.append(MMA_EMULATION)
+    return "module {\n" + "\n".join(funcs) + "\n}\n"
 
 
 class EmulatedKernels:
     """The emulated kernels of `specs`, JIT-compiled for this CPU."""
 
-    def __init__(self, specs: list[GemmSpec], tiling: Tiling, opt_level: int = 2):
+    def __init__(self, specs: list, tiling: Tiling, opt_level: int = 2):
         from qcomp.dialects import new_context
         from torch_mlir import execution_engine
 
         self.specs = {s.name: s for s in specs}
-        self.text = emulation_module(list(self.specs.values()), tiling)
+        self.text = emulation_text(list(self.specs.values()), tiling)
         module = ir.Module.parse(self.text, new_context())
         run_pipeline(module, TO_LLVM)
         self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
         self._module = module
 
-    def run(self, spec: GemmSpec, arrays: list[np.ndarray]) -> np.ndarray:
-        """y [m, n] f32 from (xq, xs, wq, ws, b) of any leading shape (flattened to the kernel's shapes)."""
-        from torch_mlir.runtime import get_ranked_memref_descriptor
-
+    def run(self, spec, arrays: list[np.ndarray]):
+        """The kernel's output(s) from its inputs of any leading shape (flattened to the kernel's shapes);
+        for a GemmSpec: y [m, n] f32 from (xq, xs, wq, ws, b)."""
         if spec.name not in self.specs:
             raise QcompError(f"gpu emulation: no kernel {spec.name}")
+        if not isinstance(spec, GemmSpec):
+            return self._run_simt(spec, arrays)
         shapes = [(spec.m, spec.k), (spec.m if spec.per_token else 1,), (spec.n, spec.k), (spec.n,), (spec.n,)]
         args = []
         for a, shape, dt in zip(arrays, shapes, _DTYPES[:5], strict=True):
@@ -52,8 +64,25 @@ class EmulatedKernels:
                 raise QcompError(f"gpu emulation: {spec.name} got an operand of {a.size} values, expected {shape}")
             args.append(a.reshape(shape))
         y = np.empty((spec.m, spec.n), np.float32)
-        args.append(y)
+        self._invoke(spec.name, [*args, y])
+        return y
+
+    def _run_simt(self, spec, arrays: list[np.ndarray]):
+        shapes = spec.arg_shapes()
+        n_in = len(arrays)
+        args = []
+        for a, (shape, elem) in zip(arrays, shapes[:n_in], strict=True):
+            a = np.ascontiguousarray(a, dtype=_NP[elem])
+            if a.size != int(np.prod(shape)):
+                raise QcompError(f"gpu emulation: {spec.name} got an operand of {a.size} values, expected {shape}")
+            args.append(a.reshape(shape))
+        outs = [np.empty(shape, _NP[elem]) for shape, elem in shapes[n_in:]]
+        self._invoke(spec.name, [*args, *outs])
+        return outs[0] if len(outs) == 1 else tuple(outs)
+
+    def _invoke(self, name: str, args: list[np.ndarray]) -> None:
+        from torch_mlir.runtime import get_ranked_memref_descriptor
+
         descs = [get_ranked_memref_descriptor(a) for a in args]
         ptrs = [ctypes.pointer(ctypes.pointer(d)) for d in descs]
-        self.engine.invoke(spec.name, *ptrs)
-        return y
+        self.engine.invoke(name, *ptrs)

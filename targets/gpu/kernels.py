@@ -311,9 +311,10 @@ def gpu_kernel(spec: GemmSpec, tiling: Tiling) -> str:
     return "\n".join([head, *b.const_lines(), *b.lines, "    gpu.return", "  }"])
 
 
-def gpu_module(specs: list[GemmSpec], tiling: Tiling, name: str = "qc_gpu") -> str:
-    """A module holding one gpu.module with a kernel per spec."""
-    kernels = "\n".join(gpu_kernel(s, tiling) for s in specs)
+def gpu_module(specs: list, tiling: Tiling, name: str = "qc_gpu") -> str:
+    """A module holding one gpu.module with a kernel per spec (a GemmSpec, or a spec whose `kernel()` is a
+    `simt.SimtKernel`)."""
+    kernels = "\n".join(gpu_kernel(s, tiling) if isinstance(s, GemmSpec) else s.kernel().gpu_func() for s in specs)
     return f"module attributes {{gpu.container_module}} {{\ngpu.module @{name} {{\n{kernels}\n}}\n}}\n"
 
 

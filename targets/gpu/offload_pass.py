@@ -18,14 +18,26 @@ from qcomp.errors import QcompError
 from qcomp.targets.common.offload import offload
 
 from .kernels import ACTS, GemmSpec, max_k
+from .wlinear import WLinearSpec
 
-OFFLOADED_OPS = ("qc.qlinear",)
+GEMM_OPS = ("qc.qlinear", "qc.wlinear")
+OFFLOADED_OPS = GEMM_OPS
 
 
 def gemm_spec(x_shape, xs_shape, w_shape, act: str) -> GemmSpec:
     """The kernel spec of a qc.qlinear with these operand shapes (leading dims of x flattened into M)."""
     m = int(np.prod(x_shape[:-1])) if len(x_shape) > 1 else 1
     return GemmSpec(m=m, n=int(w_shape[0]), k=int(w_shape[1]), act=act, per_token=list(xs_shape) != [1])
+
+
+def wlinear_spec(x_shape, w_shape, bits: int, group: int) -> WLinearSpec:
+    """The kernel spec of a qc.wlinear with these operand shapes (leading dims of x flattened into M)."""
+    m = int(np.prod(x_shape[:-1])) if len(x_shape) > 1 else 1
+    return WLinearSpec(m=m, n=int(w_shape[0]), k=int(x_shape[-1]), bits=bits, group=group)
+
+
+def _elem(v) -> str:
+    return str(ir.RankedTensorType(v.type).element_type)
 
 
 def _shape(v) -> list[int] | None:
@@ -42,6 +54,8 @@ def accepts(op) -> bool:
     shapes = [_shape(v) for v in (*op.operands, op.results[0])]
     if any(s is None for s in shapes):
         return False
+    if op.name == "qc.wlinear":
+        return _accepts_wlinear(op, shapes)
     if str(ir.RankedTensorType(op.results[0].type).element_type) != "f32":
         return False
     if any(str(ir.RankedTensorType(op.operands[i].type).element_type) != "i8" for i in (0, 2)):
@@ -53,6 +67,18 @@ def accepts(op) -> bool:
     try:
         gemm_spec(x, xs, w, act)
     except QcompError:
+        return False
+    return True
+
+
+def _accepts_wlinear(op, shapes) -> bool:
+    if [_elem(v) for v in (*op.operands, op.results[0])] != ["f32", "i8", "f32", "f32", "f32"]:
+        return False
+    try:
+        bits = ir.IntegerAttr(op.attributes["bits"]).value
+        group = ir.IntegerAttr(op.attributes["group"]).value
+        wlinear_spec(shapes[0], shapes[1], bits, group)
+    except (QcompError, KeyError, ValueError):
         return False
     return True
 

@@ -5,12 +5,19 @@ lowered to the NVVM/LLVM dialects with upstream passes (kernel memrefs as bare p
 one pointer per buffer), its body is moved into a builtin.module and translated to LLVM IR text, and
 llvmlite (LLVM 22, NVPTX included) emits PTX for the requested `sm_XX`. `ptxas` comes from PyPI's
 `nvidia-cuda-nvcc` (the `gpu` extra); `find_ptxas` returns None where it is not installed.
+
+`convert-gpu-to-nvvm` turns math ops (fma, sqrt, roundeven, absf, copysign) into calls of libdevice's
+`__nv_*` functions. Libdevice itself is not linked: the few functions the kernels call are defined here by
+the LLVM intrinsics of the same IEEE-exact (non-FTZ) semantics (`LIBDEVICE`), which NVPTX selects to single
+instructions (fma.rn, sqrt.rn, cvt.rni, abs, copysign) and which the CPU emulation computes identically.
+Transcendentals (exp, erf) are never left to libdevice: the kernels expand them into arith polynomials.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -63,14 +70,52 @@ def _llvm():
     return llvm
 
 
+# libdevice function -> (arity, LLVM intrinsic with the same correctly-rounded f32 semantics)
+LIBDEVICE = {
+    "__nv_fmaf": (3, "llvm.fma.f32"),
+    "__nv_sqrtf": (1, "llvm.sqrt.f32"),
+    "__nv_rintf": (1, "llvm.roundeven.f32"),
+    "__nv_fabsf": (1, "llvm.fabs.f32"),
+    "__nv_copysignf": (2, "llvm.copysign.f32"),
+}
+_DECLARED = re.compile(r"^declare [^@]*@(__nv_\w+)\(", re.M)
+
+
+def define_libdevice(llvm_text: str) -> str:
+    """Replace the declarations of the `LIBDEVICE` functions by always-inlined definitions; a call of any
+    other libdevice function is an error (it would be an unresolved extern for ptxas)."""
+    out = llvm_text
+    for name in _DECLARED.findall(llvm_text):
+        if name not in LIBDEVICE:
+            raise QcompError(f"gpu target: a kernel calls libdevice's {name}, which is not provided")
+        arity, intr = LIBDEVICE[name]
+        params = ", ".join(f"float %a{i}" for i in range(arity))
+        body = (
+            f"define internal float @{name}({params}) alwaysinline {{\n"
+            f"  %r = call float @{intr}({params})\n  ret float %r\n}}"
+        )
+        if f"@{intr}(" not in out:
+            body += f"\ndeclare float @{intr}({', '.join(['float'] * arity)})"
+        out = re.sub(rf"^declare [^@]*@{name}\(.*$", lambda _, text=body: text, out, count=1, flags=re.M)
+    return out
+
+
 def to_ptx(llvm_text: str, arch: str) -> str:
     """PTX for `arch` (e.g. sm_90) from LLVM IR text, at -O3, without FMA contraction (bit-exact epilogue)."""
     llvm = _llvm()
-    mod = llvm.parse_assembly(llvm_text)
+    has_libdevice = bool(_DECLARED.search(llvm_text))
+    mod = llvm.parse_assembly(define_libdevice(llvm_text))
     mod.triple = TRIPLE
     mod.verify()
-    tm = llvm.Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features=PTX_FEATURES, opt=3)
-    return tm.emit_assembly(mod)
+    if has_libdevice:
+        mpm = llvm.create_new_module_pass_manager()
+        mpm.add_always_inliner_pass()
+        mpm.run(mod, llvm.create_pass_builder(_tm(arch), llvm.create_pipeline_tuning_options()))
+    return _tm(arch).emit_assembly(mod)
+
+
+def _tm(arch: str):
+    return _llvm().Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features=PTX_FEATURES, opt=3)
 
 
 def compile_ptx(gpu_module_text: str, arch: str) -> tuple[str, str]:

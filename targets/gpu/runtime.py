@@ -90,19 +90,21 @@ class CudaRuntime:
             self.scratch[slot] = (self._alloc(nbytes), nbytes)
         return self.scratch[slot][0]
 
-    def launch(self, op_index: int, kernel: str, grid, block, arrays: list[np.ndarray], out: np.ndarray) -> None:
-        """Run `kernel` on (xq, xs, wq, ws, b) -> out; wq, ws and b stay on the device after the first call."""
+    def launch(self, op_index: int, kernel: str, grid, block, arrays: list[np.ndarray], outs, constant=()) -> None:
+        """Run `kernel` on the input arrays, filling `outs` (one array or a list); inputs whose index is in
+        `constant` (weights, scales, bias: constants of the model) stay on the device after the first call."""
+        outs = [outs] if isinstance(outs, np.ndarray) else list(outs)
         ptrs = []
         for i, a in enumerate(arrays):
-            if i >= 2:  # weights, scales, bias: constants of the model
+            if i in constant:
                 key = (op_index, i)
                 if key not in self.resident:
                     self.resident[key] = self._upload(a)
                 ptrs.append(self.resident[key])
             else:
                 ptrs.append(self._upload(a, self._buffer(i, np.asarray(a).nbytes)))
-        y = self._buffer(5, out.nbytes)
-        ptrs.append(y)
+        dev_outs = [self._buffer(100 + j, o.nbytes) for j, o in enumerate(outs)]
+        ptrs += dev_outs
         params = [ctypes.c_uint64(p) for p in ptrs]
         argv = (ctypes.c_void_p * len(params))(*[ctypes.cast(ctypes.byref(p), ctypes.c_void_p) for p in params])
         _check(
@@ -112,4 +114,5 @@ class CudaRuntime:
             f"cuLaunchKernel({kernel})",
         )
         _check(self.lib.cuCtxSynchronize(), "cuCtxSynchronize")
-        _check(self.lib.cuMemcpyDtoH_v2(out.ctypes.data, y, out.nbytes), "cuMemcpyDtoH")
+        for o, ptr in zip(outs, dev_outs, strict=True):
+            _check(self.lib.cuMemcpyDtoH_v2(o.ctypes.data, ptr, o.nbytes), "cuMemcpyDtoH")

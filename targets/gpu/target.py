@@ -1,7 +1,9 @@
-"""GpuTarget: qc.qlinear on NVIDIA tensor cores (PTX for sm_XX), every other op on the host CPU.
+"""GpuTarget: qc.qlinear on NVIDIA tensor cores and qc.wlinear (int4/int8 weights dequantized in the kernel)
+as PTX for sm_XX, every other op on the host CPU.
 
 pipeline: qc-fuse{act=false} (GELU/SiLU stay on the host), qc-gpu-offload (the partition), then the CPU
-lowering of the host part. build: one kernel per distinct qc.qlinear shape (`kernels.gpu_kernel`), PTX per
+lowering of the host part. build: one kernel per distinct offloaded shape (`kernels.gpu_kernel` for
+qc.qlinear, `wlinear.WLinearSpec` for qc.wlinear), PTX per
 kernel through NVVM and llvmlite (`ptx.compile_ptx`), a launch plan (grid, block, shared memory per
 offloaded op) and the host program (`HostProgram`) whose offloaded calls run the kernels: on the CUDA
 device (`runtime.CudaRuntime`) or, with emulate=True, as the emulated kernel IR JIT-compiled on this CPU.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +25,7 @@ from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
 
 from .kernels import MMA_K, MMA_M, MMA_N, WARP, GemmSpec, Tiling, gpu_module, max_k
-from .offload_pass import OFFLOADED_OPS, GpuOffloadPass, gemm_spec
+from .offload_pass import OFFLOADED_OPS, GpuOffloadPass, gemm_spec, wlinear_spec
 from .ptx import compile_ptx
 
 ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_90a")
@@ -51,7 +54,7 @@ class GpuOptions:
 class Kernel:
     """One compiled kernel: its spec, gpu-dialect MLIR, LLVM IR and PTX."""
 
-    spec: GemmSpec
+    spec: Any  # GemmSpec, or a spec with kernel() -> simt.SimtKernel
     mlir: str
     llvm_ir: str
     ptx: str
@@ -73,28 +76,30 @@ class GpuArtifact(Artifact):
         self.program = HostProgram(module, self._execute)
         self.llvm_text = self.program.llvm_text
 
-    def _launch(self, op: OffloadedOp, spec: GemmSpec) -> dict[str, Any]:
-        return {
-            "op": op.name,
-            "symbol": op.symbol,
-            "location": op.location,
-            "kernel": spec.name,
-            "grid": list(spec.grid(self.tiling)),
-            "block": [WARP * self.tiling.warps, 1, 1],
-            "shared_memory_bytes": 0,
-            "m": spec.m,
-            "n": spec.n,
-            "k": spec.k,
-        }
+    def _launch(self, op: OffloadedOp, spec) -> dict[str, Any]:
+        row = {"op": op.name, "symbol": op.symbol, "location": op.location, "kernel": spec.name}
+        if isinstance(spec, GemmSpec):
+            row |= {"grid": list(spec.grid(self.tiling)), "block": [WARP * self.tiling.warps, 1, 1]}
+            row["shared_memory_bytes"] = 0
+        else:
+            kernel = spec.kernel()
+            row |= {"grid": list(kernel.grid), "block": [kernel.threads, 1, 1]}
+            row["shared_memory_bytes"] = kernel.shared_bytes
+        return row | {d: getattr(spec, d) for d in ("m", "n", "k") if hasattr(spec, d)}
 
     def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
         spec = self.specs[op.index]
         shape = op.result_type[0]
         if self._emulator is not None:
             return self._emulator.run(spec, arrays).reshape(shape)
-        out = np.empty((spec.m, spec.n), np.float32)
+        if isinstance(spec, GemmSpec):
+            out = np.empty((spec.m, spec.n), np.float32)
+        else:
+            (out_shape, elem), *_ = spec.arg_shapes()[len(arrays) :]
+            out = np.empty(out_shape, np.int8 if elem == "i8" else np.float32)
         plan = self.plan[op.index]
-        self._runtime.launch(op.index, spec.name, plan["grid"], plan["block"], arrays, out)
+        constant = {i for i, c in enumerate(op.constants) if c is not None}
+        self._runtime.launch(op.index, spec.name, plan["grid"], plan["block"], arrays, out, constant)
         return out.reshape(shape)
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
@@ -111,6 +116,7 @@ class GpuArtifact(Artifact):
             "emulate": self.options.emulate,
             "kernels": len(self.kernels),
             "offloaded_ops": len(self.ops),
+            "gpu_ops": dict(sorted(Counter(op.name for op in self.ops).items())),
             "mma": f"mma.sync.m{MMA_M}n{MMA_N}k{MMA_K}.s32.s8.s8.s32",
             "tiling": {"block_m": self.tiling.block_m, "block_n": self.tiling.block_n, "warps": self.tiling.warps},
             "ptx_lines": sum(k.ptx.count("\n") for k in self.kernels.values()),
@@ -133,7 +139,10 @@ class GpuArtifact(Artifact):
         return written
 
 
-def _spec(op: OffloadedOp) -> GemmSpec:
+def _spec(op: OffloadedOp):
+    if op.name == "qc.wlinear":
+        (x, _), (w, _) = op.operand_types[:2]
+        return wlinear_spec(x, w, int(op.attrs["bits"]), int(op.attrs["group"]))
     (x, _), (xs, _), (w, _) = op.operand_types[:3]
     return gemm_spec(x, xs, w, op.attrs.get("act", "none"))
 
@@ -148,7 +157,7 @@ class GpuTarget(Target):
     def capabilities(self) -> Capabilities:
         return Capabilities(
             ops=frozenset(OFFLOADED_OPS),
-            weight_bits=(8,),
+            weight_bits=(2, 3, 4, 5, 6, 7, 8),
             activation_bits=(8,),
             facts={
                 "arch": self.options.arch,

@@ -1,5 +1,6 @@
 """The GPU target end to end without a GPU: the CPU emulation of the kernel IR gives the CPU target's outputs
 bit-identically (mlp, tiny-llama, MiniLM W8A8), every MiniLM kernel's PTX is accepted by ptxas for sm_90,
+tiny-llama W4A16 runs its qc.wlinear GEMMs on the GPU within f32 rounding of the CPU build,
 a non-emulated build compiles and saves its PTX and launch plan but refuses to run in one line, and
 bench/gpu_check.sh says what it would run."""
 
@@ -47,6 +48,25 @@ def test_emulated_gpu_build_is_bit_identical_to_cpu(name):
     assert rep["offloaded_ops"] == n_qlinear >= 3
     assert '"qc.qlinear"(' not in gpu.stages["target"]
     assert gpu.stages["target"].count('qc.offload = "qc.qlinear"') == n_qlinear
+
+
+def test_tiny_llama_w4a16_wlinear_on_the_gpu_within_rounding_of_cpu():
+    model, inputs = BUILTIN["tiny-llama"]()
+    gpu = qcomp.compile(model, inputs, target=targets.get("gpu", emulate=True), recipe="w4a16")
+    cpu = qcomp.compile(model, inputs, target=targets.get("cpu"), recipe="w4a16")
+    (got,), (want,) = _outs(gpu(*inputs)), _outs(cpu(*inputs))
+    # the GEMMs' f32 sums run in another order than the CPU's: logits within 1e-5 of their range
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5 * float(np.abs(want).max()))
+    rep = gpu.report["target"]
+    n_wlinear = sum(r["op"] == "qc.wlinear" for r in gpu.report["ops"])
+    assert rep["gpu_ops"] == {"qc.wlinear": n_wlinear}
+    assert n_wlinear == 15
+    assert gpu.stages["target"].count('qc.offload = "qc.wlinear"') == n_wlinear
+    plan = gpu.artifact.plan
+    assert {p["block"][0] for p in plan} == {128}
+    if find_ptxas() is not None:
+        for k in gpu.artifact.kernels.values():
+            assert f"'{k.spec.name}' for 'sm_90'" in ptxas(k.ptx, "sm_90")
 
 
 def test_minilm_w8a8_emulated_bit_identical_and_ptx_assembles():

@@ -41,3 +41,18 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -
   %y = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return %y : tensor<4x8xf32>
 }
+
+// -----
+
+// A weight-only qc.wlinear (int4 weights packed two per byte, grouped scales) runs on the GPU too.
+// CHECK-LABEL: func.func private @gpu_0(memref<2x64xf32>, memref<16x32xi8>, memref<16x2xf32>, memref<16xf32>, memref<2x16xf32>)
+// CHECK-LABEL: func.func @main
+// CHECK: call @gpu_0({{.*}}) {qc.attrs = {bits = 4 : i64, group = 32 : i64}, qc.offload = "qc.wlinear"}
+// CHECK-NOT: "qc.wlinear"
+func.func @main(%x: tensor<2x64xf32>) -> tensor<2x16xf32> {
+  %w = arith.constant dense<17> : tensor<16x32xi8>
+  %s = arith.constant dense<0.5> : tensor<16x2xf32>
+  %b = arith.constant dense<0.25> : tensor<16xf32>
+  %y = "qc.wlinear"(%x, %w, %s, %b) {bits = 4 : i64, group = 32 : i64} : (tensor<2x64xf32>, tensor<16x32xi8>, tensor<16x2xf32>, tensor<16xf32>) -> tensor<2x16xf32>
+  return %y : tensor<2x16xf32>
+}
