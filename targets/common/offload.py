@@ -17,7 +17,7 @@ a Python callback that hands numpy views of the buffers to the accelerator's exe
 
 import ctypes
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from qcomp.weights import constant_array
 
 OFFLOAD_ATTR = "qc.offload"
 ATTRS_ATTR = "qc.attrs"
+RESULTS_ATTR = "qc.results"  # on calls of ops with several results: how many trailing out-buffers
 
 _NP = {"f32": np.float32, "f64": np.float64, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64}
 _CTYPE = {
@@ -52,6 +53,7 @@ class OffloadedOp:
     operand_types: list[tuple[tuple[int, ...], np.dtype]]
     result_type: tuple[tuple[int, ...], np.dtype]
     constants: list[np.ndarray | None]  # per operand: its value when it is a constant (weights), else None
+    result_types: list[tuple[tuple[int, ...], np.dtype]] = field(default_factory=list)  # every result
 
 
 def _shaped(t: ir.Type) -> tuple[tuple[int, ...], np.dtype]:
@@ -91,9 +93,11 @@ def _declare(module: ir.Module, name: str, arg_types: list[ir.Type]) -> None:
         )
 
 
-def offload(module: ir.Module, accept: Callable[[ir.Operation], bool], prefix: str) -> int:
+def offload(module: ir.Module, accept: Callable[[ir.Operation], bool], prefix: str, multi_result: bool = False) -> int:
     """Replace every op of @main for which `accept(op)` holds by a call of `@<prefix>_<i>` (see the module
-    docstring); returns how many were replaced. Ops with several results are never offloaded."""
+    docstring); returns how many were replaced. Ops with several results are offloaded only with
+    `multi_result` (one out-buffer per result, their count in the call's `qc.results`; the executor then
+    returns a tuple of arrays)."""
     main = _main(module)
     if main is None:
         return 0
@@ -101,7 +105,7 @@ def offload(module: ir.Module, accept: Callable[[ir.Operation], bool], prefix: s
     with module.context:
         for op in list(main.regions[0].blocks[0].operations):
             op = op.operation
-            if len(op.results) != 1 or not accept(op):
+            if (len(op.results) != 1 and not (multi_result and op.results)) or not accept(op):
                 continue
             _offload_one(module, op, f"{prefix}_{count}")
             count += 1
@@ -111,7 +115,7 @@ def offload(module: ir.Module, accept: Callable[[ir.Operation], bool], prefix: s
 def _offload_one(module: ir.Module, op, symbol: str) -> None:
     attrs = ir.DictAttr.get({name: op.attributes[name] for name in op.attributes})
     with ir.InsertionPoint(op), op.location:
-        out_type = _memref(op.results[0].type)
+        out_types = [_memref(r.type) for r in op.results]
         bufs = []
         for v in op.operands:
             mt = _memref(v.type)
@@ -120,30 +124,35 @@ def _offload_one(module: ir.Module, op, symbol: str) -> None:
             )
             bufs.append(b.results[0])
         align = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), 64)
-        out = ir.Operation.create(
-            "memref.alloc",
-            results=[out_type],
-            operands=[],
-            attributes={"alignment": align, "operandSegmentSizes": ir.DenseI32ArrayAttr.get([0, 0])},
-        ).results[0]
-        ir.Operation.create(
-            "func.call",
-            results=[],
-            operands=[*bufs, out],
-            attributes={
-                "callee": ir.FlatSymbolRefAttr.get(symbol),
-                OFFLOAD_ATTR: ir.StringAttr.get(op.name),
-                ATTRS_ATTR: attrs,
-            },
-        )
-        res = ir.Operation.create(
-            "bufferization.to_tensor",
-            results=[op.results[0].type],
-            operands=[out],
-            attributes={"restrict": ir.UnitAttr.get()},
-        )
-        _declare(module, symbol, [*(b.type for b in bufs), out_type])
-    op.results[0].replace_all_uses_with(res.results[0])
+        outs = [
+            ir.Operation.create(
+                "memref.alloc",
+                results=[t],
+                operands=[],
+                attributes={"alignment": align, "operandSegmentSizes": ir.DenseI32ArrayAttr.get([0, 0])},
+            ).results[0]
+            for t in out_types
+        ]
+        call_attrs = {
+            "callee": ir.FlatSymbolRefAttr.get(symbol),
+            OFFLOAD_ATTR: ir.StringAttr.get(op.name),
+            ATTRS_ATTR: attrs,
+        }
+        if len(outs) > 1:
+            call_attrs[RESULTS_ATTR] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), len(outs))
+        ir.Operation.create("func.call", results=[], operands=[*bufs, *outs], attributes=call_attrs)
+        tensors = [
+            ir.Operation.create(
+                "bufferization.to_tensor",
+                results=[r.type],
+                operands=[out],
+                attributes={"restrict": ir.UnitAttr.get()},
+            )
+            for r, out in zip(op.results, outs, strict=True)
+        ]
+        _declare(module, symbol, [*(b.type for b in bufs), *out_types])
+    for r, t in zip(op.results, tensors, strict=True):
+        r.replace_all_uses_with(t.results[0])
     op.erase()
 
 
@@ -158,10 +167,13 @@ def offloaded_ops(module: ir.Module) -> list[OffloadedOp]:
         if call.name != "func.call" or OFFLOAD_ATTR not in call.attributes:
             continue
         operands = list(call.operands)
+        n_res = ir.IntegerAttr(call.attributes[RESULTS_ATTR]).value if RESULTS_ATTR in call.attributes else 1
+        inputs, results = operands[:-n_res], operands[-n_res:]
         constants = []
-        for v in operands[:-1]:
+        for v in inputs:
             owner = v.owner
-            src = owner.operands[0] if isinstance(owner, ir.Operation | ir.OpView) else None
+            # an input written by an earlier offloaded call is its out-buffer itself (to_buffer(to_tensor) folds)
+            src = owner.operands[0] if isinstance(owner, ir.Operation | ir.OpView) and len(owner.operands) else None
             constants.append(None if src is None else constant_array(src))
         attrs = ir.DictAttr(call.attributes[ATTRS_ATTR])
         ops.append(
@@ -171,9 +183,10 @@ def offloaded_ops(module: ir.Module) -> list[OffloadedOp]:
                 symbol=ir.FlatSymbolRefAttr(call.attributes["callee"]).value,
                 location=str(call.location),
                 attrs={a.name: attr_value(a.attr) for a in attrs},
-                operand_types=[_shaped(v.type) for v in operands[:-1]],
-                result_type=_shaped(operands[-1].type),
+                operand_types=[_shaped(v.type) for v in inputs],
+                result_type=_shaped(results[0].type),
                 constants=constants,
+                result_types=[_shaped(v.type) for v in results],
             )
         )
     return ops
@@ -199,7 +212,9 @@ class HostProgram:
     def _callback(self, op: OffloadedOp):
         from torch_mlir.runtime import make_nd_memref_descriptor
 
-        types = [*op.operand_types, op.result_type]
+        results = op.result_types or [op.result_type]
+        types = [*op.operand_types, *results]
+        n_in = len(op.operand_types)
         descs = [make_nd_memref_descriptor(len(s), _CTYPE[d]) for s, d in types]
 
         def run(*ptrs):
@@ -211,14 +226,15 @@ class HostProgram:
                     for p, (s, _) in zip(ptrs, types, strict=True)
                 ]
                 arrays = [a.reshape(s) for a, (s, _) in zip(arrays, types, strict=True)]
-                out = np.asarray(self.execute(op, arrays[:-1]))
-                shape, dtype = op.result_type
-                if out.shape != shape or out.dtype != dtype:
-                    raise QcompError(
-                        f"{op.location}: {op.name} executor returned {out.dtype.name}{list(out.shape)}, "
-                        f"expected {dtype.name}{list(shape)}"
-                    )
-                arrays[-1][...] = out
+                got = self.execute(op, arrays[:n_in])
+                got = [np.asarray(g) for g in got] if len(results) > 1 else [np.asarray(got)]
+                for out, (shape, dtype), buf in zip(got, results, arrays[n_in:], strict=True):
+                    if out.shape != shape or out.dtype != dtype:
+                        raise QcompError(
+                            f"{op.location}: {op.name} executor returned {out.dtype.name}{list(out.shape)}, "
+                            f"expected {dtype.name}{list(shape)}"
+                        )
+                    buf[...] = out
             except BaseException as e:  # ctypes would print and swallow it
                 self._error = e
 

@@ -19,10 +19,12 @@ import functools
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 
+import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.errors import QcompError
 
@@ -100,11 +102,34 @@ def define_libdevice(llvm_text: str) -> str:
     return out
 
 
+_F32_HEX = re.compile(r"\bf0x([0-9A-Fa-f]{8})\b")
+_F32_DEC = re.compile(r"(?<=[\s,\[(<])(-?\d+\.\d+e[+-]\d+)\b")
+_INF = re.compile(r"(?<=[\s,\[(])([+-]?)inf\b")
+
+
+def classic_float_literals(llvm_text: str) -> str:
+    """Rewrite f32 constants printed in the newer `f0xHHHHHHHH` / `±inf` syntax (by the wheel's LLVM) as the
+    classic `0x<double bits>` that llvmlite's LLVM parses; the value is the same f32 (exactly representable).
+    Shortest decimals (`-2.954600e-03`, which the older parser rejects as inexact) are read back as the f32
+    they denote: the kernels have no f64 constants."""
+
+    def repl(m: re.Match) -> str:
+        value = struct.unpack("<f", struct.pack("<I", int(m.group(1), 16)))[0]
+        return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
+
+    def dec(m: re.Match) -> str:
+        value = float(np.float32(m.group(1)))  # the shortest decimal of an f32 parses back to that f32
+        return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
+
+    out = _F32_DEC.sub(dec, _F32_HEX.sub(repl, llvm_text))
+    return _INF.sub(lambda m: "0xFFF0000000000000" if m.group(1) == "-" else "0x7FF0000000000000", out)
+
+
 def to_ptx(llvm_text: str, arch: str) -> str:
     """PTX for `arch` (e.g. sm_90) from LLVM IR text, at -O3, without FMA contraction (bit-exact epilogue)."""
     llvm = _llvm()
     has_libdevice = bool(_DECLARED.search(llvm_text))
-    mod = llvm.parse_assembly(define_libdevice(llvm_text))
+    mod = llvm.parse_assembly(define_libdevice(classic_float_literals(llvm_text)))
     mod.triple = TRIPLE
     mod.verify()
     if has_libdevice:

@@ -25,7 +25,7 @@ from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
 
 from .kernels import MMA_K, MMA_M, MMA_N, WARP, GemmSpec, Tiling, gpu_module, max_k
-from .offload_pass import OFFLOADED_OPS, GpuOffloadPass, gemm_spec, wlinear_spec
+from .offload_pass import OP_SETS, GpuOffloadPass, op_spec
 from .ptx import compile_ptx
 
 ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90", "sm_90a")
@@ -38,16 +38,21 @@ LAUNCH_S = 4e-6
 @dataclass(frozen=True)
 class GpuOptions:
     """arch: the PTX target (sm_80 … sm_90a; int8 mma.sync m16n8k32 needs sm_80+).
-    emulate: run the kernels' IR on the CPU (blocks, warps and lanes as loops) instead of a CUDA device."""
+    emulate: run the kernels' IR on the CPU (blocks, warps and lanes as loops) instead of a CUDA device.
+    ops: "gemm" (qc.qlinear, qc.wlinear on the GPU; the default, bit-identical to the CPU build at W8A8) or
+    "all" (also norms, softmax, GELU/SiLU and per-token dynamic quantization; float ops within rounding)."""
 
     arch: str = "sm_90"
     emulate: bool = False
+    ops: str = "gemm"
 
     def __post_init__(self):
         if self.arch not in ARCHS:
             raise QcompError(f"gpu target: arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if not isinstance(self.emulate, bool):
             raise QcompError(f"gpu target: emulate must be true or false, got {self.emulate!r}")
+        if self.ops not in OP_SETS:
+            raise QcompError(f"gpu target: ops must be one of {', '.join(OP_SETS)}, got {self.ops!r}")
 
 
 @dataclass
@@ -87,20 +92,23 @@ class GpuArtifact(Artifact):
             row["shared_memory_bytes"] = kernel.shared_bytes
         return row | {d: getattr(spec, d) for d in ("m", "n", "k") if hasattr(spec, d)}
 
-    def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
+    def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]):
         spec = self.specs[op.index]
-        shape = op.result_type[0]
+        shapes = [s for s, _ in op.result_types or [op.result_type]]
         if self._emulator is not None:
-            return self._emulator.run(spec, arrays).reshape(shape)
-        if isinstance(spec, GemmSpec):
-            out = np.empty((spec.m, spec.n), np.float32)
+            outs = self._emulator.run(spec, arrays)
         else:
-            (out_shape, elem), *_ = spec.arg_shapes()[len(arrays) :]
-            out = np.empty(out_shape, np.int8 if elem == "i8" else np.float32)
-        plan = self.plan[op.index]
-        constant = {i for i, c in enumerate(op.constants) if c is not None}
-        self._runtime.launch(op.index, spec.name, plan["grid"], plan["block"], arrays, out, constant)
-        return out.reshape(shape)
+            if isinstance(spec, GemmSpec):
+                outs = np.empty((spec.m, spec.n), np.float32)
+            else:
+                outs = [np.empty(s, np.int8 if e == "i8" else np.float32) for s, e in spec.arg_shapes()[len(arrays) :]]
+                outs = outs[0] if len(outs) == 1 else tuple(outs)
+            plan = self.plan[op.index]
+            constant = {i for i, c in enumerate(op.constants) if c is not None}
+            self._runtime.launch(op.index, spec.name, plan["grid"], plan["block"], arrays, outs, constant)
+        if len(shapes) == 1:
+            return outs.reshape(shapes[0])
+        return tuple(o.reshape(s) for o, s in zip(outs, shapes, strict=True))
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         if self._emulator is None and self._runtime is None:
@@ -114,6 +122,7 @@ class GpuArtifact(Artifact):
         return {
             "arch": self.options.arch,
             "emulate": self.options.emulate,
+            "ops": self.options.ops,
             "kernels": len(self.kernels),
             "offloaded_ops": len(self.ops),
             "gpu_ops": dict(sorted(Counter(op.name for op in self.ops).items())),
@@ -140,11 +149,7 @@ class GpuArtifact(Artifact):
 
 
 def _spec(op: OffloadedOp):
-    if op.name == "qc.wlinear":
-        (x, _), (w, _) = op.operand_types[:2]
-        return wlinear_spec(x, w, int(op.attrs["bits"]), int(op.attrs["group"]))
-    (x, _), (xs, _), (w, _) = op.operand_types[:3]
-    return gemm_spec(x, xs, w, op.attrs.get("act", "none"))
+    return op_spec(op.name, op.attrs, [list(s) for s, _ in op.operand_types])
 
 
 class GpuTarget(Target):
@@ -156,7 +161,7 @@ class GpuTarget(Target):
     @property
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            ops=frozenset(OFFLOADED_OPS),
+            ops=frozenset(OP_SETS[self.options.ops]),
             weight_bits=(2, 3, 4, 5, 6, 7, 8),
             activation_bits=(8,),
             facts={
@@ -188,7 +193,8 @@ class GpuTarget(Target):
         return Cost(weight_bytes=wbytes, latency_s=latency)
 
     def pipeline(self) -> str:
-        return "qc-fuse{act=false},qc-gpu-offload,qc-lower-to-linalg,qc-outline-host-ops"
+        offload = "qc-gpu-offload" if self.options.ops == "gemm" else f"qc-gpu-offload{{ops={self.options.ops}}}"
+        return f"qc-fuse{{act=false}},{offload},qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         ops = offloaded_ops(module)

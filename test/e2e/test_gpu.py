@@ -1,6 +1,7 @@
 """The GPU target end to end without a GPU: the CPU emulation of the kernel IR gives the CPU target's outputs
 bit-identically (mlp, tiny-llama, MiniLM W8A8), every MiniLM kernel's PTX is accepted by ptxas for sm_90,
-tiny-llama W4A16 runs its qc.wlinear GEMMs on the GPU within f32 rounding of the CPU build,
+tiny-llama W4A16 runs its qc.wlinear GEMMs on the GPU within f32 rounding of the CPU build, ops=all moves
+the norms, softmax, SiLU and dynamic quantization to the GPU too,
 a non-emulated build compiles and saves its PTX and launch plan but refuses to run in one line, and
 bench/gpu_check.sh says what it would run."""
 
@@ -67,6 +68,31 @@ def test_tiny_llama_w4a16_wlinear_on_the_gpu_within_rounding_of_cpu():
     if find_ptxas() is not None:
         for k in gpu.artifact.kernels.values():
             assert f"'{k.spec.name}' for 'sm_90'" in ptxas(k.ptx, "sm_90")
+
+
+def test_tiny_llama_w8a8_with_norms_softmax_silu_and_quantize_on_the_gpu():
+    model, inputs = BUILTIN["tiny-llama"]()
+    target = targets.get("gpu", emulate=True, ops="all")
+    assert target.capabilities.supports("qc.softmax")
+    assert "qc-gpu-offload{ops=all}" in target.pipeline()
+    gpu = qcomp.compile(model, inputs, target=target, recipe="w8a8")
+    cpu = qcomp.compile(model, inputs, target=targets.get("cpu"), recipe="w8a8")
+    (got,), (want,) = _outs(gpu(*inputs)), _outs(cpu(*inputs))
+    # norms and softmax sum in another order: a flipped int8 rounding downstream stays within 1e-4 here
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * float(np.abs(want).max()))
+    gpu_ops = gpu.report["target"]["gpu_ops"]
+    assert set(gpu_ops) == {"qc.qlinear", "qc.quantize_dynamic", "qc.rms_norm", "qc.silu", "qc.softmax"}
+    host = gpu.stages["target"]
+    assert 'qc.quantize_dynamic"(' not in host  # both results (q, scale) come from the GPU kernel
+    assert 'qc.offload = "qc.quantize_dynamic", qc.results = 2 : i64' in host
+    plan = {p["op"]: p for p in gpu.artifact.plan}
+    assert plan["qc.rms_norm"]["shared_memory_bytes"] == 512
+    assert plan["qc.softmax"]["grid"] == [4 * 16, 1, 1]  # one block per row: 4 heads x 16 queries
+    if find_ptxas() is not None:
+        for k in gpu.artifact.kernels.values():
+            assert f"'{k.spec.name}' for 'sm_90'" in ptxas(k.ptx, "sm_90")
+    with pytest.raises(QcompError, match="ops must be one of gemm, all"):
+        targets.get("gpu", ops="norms")
 
 
 def test_minilm_w8a8_emulated_bit_identical_and_ptx_assembles():

@@ -56,3 +56,23 @@ func.func @main(%x: tensor<2x64xf32>) -> tensor<2x16xf32> {
   %y = "qc.wlinear"(%x, %w, %s, %b) {bits = 4 : i64, group = 32 : i64} : (tensor<2x64xf32>, tensor<16x32xi8>, tensor<16x2xf32>, tensor<16xf32>) -> tensor<2x16xf32>
   return %y : tensor<2x16xf32>
 }
+
+// -----
+
+// ops=all: a per-token qc.quantize_dynamic runs on the GPU with its two results (q, scale) written to two
+// out-buffers (qc.results = 2); the norm feeding it too. A per-tensor one stays on the host.
+// RUN: qcomp-opt %s --split-input-file -p "qc-gpu-offload{ops=all}" | filecheck %s --check-prefix=ALL
+// ALL-LABEL: func.func private @gpu_1(memref<4x64xf32>, memref<4x64xi8>, memref<4x1xf32>)
+// ALL-LABEL: func.func private @gpu_0(memref<4x64xf32>, memref<64xf32>, memref<4x64xf32>)
+// ALL-LABEL: func.func @main
+// ALL: call @gpu_0({{.*}}) {qc.attrs = {eps = {{.*}}}, qc.offload = "qc.rms_norm"}
+// ALL: %[[Q:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x64xi8>
+// ALL: %[[S:.*]] = memref.alloc() {alignment = 64 : i64} : memref<4x1xf32>
+// ALL: call @gpu_1(%{{.*}}, %[[Q]], %[[S]]) {qc.attrs = {bits = 8 : i64, granularity = "per_token"}, qc.offload = "qc.quantize_dynamic", qc.results = 2 : i64}
+// ALL: "qc.quantize_dynamic"({{.*}}) {bits = 8 : i64, granularity = "per_tensor"}
+func.func @main(%x: tensor<4x64xf32>, %g: tensor<64xf32>) -> (tensor<4x64xi8>, tensor<4x1xf32>, tensor<4x64xi8>, tensor<1xf32>) {
+  %n = "qc.rms_norm"(%x, %g) {eps = 1.0e-06 : f64} : (tensor<4x64xf32>, tensor<64xf32>) -> tensor<4x64xf32>
+  %q:2 = "qc.quantize_dynamic"(%n) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x64xf32>) -> (tensor<4x64xi8>, tensor<4x1xf32>)
+  %p:2 = "qc.quantize_dynamic"(%n) {bits = 8 : i64, granularity = "per_tensor"} : (tensor<4x64xf32>) -> (tensor<4x64xi8>, tensor<1xf32>)
+  return %q#0, %q#1, %p#0, %p#1 : tensor<4x64xi8>, tensor<4x1xf32>, tensor<4x64xi8>, tensor<1xf32>
+}
