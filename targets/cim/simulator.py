@@ -42,6 +42,7 @@ from .mapping import LayerPlan, input_planes, weight_levels
 F32 = np.float32
 CHUNK_ELEMENTS = 1 << 24  # partial-sum elements per ADC range chunk (64 MB of f32)
 GROUP_ROWS = 192  # matmul rows (input cycles x chunk rows) per weight pass
+DENSE = 0.95  # below this fraction of non-zero plane rows, only those rows are multiplied
 
 
 class CrossbarLayer:
@@ -107,24 +108,31 @@ class CrossbarLayer:
         col = (np.arange(p.n)[None, :] * p.slices + np.arange(p.slices)[:, None]) // usable  # [slices, n]
         return dummy[col].transpose(0, 2, 1)
 
-    def _adc(self, ps: torch.Tensor, cycles: range, vmax: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Digitise the partial sums ps [slices, cycles, m·n] of one row tile and chunk, in place: ps becomes the
-        level index R (whole numbers); returns (step, lo) [slices, cycles] f32 with ADC(p) = R·step + lo."""
+    def _adc(self, ps: torch.Tensor, j: int, vmax: np.ndarray, zeros: bool) -> tuple[torch.Tensor, ...]:
+        """Digitise cycle j's partial sums ps [slices, L] of one row tile and chunk in place (`zeros`: the chunk
+        also has all-zero input rows, whose sums are 0 and were not computed): ps becomes the level index R;
+        returns (step, lo, R of a zero sum) [slices] f32 with ADC(p) = R·step + lo."""
         a = self.arch
-        top = F32((1 << a.adc_bits) - 1)
+        top = float((1 << a.adc_bits) - 1)
         if a.adc_range == "minmax":  # NeuroSim LinearQuantizeOut's range per (cycle, slice) tensor, rounded
-            lo, hi = torch.amin(ps, dim=2), torch.amax(ps, dim=2)  # (aminmax(dim=) is 20x slower)
-            step = (hi - lo) / float(top)
+            if ps.shape[1]:
+                lo, hi = torch.amin(ps, dim=1), torch.amax(ps, dim=1)  # (aminmax(dim=) is 20x slower)
+            else:
+                lo = hi = torch.zeros(len(ps))
+            if zeros:
+                lo, hi = torch.clamp(lo, max=0.0), torch.clamp(hi, min=0.0)
+            step = (hi - lo) / top
             step = torch.where(step > 0, step, torch.ones_like(step))
             # the ops of clip(rint((ps - lo) / step), 0, top) (ps - lo >= 0 already)
-            ps.sub_(lo[..., None]).div_(step[..., None]).round_().clamp_max_(float(top))
-            return step, lo
-        rows = a.rows * ((1 << a.cell_bits) - 1) * (1 if self.plan.polarity == 2 else 0.5)
-        span = torch.tensor([F32(rows * vmax[j]) for j in cycles])
-        step = torch.clamp(2 * span / float(top), min=float(self._min_step))
-        ps.add_(span[:, None]).div_(step[:, None]).round_()
-        ps.clamp_(min=0).clamp_(max=torch.floor(2 * span / step)[:, None].expand_as(ps[0]))
-        return step.expand(len(ps), -1), (-span).expand(len(ps), -1)
+            ps.sub_(lo[:, None]).div_(step[:, None]).round_().clamp_max_(top)
+            return step, lo, ((0 - lo) / step).round_().clamp_max_(top)
+        cells = a.rows * ((1 << a.cell_bits) - 1) * (1 if self.plan.polarity == 2 else 0.5)
+        span = F32(cells * vmax[j])
+        step = np.maximum(self._min_step, F32(2) * span / F32(top))
+        ub = float(np.floor(F32(2) * span / step))
+        ps.add_(float(span)).div_(float(step)).round_().clamp_(0.0, ub)
+        full = torch.full((len(ps),), float(step)), torch.full((len(ps),), float(-span))
+        return (*full, torch.full((len(ps),), float(np.clip(np.rint((F32(0) + span) / step), 0, ub))))
 
     def _partial_sums(self, x: torch.Tensor, t: int, out: torch.Tensor, buf: torch.Tensor | None) -> None:
         """out [slices, rows of x, n] f32 = the column sums of the input planes x [rows, tile rows] on each slice
@@ -141,11 +149,12 @@ class CrossbarLayer:
         """acc [m, n] (f64; exact integers when the device is ideal) of int8 inputs xq [m, k].
 
         Loop order (chunk of rows, row tile, group of input cycles): the partial sums [slices, cycles·chunk rows,
-        n] of a group come from one matmul (int8 -> i32 for variation-free cells, else f32), are digitised in
-        place, and are shift-added into the tile's accumulator as one matrix-vector product
-        Σ_{c,s} (coef_c·coef_s·step_cs)·R_cs, the ADC offsets Σ coef_c·coef_s·lo_cs added once. A group holds
-        enough cycles for >= GROUP_ROWS matmul rows (weights re-read less) and few enough to stay in cache.
-        The ADC groups (chunk, tile, cycle, slice) are those of the module docstring."""
+        n] of a group come from one matmul (int8 -> i32 for variation-free cells, else f32) over the rows whose
+        plane is not all zero on the tile (the others sum to exactly 0: one ADC code per cycle and slice), are
+        digitised in place per cycle, and are shift-added into the tile's accumulator as one matrix-vector
+        product Σ_s (coef_c·coef_s·step_cs)·R_cs, the ADC offsets Σ coef_c·coef_s·lo_cs added once. A group
+        holds enough cycles for >= GROUP_ROWS matmul rows (weights re-read less). The ADC groups (chunk, tile,
+        cycle, slice) are those of the module docstring."""
         p, a = self.plan, self.arch
         m, n, s = xq.shape[0], p.n, p.slices
         planes, pcoef, vmax = input_planes(xq, a)
@@ -156,37 +165,54 @@ class CrossbarLayer:
         c = len(planes)
         step = max(1, CHUNK_ELEMENTS // (c * s * n))
         tdt = self.tile_dtype
-        scoef = self.scoef[:, None]
         for lo in range(0, m, step):
             hi = min(m, lo + step)
             mc = hi - lo
             g = min(c, -(-GROUP_ROWS // mc))
-            ps = torch.empty((s, g * mc, n), dtype=torch.float32)
-            buf = torch.empty((s, g * mc, n), dtype=torch.int32) if self.int8 else None
+            ps = torch.empty(s * g * mc * n, dtype=torch.float32)
+            buf = torch.empty(s * g * mc * n, dtype=torch.int32) if self.int8 else None
             for t in range(p.row_tiles):
-                tacc = torch.zeros(mc * n, dtype=tdt)
+                tacc = torch.zeros((mc, n), dtype=tdt)
+                zrow = torch.zeros(mc, dtype=torch.float64)  # the ADC outputs of all-zero rows
                 offs = 0.0
                 for j0 in range(0, c, g):
                     cyc = range(j0, min(c, j0 + g))
-                    xj = x[cyc.start : cyc.stop, lo:hi, t * a.rows : min(p.k, (t + 1) * a.rows)]
-                    rows = len(cyc) * mc
-                    psg, bufg = ps[:, :rows], None if buf is None else buf[:, :rows]
-                    self._partial_sums(xj.reshape(rows, -1), t, psg, bufg)
-                    psg = psg.view(s, len(cyc), mc * n)
-                    coef = scoef * torch.from_numpy(pcoef[j0 : cyc.stop].astype(np.float64))[None, :]  # [s, cyc]
-                    if self.quantize:
-                        qstep, qlo = self._adc(psg, cyc, vmax)
-                        alpha = coef * qstep.double()
-                        offs += float((coef * qlo.double()).sum())
+                    xj = x[j0 : cyc.stop, lo:hi, t * a.rows : min(p.k, (t + 1) * a.rows)].reshape(len(cyc) * mc, -1)
+                    nz = xj.ne(0).any(dim=1)
+                    idx = None
+                    if int(nz.sum()) < DENSE * len(nz):
+                        idx = nz.nonzero().squeeze(1)
+                        xj = xj[idx]
                     else:
-                        alpha = coef
-                    if tdt == torch.float32:
-                        tacc.addmv_(psg.reshape(-1, mc * n).t(), alpha.float().reshape(-1))
-                    else:
-                        tacc.add_(torch.mv(psg.reshape(-1, mc * n).t().double(), alpha.reshape(-1)))
-                acc[lo:hi] += tacc.view(mc, n)
-                if offs:
-                    acc[lo:hi] += offs
+                        xj = xj.contiguous()
+                    psg = ps[: s * len(xj) * n].view(s, len(xj), n)
+                    self._partial_sums(xj, t, psg, None if buf is None else buf[: psg.numel()].view(psg.shape))
+                    counts = nz.view(len(cyc), mc).sum(1).tolist() if idx is not None else [mc] * len(cyc)
+                    start = 0
+                    for ci, j in enumerate(cyc):
+                        cnt = counts[ci]
+                        seg = psg[:, start : start + cnt].reshape(s, cnt * n)
+                        coef = float(pcoef[j]) * self.scoef
+                        zeros = cnt < mc
+                        if self.quantize:
+                            qstep, qlo, r0 = self._adc(seg, j, vmax, zeros)
+                            alpha = coef * qstep.double()
+                            offs += float((coef * qlo.double()).sum())
+                            if zeros:
+                                zrow += float((alpha * r0.double()).sum()) * nz.view(len(cyc), mc)[ci].logical_not()
+                        else:
+                            alpha = coef
+                        if idx is None:
+                            if tdt == torch.float32:
+                                tacc.view(-1).addmv_(seg.t(), alpha.float())
+                            else:
+                                tacc.view(-1).add_(torch.mv(seg.t().double(), alpha))
+                        elif cnt:
+                            v = torch.mv(seg.t().to(tdt), alpha.to(tdt)).view(cnt, n)
+                            tacc.index_add_(0, idx[start : start + cnt] - ci * mc, v)
+                        start += cnt
+                acc[lo:hi] += tacc
+                acc[lo:hi] += zrow[:, None] + offs
         out = acc.numpy()
         if self.offset:
             out -= self.offset * np.asarray(xq, np.int64).sum(axis=1, keepdims=True)

@@ -168,3 +168,40 @@ def test_minilm_ideal_bit_identical_to_cpu():
     got = qcomp.compile(model, inputs, target=targets.get("cim", ideal=True), recipe="w8a8")(*inputs)
     assert isinstance(got, torch.Tensor)
     assert np.array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("adc_range", ["minmax", "full"])
+def test_mvm_matches_a_direct_adc_model_with_zero_rows(adc_range):
+    """The batched simulator (int8 matmuls, rows of all-zero planes skipped, vectorised ADC, shift-add as one
+    matrix-vector product) against the ADC model written out per (cycle, tile, slice) in f64."""
+    arch = CimOptions(adc_bits=5, adc_range=adc_range).arch()
+    rng = np.random.default_rng(3)
+    n, k, m = 24, 300, 40
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    x = np.rint(rng.standard_normal((m, k)) * rng.standard_normal(k) ** 4).clip(-127, 127).astype(np.int8)
+    x[5] = 0
+    plan = plan_layer(0, "s", "loc", n, k, 8, arch)
+    layer = CrossbarLayer(plan, w, arch, rng)
+    levels, scoef, offset = weight_levels(w, plan, arch)
+    planes, pcoef, vmax = input_planes(x, arch)
+    cells = levels[0].astype(np.float64) - 0.5  # 1-bit cells against the mid-level reference
+    top = (1 << arch.adc_bits) - 1
+    want = np.zeros((m, n))
+    for c in range(len(planes)):
+        for t in range(plan.row_tiles):
+            rows = slice(t * arch.rows, (t + 1) * arch.rows)
+            for s in range(plan.slices):
+                ps = (planes[c][:, rows].astype(np.float64) @ cells[s][rows]).astype(np.float32)  # exact
+                if adc_range == "minmax":  # in f32 like the model (a tie's rounding depends on it)
+                    lo, step = ps.min(), (ps.max() - ps.min()) / np.float32(top) or np.float32(1)
+                    q = np.minimum(np.rint((ps - lo) / step), top).astype(np.float64) * step + lo
+                else:
+                    span = np.float32(arch.rows * 0.5 * vmax[c])
+                    step = max(np.float32(1), np.float32(2) * span / np.float32(top))
+                    q = np.clip(np.rint((ps + span) / step), 0, np.floor(2 * span / step)).astype(np.float64)
+                    q = q * step - span
+                want += pcoef[c] * scoef[s] * q
+    want -= (offset - 0.5 * scoef.sum()) * x.astype(np.int64).sum(axis=1, keepdims=True)
+    got = layer.mvm(x)
+    assert np.allclose(got, want, rtol=0, atol=1e-5 * np.abs(want).max())
+    assert not np.allclose(got, x.astype(np.int64) @ w.T.astype(np.int64), rtol=0, atol=1)  # the ADC is lossy
