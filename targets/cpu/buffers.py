@@ -109,6 +109,25 @@ def _reassociation(op) -> str:
     return str(op.attributes["reassociation"])
 
 
+def _alloc_into_out(f, alloc, copy, dst) -> int:
+    """An alloc of `f` filled (e.g. by a kernel call's out-parameter) and copied whole into the out-argument
+    `dst` as its last use: the alloc becomes `dst` (SmolLM2's logits: 25 MB copied per call otherwise)."""
+    if _op(alloc.parent) != _op(f) or alloc.results[0].type != dst.type or len(list(dst.uses)) != 1:
+        return 0
+    users = [_op(u.owner) for u in alloc.results[0].uses]
+    deallocs = [u for u in users if u.name == "memref.dealloc"]
+    others = [u for u in users if u != copy and u.name != "memref.dealloc"]
+    if len(deallocs) != 1 or any(u.name in ("func.return", "memref.copy") for u in others):
+        return 0
+    if any(copy.is_before_in_block(_top(u, f)) for u in others):
+        return 0  # used after the copy: the out-argument must not see those writes
+    copy.erase()
+    deallocs[0].erase()
+    alloc.results[0].replace_all_uses_with(dst)
+    alloc.erase()
+    return 1
+
+
 def write_results_in_place(module: ir.Module) -> int:
     """Let functions build their results in the caller's out-parameter instead of copying them there.
 
@@ -116,7 +135,9 @@ def write_results_in_place(module: ir.Module) -> int:
     that computes on a 2-D buffer and returns a reshaped view of it (`expand_shape`/`collapse_shape`)
     ends with `memref.copy %view, %out` of the whole result. Where the view's source is an alloc of the
     function's entry block whose only other uses are accesses (no dealloc but its own, no return), the
-    alloc becomes the inverse reshape of %out, and the copy and the dealloc go. Returns how many."""
+    alloc becomes the inverse reshape of %out, and the copy and the dealloc go. An alloc copied whole into
+    the out-parameter as its last use (@main's results, filled by a kernel call) becomes the out-parameter.
+    Returns how many."""
     done = 0
     for f in module.body.operations:
         if _op(f).name != "func.func" or not len(f.regions[0].blocks):
@@ -128,6 +149,9 @@ def write_results_in_place(module: ir.Module) -> int:
             if dst not in args or isinstance(src.owner, ir.Block):
                 continue
             view = _op(src.owner)
+            if view.name == "memref.alloc":
+                done += _alloc_into_out(f, view, copy, dst)
+                continue
             if view.name not in ("memref.expand_shape", "memref.collapse_shape") or isinstance(
                 view.operands[0].owner, ir.Block
             ):
