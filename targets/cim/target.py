@@ -14,17 +14,20 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp
 
-from . import simulator
 from .arch import CimArch, CimOptions
 from .energy import LayerCost, layer_cost, summary
 from .mapping import plan_layer
 from .offload_pass import CimOffloadPass
+
+if TYPE_CHECKING:
+    from .simulator import CrossbarLayer
 
 ATTENTION = "host: attention's activation x activation qc.matmul runs in f32 on the CPU (not in the CIM totals)"
 
@@ -56,8 +59,10 @@ class CimArtifact(Artifact):
     def program_arrays(self, arch: CimArch) -> None:
         """Map and program every layer for `arch` (a fresh device draw from its seed). Benchmarks use it to
         sweep ADC bits, variation or presets without recompiling the model."""
+        from . import simulator  # imports torch: only when a model is built, not for every qcomp-opt run
+
         self.arch = arch
-        self.layers: dict[int, simulator.CrossbarLayer] = {}
+        self.layers: dict[int, CrossbarLayer] = {}
         self.costs: dict[int, LayerCost] = {}
         for op in self.program.ops:
             wq = op.constants[2]
@@ -69,6 +74,8 @@ class CimArtifact(Artifact):
             self.costs[op.index] = layer_cost(plan, arch, vectors)
 
     def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
+        from . import simulator
+
         xq, xs, _, ws, b = arrays
         return simulator.qlinear(self.layers[op.index], xq, xs, ws, b, act=str(op.attrs.get("act", "none")))
 
