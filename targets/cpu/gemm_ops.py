@@ -8,16 +8,21 @@ A weight operand (qc.linear, qc.qlinear) is consumed in a packed layout. The op'
 with a copy and calls `<name>_packed`, which takes the packed weight; the function carries
 `qc.packed = @<name>_packed`, `qc.pack = "<layout>"` and `qc.pack_operand = <index>` so that
 qc-cpu-pack-weights can call the packed function directly with a weight packed at compile time.
+A qc.qlinear whose weight may hold int4 values (precision w4*, K a multiple of 8) also gets
+`<name>_packed_i4` (`qc.packed_int4`), the kernel on two int4 per byte (`int4_panels`): the pass calls it
+where the constant weight's values all fit in [-8, 7].
 """
 
 import math
 from collections.abc import Callable
 
+from . import int4_panels
 from .kernels import Epilogue, Gemm, emit_gemm, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 
 PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
 PACK_I8 = "i8_vnni_panels"  # W[N, K] -> [N/NR][K/4][NR·4]
+PACK_I4 = "i4_vnni_panels"  # int4 W[N, K] -> [N/NR][K/8][NR·4], quads 2j, 2j+1 in the low, high nibbles
 
 
 def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
@@ -39,16 +44,18 @@ def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
 
 
 def pack_array(w, layout: str):
-    """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes."""
+    """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes (PACK_I4: the
+    int4 twin of PACK_I8, see `int4_panels`; the weight must satisfy `int4_panels.fits_int4`)."""
     import numpy as np
 
     n, k = w.shape
     nr = 16 * panel_vectors(n)
     if layout == PACK_F32:
         return np.ascontiguousarray(w.reshape(n // nr, nr, k).transpose(0, 2, 1))
-    return np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(
+    quads = np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(
         n // nr, k // 4, nr * 4
     )
+    return int4_panels.pack_quad_pairs(quads) if layout == PACK_I4 else quads
 
 
 def _with_packed_weight(fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], list[str]]) -> list[str]:
@@ -104,16 +111,18 @@ def matmul(fn: Fn) -> list[str] | None:
     return [expand(fn, acc, T(at.shape[:-1] + (n,), "f32"), fn.results[0].shape)]
 
 
-def qlinear(fn: Fn, epilogue: tuple[list[str], str]) -> list[str] | None:
+def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = None) -> list[str] | None:
     """The VNNI kernel with the epilogue (body lines, result: %a0 the i32 accumulator, %a1 the activation
-    scale (per tensor [1] or per row), %a2 the weight scale [N], %a3 the bias [N]) applied in registers."""
+    scale (per tensor [1] or per row), %a2 the weight scale [N], %a3 the bias [N]) applied in registers.
+    precision: the op's `qc.precision`; the int4 twin is emitted for 'w4*' and where it is unknown (None:
+    qc-cpu-pack-weights then decides from the weight's values alone)."""
     x, xs, w, ws, b = fn.args
     n, k = w.shape
     if not (panel_vectors(n) and k % 4 == 0):
         return None
     m = math.prod(x.shape[:-1])
 
-    def body(g: Fn, pt: T) -> list[str]:
+    def body(g: Fn, pt: T, int4: bool = False) -> list[str]:
         x2 = collapse(g, "%arg0", x, (m, k))
         per_row = xs.shape != (1,)
         xs2 = collapse(g, "%arg1", xs, (m,)) if per_row else "%arg1"
@@ -126,10 +135,17 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str]) -> list[str] | None:
             tuple(epilogue[0]),
             epilogue[1],
         )
-        y = emit_gemm(g, Gemm(m, n, k, 1, "panels", "i8"), (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep)
+        g8 = Gemm(m, n, k, 1, "panels", "i8", int4)
+        y = emit_gemm(g, g8, (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep)
         return [expand(g, y, T((m, n), "f32"), fn.results[0].shape)]
 
-    return _with_packed_weight(fn, 2, PACK_I8, body)
+    rs = _with_packed_weight(fn, 2, PACK_I8, body)
+    if k % 8 == 0 and (precision is None or precision.startswith("w4")):
+        nr = 16 * panel_vectors(n)
+        g4 = Fn(f"{fn.name}_packed_i4", [x, xs, int4_panels.packed_i4_type(n, k, nr), ws, b], fn.results)
+        fn.extra.append(g4.text(body(g4, g4.args[2], int4=True)))
+        fn.attrs["qc.packed_int4"] = f"@{g4.name}"
+    return rs
 
 
 def qmatmul(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:

@@ -13,6 +13,9 @@ L2 while every row tile of A streams past it; rows that do not fill a tile run w
   corrected by subtracting 128·Σ_k B[k, n], computed per panel with the same instruction on a
   vector of ones. i32 arithmetic wraps, so the result equals the exact i32 sum of the reference
   (any order of an integer sum is the same).
+- packed int4 (W4A8 weights, `int4_panels`): B holds two k-quads per byte [K/8][NR·4]; each step unpacks
+  them with and/shift into offset-binary nibbles (u8) multiplied with A unchanged (s8), two quads per
+  step, and subtracts 8·Σ_k A[m, k] per row instead of the column correction.
 
 The kernels load from the operands' buffers and store into a fresh buffer (no tensor in the loops).
 The vpdpbusd intrinsic is called through a private declaration tagged `qc.intrinsic`; the JIT gives it
@@ -20,45 +23,19 @@ its body after bufferization (buffer deallocation rejects the intrinsic op): `ll
 AVX512-VNNI, elsewhere (the AVX2 fallback, generic CPUs) the same u8 × s8 quad sums in plain vector ops.
 """
 
-import functools
 from dataclasses import dataclass
 
+from . import int4_panels
+from .isa import ISA_FEATURES as ISA_FEATURES  # re-exported: the ISA helpers moved to `isa`
+from .isa import ISAS as ISAS
+from .isa import cpu_flags as cpu_flags
+from .isa import has_vnni as has_vnni
+from .isa import host_isa as host_isa
 from .linalg_text import Fn, T
 
 LANES = 16  # 512-bit vectors: 16 × f32 / i32
 PARALLEL_MIN_MACS = 1 << 20  # smaller GEMMs keep plain loops: an OpenMP fork costs a few µs
 VNNI_INTRINSIC = "llvm.x86.avx512.vpdpbusd.512"
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The host CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-ISAS = ("avx512-vnni", "avx2", "generic")  # best first
-ISA_FEATURES = {"avx512-vnni": (), "avx2": ("-avx512f", "-avxvnni"), "generic": ("-avx",)}  # LLVM features off
-
-
-def host_isa() -> str:
-    """The best kernel ISA of this CPU: AVX512-VNNI, AVX2 (+FMA) or generic vector code."""
-    flags = cpu_flags()
-    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
-        return "avx512-vnni"
-    if {"avx2", "fma"} <= flags:
-        return "avx2"
-    return "generic"
-
-
-def has_vnni() -> bool:
-    return host_isa() == "avx512-vnni"
 
 
 def panel_vectors(n: int) -> int:
@@ -103,6 +80,12 @@ class Gemm:
     batch: int
     b_layout: str
     elem: str  # 'f32' or 'i8'
+    int4: bool = False  # i8 'panels' only: B packed two int4 per byte (`int4_panels`)
+
+    @property
+    def k_steps(self) -> int:
+        """Iterations of the k loop: K (f32), K/4 VNNI quads (i8) or K/8 quad pairs (packed int4)."""
+        return self.k // (8 if self.int4 else self.group)
 
     @property
     def nv(self) -> int:
@@ -188,7 +171,7 @@ def emit_gemm(
     full = g.m // mr * mr
     # every index constant up front, so that all loop bodies see them
     for v in sorted(
-        {0, 1, 4, g.m, full, mr, g.batch, g.n // g.nr, g.k // g.group, g.nr, g.group, *range(mr)}
+        {0, 1, 2, 4, g.m, full, mr, g.batch, g.n // g.nr, g.k_steps, g.nr, g.group, *range(mr)}
         | {j * LANES * s for j in range(g.nv) for s in (1, g.group)}
     ):
         e.c(v)
@@ -219,7 +202,10 @@ def emit_gemm(
         fn.emit(f"{zero} = arith.constant dense<0.0> : {vt}")
 
     bi = [f"%{t}_b"] if batched else []
-    if g.elem == "i8":  # A + 128 as u8 quads, once per call: the k loop then broadcasts straight from memory
+    if g.int4:  # A as i32 quads and the per-row 8·Σ_k A the offset-binary nibbles add
+        int4_panels.vector_constants(fn, t)
+        abuf, am, rcbuf = int4_panels.signed_quads(fn, e.c, g.m, g.k, abuf, am, t)
+    elif g.elem == "i8":  # A + 128 as u8 quads, once per call: the k loop then broadcasts straight from memory
         abuf, am = _flipped_quads(fn, e, g, abuf, am)
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
 
@@ -229,6 +215,9 @@ def emit_gemm(
             if g.b_layout == "dequant":
                 sm = T((g.k, g.nr), "f32").memref
                 lines.append(f"{pre}{j} = vector.load %{t}_wsc[{k}, {e.c(j * LANES)}] : {sm}, {bvec}")
+                continue
+            if g.int4:  # defines {pre}{j} (k-quad 2k) and {pre}{j}h (2k + 1)
+                lines += int4_panels.unpack(f"{pre}{j}", f"{bbuf}[%{t}_p, {k}, {e.c(j * LANES * 4)}]", bm, t)
                 continue
             if g.b_layout == "panels":
                 idx = [*bi, f"%{t}_p", k, e.c(j * LANES * g.group)]
@@ -249,7 +238,7 @@ def emit_gemm(
         res = f"%{p}_res"
         iters = ", ".join(f"{a} = {zero}" for a in accs)
         fn.emit(
-            f"{res}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k // g.group)} step {e.c(1)} "
+            f"{res}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k_steps)} step {e.c(1)} "
             f"iter_args({iters}) -> ({', '.join([vt] * len(accs))}) {{"
         )
         body = b_loads(k, f"%{p}_bv", q)
@@ -262,34 +251,44 @@ def emit_gemm(
                     n = f"%{p}_n{i}_{j}"
                     body.append(f"{n} = vector.fma %{p}_ab{i}, %{p}_bv{j}, %{p}_acc{i}_{j} : {vt}")
                     news.append(n)
-        else:
-            for i in range(mr):
-                q4 = f"%{p}_a{i}"
+        else:  # int4: two quads per step, the nibbles (u8) times A (s8); else A + 128 (u8) times B (s8)
+            subs = [("", f"%{p}_k0"), ("h", f"%{p}_k1")] if g.int4 else [("", k)]
+            if g.int4:
                 body += [
-                    f"{q4}u = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}",
-                    f"{q4}b = vector.broadcast {q4}u : i32 to {vt}",
-                    f"{q4}v = vector.bitcast {q4}b : {vt} to vector<{4 * LANES}xi8>",
+                    f"%{p}_k0 = arith.muli {k}, {e.c(2)} : index",
+                    f"%{p}_k1 = arith.addi %{p}_k0, {e.c(1)} : index",
                 ]
+            for i in range(mr):
                 for j in range(g.nv):
-                    n = f"%{p}_n{i}_{j}"
-                    body.append(
-                        f"{n} = func.call {dot}(%{p}_acc{i}_{j}, {q4}v, %{p}_bv{j}) "
-                        f": ({vt}, vector<{4 * LANES}xi8>, vector<{4 * LANES}xi8>) -> {vt}"
-                    )
-                    news.append(n)
+                    news.append(f"%{p}_acc{i}_{j}")
+                for h, kq in subs:
+                    q4 = f"%{p}_a{i}{h}"
+                    body += [
+                        f"{q4}u = memref.load {abuf}[{', '.join([*bi, rows[i], kq])}] : {am}",
+                        f"{q4}b = vector.broadcast {q4}u : i32 to {vt}",
+                        f"{q4}v = vector.bitcast {q4}b : {vt} to vector<{4 * LANES}xi8>",
+                    ]
+                    for j in range(g.nv):
+                        n, ab = f"%{p}_n{i}_{j}{h}", (f"%{p}_bv{j}{h}", f"{q4}v")
+                        body.append(
+                            f"{n} = func.call {dot}({news[i * g.nv + j]}, {', '.join(ab if g.int4 else ab[::-1])}) "
+                            f": ({vt}, vector<{4 * LANES}xi8>, vector<{4 * LANES}xi8>) -> {vt}"
+                        )
+                        news[i * g.nv + j] = n
         body.append(f"scf.yield {', '.join(news)} : {', '.join([vt] * len(news))}")
         for line in body:
             fn.emit("  " + line)
         fn.emit("}")
         for i in range(mr):
             row_inputs = _epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
+            rc = int4_panels.row_correction(fn, rcbuf, g.m, rows[i], f"%{p}_rc{i}") if g.int4 else None
             for j in range(g.nv):
                 v = f"{res}#{i * g.nv + j}"
                 if g.elem == "f32" and bias is not None:
                     fn.emit(f"%{p}_y{i}_{j} = arith.addf {v}, %{q}_bias{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 elif g.elem == "i8":
-                    fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, %{q}_corr{j} : {vt}")
+                    fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, {rc or f'%{q}_corr{j}'} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
                     v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q))
@@ -304,7 +303,7 @@ def emit_gemm(
                 fn.emit(f"%{q}_nb{j} = arith.muli %{q}_col{j}, {e.c(g.group)} : index")
             if bias is not None:
                 fn.emit(f"%{q}_bias{j} = vector.load {biasbuf}[%{q}_col{j}] : {bias[1].memref}, {vt}")
-            if g.elem == "i8":
+            if g.elem == "i8" and not g.int4:
                 fn.emit(f"%{q}_corr{j} = vector.load {corrbuf}[{', '.join([*bi, f'%{q}_col{j}'])}] : {cm}, {vt}")
             for n, (eb, et, kind) in enumerate(ebufs):
                 if kind == "col":
@@ -329,7 +328,7 @@ def emit_gemm(
         result = fn.v()
         fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
         return result
-    if g.elem == "i8":  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
+    if g.elem == "i8" and not g.int4:  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
         corrbuf, cm = _column_corrections(fn, e, g, bi, b_loads, dot, ones, zero, seven)
     lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
     pvar = f"%{t}_p"

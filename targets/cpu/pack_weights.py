@@ -7,7 +7,15 @@ constant, this pass computes the packed layout once with numpy, stores it as a n
 and `i8_vnni_panels` ([N/NR][K/4][NR·4] i8, VNNI quads). Values are only moved, never changed, so
 results are bit-identical to the unpacked call. Calls with a non-constant weight are left alone.
 
-Options: none. Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack` (layouts,
+Packed int4 (W4A8): a callee with `qc.packed_int4 = @<name>_packed_i4` (a qc.qlinear of precision w4*) whose
+constant weight holds only values in [-8, 7] (and K a multiple of 8) gets the weight in `i4_vnni_panels`
+(two int4 per byte, half the bytes; see `int4_panels`) and calls that twin instead; any other weight keeps
+`i8_vnni_panels`. The int4 kernel computes the same exact i32 sums: results stay bit-identical.
+
+Options: int4 (default true): use the packed int4 layout where it applies; false keeps every weight in its
+i8 layout (the reference build the int4 one is compared with).
+
+Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack` (layouts,
 comma-separated) and `qc.pack_operand` (an index, or an i64 array of one index per layout); a call is
 redirected only when every packed operand is a constant).
 """
@@ -18,7 +26,8 @@ from typing import ClassVar
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.irutil import replace_with_call
 
-from .gemm_ops import pack_array
+from .gemm_ops import PACK_I4, pack_array
+from .int4_panels import fits_int4
 
 
 def _callee(op) -> str | None:
@@ -29,9 +38,12 @@ def _callee(op) -> str | None:
 
 @dataclass(frozen=True)
 class PackWeightsPass:
-    """Replace calls of weight-packing kernel functions on constant weights by calls of their packed twin."""
+    """Replace calls of weight-packing kernel functions on constant weights by calls of their packed twin.
+
+    int4: pack int4-valued weights of callees with a `qc.packed_int4` twin two per byte and call that twin."""
 
     name: ClassVar[str] = "qc-cpu-pack-weights"
+    int4: bool = True
 
     def run(self, module: ir.Module) -> None:
         from qcomp.weights import constant_array, make_constant
@@ -50,6 +62,7 @@ class PackWeightsPass:
                 packing[ir.StringAttr(a["sym_name"]).value] = (
                     ir.FlatSymbolRefAttr(a["qc.packed"]).value,
                     list(zip(layouts, indices, strict=True)),
+                    ir.FlatSymbolRefAttr(a["qc.packed_int4"]).value if "qc.packed_int4" in a else None,
                 )
         if not packing:
             return
@@ -65,10 +78,12 @@ class PackWeightsPass:
         changed = False
         with module.context, ir.Location.unknown():
             for call in calls:
-                target, packs = packing[_callee(call)]
+                target, packs, int4_twin = packing[_callee(call)]
                 arrays = [constant_array(call.operands[index]) for _, index in packs]
                 if any(arr is None or arr.ndim != 2 for arr in arrays):
                     continue  # every packed operand must be a constant
+                if self.int4 and int4_twin and len(packs) == 1 and fits_int4(arrays[0]):
+                    target, packs = int4_twin, [(PACK_I4, packs[0][1])]
                 operands = list(call.operands)
                 for (layout, index), arr in zip(packs, arrays, strict=True):
                     w = call.operands[index]

@@ -100,3 +100,50 @@ func.func @main(%x: tensor<3x4xf32>, %wq: tensor<16x2xi8>, %b: tensor<16xf32>) -
   %y = "qc.wlinear"(%x, %wq, %s, %b) {bits = 4 : i64, group = 4 : i64} : (tensor<3x4xf32>, tensor<16x2xi8>, tensor<16x1xf32>, tensor<16xf32>) -> tensor<3x16xf32>
   return %y : tensor<3x16xf32>
 }
+
+// -----
+
+// A W4A8 qc.qlinear whose constant weight holds only int4 values, w[n, k] = (8n + k) mod 16 - 8 (16 x 8), is
+// packed two per byte into i4_vnni_panels [N/NR][K/8][NR·4] = [1][1][64] (half the i8 layout's [1][2][64]):
+// byte 4n + r holds w[n, r] + 8 in its low nibble and w[n, 4 + r] + 8 in its high one (n = 0: 0x40, 0x51,
+// 0x62, 0x73 = 64, 81, 98, 115; n = 1: 0xC8 = -56, ...), and @main calls the int4 twin, whose k loop unpacks
+// the nibbles with and/shift.
+// CHECK-LABEL: func.func @main
+// CHECK-NOT: tensor<16x8xi8>
+// CHECK: %[[P:.*]] = arith.constant dense<{{.*}}64, 81, 98, 115, -56, -39, -22, -5, 64{{.*}}> : tensor<1x1x64xi8>
+// CHECK: call @[[K:__qc_qlinear_0_packed_i4]](%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK: func.func private @[[K]]({{.*}}: tensor<1x1x64xi8>
+// CHECK: arith.andi {{.*}} : vector<64xi8>
+// CHECK: arith.shrui {{.*}} : vector<64xi8>
+func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %w = arith.constant dense<[[-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7]]> : tensor<16x8xi8>
+  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {act = "none", qc.precision = "w4a8"} : (tensor<3x8xi8>, tensor<3x1xf32>, tensor<16x8xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
+
+// -----
+
+// negative_int4_out_of_range: one weight value (9) does not fit in int4: the weight keeps the i8 VNNI layout
+// and the i8 kernel is called.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[P:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xi8>
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK-NOT: _packed_i4
+func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %w = arith.constant dense<[[-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 9]]> : tensor<16x8xi8>
+  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {act = "none", qc.precision = "w4a8"} : (tensor<3x8xi8>, tensor<3x1xf32>, tensor<16x8xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}
+
+// -----
+
+// negative_int4_k_not_multiple_of_8: K = 12 has no whole pair of k-quads: no int4 twin, the i8 layout.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[P:.*]] = arith.constant dense<{{.*}}> : tensor<1x3x64xi8>
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK-NOT: _packed_i4
+func.func @main(%x: tensor<3x12xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
+  %w = arith.constant dense<[[-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3], [-7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4], [-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5], [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6], [-4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7], [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8], [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7], [-1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6], [0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5], [1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4], [2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3], [3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2], [4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1], [5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0], [6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1], [7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2]]> : tensor<16x12xi8>
+  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {act = "none", qc.precision = "w4a8"} : (tensor<3x12xi8>, tensor<3x1xf32>, tensor<16x12xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<3x16xf32>
+  return %y : tensor<3x16xf32>
+}

@@ -1,0 +1,35 @@
+"""The host CPU's instruction sets for the GEMM kernels: AVX512-VNNI, AVX2 (+FMA) or generic vector code
+(re-exported by `kernels`)."""
+
+import functools
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The host CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+ISAS = ("avx512-vnni", "avx2", "generic")  # best first
+ISA_FEATURES = {"avx512-vnni": (), "avx2": ("-avx512f", "-avxvnni"), "generic": ("-avx",)}  # LLVM features off
+
+
+def host_isa() -> str:
+    """The best kernel ISA of this CPU: AVX512-VNNI, AVX2 (+FMA) or generic vector code."""
+    flags = cpu_flags()
+    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
+        return "avx512-vnni"
+    if {"avx2", "fma"} <= flags:
+        return "avx2"
+    return "generic"
+
+
+def has_vnni() -> bool:
+    return host_isa() == "avx512-vnni"
