@@ -83,6 +83,57 @@ class QuantizeDynamicOp(QC.Operation, name="quantize_dynamic", traits=[Pure]):
         return c.ok
 
 
+def _check_norm_quantize(c: _Check, op, names: list[str]) -> None:
+    """A fused norm + per-token quantization: operands `names` (x, gamma[, beta]); results (q i8, scale)."""
+    _float_operands(c, op, names)
+    _bits_ok(c, op)
+    c(_attr(op, "eps") > 0, "'eps' must be positive")
+    x = _shape(op.operands[0])
+    c(len(x) >= 2, f"x must have rank >= 2 (tokens x features), got {x}")
+    if not c.ok:
+        return
+    c(all(_shape(v) == x[-1:] for v in list(op.operands)[1:]), f"{' and '.join(names[1:])} must have shape {x[-1:]}")
+    c(_int_width(_etype(op.results[0])) == 8 and _shape(op.results[0]) == x, f"q must be i8 of shape {x}")
+    c(_shape(op.results[1]) == x[:-1] + [1], f"scale result shape must be {x[:-1] + [1]}")
+
+
+class RmsNormQuantizeOp(QC.Operation, name="rms_norm_quantize", traits=[Pure]):
+    """RMSNorm followed by per-token dynamic quantization, one op (qc-fuse{norm}):
+    (q, scale) = quantize_dynamic(rms_norm(x, gamma, eps), bits, per_token); the f32 norm is not a result."""
+
+    x: Operand[Tensor]
+    gamma: Operand[Tensor]
+    eps: ir.FloatAttr
+    bits: ir.IntegerAttr
+    q: Result[Tensor]
+    scale: Result[Tensor]
+    reference = staticmethod(ref.rms_norm_quantize)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _check_norm_quantize(c, self, ["x", "gamma"])
+        return c.ok
+
+
+class LayerNormQuantizeOp(QC.Operation, name="layer_norm_quantize", traits=[Pure]):
+    """LayerNorm followed by per-token dynamic quantization, one op (qc-fuse{norm}):
+    (q, scale) = quantize_dynamic(layer_norm(x, gamma, beta, eps), bits, per_token)."""
+
+    x: Operand[Tensor]
+    gamma: Operand[Tensor]
+    beta: Operand[Tensor]
+    eps: ir.FloatAttr
+    bits: ir.IntegerAttr
+    q: Result[Tensor]
+    scale: Result[Tensor]
+    reference = staticmethod(ref.layer_norm_quantize)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _check_norm_quantize(c, self, ["x", "gamma", "beta"])
+        return c.ok
+
+
 class DequantizeOp(QC.Operation, name="dequantize", traits=[Pure]):
     """x = f32(q) · scale, scale [1] or [C] along `axis`."""
 

@@ -154,6 +154,16 @@ def rms_norm(x, gamma, *, eps: float) -> np.ndarray:
     return x / np.sqrt(np.square(x).mean(-1, keepdims=True, dtype=F32) + F32(eps)) * np.asarray(gamma, F32)
 
 
+def rms_norm_quantize(x, gamma, *, eps: float, bits: int = 8):
+    """(q, scale): `quantize_dynamic(rms_norm(x, gamma), bits, per_token)`, the f32 norm never stored."""
+    return quantize_dynamic(rms_norm(x, gamma, eps=eps), bits=bits, granularity="per_token")
+
+
+def layer_norm_quantize(x, gamma, beta, *, eps: float, bits: int = 8):
+    """(q, scale): `quantize_dynamic(layer_norm(x, gamma, beta), bits, per_token)`."""
+    return quantize_dynamic(layer_norm(x, gamma, beta, eps=eps), bits=bits, granularity="per_token")
+
+
 def softmax(x, *, axis: int = -1) -> np.ndarray:
     """exp(x - max) / Σ exp(x - max) along the last dim."""
     x = np.asarray(x, F32)

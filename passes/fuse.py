@@ -1,4 +1,5 @@
-"""qc-fuse: fold elementwise work into the integer matmul's epilogue and drop redundant quantization.
+"""qc-fuse: fold elementwise work into the integer matmul's epilogue, norms into their quantization, and drop
+redundant quantization.
 
 After qc-quantize, a W8A8 transformer layer reads
 
@@ -14,6 +15,10 @@ Each rewrite has its own option (all on by default):
   qc.relu takes the activation as its `act`, which targets apply to the accumulator in registers (the CPU
   VNNI kernel's epilogue). In a SiLU-gated MLP this moves silu(gate) into the gate projection, leaving
   one qc.mul of the tail.
+- `norm`: a qc.rms_norm or qc.layer_norm whose only user is a per-token qc.quantize_dynamic (after
+  `dedupe`: the projections a pre-norm block feeds) becomes one qc.rms_norm_quantize /
+  qc.layer_norm_quantize; the CPU runs it as one loop over tokens, the f32 norm never leaving L1. A norm
+  with another user (the residual of a post-norm block) is left alone.
 - `roundtrip`: qc.quantize(qc.dequantize(%q, %s), %s) with the same scale, axis and a width that holds %q
   is %q: dequantize gives q·s and quantizing it again rounds q·s·(1/s) = q(1 ± 4e-7) back to q for
   |q| ≤ 2^15, so a requantize→dequantize pair that only feeds a re-quantization is removed.
@@ -113,19 +118,49 @@ def drop_roundtrips(func) -> int:
     return n
 
 
+NORMS = {"qc.rms_norm": "qc.rms_norm_quantize", "qc.layer_norm": "qc.layer_norm_quantize"}
+
+
+def fold_norms(func) -> int:
+    n = 0
+    for op in _block_ops(func):
+        if op.name != "qc.quantize_dynamic" or _str(op, "granularity") != "per_token":
+            continue
+        norm = producer(op.operands[0])
+        if norm is None or norm.name not in NORMS or len(users(norm.results[0])) != 1:
+            continue
+        if ir.RankedTensorType(norm.results[0].type).rank < 2:
+            continue
+        with ir.InsertionPoint(op), ir.Location.fused([norm.location, op.location]):
+            fused = ir.Operation.create(
+                NORMS[norm.name],
+                results=[r.type for r in op.results],
+                operands=list(norm.operands),
+                attributes={"eps": norm.attributes["eps"], "bits": op.attributes["bits"]},
+            )
+        for old, new in zip(op.results, fused.results, strict=True):
+            old.replace_all_uses_with(new)
+        op.erase()
+        norm.erase()
+        n += 1
+    return n
+
+
 @dataclass(frozen=True)
 class FusePass:
-    """Fold activations into qc.qlinear, merge duplicate quantizations, drop quantize round trips.
+    """Fold activations into qc.qlinear and norms into their quantization, merge duplicate quantizations, drop
+    quantize round trips.
 
-    Options: dedupe, act, roundtrip (bool, default true each)."""
+    Options: dedupe, act, norm, roundtrip (bool, default true each)."""
 
     name: ClassVar[str] = "qc-fuse"
     dedupe: bool = True
     act: bool = True
+    norm: bool = True
     roundtrip: bool = True
 
     def run(self, module: ir.Module) -> None:
-        counts = {"dedupe": 0, "act": 0, "roundtrip": 0}
+        counts = {"dedupe": 0, "act": 0, "norm": 0, "roundtrip": 0}
         with module.context, ir.Location.unknown():
             for func in _funcs(module):
                 if self.roundtrip:
@@ -134,6 +169,8 @@ class FusePass:
                     counts["dedupe"] += dedupe(func)
                 if self.act:
                     counts["act"] += fold_activations(func)
+                if self.norm:
+                    counts["norm"] += fold_norms(func)
             module.operation.attributes["qc.fused"] = ir.DictAttr.get(
                 {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in counts.items()}
             )

@@ -49,6 +49,7 @@ class Fn:
     """Accumulates the body of one private function; `v()` names fresh SSA values."""
 
     vectorize = True  # elementwise maps and row reductions as vector loops (vector_map)
+    row_fusion = True  # chains of them over the same rows as one row loop (row_fusion)
 
     def __init__(self, name: str, args: list[T], results: list[T]):
         self.name, self.args, self.results = name, args, results
@@ -56,6 +57,7 @@ class Fn:
         self.extra: list[str] = []  # further top-level ops (functions, declarations) the function needs
         self.attrs: dict[str, str] = {}  # function attributes, as MLIR attribute text
         self.n = 0
+        self.row_group = None  # a `row_fusion.RowGroup` while generics are row-fused
 
     def v(self) -> str:
         self.n += 1
@@ -94,9 +96,16 @@ class Fn:
         16-lane vector loops instead where `vector_map` applies (and `self.vectorize`)."""
         n_red = n_reduce or (1 if reduce_last else 0)
         if self.vectorize:
+            from .row_fusion import scalar_row_map
             from .vector_map import vector_generic
 
+            group = self.row_group
             r = vector_generic(self, nd, ins, out, body, yield_, n_red)
+            if r is None and group is not None and not n_red:
+                r = scalar_row_map(self, ins, out, body, yield_)
+            if r is None and group is not None and group.body:  # cannot join the row loop: close it first
+                group.flush()
+                r = self.generic(nd, ins, out, body, yield_, reduce_last, n_reduce)
             if r is not None:
                 return r
         iters = ", ".join(['"parallel"'] * (nd - n_red) + ['"reduction"'] * n_red)

@@ -9,6 +9,7 @@ import math
 
 from . import gemm_ops
 from .linalg_text import Fn, T, dims, f32
+from .row_fusion import fused_rows
 
 ACT = {
     "none": lambda fn, x: ([], x),
@@ -194,58 +195,70 @@ def _row_map(fn: Fn, src: str, t: T, body: list[str]) -> str:
     return fn.generic(t.rank, [(src, t, full)], (fn.empty(t), t, full), body, "%r")
 
 
-def lower_layer_norm(fn: Fn, attrs: dict) -> list[str]:
-    x = fn.args[0]
+def layer_norm_rows(fn: Fn, src: str, x: T, gamma: str, beta: str, eps: float) -> str:
+    """(x - mean) / sqrt(var + eps) · gamma + beta over the last dim of `src` (type `x`)."""
     c = fn.const(f32(float(x.shape[-1])), "f32")
-    s, rt = _row_reduce(fn, "%arg0", x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
+    s, rt = _row_reduce(fn, src, x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
     mean = _row_map(fn, s, rt, [f"%r = arith.divf %a0, {c} : f32"])
     sq, _ = _row_reduce(
         fn,
-        "%arg0",
+        src,
         x,
         "0.0",
         ["%d = arith.subf %a0, %a1 : f32", "%q = arith.mulf %d, %d : f32", "%r = arith.addf %o, %q : f32"],
         extra=[(mean, rt)],
     )
     var = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
-    eps = fn.const(f32(attrs["eps"]), "f32")
+    e = fn.const(f32(eps), "f32")
     full = dims(x.rank)
     body = [
         "%d = arith.subf %a0, %a1 : f32",
-        f"%ve = arith.addf %a2, {eps} : f32",
+        f"%ve = arith.addf %a2, {e} : f32",
         "%sd = math.sqrt %ve : f32",
         "%n = arith.divf %d, %sd : f32",
         "%g = arith.mulf %n, %a3 : f32",
         "%y = arith.addf %g, %a4 : f32",
     ]
-    ins = [
-        ("%arg0", x, full),
-        (mean, rt, full[:-1]),
-        (var, rt, full[:-1]),
-        ("%arg1", fn.args[1], full[-1:]),
-        ("%arg2", fn.args[2], full[-1:]),
-    ]
-    return [fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")]
+    vec = T(x.shape[-1:], "f32")
+    ins = [(src, x, full), (mean, rt, full[:-1]), (var, rt, full[:-1]), (gamma, vec, full[-1:]), (beta, vec, full[-1:])]
+    return fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")
 
 
-def lower_rms_norm(fn: Fn, attrs: dict) -> list[str]:
-    x = fn.args[0]
+def rms_norm_rows(fn: Fn, src: str, x: T, gamma: str, eps: float) -> str:
+    """x / sqrt(mean(x²) + eps) · gamma over the last dim of `src` (type `x`)."""
     c = fn.const(f32(float(x.shape[-1])), "f32")
-    sq, rt = _row_reduce(fn, "%arg0", x, "0.0", ["%q = arith.mulf %a0, %a0 : f32", "%r = arith.addf %o, %q : f32"])
+    sq, rt = _row_reduce(fn, src, x, "0.0", ["%q = arith.mulf %a0, %a0 : f32", "%r = arith.addf %o, %q : f32"])
     ms = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
-    eps = fn.const(f32(attrs["eps"]), "f32")
+    e = fn.const(f32(eps), "f32")
     full = dims(x.rank)
     body = [
-        f"%ve = arith.addf %a1, {eps} : f32",
+        f"%ve = arith.addf %a1, {e} : f32",
         "%sd = math.sqrt %ve : f32",
         "%n = arith.divf %a0, %sd : f32",
         "%y = arith.mulf %n, %a2 : f32",
     ]
-    ins = [("%arg0", x, full), (ms, rt, full[:-1]), ("%arg1", fn.args[1], full[-1:])]
-    return [fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")]
+    ins = [(src, x, full), (ms, rt, full[:-1]), (gamma, T(x.shape[-1:], "f32"), full[-1:])]
+    return fn.generic(x.rank, ins, (fn.empty(x), x, full), body, "%y")
+
+
+def lower_layer_norm(fn: Fn, attrs: dict) -> list[str]:
+    with fused_rows(fn):
+        y = layer_norm_rows(fn, "%arg0", fn.args[0], "%arg1", "%arg2", attrs["eps"])
+    return [y]
+
+
+def lower_rms_norm(fn: Fn, attrs: dict) -> list[str]:
+    with fused_rows(fn):
+        y = rms_norm_rows(fn, "%arg0", fn.args[0], "%arg1", attrs["eps"])
+    return [y]
 
 
 def lower_softmax(fn: Fn, attrs: dict) -> list[str]:
+    with fused_rows(fn):
+        return _softmax(fn, attrs)
+
+
+def _softmax(fn: Fn, attrs: dict) -> list[str]:
     x = fn.args[0]
     full = dims(x.rank)
     mx, rt = _row_reduce(fn, "%arg0", x, f32(-math.inf), ["%r = arith.maximumf %o, %a0 : f32"])
@@ -315,17 +328,12 @@ def lower_channel_permute(fn: Fn, attrs: dict) -> list[str]:
 def lower_quantize(fn: Fn, attrs: dict) -> list[str]:
     x, s = fn.args
     full = dims(x.rank)
-    body = [
-        "%one = arith.constant 1.0 : f32",
-        "%inv = arith.divf %one, %a1 : f32",
-        *_quant_lines("%a0", "%inv", attrs["bits"]),
-    ]
     return [
         fn.generic(
             x.rank,
             [("%arg0", x, full), ("%arg1", s, _scale_exprs(s, x, attrs["axis"]))],
             (fn.empty(x.with_elem("i8")), x.with_elem("i8"), full),
-            body,
+            _quantize_body(attrs["bits"]),
             "%q_i",
         )
     ]
@@ -343,27 +351,48 @@ def _scale_from_absmax(bits: int) -> list[str]:
     ]
 
 
+_ABSMAX = ["%a = math.absf %a0 : f32", "%r = arith.maximumf %o, %a : f32"]
+
+
+def _quantize_body(bits: int) -> list[str]:
+    return ["%one = arith.constant 1.0 : f32", "%inv = arith.divf %one, %a1 : f32", *_quant_lines("%a0", "%inv", bits)]
+
+
+def quantize_rows(fn: Fn, src: str, x: T, bits: int) -> tuple[str, str]:
+    """Per-token dynamic quantization of `src` (type `x`, rank >= 2): the i8 tensor and the scales [rows]."""
+    full = dims(x.rank)
+    qt = x.with_elem("i8")
+    am, rt = _row_reduce(fn, src, x, "0.0", _ABSMAX)
+    scale = _row_map(fn, am, rt, _scale_from_absmax(bits))
+    body = _quantize_body(bits)
+    return fn.generic(x.rank, [(src, x, full), (scale, rt, full[:-1])], (fn.empty(qt), qt, full), body, "%q_i"), scale
+
+
+def token_scales(fn: Fn, scale: str, x: T) -> str:
+    """The per-token scales [rows] of `quantize_rows` as qc's [..., 1] tensor."""
+    rt, st = T(x.shape[:-1], "f32"), T(x.shape[:-1] + (1,), "f32")
+    groups = [[i] for i in range(x.rank - 2)] + [[x.rank - 2, x.rank - 1]]
+    out = fn.v()
+    fn.emit(f"{out} = tensor.expand_shape {scale} {groups} output_shape {list(st.shape)} : {rt.s} into {st.s}")
+    return out
+
+
 def lower_quantize_dynamic(fn: Fn, attrs: dict) -> list[str]:
     x = fn.args[0]
     bits = attrs["bits"]
     full = dims(x.rank)
-    absmax_body = ["%a = math.absf %a0 : f32", "%r = arith.maximumf %o, %a : f32"]
     qt = x.with_elem("i8")
-    qbody = ["%one = arith.constant 1.0 : f32", "%inv = arith.divf %one, %a1 : f32", *_quant_lines("%a0", "%inv", bits)]
     if attrs["granularity"] == "per_token" and x.rank >= 2:  # a rank-1 tensor is one token: per tensor
-        am, rt = _row_reduce(fn, "%arg0", x, "0.0", absmax_body)
-        scale = _row_map(fn, am, rt, _scale_from_absmax(bits))
-        q = fn.generic(x.rank, [("%arg0", x, full), (scale, rt, full[:-1])], (fn.empty(qt), qt, full), qbody, "%q_i")
-        st = T(x.shape[:-1] + (1,), "f32")
-        groups = [[i] for i in range(x.rank - 2)] + [[x.rank - 2, x.rank - 1]]
-        out = fn.v()
-        fn.emit(f"{out} = tensor.expand_shape {scale} {groups} output_shape {list(st.shape)} : {rt.s} into {st.s}")
-        return [q, out]
+        with fused_rows(fn):
+            q, scale = quantize_rows(fn, "%arg0", x, bits)
+        return [q, token_scales(fn, scale, x)]
     zt = T((), "f32")
-    am = fn.generic(x.rank, [("%arg0", x, full)], (fn.fill(zt, "0.0"), zt, []), absmax_body, "%r", n_reduce=x.rank)
+    am = fn.generic(x.rank, [("%arg0", x, full)], (fn.fill(zt, "0.0"), zt, []), _ABSMAX, "%r", n_reduce=x.rank)
     st = T((1,), "f32")
     scale = fn.generic(1, [(am, zt, [])], (fn.empty(st), st, ["d0"]), _scale_from_absmax(bits), "%r")
-    q = fn.generic(x.rank, [("%arg0", x, full), (scale, st, ["0"])], (fn.empty(qt), qt, full), qbody, "%q_i")
+    q = fn.generic(
+        x.rank, [("%arg0", x, full), (scale, st, ["0"])], (fn.empty(qt), qt, full), _quantize_body(bits), "%q_i"
+    )
     return [q, scale]
 
 

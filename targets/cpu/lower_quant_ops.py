@@ -1,5 +1,10 @@
-"""CPU lowerings of the weight-only quantization ops (qc op -> linalg text), merged into
+"""CPU lowerings of the weight-only and the fused norm + quantize ops (qc op -> linalg text), merged into
 `lower_qc`'s table.
+
+`qc.rms_norm_quantize` / `qc.layer_norm_quantize` (qc-fuse{norm}) run the standalone norm's steps and then
+quantize_dynamic's, all in one loop over tokens (`row_fusion`): a token's normalised row is written and
+read back while it is in L1, and each step is the standalone op's own code, so the results are
+bit-identical to the unfused pair.
 
 `qc.wlinear` on constant weights (qc-cpu-pack-weights packs the weight and its scales in panels at compile
 time) runs the f32 GEMM microkernel on a weight dequantized one panel at a time inside the kernel
@@ -16,7 +21,8 @@ import math
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
-from .lower_ops import linear_loops
+from .lower_ops import layer_norm_rows, linear_loops, quantize_rows, rms_norm_rows, token_scales
+from .row_fusion import fused_rows
 
 
 def _dequant_body(bits: int) -> list[str]:
@@ -107,4 +113,24 @@ def lower_wlinear(fn: Fn, attrs: dict) -> list[str]:
     return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg3", b))]
 
 
-LOWERINGS = {"wlinear": lower_wlinear}
+def lower_rms_norm_quantize(fn: Fn, attrs: dict) -> list[str]:
+    x = fn.args[0]
+    with fused_rows(fn):
+        y = rms_norm_rows(fn, "%arg0", x, "%arg1", attrs["eps"])
+        q, scale = quantize_rows(fn, y, x, attrs["bits"])
+    return [q, token_scales(fn, scale, x)]
+
+
+def lower_layer_norm_quantize(fn: Fn, attrs: dict) -> list[str]:
+    x = fn.args[0]
+    with fused_rows(fn):
+        y = layer_norm_rows(fn, "%arg0", x, "%arg1", "%arg2", attrs["eps"])
+        q, scale = quantize_rows(fn, y, x, attrs["bits"])
+    return [q, token_scales(fn, scale, x)]
+
+
+LOWERINGS = {
+    "wlinear": lower_wlinear,
+    "rms_norm_quantize": lower_rms_norm_quantize,
+    "layer_norm_quantize": lower_layer_norm_quantize,
+}

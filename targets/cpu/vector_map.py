@@ -110,6 +110,8 @@ def vector_generic(
     rows, cols = 1, shape[-1]
     for d in shape[:-1]:
         rows *= d
+    if fn.row_group is not None and not fn.row_group.accepts(rows, cols, ins, kinds):
+        return None
     names = {f"%a{i}": f"%{tag}_in{i}" for i in range(len(ins))}
     acc = f"%{tag}_acc"
     if n_red:
@@ -135,8 +137,12 @@ def vector_generic(
 
     consts: set[str] = set()
     c(0), c(1), c(LANES), c(rows), c(cols)
+    group = fn.row_group
     bufs = []
     for i, ((v, t, _), k) in enumerate(zip(ins, kinds, strict=True)):
+        if group is not None and v in group.pending:  # written earlier in the same row loop
+            bufs.append(group.pending[v])
+            continue
         if k == "full":
             t2 = T((rows, cols), t.elem)
         elif k == "row":
@@ -156,20 +162,17 @@ def vector_generic(
     res_t = T((rows,) if n_red else (rows, cols), ot.elem)
     ob = f"%{tag}_out"
     fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {res_t.memref}")
-    r, col = f"%{tag}_r", f"%{tag}_col"
+    r = group.row if group is not None else f"%{tag}_r"
+    col = f"%{tag}_col"
     init_buf = f"%{tag}_initb"
     if n_red:  # the generic's init tensor (a fill) joins the lanes' results
         init_src = collapse(fn, ov, ot, (rows,))
         fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {res_t.memref}")
-    parallel = rows > 1 and rows * cols >= PARALLEL_MIN_ELEMENTS
-    if parallel:  # rows are independent: OpenMP threads share them when the JIT has threads
-        fn.emit(f"scf.parallel ({r}) = ({c(0)}) to ({c(rows)}) step ({c(1)}) {{")
-    else:
-        fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
+    row = []  # the body of the row loop
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k == "row":
-            fn.emit(f"  %{tag}_s{i} = memref.load {b}[{r}] : {t2.memref}")
-            fn.emit(f"  {names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
+            row.append(f"%{tag}_s{i} = memref.load {b}[{r}] : {t2.memref}")
+            row.append(f"{names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
     loads = []
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
         if k in ("full", "col"):
@@ -178,24 +181,29 @@ def vector_generic(
     y = local[yield_]
     if n_red:
         kind, identity = _REDUCE[last.group(2)]
-        fn.emit(f"  %{tag}_init = arith.constant dense<{identity}> : {_vt(ot.elem)}")
-        fn.emit(
-            f"  %{tag}_red = scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} "
+        row.append(f"%{tag}_init = arith.constant dense<{identity}> : {_vt(ot.elem)}")
+        row.append(
+            f"%{tag}_red = scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} "
             f"iter_args({acc} = %{tag}_init) -> ({_vt(ot.elem)}) {{"
         )
-        for line in loads + lines:
-            fn.emit("    " + line)
-        fn.emit(f"    scf.yield {y} : {_vt(ot.elem)}")
-        fn.emit("  }")
-        fn.emit(f"  %{tag}_o = memref.load {init_buf}[{r}] : {res_t.memref}")
-        fn.emit(f"  %{tag}_sum = vector.reduction <{kind}>, %{tag}_red, %{tag}_o : {_vt(ot.elem)} into {ot.elem}")
-        fn.emit(f"  memref.store %{tag}_sum, {ob}[{r}] : {res_t.memref}")
+        row += ["  " + line for line in loads + lines]
+        row += [f"  scf.yield {y} : {_vt(ot.elem)}", "}"]
+        row.append(f"%{tag}_o = memref.load {init_buf}[{r}] : {res_t.memref}")
+        row.append(f"%{tag}_sum = vector.reduction <{kind}>, %{tag}_red, %{tag}_o : {_vt(ot.elem)} into {ot.elem}")
+        row.append(f"memref.store %{tag}_sum, {ob}[{r}] : {res_t.memref}")
     else:
-        fn.emit(f"  scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} {{")
-        for line in loads + lines:
-            fn.emit("    " + line)
-        fn.emit(f"    vector.store {y}, {ob}[{r}, {col}] : {res_t.memref}, {_vt(ot.elem)}")
-        fn.emit("  }")
+        row.append(f"scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} {{")
+        row += ["  " + line for line in loads + lines]
+        row += [f"  vector.store {y}, {ob}[{r}, {col}] : {res_t.memref}, {_vt(ot.elem)}", "}"]
+    if group is not None:
+        return group.add(fn, row, (ob, res_t), ot.shape, rows * cols)
+    parallel = rows > 1 and rows * cols >= PARALLEL_MIN_ELEMENTS
+    if parallel:  # rows are independent: OpenMP threads share them when the JIT has threads
+        fn.emit(f"scf.parallel ({r}) = ({c(0)}) to ({c(rows)}) step ({c(1)}) {{")
+    else:
+        fn.emit(f"scf.for {r} = {c(0)} to {c(rows)} step {c(1)} {{")
+    for line in row:
+        fn.emit("  " + line)
     if parallel:
         fn.emit("scf.reduce")
     fn.emit("}")

@@ -194,7 +194,9 @@ class GpuTarget(Target):
 
     def pipeline(self) -> str:
         offload = "qc-gpu-offload" if self.options.ops == "gemm" else f"qc-gpu-offload{{ops={self.options.ops}}}"
-        return f"qc-fuse{{act=false}},{offload},qc-lower-to-linalg,qc-outline-host-ops"
+        # ops=all runs the norms and the quantization on the GPU: keep them apart for the offload pass
+        fuse = "qc-fuse{act=false}" if self.options.ops == "gemm" else "qc-fuse{act=false,norm=false}"
+        return f"{fuse},{offload},qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         ops = offloaded_ops(module)

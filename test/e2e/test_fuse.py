@@ -14,10 +14,10 @@ from qcomp.models import minilm
 
 
 def _fused_counts(cm) -> dict[str, int]:
-    pattern = r"qc\.fused = \{act = (\d+) : i64, dedupe = (\d+) : i64, roundtrip = (\d+) : i64\}"
+    pattern = r"qc\.fused = \{act = (\d+) : i64, dedupe = (\d+) : i64, norm = (\d+) : i64, roundtrip = (\d+) : i64\}"
     m = re.search(pattern, cm.stages["target"])
     assert m, "qc-fuse did not run"
-    return dict(zip(("act", "dedupe", "roundtrip"), map(int, m.groups()), strict=True))
+    return dict(zip(("act", "dedupe", "norm", "roundtrip"), map(int, m.groups()), strict=True))
 
 
 def _both(model, inputs, recipe="w8a8"):
@@ -27,13 +27,17 @@ def _both(model, inputs, recipe="w8a8"):
     return fused, plain
 
 
-@pytest.mark.parametrize(("name", "acts"), [("tiny-llama", 2), ("mlp", 0)])
-def test_fused_and_unfused_builds_bit_identical(name, acts):
+@pytest.mark.parametrize(("name", "acts", "norms"), [("tiny-llama", 2, 5), ("mlp", 0, 0)])
+def test_fused_and_unfused_builds_bit_identical(name, acts, norms):
     model, inputs = BUILTIN[name]()
     fused, plain = _both(model, inputs)
     assert np.array_equal(fused(*inputs).numpy(), plain(*inputs).numpy())
     counts = _fused_counts(fused)
     assert counts["act"] >= acts  # tiny-llama: silu(gate) of each layer's MLP in the epilogue
+    # tiny-llama: both RMSNorms of each of its 2 layers and the final one feed only their projections'
+    # (the LM head's) quantization
+    assert counts["norm"] == norms
+    assert ("__qc_rms_norm_quantize" in fused.stages["target"]) == (norms > 0)  # its lowered kernel
 
 
 def test_minilm_fused_gelu_and_shared_quantization_bit_identical():
@@ -45,3 +49,4 @@ def test_minilm_fused_gelu_and_shared_quantization_bit_identical():
     counts = _fused_counts(fused)
     assert counts["act"] == 6  # GELU of the 6 FFNs
     assert counts["dedupe"] == 12  # Q, K and V quantize their input once: 2 of 3 go, in 6 layers
+    assert counts["norm"] == 0  # post-norm: every LayerNorm output also feeds a residual add

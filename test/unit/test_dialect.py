@@ -24,6 +24,8 @@ ALL_OPS = {
     "qc.channel_permute",
     "qc.quantize",
     "qc.quantize_dynamic",
+    "qc.rms_norm_quantize",
+    "qc.layer_norm_quantize",
     "qc.dequantize",
     "qc.requantize",
     "qc.qlinear",
@@ -93,6 +95,10 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %21 = "qc.wlinear"(%x, %wq, %wgs, %b)
       {bits = 8 : i64, group = 4 : i64}
       : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %22:2 = "qc.rms_norm_quantize"(%x, %g) {eps = 1.0e-06 : f64, bits = 8 : i64}
+      : (tensor<4x16xf32>, tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %23:2 = "qc.layer_norm_quantize"(%x, %g, %g) {eps = 1.0e-05 : f64, bits = 8 : i64}
+      : (tensor<4x16xf32>, tensor<16xf32>, tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
   return
 }
 """

@@ -1,4 +1,5 @@
 // RUN: qcomp-opt %s --split-input-file -p qc-fuse | filecheck %s
+// RUN: qcomp-opt %s --split-input-file -p 'qc-fuse{norm=false}' | filecheck %s --check-prefix=OFF
 
 // The gate projection of a SiLU-gated MLP takes silu into its epilogue; the three users of one input
 // quantize it once.
@@ -76,4 +77,57 @@ func.func @negative_roundtrip_other_scale(%q: tensor<4x16xi8>) -> tensor<4x16xi8
   %f = "qc.dequantize"(%q, %s) {axis = -1 : i64} : (tensor<4x16xi8>, tensor<1xf32>) -> tensor<4x16xf32>
   %r = "qc.quantize"(%f, %t) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xi8>
   return %r : tensor<4x16xi8>
+}
+
+// -----
+
+// A pre-norm block: the RMSNorm feeds only the (deduplicated) quantization of its projections, so the pair
+// becomes one op with the norm's eps and the quantization's bits.
+// CHECK-LABEL: func.func @rms_norm_into_quantize
+// CHECK-NOT: "qc.rms_norm"(
+// CHECK: %[[Q:.*]]:2 = "qc.rms_norm_quantize"(%arg0, %arg1) {bits = 8 : i64, eps = 9.99999997E-7 : f32}
+// CHECK-NOT: qc.quantize_dynamic
+// CHECK: "qc.qlinear"(%[[Q]]#0, %[[Q]]#1
+// CHECK: "qc.qlinear"(%[[Q]]#0, %[[Q]]#1
+func.func @rms_norm_into_quantize(%x: tensor<4x16xf32>, %g: tensor<16xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %n = "qc.rms_norm"(%x, %g) {eps = 1.0e-06 : f32} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  %q:2 = "qc.quantize_dynamic"(%n) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %r:2 = "qc.quantize_dynamic"(%n) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %y = "qc.qlinear"(%q#0, %q#1, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %z = "qc.qlinear"(%r#0, %r#1, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  return %y, %z : tensor<4x32xf32>, tensor<4x32xf32>
+}
+
+// -----
+
+// LayerNorm works the same way; with norm=false the pair stays apart.
+// CHECK-LABEL: func.func @layer_norm_into_quantize
+// CHECK: "qc.layer_norm_quantize"(%arg0, %arg1, %arg1) {bits = 4 : i64, eps = 1.000000e-05 : f64}
+// OFF-LABEL: func.func @layer_norm_into_quantize
+// OFF: %[[N:.*]] = "qc.layer_norm"
+// OFF: "qc.quantize_dynamic"(%[[N]])
+func.func @layer_norm_into_quantize(%x: tensor<2x3x16xf32>, %g: tensor<16xf32>) -> (tensor<2x3x16xi8>, tensor<2x3x1xf32>) {
+  %n = "qc.layer_norm"(%x, %g, %g) {eps = 1.0e-05 : f64} : (tensor<2x3x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<2x3x16xf32>
+  %q:2 = "qc.quantize_dynamic"(%n) {bits = 4 : i64, granularity = "per_token"} : (tensor<2x3x16xf32>) -> (tensor<2x3x16xi8>, tensor<2x3x1xf32>)
+  return %q#0, %q#1 : tensor<2x3x16xi8>, tensor<2x3x1xf32>
+}
+
+// -----
+
+// A post-norm block: the LayerNorm output is also the residual, and a per-tensor quantization is not per
+// token: neither pair fuses.
+// CHECK-LABEL: func.func @negative_norm_with_residual_and_per_tensor
+// CHECK: %[[N:.*]] = "qc.layer_norm"
+// CHECK: "qc.quantize_dynamic"(%[[N]]) {bits = 8 : i64, granularity = "per_token"}
+// CHECK: "qc.add"(%[[N]]
+// CHECK: %[[R:.*]] = "qc.rms_norm"
+// CHECK: "qc.quantize_dynamic"(%[[R]]) {bits = 8 : i64, granularity = "per_tensor"}
+// CHECK-NOT: _quantize"
+func.func @negative_norm_with_residual_and_per_tensor(%x: tensor<4x16xf32>, %g: tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x16xf32>, tensor<4x16xi8>) {
+  %n = "qc.layer_norm"(%x, %g, %g) {eps = 1.0e-05 : f64} : (tensor<4x16xf32>, tensor<16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  %q:2 = "qc.quantize_dynamic"(%n) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %a = "qc.add"(%n, %x) : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32>
+  %r = "qc.rms_norm"(%x, %g) {eps = 1.0e-05 : f64} : (tensor<4x16xf32>, tensor<16xf32>) -> tensor<4x16xf32>
+  %p:2 = "qc.quantize_dynamic"(%r) {bits = 8 : i64, granularity = "per_tensor"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<1xf32>)
+  return %q#0, %a, %p#0 : tensor<4x16xi8>, tensor<4x16xf32>, tensor<4x16xi8>
 }
