@@ -11,10 +11,11 @@ from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
 from qcomp.examples.models import BUILTIN
 from qcomp.recipes import Recipe
-from qcomp.targets.cpu.gemm_ops import PACK_I4, PACK_I8, pack_array
+from qcomp.targets.cpu.gemm_ops import PACK_I4, PACK_I8, pack_array, qlinear
 from qcomp.targets.cpu.int4_panels import fits_int4
 from qcomp.targets.cpu.jit import JitFunction
 from qcomp.targets.cpu.kernels import ISAS, host_isa
+from qcomp.targets.cpu.linalg_text import Fn, T
 from qcomp.targets.cpu.lower_qc import LowerToLinalgPass
 from qcomp.targets.cpu.pack_weights import PackWeightsPass
 from qcomp.targets.cpu.target import CpuTarget
@@ -111,3 +112,14 @@ def test_qlinear_int4_kernel_matches_reference_exactly(isa, m, k, n):
     (got,) = f4(x, xs, ws, b)
     assert np.array_equal(got, want)
     assert np.array_equal(got, f8(x, xs, ws, b)[0])
+
+
+@pytest.mark.parametrize(
+    ("precision", "k", "twin"), [("w4a8", 64, True), (None, 64, True), ("w8a8", 64, False), ("w4a8", 60, False)]
+)
+def test_int4_twin_only_for_w4_precision_and_k_multiple_of_8(precision, k, twin):
+    args = [T((5, k), "i8"), T((5, 1), "f32"), T((32, k), "i8"), T((32,), "f32"), T((32,), "f32")]
+    fn = Fn("__qc_qlinear_0", args, [T((5, 32), "f32")])
+    assert qlinear(fn, (["%f = arith.sitofp %a0 : i32 to f32"], "%f"), precision=precision)
+    assert ("qc.packed_int4" in fn.attrs) == twin
+    assert fn.attrs["qc.pack"] == f'"{PACK_I8}"'  # the per-call copy always packs the i8 layout
