@@ -52,13 +52,16 @@ def unpack(name: str, ref: str, memref: str, t: str) -> list[str]:
     ]
 
 
-def signed_quads(fn: Fn, c, m: int, k: int, abuf: str, am: str, t: str) -> tuple[str, str, str]:
+def signed_quads(fn: Fn, c, m: int, k: int, a: tuple[str, str], dot: tuple[str, str], t: str) -> tuple[str, str, str]:
     """A [M, K] i8 as i32 quads [M, K/4] (the k loop broadcasts one per row and quad) and the per-row
-    correction 8·Σ_k A[m, k] as an i32 buffer [M], in one pass over A. c: the kernel's index constants.
-    Returns (quad buffer, its memref type, correction buffer)."""
+    correction 8·Σ_k A[m, k] as an i32 buffer [M], in one pass over A. c: the kernel's index constants; a: A's
+    buffer and memref type; dot: the kernel's vpdpbusd function and its vector of 64 ones (u8), which sums 64
+    bytes of A per instruction (K a multiple of 64; else 8 bytes at a time, sign-extended). Returns (quad
+    buffer, its memref type, correction buffer)."""
+    (abuf, am), (fdot, ones) = a, dot
     qm, rm = T((m, k // 4), "i32").memref, T((m,), "i32").memref
     w = 64 if k % 64 == 0 else 8
-    vw, vq = f"vector<{w}xi32>", f"vector<{w // 4}xi32>"
+    vw, vq = ("vector<16xi32>", "vector<16xi32>") if w == 64 else ("vector<8xi32>", "vector<2xi32>")
     for v in (0, 1, 4, w, m, k):
         c(v)
     fn.emit(f"%{t}_sq = memref.alloc() {{alignment = 64 : i64}} : {qm}")
@@ -71,8 +74,13 @@ def signed_quads(fn: Fn, c, m: int, k: int, abuf: str, am: str, t: str) -> tuple
     fn.emit(f"  %{t}_sw = vector.bitcast %{t}_sv : vector<{w}xi8> to {vq}")
     fn.emit(f"  %{t}_si = arith.divui %{t}_sk, {c(4)} : index")
     fn.emit(f"  vector.store %{t}_sw, %{t}_sq[%{t}_sm, %{t}_si] : {qm}, {vq}")
-    fn.emit(f"  %{t}_se = arith.extsi %{t}_sv : vector<{w}xi8> to {vw}")
-    fn.emit(f"  %{t}_sn = arith.addi %{t}_sa, %{t}_se : {vw}")
+    if w == 64:
+        fn.emit(
+            f"  %{t}_sn = func.call {fdot}(%{t}_sa, {ones}, %{t}_sv) : ({vw}, vector<64xi8>, vector<64xi8>) -> {vw}"
+        )
+    else:
+        fn.emit(f"  %{t}_se = arith.extsi %{t}_sv : vector<8xi8> to {vw}")
+        fn.emit(f"  %{t}_sn = arith.addi %{t}_sa, %{t}_se : {vw}")
     fn.emit(f"  scf.yield %{t}_sn : {vw}")
     fn.emit("}")
     fn.emit(f"%{t}_sr = vector.reduction <add>, %{t}_ss : {vw} into i32")

@@ -204,7 +204,7 @@ def emit_gemm(
     bi = [f"%{t}_b"] if batched else []
     if g.int4:  # A as i32 quads and the per-row 8·Σ_k A the offset-binary nibbles add
         int4_panels.vector_constants(fn, t)
-        abuf, am, rcbuf = int4_panels.signed_quads(fn, e.c, g.m, g.k, abuf, am, t)
+        abuf, am, rcbuf = int4_panels.signed_quads(fn, e.c, g.m, g.k, (abuf, am), (dot, ones), t)
     elif g.elem == "i8":  # A + 128 as u8 quads, once per call: the k loop then broadcasts straight from memory
         abuf, am = _flipped_quads(fn, e, g, abuf, am)
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
