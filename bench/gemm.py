@@ -60,7 +60,7 @@ func.func @main(%x: tensor<{m}x{k}xf32>, %b: tensor<{n}xf32>) -> tensor<{m}x{n}x
     else:
         text = f"""
 func.func @main(%x: tensor<{m}x{k}xi8>, %xs: tensor<{m}x1xf32>, %ws: tensor<{n}xf32>, %b: tensor<{n}xf32>) -> tensor<{m}x{n}xf32> {{
-  %w = arith.constant dense<0> : tensor<{n}x{k}xi8>
+  %w = arith.constant dense<127> : tensor<{n}x{k}xi8>
   %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {{act = "none"}} : (tensor<{m}x{k}xi8>, tensor<{m}x1xf32>, tensor<{n}x{k}xi8>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{m}x{n}xf32>
   return %y : tensor<{m}x{n}xf32>
 }}"""

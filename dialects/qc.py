@@ -246,6 +246,36 @@ class SoftmaxOp(QC.Operation, name="softmax", traits=[Pure]):
         return c.ok
 
 
+class MaskedSoftmaxOp(QC.Operation, name="masked_softmax", traits=[Pure]):
+    """Softmax of x + mask along the last dimension (attention scores plus an additive mask; qc-fuse{mask}).
+
+    mask has x's rank: leading dims of size 1 (broadcast), then x's trailing dims (e.g. [1, 1, S, S] for scores
+    [B, H, S, S]). masked_rows = "zero": a row whose every x + mask is -inf gives 0 (torch's _safe_softmax,
+    what SDPA runs); "nan": such a row gives NaN, as plain softmax does.
+    """
+
+    x: Operand[Tensor]
+    mask: Operand[Tensor]
+    masked_rows: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.masked_softmax)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        _float_operands(c, self, ["x", "mask"])
+        x, m = _shape(self.operands[0]), _shape(self.operands[1])
+        c(_attr(self, "masked_rows") in ("zero", "nan"), "'masked_rows' must be zero or nan")
+        c(len(x) >= 2 and len(m) == len(x), f"mask must have the rank of x ({len(x)} >= 2), got {m}")
+        if c.ok:
+            lead = next((i for i in range(len(x)) if m[i:] == x[i:]), len(x))
+            c(
+                lead < len(x) and all(d == 1 for d in m[:lead]),
+                f"mask {m} must be x's trailing dims {x} after leading dims of size 1",
+            )
+        _same_as_result(c, self)
+        return c.ok
+
+
 def _verify_unary(self) -> bool:
     """Shared verifier of elementwise float ops with one operand."""
     c = _Check(self)

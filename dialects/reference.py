@@ -171,6 +171,17 @@ def softmax(x, *, axis: int = -1) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def masked_softmax(x, mask, *, masked_rows: str = "zero") -> np.ndarray:
+    """softmax(x + mask) along the last dim, mask broadcast over x's leading dims. masked_rows = "zero": a row
+    whose every x + mask is -inf gives 0 (torch's _safe_softmax, what SDPA runs); "nan": it gives NaN."""
+    z = np.asarray(x, F32) + np.asarray(mask, F32)
+    with np.errstate(invalid="ignore"):
+        y = softmax(z)
+    if masked_rows == "zero":
+        y = np.where(np.all(z == -np.inf, axis=-1, keepdims=True), F32(0), y)
+    return y
+
+
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 
 

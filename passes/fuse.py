@@ -19,6 +19,8 @@ Each rewrite has its own option (all on by default):
   `dedupe`: the projections a pre-norm block feeds) becomes one qc.rms_norm_quantize /
   qc.layer_norm_quantize; the CPU runs it as one loop over tokens, the f32 norm never leaving L1. A norm
   with another user (the residual of a post-norm block) is left alone.
+- `mask`: attention's additive mask and torch's safe-softmax tail (the host ops around qc.softmax that SDPA
+  exports) become one qc.masked_softmax (`attention_mask`).
 - `roundtrip`: qc.quantize(qc.dequantize(%q, %s), %s) with the same scale, axis and a width that holds %q
   is %q: dequantize gives q·s and quantizing it again rounds q·s·(1/s) = q(1 ± 4e-7) back to q for
   |q| ≤ 2^15, so a requantize→dequantize pair that only feeds a re-quantization is removed.
@@ -35,6 +37,7 @@ import numpy as np
 from qcomp.dialects._mlir import ir
 from qcomp.weights import constant_array
 
+from .attention_mask import fold_masks
 from .channel_fold import producer, users
 
 QUANTIZE_OPS = ("qc.quantize_dynamic", "qc.quantize")
@@ -148,19 +151,20 @@ def fold_norms(func) -> int:
 
 @dataclass(frozen=True)
 class FusePass:
-    """Fold activations into qc.qlinear and norms into their quantization, merge duplicate quantizations, drop
-    quantize round trips.
+    """Fold activations into qc.qlinear, norms into their quantization and attention masks into the softmax,
+    merge duplicate quantizations, drop quantize round trips.
 
-    Options: dedupe, act, norm, roundtrip (bool, default true each)."""
+    Options: dedupe, act, norm, mask, roundtrip (bool, default true each)."""
 
     name: ClassVar[str] = "qc-fuse"
     dedupe: bool = True
     act: bool = True
     norm: bool = True
+    mask: bool = True
     roundtrip: bool = True
 
     def run(self, module: ir.Module) -> None:
-        counts = {"dedupe": 0, "act": 0, "norm": 0, "roundtrip": 0}
+        counts = {"dedupe": 0, "act": 0, "norm": 0, "mask": 0, "roundtrip": 0}
         with module.context, ir.Location.unknown():
             for func in _funcs(module):
                 if self.roundtrip:
@@ -171,6 +175,8 @@ class FusePass:
                     counts["act"] += fold_activations(func)
                 if self.norm:
                     counts["norm"] += fold_norms(func)
+                if self.mask:
+                    counts["mask"] += fold_masks(func)
             module.operation.attributes["qc.fused"] = ir.DictAttr.get(
                 {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in counts.items()}
             )

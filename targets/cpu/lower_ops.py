@@ -183,14 +183,14 @@ def lower_embedding(fn: Fn, attrs: dict) -> list[str]:
     return [fn.generic(nd, [("%arg1", ids, dims(nd - 1))], (fn.empty(yt), yt, dims(nd)), body, "%e")]
 
 
-def _row_reduce(fn: Fn, src: str, x: T, init: str, body: list[str], extra=()) -> tuple[str, T]:
+def row_reduce(fn: Fn, src: str, x: T, init: str, body: list[str], extra=()) -> tuple[str, T]:
     rt = T(x.shape[:-1], "f32")
     full = dims(x.rank)
     ins = [(src, x, full), *[(v, t, full[:-1]) for v, t in extra]]
     return fn.generic(x.rank, ins, (fn.fill(rt, init), rt, full[:-1]), body, "%r", reduce_last=True), rt
 
 
-def _row_map(fn: Fn, src: str, t: T, body: list[str]) -> str:
+def row_map(fn: Fn, src: str, t: T, body: list[str]) -> str:
     full = dims(t.rank)
     return fn.generic(t.rank, [(src, t, full)], (fn.empty(t), t, full), body, "%r")
 
@@ -198,9 +198,9 @@ def _row_map(fn: Fn, src: str, t: T, body: list[str]) -> str:
 def layer_norm_rows(fn: Fn, src: str, x: T, gamma: str, beta: str, eps: float) -> str:
     """(x - mean) / sqrt(var + eps) · gamma + beta over the last dim of `src` (type `x`)."""
     c = fn.const(f32(float(x.shape[-1])), "f32")
-    s, rt = _row_reduce(fn, src, x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
-    mean = _row_map(fn, s, rt, [f"%r = arith.divf %a0, {c} : f32"])
-    sq, _ = _row_reduce(
+    s, rt = row_reduce(fn, src, x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
+    mean = row_map(fn, s, rt, [f"%r = arith.divf %a0, {c} : f32"])
+    sq, _ = row_reduce(
         fn,
         src,
         x,
@@ -208,7 +208,7 @@ def layer_norm_rows(fn: Fn, src: str, x: T, gamma: str, beta: str, eps: float) -
         ["%d = arith.subf %a0, %a1 : f32", "%q = arith.mulf %d, %d : f32", "%r = arith.addf %o, %q : f32"],
         extra=[(mean, rt)],
     )
-    var = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
+    var = row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
     e = fn.const(f32(eps), "f32")
     full = dims(x.rank)
     body = [
@@ -227,8 +227,8 @@ def layer_norm_rows(fn: Fn, src: str, x: T, gamma: str, beta: str, eps: float) -
 def rms_norm_rows(fn: Fn, src: str, x: T, gamma: str, eps: float) -> str:
     """x / sqrt(mean(x²) + eps) · gamma over the last dim of `src` (type `x`)."""
     c = fn.const(f32(float(x.shape[-1])), "f32")
-    sq, rt = _row_reduce(fn, src, x, "0.0", ["%q = arith.mulf %a0, %a0 : f32", "%r = arith.addf %o, %q : f32"])
-    ms = _row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
+    sq, rt = row_reduce(fn, src, x, "0.0", ["%q = arith.mulf %a0, %a0 : f32", "%r = arith.addf %o, %q : f32"])
+    ms = row_map(fn, sq, rt, [f"%r = arith.divf %a0, {c} : f32"])
     e = fn.const(f32(eps), "f32")
     full = dims(x.rank)
     body = [
@@ -251,30 +251,6 @@ def lower_rms_norm(fn: Fn, attrs: dict) -> list[str]:
     with fused_rows(fn):
         y = rms_norm_rows(fn, "%arg0", fn.args[0], "%arg1", attrs["eps"])
     return [y]
-
-
-def lower_softmax(fn: Fn, attrs: dict) -> list[str]:
-    with fused_rows(fn):
-        return _softmax(fn, attrs)
-
-
-def _softmax(fn: Fn, attrs: dict) -> list[str]:
-    x = fn.args[0]
-    full = dims(x.rank)
-    mx, rt = _row_reduce(fn, "%arg0", x, f32(-math.inf), ["%r = arith.maximumf %o, %a0 : f32"])
-    e = fn.generic(
-        x.rank,
-        [("%arg0", x, full), (mx, rt, full[:-1])],
-        (fn.empty(x), x, full),
-        ["%d = arith.subf %a0, %a1 : f32", "%r = math.exp %d : f32"],
-        "%r",
-    )
-    s, _ = _row_reduce(fn, e, x, "0.0", ["%r = arith.addf %o, %a0 : f32"])
-    return [
-        fn.generic(
-            x.rank, [(e, x, full), (s, rt, full[:-1])], (fn.empty(x), x, full), ["%r = arith.divf %a0, %a1 : f32"], "%r"
-        )
-    ]
 
 
 def lower_gelu(fn: Fn, attrs: dict) -> list[str]:
@@ -362,8 +338,8 @@ def quantize_rows(fn: Fn, src: str, x: T, bits: int) -> tuple[str, str]:
     """Per-token dynamic quantization of `src` (type `x`, rank >= 2): the i8 tensor and the scales [rows]."""
     full = dims(x.rank)
     qt = x.with_elem("i8")
-    am, rt = _row_reduce(fn, src, x, "0.0", _ABSMAX)
-    scale = _row_map(fn, am, rt, _scale_from_absmax(bits))
+    am, rt = row_reduce(fn, src, x, "0.0", _ABSMAX)
+    scale = row_map(fn, am, rt, _scale_from_absmax(bits))
     body = _quantize_body(bits)
     return fn.generic(x.rank, [(src, x, full), (scale, rt, full[:-1])], (fn.empty(qt), qt, full), body, "%q_i"), scale
 
@@ -461,7 +437,7 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
     at = yt.with_elem("i32")
     xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
     ins = [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])]
-    fast = gemm_ops.qlinear(fn, _epilogue_body(3, attrs["act"]))
+    fast = gemm_ops.qlinear(fn, _epilogue_body(3, attrs["act"]), attrs.get("qc.precision"))
     if fast:
         return fast
     acc = fn.generic(

@@ -195,7 +195,7 @@ class GpuTarget(Target):
     def pipeline(self) -> str:
         offload = "qc-gpu-offload" if self.options.ops == "gemm" else f"qc-gpu-offload{{ops={self.options.ops}}}"
         # ops=all runs the norms and the quantization on the GPU: keep them apart for the offload pass
-        fuse = "qc-fuse{act=false}" if self.options.ops == "gemm" else "qc-fuse{act=false,norm=false}"
+        fuse = "qc-fuse{act=false}" if self.options.ops == "gemm" else "qc-fuse{act=false,norm=false,mask=false}"
         return f"{fuse},{offload},qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:

@@ -14,10 +14,10 @@ from qcomp.models import minilm
 
 
 def _fused_counts(cm) -> dict[str, int]:
-    pattern = r"qc\.fused = \{act = (\d+) : i64, dedupe = (\d+) : i64, norm = (\d+) : i64, roundtrip = (\d+) : i64\}"
+    pattern = r"qc\.fused = \{act = (\d+) : i64, dedupe = (\d+) : i64, mask = (\d+) : i64, norm = (\d+) : i64, roundtrip = (\d+) : i64\}"
     m = re.search(pattern, cm.stages["target"])
     assert m, "qc-fuse did not run"
-    return dict(zip(("act", "dedupe", "norm", "roundtrip"), map(int, m.groups()), strict=True))
+    return dict(zip(("act", "dedupe", "mask", "norm", "roundtrip"), map(int, m.groups()), strict=True))
 
 
 def _both(model, inputs, recipe="w8a8"):
@@ -27,8 +27,8 @@ def _both(model, inputs, recipe="w8a8"):
     return fused, plain
 
 
-@pytest.mark.parametrize(("name", "acts", "norms"), [("tiny-llama", 2, 5), ("mlp", 0, 0)])
-def test_fused_and_unfused_builds_bit_identical(name, acts, norms):
+@pytest.mark.parametrize(("name", "acts", "norms", "masks"), [("tiny-llama", 2, 5, 2), ("mlp", 0, 0, 0)])
+def test_fused_and_unfused_builds_bit_identical(name, acts, norms, masks):
     model, inputs = BUILTIN[name]()
     fused, plain = _both(model, inputs)
     assert np.array_equal(fused(*inputs).numpy(), plain(*inputs).numpy())
@@ -38,6 +38,10 @@ def test_fused_and_unfused_builds_bit_identical(name, acts, norms):
     # (the LM head's) quantization
     assert counts["norm"] == norms
     assert ("__qc_rms_norm_quantize" in fused.stages["target"]) == (norms > 0)  # its lowered kernel
+    assert counts["mask"] == masks  # each layer's SDPA: mask add, softmax and the safe-softmax select in one op
+    target = fused.stages["target"]
+    assert ("__qc_masked_softmax" in target) == (masks > 0)
+    assert "__qc_softmax" not in target
 
 
 def test_minilm_fused_gelu_and_shared_quantization_bit_identical():
@@ -50,3 +54,4 @@ def test_minilm_fused_gelu_and_shared_quantization_bit_identical():
     assert counts["act"] == 6  # GELU of the 6 FFNs
     assert counts["dedupe"] == 12  # Q, K and V quantize their input once: 2 of 3 go, in 6 layers
     assert counts["norm"] == 0  # post-norm: every LayerNorm output also feeds a residual add
+    assert counts["mask"] == 6

@@ -10,7 +10,7 @@ import pytest
 from qcomp.targets.cpu.jit import jit_from_text
 from qcomp.targets.cpu.linalg_text import Fn, T
 from qcomp.targets.cpu.lower_qc import LOWERINGS
-from test_cpu_lowering import module_text, run_both, tricky
+from test_cpu_lowering import assert_close, module_text, run_both, tricky
 
 F32 = np.float32
 
@@ -32,6 +32,26 @@ CASES = [
         "layer_norm_quantize",
         lambda rng: [rng.normal(0, 3, (5, 32)).astype(F32), rng.uniform(0.5, 2, 32).astype(F32), np.zeros(32, F32)],
         {"eps": 1e-5, "bits": 4},
+    ),
+]
+
+
+def _mask(rng, shape) -> np.ndarray:
+    m = np.where(rng.random(shape) < 0.3, -np.inf, 0).astype(F32)
+    m[..., 0, :] = -np.inf  # a fully masked row
+    return m
+
+
+CASES += [
+    (
+        "masked_softmax",
+        lambda rng: [rng.normal(0, 3, (2, 3, 8, 32)).astype(F32), _mask(rng, (1, 1, 8, 32))],
+        {"masked_rows": "zero"},
+    ),
+    (
+        "masked_softmax",
+        lambda rng: [rng.normal(0, 3, (1, 2, 4, 16)).astype(F32), np.zeros((1, 1, 1, 16), F32)],
+        {"masked_rows": "nan"},
     ),
 ]
 
@@ -85,3 +105,15 @@ def test_fused_op_text_is_one_call_per_norm():
     q, s = fn(np.zeros((4, 32), F32), np.ones(32, F32))
     assert not q.any()
     assert np.array_equal(s, np.ones((4, 1), F32))  # all-zero rows: scale 1, q 0
+
+
+@pytest.mark.parametrize(("shape", "mshape"), [((1, 3, 16, 32), (1, 1, 16, 32)), ((2, 2, 5, 7), (1, 1, 5, 7))])
+def test_masked_softmax_matches_reference_and_zeroes_fully_masked_rows(shape, mshape):
+    rng = np.random.default_rng(5)
+    x, m = rng.normal(0, 4, shape).astype(F32), _mask(rng, mshape)
+    want, got = run_both("masked_softmax", [x, m], masked_rows="zero")
+    assert_close(want, got)
+    assert not got[0][..., 0, :].any()  # every score of query 0 is masked: 0, not NaN
+    _, nan = run_both("masked_softmax", [x, m], masked_rows="nan")
+    assert np.isnan(nan[0][..., 0, :]).all()
+    assert np.array_equal(nan[0][..., 1:, :], got[0][..., 1:, :])

@@ -131,3 +131,78 @@ func.func @negative_norm_with_residual_and_per_tensor(%x: tensor<4x16xf32>, %g: 
   %p:2 = "qc.quantize_dynamic"(%r) {bits = 8 : i64, granularity = "per_tensor"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<1xf32>)
   return %q#0, %a, %p#0 : tensor<4x16xi8>, tensor<4x16xf32>, tensor<4x16xi8>
 }
+
+// -----
+
+// torch's SDPA softmax: scores + a [1, 1, S, S] mask, qc.softmax, then the safe-softmax tail (a row whose
+// scores are all -inf gives 0) become one qc.masked_softmax; the host generics go.
+// CHECK-LABEL: func.func @sdpa_safe_softmax
+// CHECK: %[[Y:.*]] = "qc.masked_softmax"(%arg0, %arg1) {masked_rows = "zero"}
+// CHECK-NOT: linalg.generic
+// CHECK-NOT: qc.softmax
+// CHECK: return %[[Y]]
+// OFF-LABEL: func.func @sdpa_safe_softmax
+// OFF: "qc.softmax"
+#id = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#bmask = affine_map<(d0, d1, d2, d3) -> (0, 0, d2, d3)>
+#row = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, 0)>
+func.func @sdpa_safe_softmax(%s: tensor<1x2x4x4xf32>, %m: tensor<1x1x4x4xf32>) -> tensor<1x2x4x4xf32> {
+  %ninf = arith.constant 0xFFF0000000000000 : f64
+  %true = arith.constant true
+  %zeros = arith.constant dense<0.0> : tensor<1x2x4x4xf32>
+  %e = tensor.empty() : tensor<1x2x4x4xf32>
+  %z = linalg.generic {indexing_maps = [#id, #bmask, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s, %m : tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32>) outs(%e : tensor<1x2x4x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x4x4xf32>
+  %p = "qc.softmax"(%z) {axis = -1 : i64} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %ei = tensor.empty() : tensor<1x2x4x4xi1>
+  %eq = linalg.generic {indexing_maps = [#id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%z : tensor<1x2x4x4xf32>) outs(%ei : tensor<1x2x4x4xi1>) {
+  ^bb0(%a: f32, %o: i1):
+    %w = arith.extf %a : f32 to f64
+    %c = arith.cmpf oeq, %w, %ninf : f64
+    linalg.yield %c : i1
+  } -> tensor<1x2x4x4xi1>
+  %er = tensor.empty() : tensor<1x2x4x1xi1>
+  %f = linalg.fill ins(%true : i1) outs(%er : tensor<1x2x4x1xi1>) -> tensor<1x2x4x1xi1>
+  %all = linalg.generic {indexing_maps = [#id, #row], iterator_types = ["parallel", "parallel", "parallel", "reduction"]} ins(%eq : tensor<1x2x4x4xi1>) outs(%f : tensor<1x2x4x1xi1>) {
+  ^bb0(%a: i1, %o: i1):
+    %r = arith.andi %a, %o : i1
+    linalg.yield %r : i1
+  } -> tensor<1x2x4x1xi1>
+  %y = linalg.generic {indexing_maps = [#row, #id, #id, #id], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%all, %zeros, %p : tensor<1x2x4x1xi1>, tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) outs(%e : tensor<1x2x4x4xf32>) {
+  ^bb0(%a: i1, %b: f32, %c: f32, %o: f32):
+    %r = arith.select %a, %b, %c : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x4x4xf32>
+  return %y : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// Without the safe tail the softmax of scores + mask keeps NaN rows ("nan"); a mask that is not x's trailing
+// dims (here [1, 2, 1, 4]: broadcast over queries) and a select with a non-zero fill stay as they are.
+// CHECK-LABEL: func.func @plain_and_negative_masks
+// CHECK: "qc.masked_softmax"(%arg0, %arg1) {masked_rows = "nan"}
+// CHECK: linalg.generic
+// CHECK: "qc.softmax"
+#id2 = affine_map<(d0, d1, d2, d3) -> (d0, d1, d2, d3)>
+#bm2 = affine_map<(d0, d1, d2, d3) -> (0, 0, d2, d3)>
+#q2 = affine_map<(d0, d1, d2, d3) -> (0, d1, 0, d3)>
+func.func @plain_and_negative_masks(%s: tensor<1x2x4x4xf32>, %m: tensor<1x1x4x4xf32>, %h: tensor<1x2x1x4xf32>) -> (tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>) {
+  %e = tensor.empty() : tensor<1x2x4x4xf32>
+  %z = linalg.generic {indexing_maps = [#id2, #bm2, #id2], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s, %m : tensor<1x2x4x4xf32>, tensor<1x1x4x4xf32>) outs(%e : tensor<1x2x4x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x4x4xf32>
+  %p = "qc.softmax"(%z) {axis = -1 : i64} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  %z2 = linalg.generic {indexing_maps = [#id2, #q2, #id2], iterator_types = ["parallel", "parallel", "parallel", "parallel"]} ins(%s, %h : tensor<1x2x4x4xf32>, tensor<1x2x1x4xf32>) outs(%e : tensor<1x2x4x4xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<1x2x4x4xf32>
+  %p2 = "qc.softmax"(%z2) {axis = -1 : i64} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
+  return %p, %p2 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>
+}
