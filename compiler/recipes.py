@@ -70,6 +70,13 @@ BUILTIN: dict[str, Recipe] = {
             "weight-only: int8 weights per output channel, float activations",
         ),
         Recipe(
+            "w4a8",
+            1,
+            "qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
+            "int4 weights per output channel (packed two per byte for the CPU's VNNI kernel), int8 activations per "
+            "token, dynamic",
+        ),
+        Recipe(
             "w4a16",
             1,
             "qc-quantize{wbits=4,abits=16,group=128},canonicalize",

@@ -187,6 +187,8 @@ def test_builtin_quantization_recipes():
     assert (q.wbits, q.abits, q.group, q.static) == (4, 16, 128, False)
     (q, _) = Pipeline.parse(get_recipe("w8a16").pipeline).steps
     assert (q.wbits, q.abits, q.group) == (8, 16, 0)
+    (q, _) = Pipeline.parse(get_recipe("w4a8").pipeline).steps
+    assert (q.wbits, q.abits, q.group, q.granularity) == (4, 8, 0, "per_token")
     static = get_recipe("w8a8-static")
     (q, _) = Pipeline.parse(static.pipeline).steps
     assert (q.wbits, q.abits, q.static) == (8, 8, True)
