@@ -5,7 +5,7 @@
 For MiniLM (all-MiniLM-L6-v2, one padded sentence of `seq` tokens) and SmolLM2-135M (one prefill of `seq`
 tokens): PyTorch eager fp32, PyTorch dynamic int8 (`torch.ao.quantization.quantize_dynamic` on every
 nn.Linear), ONNX Runtime fp32 and its dynamic int8 quantization (only if `onnxruntime` and `onnx` are
-installed: `make bench-setup`), and qcomp fp32 / w8a8 / w4a16 compiled for the CPU. Medians of `--reps`
+installed: `make bench-setup`), and qcomp fp32 / w8a8 / w4a8 / w4a16 compiled for the CPU. Medians of `--reps`
 calls after one warm-up, measured in interleaved rounds (each round calls every runtime once, so a slow
 spell of the shared machine hits all alike), wall clock (or the calling thread's CPU time with `--clock
 cpu`); every ratio is to PyTorch eager fp32 measured in the same run. Threads (`--threads N`):
@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--seqs", default="128")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--recipes", default="fp32,w8a8,w4a16")
+    ap.add_argument("--recipes", default="fp32,w8a8,w4a8,w4a16")
     ap.add_argument(
         "--clock",
         choices=sorted(CLOCK),
