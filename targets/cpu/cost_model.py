@@ -144,10 +144,15 @@ class CostModel:
         t = m * n * k * self.elem["loops_i8"] + t_act
         return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
-    def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int) -> float:
-        panel = 4 * n * k
+    def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int, packed: bool = False) -> float:
+        """packed: a constant weight in panels (qc-cpu-pack-weights), dequantized inside the GEMM one panel at a
+        time into a cached [K][NR] scratch: the weight is read as stored, no f32 copy is written or faulted."""
         stored = n * (-(-k // 2) if bits <= 4 else k)
-        dequant = self._roof(n * k * self.elem["dequant_w4" if bits <= 4 else "dequant_w8"], stored + panel)
+        rate = self.elem["dequant_w4" if bits <= 4 else "dequant_w8"]
+        if packed:
+            return self._roof(n * k * rate, stored) + self.linear(m, n, k, x_bytes, y_bytes)
+        panel = 4 * n * k
+        dequant = self._roof(n * k * rate, stored + panel)
         # a panel of FAULT_BYTES or more is faulted afresh when glibc maps it, and not at all when an earlier free
         # left a free chunk that large in the heap (observed on SmolLM2's LM head after the process had built and
         # freed another module of the model, as qc-assign-precision{budget_kind=latency} runs do): half of it
@@ -185,7 +190,8 @@ class CostModel:
             if kind == "qlinear":
                 act = ir.StringAttr(op.attributes["act"]).value if "act" in op.attributes else "none"
                 return self.qlinear(m, n, k, _nbytes(x), _nbytes(outs[0]), act)
-            return self.wlinear(m, n, k, ir.IntegerAttr(op.attributes["bits"]).value, _nbytes(x), _nbytes(outs[0]))
+            bits = ir.IntegerAttr(op.attributes["bits"]).value
+            return self.wlinear(m, n, k, bits, _nbytes(x), _nbytes(outs[0]), _in_kernel_dequant(op))
         if kind in ("matmul", "qmatmul"):
             return self._matmul(ins[0], ins[2 if kind == "qmatmul" else 1], kind == "qmatmul", io_bytes)
         if kind in ("conv2d", "qconv2d"):
@@ -207,7 +213,7 @@ class CostModel:
         if p.is_float or not _is_constant(w):  # qc-quantize leaves a non-constant weight in float
             return self.linear(m, n, k, _nbytes(x), _nbytes(y), packed=_is_constant(w))
         if p.abits == 16:
-            return self.wlinear(m, n, k, p.wbits, _nbytes(x), _nbytes(y))
+            return self.wlinear(m, n, k, p.wbits, _nbytes(x), _nbytes(y), n % 16 == 0)  # constant w: panels
         # the per-token qc.quantize_dynamic of x as its own kernel (x f32 in; i8 and a scale per row out)
         io = 5 * m * k + 4 * m
         quant = self.c["op_s"] + self._roof(m * k * self.elem["quantize_dynamic"], io, io)
@@ -240,13 +246,23 @@ class CostModel:
         return t
 
 
+def _in_kernel_dequant(op) -> bool:
+    """A qc.wlinear the CPU runs on its weight packed at compile time (`lower_quant_ops._packed_twin`)."""
+    n, group = _shape(op.operands[1])[0], ir.IntegerAttr(op.attributes["group"]).value
+    bits = ir.IntegerAttr(op.attributes["bits"]).value
+    return (
+        _is_constant(op.operands[1]) and _is_constant(op.operands[2]) and n % 16 == 0 and (bits > 4 or group % 2 == 0)
+    )
+
+
 def _maps_panel(op, precision: str | None) -> bool:
-    """Whether `op` dequantizes a weight into a per-call f32 panel of FAULT_BYTES or more (weight-only linear)."""
+    """Whether `op` dequantizes a weight into a per-call f32 panel of FAULT_BYTES or more (a weight-only linear
+    whose weight is not dequantized panel by panel inside the kernel)."""
     if op.name == "qc.linear" and _is_constant(op.operands[1]):
         p = parse_precision(precision or op_precision(op))
-        if p.is_float or p.abits != 16:
+        if p.is_float or p.abits != 16 or _shape(op.operands[1])[0] % 16 == 0:
             return False
-    elif op.name != "qc.wlinear":
+    elif op.name != "qc.wlinear" or _in_kernel_dequant(op):
         return False
     return 4 * _shape(op.operands[1])[0] * _shape(op.operands[0])[-1] >= FAULT_BYTES
 
