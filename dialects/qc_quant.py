@@ -183,6 +183,39 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
         return c.ok
 
 
+class QLinearGatedOp(QC.Operation, name="qlinear_gated", traits=[Pure]):
+    """qc.qlinear times a gate, one op (qc-fuse{gate}): y = gate · act((f32(acc) · xs) · ws + b).
+
+    The up projection of a gated MLP (SwiGLU: silu(x·Wg) ⊙ x·Wu) with the ⊙ in its epilogue. Operands as
+    qc.qlinear, then gate: f32 of the result's shape.
+    """
+
+    xq: Operand[Tensor]
+    xs: Operand[Tensor]
+    wq: Operand[Tensor]
+    ws: Operand[Tensor]
+    b: Operand[Tensor]
+    gate: Operand[Tensor]
+    act: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.qlinear_gated)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, xs, w, ws, b, g, y = (_shape(v) for v in (*self.operands, self.results[0]))
+        c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "xq and wq must be i8",
+        )
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
+        c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
+        c(g == y and _is_float(_etype(self.operands[5])), f"gate must be float of the result's shape {y}, got {g}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        return c.ok
+
+
 class QMatmulOp(QC.Operation, name="qmatmul", traits=[Pure]):
     """Integer batched matmul: y = (f32(Σ_k aq·bq) · as[..., m, 0]) · bs[..., 0, n].
 

@@ -89,6 +89,11 @@ def qlinear(xq, xs, wq, ws, b, *, act: str = "none") -> np.ndarray:
     return _act((acc.astype(F32) * np.asarray(xs, F32)) * np.asarray(ws, F32) + np.asarray(b, F32), act)
 
 
+def qlinear_gated(xq, xs, wq, ws, b, gate, *, act: str = "none") -> np.ndarray:
+    """gate · qlinear(xq, xs, wq, ws, b; act): a gated MLP's up projection times its gate."""
+    return np.asarray(gate, F32) * qlinear(xq, xs, wq, ws, b, act=act)
+
+
 def qmatmul(aq, as_, bq, bs) -> np.ndarray:
     """(f32(Σ_k aq·bq) · as) · bs with i32 accumulation; as [..., M, 1], bs [..., 1, N]."""
     acc = np.matmul(np.asarray(aq, np.int32), np.asarray(bq, np.int32))

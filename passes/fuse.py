@@ -19,6 +19,9 @@ Each rewrite has its own option (all on by default):
   `dedupe`: the projections a pre-norm block feeds) becomes one qc.rms_norm_quantize /
   qc.layer_norm_quantize; the CPU runs it as one loop over tokens, the f32 norm never leaving L1. A norm
   with another user (the residual of a post-norm block) is left alone.
+- `gate`: qc.mul(%g, %y) of a qc.qlinear result %y with no other user becomes qc.qlinear_gated(..., %g):
+  the SiLU-gated MLP's ⊙ (after `act` moved silu into the gate projection) goes into the up projection's
+  epilogue, so its tail is two GEMMs and no elementwise pass.
 - `mask`: attention's additive mask and torch's safe-softmax tail (the host ops around qc.softmax that SDPA
   exports) become one qc.masked_softmax (`attention_mask`).
 - `roundtrip`: qc.quantize(qc.dequantize(%q, %s), %s) with the same scale, axis and a width that holds %q
@@ -121,6 +124,31 @@ def drop_roundtrips(func) -> int:
     return n
 
 
+def fold_gates(func) -> int:
+    n = 0
+    for op in _block_ops(func):
+        if op.name != "qc.mul":
+            continue
+        gate, y = op.operands
+        lin = producer(y)
+        if lin is None or lin.name != "qc.qlinear" or len(users(lin.results[0])) != 1 or gate == y:
+            continue
+        if ir.RankedTensorType(gate.type) != ir.RankedTensorType(y.type):
+            continue  # a broadcast gate is not the epilogue's
+        with ir.InsertionPoint(op), ir.Location.fused([lin.location, op.location]):
+            fused = ir.Operation.create(
+                "qc.qlinear_gated",
+                results=[op.results[0].type],
+                operands=[*lin.operands, gate],
+                attributes={name: lin.attributes[name] for name in lin.attributes},
+            )
+        op.results[0].replace_all_uses_with(fused.results[0])
+        op.erase()
+        lin.erase()
+        n += 1
+    return n
+
+
 NORMS = {"qc.rms_norm": "qc.rms_norm_quantize", "qc.layer_norm": "qc.layer_norm_quantize"}
 
 
@@ -154,17 +182,18 @@ class FusePass:
     """Fold activations into qc.qlinear, norms into their quantization and attention masks into the softmax,
     merge duplicate quantizations, drop quantize round trips.
 
-    Options: dedupe, act, norm, mask, roundtrip (bool, default true each)."""
+    Options: dedupe, act, gate, norm, mask, roundtrip (bool, default true each)."""
 
     name: ClassVar[str] = "qc-fuse"
     dedupe: bool = True
     act: bool = True
+    gate: bool = True
     norm: bool = True
     mask: bool = True
     roundtrip: bool = True
 
     def run(self, module: ir.Module) -> None:
-        counts = {"dedupe": 0, "act": 0, "norm": 0, "mask": 0, "roundtrip": 0}
+        counts = {"dedupe": 0, "act": 0, "gate": 0, "norm": 0, "mask": 0, "roundtrip": 0}
         with module.context, ir.Location.unknown():
             for func in _funcs(module):
                 if self.roundtrip:
@@ -173,6 +202,8 @@ class FusePass:
                     counts["dedupe"] += dedupe(func)
                 if self.act:
                     counts["act"] += fold_activations(func)
+                if self.gate:
+                    counts["gate"] += fold_gates(func)
                 if self.norm:
                     counts["norm"] += fold_norms(func)
                 if self.mask:

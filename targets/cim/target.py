@@ -190,7 +190,9 @@ class CimTarget(Target):
             opts.append(f"cell_bits={o.cell_bits}")
         if o.encoding is not None:
             opts.append(f"encoding={o.encoding}")
-        return f"qc-fuse{{act=false}},qc-cim-offload{{{','.join(opts)}}},qc-lower-to-linalg,qc-outline-host-ops"
+        return (
+            f"qc-fuse{{act=false,gate=false}},qc-cim-offload{{{','.join(opts)}}},qc-lower-to-linalg,qc-outline-host-ops"
+        )
 
     def build(self, module) -> Artifact:
         return CimArtifact(module, self.arch)

@@ -115,8 +115,10 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
     """The VNNI kernel with the epilogue (body lines, result: %a0 the i32 accumulator, %a1 the activation
     scale (per tensor [1] or per row), %a2 the weight scale [N], %a3 the bias [N]) applied in registers.
     precision: the op's `qc.precision`; the int4 twin is emitted for 'w4*' and where it is unknown (None:
-    qc-cpu-pack-weights then decides from the weight's values alone)."""
-    x, xs, w, ws, b = fn.args
+    qc-cpu-pack-weights then decides from the weight's values alone). A sixth operand (qc.qlinear_gated) is
+    an [..., N] gate the epilogue multiplies the result by (%a4)."""
+    x, xs, w, ws, b = fn.args[:5]
+    gate = fn.args[5] if len(fn.args) > 5 else None
     n, k = w.shape
     if not (panel_vectors(n) and k % 4 == 0):
         return None
@@ -126,15 +128,14 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
         x2 = collapse(g, "%arg0", x, (m, k))
         per_row = xs.shape != (1,)
         xs2 = collapse(g, "%arg1", xs, (m,)) if per_row else "%arg1"
-        ep = Epilogue(
-            (
-                (xs2, T((m,), "f32") if per_row else xs, "row" if per_row else "scalar"),
-                ("%arg3", ws, "col"),
-                ("%arg4", b, "col"),
-            ),
-            tuple(epilogue[0]),
-            epilogue[1],
-        )
+        inputs = [
+            (xs2, T((m,), "f32") if per_row else xs, "row" if per_row else "scalar"),
+            ("%arg3", ws, "col"),
+            ("%arg4", b, "col"),
+        ]
+        if gate is not None:
+            inputs.append((collapse(g, "%arg5", gate, (m, n)), T((m, n), "f32"), "full"))
+        ep = Epilogue(tuple(inputs), tuple(epilogue[0]), epilogue[1])
         g8 = Gemm(m, n, k, 1, "panels", "i8", int4)
         y = emit_gemm(g, g8, (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep)
         return [expand(g, y, T((m, n), "f32"), fn.results[0].shape)]
@@ -142,7 +143,7 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
     rs = _with_packed_weight(fn, 2, PACK_I8, body)
     if k % 8 == 0 and (precision is None or precision.startswith("w4")):
         nr = 16 * panel_vectors(n)
-        g4 = Fn(f"{fn.name}_packed_i4", [x, xs, int4_panels.packed_i4_type(n, k, nr), ws, b], fn.results)
+        g4 = Fn(f"{fn.name}_packed_i4", [x, xs, int4_panels.packed_i4_type(n, k, nr), *fn.args[3:]], fn.results)
         fn.extra.append(g4.text(body(g4, g4.args[2], int4=True)))
         fn.attrs["qc.packed_int4"] = f"@{g4.name}"
     return rs

@@ -55,7 +55,8 @@ def rows_per_tile(nv: int) -> int:
 class Epilogue:
     """Elementwise work applied to each accumulator vector before it is stored (the fused epilogue).
 
-    inputs: (ssa, type, kind) with kind 'row' (a [M] value per row), 'col' (a [N] vector) or 'scalar' ([1]);
+    inputs: (ssa, type, kind) with kind 'row' (a [M] value per row), 'col' (a [N] vector), 'scalar' ([1]) or
+    'full' (an [M, N] tensor read at the element's own position: a gate multiplying the result);
     body: scalar arith/math lines where %a0 is the accumulator element and %a1.. the inputs; result: the
     name of the stored value (f32). `vector_map.vector_body` turns the body into vector code."""
 
@@ -291,7 +292,7 @@ def emit_gemm(
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, {rc or f'%{q}_corr{j}'} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
-                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q))
+                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q, rows[i]))
                 fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{q}_col{j}'])}] : {om}, {ovt}")
 
     def panel(pv: str, q: str) -> None:
@@ -479,13 +480,16 @@ def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
 
 def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str, p: str, j: int, tq) -> str:
     """The epilogue body on one accumulator vector (the panel's j-th vector of a row whose per-row inputs are
-    `row_inputs`; tq: the kernel's and the panel's name prefixes); returns the result."""
-    t, q = tq
+    `row_inputs`; tq: the kernel's and the panel's name prefixes and the row index); returns the result."""
+    t, q, row = tq
     from .vector_map import vector_body
 
     names = {"%a0": acc, **row_inputs}
-    for n, (_, _, kind) in enumerate(ebufs, 1):
-        if kind != "row":
+    for n, (eb, et, kind) in enumerate(ebufs, 1):
+        if kind == "full":
+            names[f"%a{n}"] = f"%{p}_ef{n}"
+            fn.emit(f"%{p}_ef{n} = vector.load {eb}[{row}, %{q}_col{j}] : {et.memref}, vector<{LANES}xf32>")
+        elif kind != "row":
             names[f"%a{n}"] = f"%{q}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
     vb = vector_body(list(ep.body), p, names)
     assert vb is not None, "an epilogue body is arith/math lines"

@@ -411,33 +411,40 @@ _IMAC = [
 ]
 
 
-def _epilogue_body(n_ins: int, act: str) -> tuple[list[str], str]:
-    """act(((f32(acc) · s1) · s2) + b?): %a0 is the i32 accumulator, %a1, %a2 the scales, %a3 the bias."""
+def _epilogue_body(n_ins: int, act: str, gated: bool = False) -> tuple[list[str], str]:
+    """act(((f32(acc) · s1) · s2) + b?): %a0 is the i32 accumulator, %a1, %a2 the scales, %a3 the bias; gated:
+    then gate · that, the gate being the input after them (qc.qlinear_gated)."""
     body = ["%f = arith.sitofp %a0 : i32 to f32", "%t = arith.mulf %f, %a1 : f32", "%u = arith.mulf %t, %a2 : f32"]
     y = "%u"
     if n_ins == 3:
         body.append("%v = arith.addf %u, %a3 : f32")
         y = "%v"
     lines, y = ACT[act](None, y)
+    if gated:
+        lines.append(f"%gated = arith.mulf %a{n_ins + 1}, {y} : f32")
+        y = "%gated"
     return body + lines, y
 
 
-def _epilogue(fn: Fn, acc: str, yt: T, ins: list[tuple[str, T, list[str]]], act: str) -> str:
+def _epilogue(fn: Fn, acc: str, yt: T, ins: list[tuple[str, T, list[str]]], act: str, gated: bool = False) -> str:
     """The fused epilogue of the integer compute ops as its own elementwise pass over the accumulator."""
     full = dims(yt.rank)
-    body, y = _epilogue_body(len(ins), act)
+    body, y = _epilogue_body(len(ins) - gated, act, gated)
     return fn.generic(yt.rank, [(acc, yt.with_elem("i32"), full), *ins], (fn.empty(yt), yt, full), body, y)
 
 
 def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
-    x, xs, w, ws, b = fn.args
+    x, xs, w, ws, b = fn.args[:5]
+    gated = len(fn.args) == 6  # qc.qlinear_gated: the gate is the last operand
     lead = dims(x.rank - 1)
     n, k = f"d{x.rank - 1}", f"d{x.rank}"
     yt = T(x.shape[:-1] + w.shape[:1], "f32")
     at = yt.with_elem("i32")
     xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
     ins = [("%arg1", xs, xs_e), ("%arg3", ws, [n]), ("%arg4", b, [n])]
-    fast = gemm_ops.qlinear(fn, _epilogue_body(3, attrs["act"]), attrs.get("qc.precision"))
+    if gated:
+        ins.append(("%arg5", fn.args[5], [*lead, n]))
+    fast = gemm_ops.qlinear(fn, _epilogue_body(3, attrs["act"], gated), attrs.get("qc.precision"))
     if fast:
         return fast
     acc = fn.generic(
@@ -448,7 +455,11 @@ def lower_qlinear(fn: Fn, attrs: dict) -> list[str]:
         "%s",
         reduce_last=True,
     )
-    return [_epilogue(fn, acc, yt, ins, attrs["act"])]
+    return [_epilogue(fn, acc, yt, ins, attrs["act"], gated)]
+
+
+def lower_qlinear_gated(fn: Fn, attrs: dict) -> list[str]:
+    return lower_qlinear(fn, attrs)
 
 
 def lower_qmatmul(fn: Fn, attrs: dict) -> list[str]:

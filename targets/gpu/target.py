@@ -1,9 +1,9 @@
 """GpuTarget: qc.qlinear on NVIDIA tensor cores and qc.wlinear (int4/int8 weights dequantized in the kernel)
 as PTX for sm_XX, every other op on the host CPU.
 
-pipeline: qc-fuse{act=false} (GELU/SiLU stay on the host), qc-gpu-offload (the partition), then the CPU
-lowering of the host part. build: one kernel per distinct offloaded shape (`kernels.gpu_kernel` for
-qc.qlinear, `wlinear.WLinearSpec` for qc.wlinear), PTX per
+pipeline: qc-fuse{act=false,gate=false} (GELU/SiLU and the gate stay on the host), qc-gpu-offload (the
+partition), then the CPU lowering of the host part. build: one kernel per distinct offloaded shape
+(`kernels.gpu_kernel` for qc.qlinear, `wlinear.WLinearSpec` for qc.wlinear), PTX per
 kernel through NVVM and llvmlite (`ptx.compile_ptx`), a launch plan (grid, block, shared memory per
 offloaded op) and the host program (`HostProgram`) whose offloaded calls run the kernels: on the CUDA
 device (`runtime.CudaRuntime`) or, with emulate=True, as the emulated kernel IR JIT-compiled on this CPU.
@@ -194,9 +194,9 @@ class GpuTarget(Target):
 
     def pipeline(self) -> str:
         offload = "qc-gpu-offload" if self.options.ops == "gemm" else f"qc-gpu-offload{{ops={self.options.ops}}}"
-        # ops=all runs the norms and the quantization on the GPU: keep them apart for the offload pass
-        fuse = "qc-fuse{act=false}" if self.options.ops == "gemm" else "qc-fuse{act=false,norm=false,mask=false}"
-        return f"{fuse},{offload},qc-lower-to-linalg,qc-outline-host-ops"
+        # the GEMMs stay qc.qlinear (gate=false) for the offload; ops=all also runs norms, quantization and softmax
+        fuse = "act=false,gate=false" + ("" if self.options.ops == "gemm" else ",norm=false,mask=false")
+        return f"qc-fuse{{{fuse}}},{offload},qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         ops = offloaded_ops(module)

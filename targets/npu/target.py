@@ -172,7 +172,8 @@ class NpuTarget(Target):
         return Cost(weight_bytes=wbytes, latency_s=cycles / self.arch.clock_hz)
 
     def pipeline(self) -> str:
-        return "qc-fuse{act=false},qc-npu-offload,qc-lower-to-linalg,qc-outline-host-ops"
+        # act/gate=false: the GEMMs stay plain qc.qlinear for the offload, GELU/SiLU and the gate on the host
+        return "qc-fuse{act=false,gate=false},qc-npu-offload,qc-lower-to-linalg,qc-outline-host-ops"
 
     def build(self, module) -> Artifact:
         arch = self.arch

@@ -155,7 +155,8 @@ def test_preset_spec_and_pipeline():
     assert t.arch.rows == 256
     assert t.arch.encoding == "differential"
     assert t.arch.adc_bits == 8
-    assert t.pipeline() == "qc-fuse{act=false},qc-cim-offload{preset=mnsim},qc-lower-to-linalg,qc-outline-host-ops"
+    fuse = "qc-fuse{act=false,gate=false}"
+    assert t.pipeline() == f"{fuse},qc-cim-offload{{preset=mnsim}},qc-lower-to-linalg,qc-outline-host-ops"
 
 
 def test_minilm_ideal_bit_identical_to_cpu():

@@ -14,10 +14,11 @@ from qcomp.models import minilm
 
 
 def _fused_counts(cm) -> dict[str, int]:
-    pattern = r"qc\.fused = \{act = (\d+) : i64, dedupe = (\d+) : i64, mask = (\d+) : i64, norm = (\d+) : i64, roundtrip = (\d+) : i64\}"
+    keys = ("act", "dedupe", "gate", "mask", "norm", "roundtrip")
+    pattern = r"qc\.fused = \{" + ", ".join(rf"{k} = (\d+) : i64" for k in keys) + r"\}"
     m = re.search(pattern, cm.stages["target"])
     assert m, "qc-fuse did not run"
-    return dict(zip(("act", "dedupe", "mask", "norm", "roundtrip"), map(int, m.groups()), strict=True))
+    return dict(zip(keys, map(int, m.groups()), strict=True))
 
 
 def _both(model, inputs, recipe="w8a8"):
@@ -39,6 +40,7 @@ def test_fused_and_unfused_builds_bit_identical(name, acts, norms, masks):
     assert counts["norm"] == norms
     assert ("__qc_rms_norm_quantize" in fused.stages["target"]) == (norms > 0)  # its lowered kernel
     assert counts["mask"] == masks  # each layer's SDPA: mask add, softmax and the safe-softmax select in one op
+    assert counts["gate"] == acts  # silu(gate) ⊙ up in the up projection's epilogue
     target = fused.stages["target"]
     assert ("__qc_masked_softmax" in target) == (masks > 0)
     assert "__qc_softmax" not in target

@@ -20,7 +20,7 @@ def _partitioned(name: str):
     model, inputs = BUILTIN[name]()
     module = import_torch(model, inputs)
     Pipeline.parse("qc-raise-norms,qc-from-torch," + get_recipe("w8a8").pipeline).run(module)
-    Pipeline.parse("qc-fuse{act=false}").run(module)
+    Pipeline.parse("qc-fuse{act=false,gate=false}").run(module)
     n = offload(module, lambda op: op.name == "qc.qlinear", "ref")
     text = str(module)
     Pipeline.parse("qc-lower-to-linalg,qc-outline-host-ops").run(module)

@@ -223,6 +223,20 @@ def test_qlinear_float_epilogue_activations(rng, act):
     assert_close(want, got)
 
 
+@pytest.mark.parametrize(
+    ("shape", "n", "act"), [((2, 7, 64), 48, "none"), ((5, 32), 24, "relu"), ((3, 16), 32, "silu")]
+)
+def test_qlinear_gated_is_gate_times_qlinear(rng, shape, n, act):
+    # n = 48: the VNNI kernel with the gate read in its epilogue; n = 24: the generic loops
+    xq, wq = i8s(rng, shape), i8s(rng, (n, shape[-1]))
+    xs, ws, b = np.abs(f32s(rng, (*shape[:-1], 1), 0.05)), np.abs(f32s(rng, (n,), 0.01)), f32s(rng, (n,))
+    gate = f32s(rng, (*shape[:-1], n), 2.0)
+    want, got = run_both("qlinear_gated", [xq, xs, wq, ws, b, gate], act=act)
+    (assert_close if act == "silu" else assert_exact)(want, got)
+    _, plain = run_both("qlinear", [xq, xs, wq, ws, b], act=act)
+    assert np.array_equal(got[0], gate * plain[0])  # the same f32 product as a separate qc.mul
+
+
 @pytest.mark.parametrize("batch", [(2,), (2, 3)])
 def test_qmatmul_batched(rng, batch):
     aq, bq = i8s(rng, (*batch, 4, 32)), i8s(rng, (*batch, 32, 5))

@@ -30,6 +30,7 @@ ALL_OPS = {
     "qc.dequantize",
     "qc.requantize",
     "qc.qlinear",
+    "qc.qlinear_gated",
     "qc.qmatmul",
     "qc.qconv2d",
     "qc.wlinear",
@@ -96,7 +97,11 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %21 = "qc.wlinear"(%x, %wq, %wgs, %b)
       {bits = 8 : i64, group = 4 : i64}
       : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
-  %24 = "qc.masked_softmax"(%a3, %a3) {masked_rows = "zero"} : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
+  %25 = "qc.qlinear_gated"(%xq, %xs, %wq, %b, %b, %0) {act = "none"}
+      : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<8x16xi8>, tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>)
+      -> tensor<4x8xf32>
+  %24 = "qc.masked_softmax"(%a3, %a3) {masked_rows = "zero"}
+      : (tensor<2x4x16xf32>, tensor<2x4x16xf32>) -> tensor<2x4x16xf32>
   %22:2 = "qc.rms_norm_quantize"(%x, %g) {eps = 1.0e-06 : f64, bits = 8 : i64}
       : (tensor<4x16xf32>, tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
   %23:2 = "qc.layer_norm_quantize"(%x, %g, %g) {eps = 1.0e-05 : f64, bits = 8 : i64}

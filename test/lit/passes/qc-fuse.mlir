@@ -1,15 +1,18 @@
 // RUN: qcomp-opt %s --split-input-file -p qc-fuse | filecheck %s
 // RUN: qcomp-opt %s --split-input-file -p 'qc-fuse{norm=false}' | filecheck %s --check-prefix=OFF
 
-// The gate projection of a SiLU-gated MLP takes silu into its epilogue; the three users of one input
-// quantize it once.
+// The gate projection of a SiLU-gated MLP takes silu into its epilogue and the up projection the product;
+// the two users of one input quantize it once.
 // CHECK-LABEL: func.func @gated_mlp
 // CHECK: %[[Q:.*]]:2 = "qc.quantize_dynamic"(%arg0)
 // CHECK-NOT: qc.quantize_dynamic
 // CHECK: %[[G:.*]] = "qc.qlinear"(%[[Q]]#0, %[[Q]]#1, %{{.*}}) {act = "silu"}
-// CHECK: %[[U:.*]] = "qc.qlinear"(%[[Q]]#0, %[[Q]]#1, %{{.*}}) {act = "none"}
+// CHECK: %[[U:.*]] = "qc.qlinear_gated"(%[[Q]]#0, %[[Q]]#1, %arg1, %arg2, %arg3, %[[G]]) {act = "none"}
 // CHECK-NOT: qc.silu
-// CHECK: "qc.mul"(%[[G]], %[[U]])
+// CHECK-NOT: qc.mul
+// CHECK: return %[[U]]
+// OFF-LABEL: func.func @gated_mlp
+// OFF: "qc.qlinear_gated"
 func.func @gated_mlp(%x: tensor<4x16xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>) -> tensor<4x32xf32> {
   %q:2 = "qc.quantize_dynamic"(%x) {bits = 8 : i64, granularity = "per_token"} : (tensor<4x16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
   %g = "qc.qlinear"(%q#0, %q#1, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
@@ -205,4 +208,18 @@ func.func @plain_and_negative_masks(%s: tensor<1x2x4x4xf32>, %m: tensor<1x1x4x4x
   } -> tensor<1x2x4x4xf32>
   %p2 = "qc.softmax"(%z2) {axis = -1 : i64} : (tensor<1x2x4x4xf32>) -> tensor<1x2x4x4xf32>
   return %p, %p2 : tensor<1x2x4x4xf32>, tensor<1x2x4x4xf32>
+}
+
+// -----
+
+// A product whose second operand is not a qc.qlinear, or whose qc.qlinear has another user, stays a qc.mul.
+// CHECK-LABEL: func.func @negative_gates
+// CHECK: %[[Y:.*]] = "qc.qlinear"
+// CHECK: "qc.mul"(%[[Y]], %arg5)
+// CHECK: "qc.mul"(%arg5, %[[Y]])
+func.func @negative_gates(%q: tensor<4x16xi8>, %s: tensor<4x1xf32>, %w: tensor<32x16xi8>, %ws: tensor<32xf32>, %b: tensor<32xf32>, %g: tensor<4x32xf32>) -> (tensor<4x32xf32>, tensor<4x32xf32>) {
+  %y = "qc.qlinear"(%q, %s, %w, %ws, %b) {act = "none"} : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<32x16xi8>, tensor<32xf32>, tensor<32xf32>) -> tensor<4x32xf32>
+  %a = "qc.mul"(%y, %g) : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  %c = "qc.mul"(%g, %y) : (tensor<4x32xf32>, tensor<4x32xf32>) -> tensor<4x32xf32>
+  return %a, %c : tensor<4x32xf32>, tensor<4x32xf32>
 }
