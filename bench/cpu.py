@@ -10,7 +10,8 @@ calls after one warm-up, measured in interleaved rounds (each round calls every 
 spell of the shared machine hits all alike), wall clock (or the calling thread's CPU time with `--clock
 cpu`); every ratio is to PyTorch eager fp32 measured in the same run. Threads (`--threads N`):
 torch.set_num_threads, ORT's intra-op threads and qcomp's `targets.get("cpu", threads=N)` (OpenMP over GEMM
-tiles and rows).
+tiles and rows); with N > 1 every timed call follows an untimed one of the same runtime, so that its worker
+threads are awake (the steady state of a serving loop).
 """
 
 import argparse
@@ -33,15 +34,19 @@ _clock = time.perf_counter
 SETTLE_S = 0.2
 
 
-def _interleaved(runners: list[tuple[str, object]], reps: int) -> list[tuple[str, float]]:
+def _interleaved(runners: list[tuple[str, object]], reps: int, warm: int = 0) -> list[tuple[str, float]]:
     """Median seconds per call of each runner, measured in `reps` rounds that call every runner once (after one
-    warm-up call each), so that a slow spell of the shared machine hits all of them alike."""
+    warm-up call each), so that a slow spell of the shared machine hits all of them alike. warm: untimed calls
+    right before each timed one (with threads: after the settle pause, a runtime's sleeping worker threads take
+    milliseconds to wake on this VM, which a serving loop calling back to back never pays)."""
     times: dict[str, list[float]] = {label: [] for label, _ in runners}
     for _, fn in runners:
         fn()
     for _ in range(reps):
         for label, fn in runners:
             time.sleep(SETTLE_S)
+            for _ in range(warm):
+                fn()
             t = _clock()
             fn()
             times[label].append(_clock() - t)
@@ -124,7 +129,7 @@ def main() -> None:
                 cm = qcomp.compile(model, inputs, recipe=recipe, target=target)
                 runners.append((f"qcomp {recipe}", functools.partial(cm, *inputs)))
             with torch.no_grad():
-                rows = _interleaved(runners, args.reps)
+                rows = _interleaved(runners, args.reps, warm=1 if args.threads > 1 else 0)
             eager = rows[0][1]
             del runners, dyn
             print(f"\n{name}, {seq} tokens:")
