@@ -7,7 +7,9 @@ Leading dims are collapsed so the kernels see [M, K] (or [batch, M, K]) operands
 A weight operand (qc.linear, qc.qlinear) is consumed in a packed layout. The op's function packs it
 with a copy and calls `<name>_packed`, which takes the packed weight; the function carries
 `qc.packed = @<name>_packed`, `qc.pack = "<layout>"` and `qc.pack_operand = <index>` so that
-qc-cpu-pack-weights can call the packed function directly with a weight packed at compile time.
+qc-cpu-pack-weights can call the packed function directly with a weight packed at compile time. The i8
+kernel of qc.qlinear also takes the weight's +128 correction (128 · Σ_k W[n, k]) as a last operand
+(`qc.pack_append`), computed at compile time for a constant weight, so a call reads the weight once.
 A qc.qlinear whose weight may hold int4 values (precision w4*, K a multiple of 8) also gets
 `<name>_packed_i4` (`qc.packed_int4`), the kernel on two int4 per byte (`int4_panels`): the pass calls it
 where the constant weight's values all fit in [-8, 7].
@@ -23,6 +25,7 @@ from .linalg_text import Fn, T, collapse, expand
 PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
 PACK_I8 = "i8_vnni_panels"  # W[N, K] -> [N/NR][K/4][NR·4]
 PACK_I4 = "i4_vnni_panels"  # int4 W[N, K] -> [N/NR][K/8][NR·4], quads 2j, 2j+1 in the low, high nibbles
+COLSUM = "i8_colsum128"  # int8 W[N, K] -> i32 [N]: 128 · Σ_k W[n, k], the +128 correction of the VNNI kernel
 
 
 def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
@@ -45,10 +48,13 @@ def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
 
 def pack_array(w, layout: str):
     """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes (PACK_I4: the
-    int4 twin of PACK_I8, see `int4_panels`; the weight must satisfy `int4_panels.fits_int4`)."""
+    int4 twin of PACK_I8, see `int4_panels`; the weight must satisfy `int4_panels.fits_int4`; COLSUM: the i32
+    column sums `_colsum128` computes)."""
     import numpy as np
 
     n, k = w.shape
+    if layout == COLSUM:
+        return np.ascontiguousarray(w.astype(np.int32).sum(axis=1, dtype=np.int32) * np.int32(128))
     nr = 16 * panel_vectors(n)
     if layout == PACK_F32:
         return np.ascontiguousarray(w.reshape(n // nr, nr, k).transpose(0, 2, 1))
@@ -58,15 +64,23 @@ def pack_array(w, layout: str):
     return int4_panels.pack_quad_pairs(quads) if layout == PACK_I4 else quads
 
 
-def _with_packed_weight(fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], list[str]]) -> list[str]:
-    """fn packs operand `wi` and calls `<fn>_packed`, whose body `body(g, packed_type)` writes."""
+def _with_packed_weight(
+    fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], list[str]], colsum: bool = False
+) -> list[str]:
+    """fn packs operand `wi` and calls `<fn>_packed`, whose body `body(g, packed_type)` writes. colsum: the
+    packed function also takes the weight's `COLSUM` as its last operand (`qc.pack_append`: qc-cpu-pack-weights
+    appends it as a constant; fn computes it on every call)."""
     w = fn.args[wi]
     wp, pt = pack_weight(fn, f"%arg{wi}", w, layout)
     args = list(fn.args)
     args[wi] = pt
+    operands = [wp if i == wi else f"%arg{i}" for i in range(len(args))]
+    if colsum:
+        args.append(T(w.shape[:1], "i32"))
+        operands.append(_colsum128(fn, f"%arg{wi}", w))
+        fn.attrs["qc.pack_append"] = f'"{COLSUM}:{wi}"'
     g = Fn(f"{fn.name}_packed", args, fn.results)
     returns = body(g, pt)
-    operands = [wp if i == wi else f"%arg{i}" for i in range(len(args))]
     rs = [fn.v() for _ in fn.results]
     fn.emit(
         f"{', '.join(rs)} = func.call @{g.name}({', '.join(operands)}) : ({', '.join(t.s for t in args)}) "
@@ -75,6 +89,15 @@ def _with_packed_weight(fn: Fn, wi: int, layout: str, body: Callable[[Fn, T], li
     fn.attrs.update({"qc.packed": f"@{g.name}", "qc.pack": f'"{layout}"', "qc.pack_operand": f"{wi} : i64"})
     fn.extra.append(g.text(returns))
     return rs
+
+
+def _colsum128(fn: Fn, src: str, w: T) -> str:
+    """128 · Σ_k w[n, k] (i32 [N]) of an i8 [N, K] weight, as `pack_array(w, COLSUM)`."""
+    ct = T(w.shape[:1], "i32")
+    body = ["%e = arith.extsi %a0 : i8 to i32", "%r = arith.addi %o, %e : i32"]
+    s = fn.generic(2, [(src, w, ["d0", "d1"])], (fn.fill(ct, "0"), ct, ["d0"]), body, "%r", reduce_last=True)
+    shift = ["%c7 = arith.constant 7 : i32", "%r = arith.shli %a0, %c7 : i32"]
+    return fn.generic(1, [(s, ct, ["d0"])], (fn.empty(ct), ct, ["d0"]), shift, "%r")
 
 
 def linear(fn: Fn) -> list[str] | None:
@@ -125,6 +148,7 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
     m = math.prod(x.shape[:-1])
 
     def body(g: Fn, pt: T, int4: bool = False) -> list[str]:
+        corr = None if int4 else (f"%arg{len(g.args) - 1}", g.args[-1])  # the i8 kernel's last operand: COLSUM
         x2 = collapse(g, "%arg0", x, (m, k))
         per_row = xs.shape != (1,)
         xs2 = collapse(g, "%arg1", xs, (m,)) if per_row else "%arg1"
@@ -137,10 +161,10 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
             inputs.append((collapse(g, "%arg5", gate, (m, n)), T((m, n), "f32"), "full"))
         ep = Epilogue(tuple(inputs), tuple(epilogue[0]), epilogue[1])
         g8 = Gemm(m, n, k, 1, "panels", "i8", int4)
-        y = emit_gemm(g, g8, (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep)
+        y = emit_gemm(g, g8, (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep, corrections=corr)
         return [expand(g, y, T((m, n), "f32"), fn.results[0].shape)]
 
-    rs = _with_packed_weight(fn, 2, PACK_I8, body)
+    rs = _with_packed_weight(fn, 2, PACK_I8, body, colsum=True)
     if k % 8 == 0 and (precision is None or precision.startswith("w4")):
         nr = 16 * panel_vectors(n)
         g4 = Fn(f"{fn.name}_packed_i4", [x, xs, int4_panels.packed_i4_type(n, k, nr), *fn.args[3:]], fn.results)

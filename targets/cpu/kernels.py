@@ -153,11 +153,13 @@ def emit_gemm(
     bias: tuple[str, T] | None = None,
     epilogue: Epilogue | None = None,
     dequant: Dequant | None = None,
+    corrections: tuple[str, T] | None = None,
 ) -> str:
     """Emit the kernel computing the [batch?, M, N] accumulator (f32, or i32 for i8); returns its SSA name.
 
     a: [batch?, M, K]; b: see Gemm.b_layout; bias (f32 only): [N], added to each row after the k loop;
-    epilogue (unbatched only): applied to each accumulator vector in registers, the result is then f32.
+    epilogue (unbatched only): applied to each accumulator vector in registers, the result is then f32;
+    corrections (i8, unbatched): the i32 [N] 128 · Σ_k B[k, n] computed ahead (else by a pass over B per call).
     The kernel works on buffers (loads from the operands' buffers, stores into a new one that becomes the
     result tensor), so that bufferization never copies the result, also in copy-before-write mode."""
     e = _Emitter(fn, fn.v()[1:])
@@ -329,7 +331,9 @@ def emit_gemm(
         result = fn.v()
         fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")
         return result
-    if g.elem == "i8" and not g.int4:  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
+    if g.elem == "i8" and not g.int4 and corrections is not None:  # computed at compile time for a constant B
+        corrbuf, cm = _buffer(fn, *corrections), corrections[1].memref
+    elif g.elem == "i8" and not g.int4:  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
         corrbuf, cm = _column_corrections(fn, e, g, bi, b_loads, dot, ones, zero, seven)
     lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
     pvar = f"%{t}_p"

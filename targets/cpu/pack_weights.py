@@ -12,6 +12,10 @@ constant weight holds only values in [-8, 7] (and K a multiple of 8) gets the we
 (two int4 per byte, half the bytes; see `int4_panels`) and calls that twin instead; any other weight keeps
 `i8_vnni_panels`. The int4 kernel computes the same exact i32 sums: results stay bit-identical.
 
+An i8 qc.qlinear kernel also takes its weight's +128 correction, 128 · Σ_k W[n, k] (`qc.pack_append =
+"i8_colsum128:<index>"`): the pass appends it to the call as an i32 constant, so the kernel does not sum the
+weight on every call (the int4 twin has no such operand).
+
 Options: int4 (default true): use the packed int4 layout where it applies; false keeps every weight in its
 i8 layout (the reference build the int4 one is compared with).
 
@@ -59,10 +63,15 @@ class PackWeightsPass:
                     else list(ir.DenseI64ArrayAttr(index))
                 )
                 layouts = ir.StringAttr(a["qc.pack"]).value.split(",")
+                appends = []
+                if "qc.pack_append" in a:
+                    kind, _, index = ir.StringAttr(a["qc.pack_append"]).value.partition(":")
+                    appends.append((kind, int(index)))
                 packing[ir.StringAttr(a["sym_name"]).value] = (
                     ir.FlatSymbolRefAttr(a["qc.packed"]).value,
                     list(zip(layouts, indices, strict=True)),
                     ir.FlatSymbolRefAttr(a["qc.packed_int4"]).value if "qc.packed_int4" in a else None,
+                    appends,
                 )
         if not packing:
             return
@@ -75,29 +84,39 @@ class PackWeightsPass:
 
         module.operation.walk(visit)
         done: list[tuple[ir.Value, str, ir.Value]] = []  # (weight, layout, packed): one copy per weight
+
+        def derived(w: ir.Value, layout: str, arr) -> ir.Value:
+            """`pack_array(arr, layout)` of weight `w` as a constant, made once per weight and layout."""
+            found = next((p for v, lay, p in done if v == w and lay == layout), None)
+            if found is None:
+                with ir.InsertionPoint(w.owner), w.owner.location:
+                    found = make_constant(pack_array(arr, layout))
+                # the constant goes right after the weight's (it dominates every use of the weight)
+                found.owner.move_after(w.owner)
+                done.append((w, layout, found))
+            return found
+
         changed = False
         with module.context, ir.Location.unknown():
             for call in calls:
-                target, packs, int4_twin = packing[_callee(call)]
+                target, packs, int4_twin, appends = packing[_callee(call)]
                 arrays = [constant_array(call.operands[index]) for _, index in packs]
                 if any(arr is None or arr.ndim != 2 for arr in arrays):
                     continue  # every packed operand must be a constant
                 if self.int4 and int4_twin and len(packs) == 1 and fits_int4(arrays[0]):
-                    target, packs = int4_twin, [(PACK_I4, packs[0][1])]
+                    target, packs, appends = int4_twin, [(PACK_I4, packs[0][1])], []
                 operands = list(call.operands)
                 for (layout, index), arr in zip(packs, arrays, strict=True):
-                    w = call.operands[index]
-                    packed = next((p for v, lay, p in done if v == w and lay == layout), None)
-                    if packed is None:
-                        with ir.InsertionPoint(w.owner), w.owner.location:
-                            packed = make_constant(pack_array(arr, layout))
-                        # the constant goes right after the weight's (it dominates every use of the weight)
-                        packed.owner.move_after(w.owner)
-                        done.append((w, layout, packed))
-                    operands[index] = packed
+                    operands[index] = derived(call.operands[index], layout, arr)
+                for kind, index in appends:
+                    operands.append(derived(call.operands[index], kind, arrays[[i for _, i in packs].index(index)]))
                 replace_with_call(call, target, operands, no_inline="no_inline" in call.attributes)
                 changed = True
+            weights = []  # each once: a weight has its packed layout and, for the i8 kernel, its column sums
             for w, _, _ in done:
+                if not any(w == v for v in weights):
+                    weights.append(w)
+            for w in weights:
                 if w.owner.name == "arith.constant" and not list(w.uses):
                     w.owner.erase()
         if changed:

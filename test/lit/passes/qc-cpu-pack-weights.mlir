@@ -20,10 +20,15 @@ func.func @main(%x: tensor<2x4xf32>, %b: tensor<32xf32>) -> tensor<2x32xf32> {
 // -----
 
 // A qc.qlinear weight w[n, k] = 8n + k (16 x 8, i8) is packed into VNNI quads [N/NR][K/4][NR·4] =
-// [1][2][64]: row 0 holds w[n, 0..3] for n = 0, 1, ... = 0, 1, 2, 3, 8, 9, 10, 11, ...
+// [1][2][64]: row 0 holds w[n, 0..3] for n = 0, 1, ... = 0, 1, 2, 3, 8, 9, 10, 11, ...; the kernel's +128
+// correction 128 · Σ_k w[n, k] = 128 · (64n + 28) = 3584, 11776, ... comes as a constant last operand, so the
+// kernel does not sum the weight on every call.
 // CHECK-LABEL: func.func @main
-// CHECK: %[[P:.*]] = arith.constant dense<"0x0001020308090A0B10{{.*}}"> : tensor<1x2x64xi8>
-// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK-DAG: %[[C:.*]] = arith.constant dense<[3584, 11776, 19968, {{.*}}, 126464]> : tensor<16xi32>
+// CHECK-DAG: %[[P:.*]] = arith.constant dense<"0x0001020308090A0B10{{.*}}"> : tensor<1x2x64xi8>
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3, %[[C]]) {no_inline}
+// CHECK: func.func private @__qc_qlinear_0_packed({{.*}}, %arg5: tensor<16xi32>)
+// CHECK-NOT: arith.shli
 func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
   %w = arith.constant dense<[[0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14, 15], [16, 17, 18, 19, 20, 21, 22, 23], [24, 25, 26, 27, 28, 29, 30, 31], [32, 33, 34, 35, 36, 37, 38, 39], [40, 41, 42, 43, 44, 45, 46, 47], [48, 49, 50, 51, 52, 53, 54, 55], [56, 57, 58, 59, 60, 61, 62, 63], [64, 65, 66, 67, 68, 69, 70, 71], [72, 73, 74, 75, 76, 77, 78, 79], [80, 81, 82, 83, 84, 85, 86, 87], [88, 89, 90, 91, 92, 93, 94, 95], [96, 97, 98, 99, 100, 101, 102, 103], [104, 105, 106, 107, 108, 109, 110, 111], [112, 113, 114, 115, 116, 117, 118, 119], [120, 121, 122, 123, 124, 125, 126, 127]]> : tensor<16x8xi8>
   %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {act = "none"} : (tensor<3x8xi8>, tensor<3x1xf32>, tensor<16x8xi8>, tensor<16xf32>, tensor<16xf32>) -> tensor<3x16xf32>
@@ -126,8 +131,8 @@ func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %
 // negative_int4_out_of_range: one weight value (9) does not fit in int4: the weight keeps the i8 VNNI layout
 // and the i8 kernel is called.
 // CHECK-LABEL: func.func @main
-// CHECK: %[[P:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xi8>
-// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK-DAG: %[[P:.*]] = arith.constant dense<{{.*}}> : tensor<1x2x64xi8>
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3, %{{.*}}) {no_inline}
 // CHECK-NOT: _packed_i4
 func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
   %w = arith.constant dense<[[-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 7], [-8, -7, -6, -5, -4, -3, -2, -1], [0, 1, 2, 3, 4, 5, 6, 9]]> : tensor<16x8xi8>
@@ -140,7 +145,7 @@ func.func @main(%x: tensor<3x8xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %
 // negative_int4_k_not_multiple_of_8: K = 12 has no whole pair of k-quads: no int4 twin, the i8 layout.
 // CHECK-LABEL: func.func @main
 // CHECK: %[[P:.*]] = arith.constant dense<{{.*}}> : tensor<1x3x64xi8>
-// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3) {no_inline}
+// CHECK: call @__qc_qlinear_0_packed(%arg0, %arg1, %[[P]], %arg2, %arg3, %{{.*}}) {no_inline}
 // CHECK-NOT: _packed_i4
 func.func @main(%x: tensor<3x12xi8>, %xs: tensor<3x1xf32>, %ws: tensor<16xf32>, %b: tensor<16xf32>) -> tensor<3x16xf32> {
   %w = arith.constant dense<[[-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3], [-7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4], [-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5], [-5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6], [-4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7], [-3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8], [-2, -1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7], [-1, 0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6], [0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5], [1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4], [2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3], [3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2], [4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1], [5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0], [6, 7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1], [7, -8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2]]> : tensor<16x12xi8>
