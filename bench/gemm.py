@@ -102,7 +102,9 @@ def clock_ghz(reps: int = 20) -> float:
     from qcomp.targets.cpu.jit import jit_from_text
 
     n = 2_000_000
-    adds = "\n".join(f'    %a{i + 1} = llvm.inline_asm "addq $$1, $0", "=r,0,~{{flags}}" %a{i} : (i64) -> i64' for i in range(16))
+    adds = "\n".join(
+        f'    %a{i + 1} = llvm.inline_asm "addq $$1, $0", "=r,0,~{{flags}}" %a{i} : (i64) -> i64' for i in range(16)
+    )
     # the loop sits in its own function: the JIT compiles @main without optimisation (it only calls kernels)
     text = f"""
 func.func private @chain(%s: i64) -> i64 {{
