@@ -151,6 +151,18 @@ class DequantizeOp(QC.Operation, name="dequantize", traits=[Pure]):
         return c.ok
 
 
+def _check_qlinear(c: _Check, op) -> None:
+    """The operands (xq, xs, wq, ws, b) and result of qc.qlinear and qc.qlinear_gated."""
+    x, xs, w, ws, b = (_shape(v) for v in list(op.operands)[:5])
+    y = _shape(op.results[0])
+    c(_int_width(_etype(op.operands[0])) == 8 and _int_width(_etype(op.operands[2])) == 8, "xq and wq must be i8")
+    c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+    c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+    c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
+    c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
+    c(_attr(op, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+
+
 class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
     """Integer linear with fused epilogue.
 
@@ -170,16 +182,7 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
 
     def verify_invariants(self) -> bool:
         c = _Check(self)
-        x, xs, w, ws, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
-        c(
-            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
-            "xq and wq must be i8",
-        )
-        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
-        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
-        c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
-        c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
-        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        _check_qlinear(c, self)
         return c.ok
 
 
@@ -202,17 +205,9 @@ class QLinearGatedOp(QC.Operation, name="qlinear_gated", traits=[Pure]):
 
     def verify_invariants(self) -> bool:
         c = _Check(self)
-        x, xs, w, ws, b, g, y = (_shape(v) for v in (*self.operands, self.results[0]))
-        c(
-            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
-            "xq and wq must be i8",
-        )
-        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
-        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
-        c(ws == w[:1] and b == w[:1], f"ws and b must have shape {w[:1]}")
-        c(y == x[:-1] + w[:1], f"result shape {y} must be {x[:-1] + w[:1]}")
+        _check_qlinear(c, self)
+        g, y = _shape(self.operands[5]), _shape(self.results[0])
         c(g == y and _is_float(_etype(self.operands[5])), f"gate must be float of the result's shape {y}, got {g}")
-        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
         return c.ok
 
 

@@ -17,7 +17,7 @@ Each rewrite has its own option (all on by default):
   one qc.mul of the tail.
 - `norm`: a qc.rms_norm or qc.layer_norm whose only user is a per-token qc.quantize_dynamic (after
   `dedupe`: the projections a pre-norm block feeds) becomes one qc.rms_norm_quantize /
-  qc.layer_norm_quantize; the CPU runs it as one loop over tokens, the f32 norm never leaving L1. A norm
+  qc.layer_norm_quantize; the CPU runs it as one loop over tokens, each normalised row quantized while in L1. A norm
   with another user (the residual of a post-norm block) is left alone.
 - `gate`: qc.mul(%g, %y) of a qc.qlinear result %y with no other user becomes qc.qlinear_gated(..., %g):
   the SiLU-gated MLP's ⊙ (after `act` moved silu into the gate projection) goes into the up projection's

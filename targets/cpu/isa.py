@@ -17,6 +17,7 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+LANES = 16  # 512-bit vectors: 16 × f32 / i32
 ISAS = ("avx512-vnni", "avx2", "generic")  # best first
 ISA_FEATURES = {"avx512-vnni": (), "avx2": ("-avx512f", "-avxvnni"), "generic": ("-avx",)}  # LLVM features off
 

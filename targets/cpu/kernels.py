@@ -26,14 +26,16 @@ AVX512-VNNI, elsewhere (the AVX2 fallback, generic CPUs) the same u8 × s8 quad 
 from dataclasses import dataclass
 
 from . import int4_panels
-from .isa import ISA_FEATURES as ISA_FEATURES  # re-exported: the ISA helpers moved to `isa`
+from .epilogue import Epilogue as Epilogue  # re-exported: gemm_ops builds epilogues
+from .epilogue import apply_epilogue, epilogue_rows
+from .isa import ISA_FEATURES as ISA_FEATURES
 from .isa import ISAS as ISAS
+from .isa import LANES as LANES  # re-exported: the ISA helpers moved to `isa`
 from .isa import cpu_flags as cpu_flags
 from .isa import has_vnni as has_vnni
 from .isa import host_isa as host_isa
 from .linalg_text import Fn, T
 
-LANES = 16  # 512-bit vectors: 16 × f32 / i32
 PARALLEL_MIN_MACS = 1 << 20  # smaller GEMMs keep plain loops: an OpenMP fork costs a few µs
 VNNI_INTRINSIC = "llvm.x86.avx512.vpdpbusd.512"
 
@@ -49,20 +51,6 @@ def panel_vectors(n: int) -> int:
 def rows_per_tile(nv: int) -> int:
     """MR: 24 accumulators (of 32 zmm registers) at most, 12 rows at most."""
     return min(12, 24 // nv)
-
-
-@dataclass(frozen=True)
-class Epilogue:
-    """Elementwise work applied to each accumulator vector before it is stored (the fused epilogue).
-
-    inputs: (ssa, type, kind) with kind 'row' (a [M] value per row), 'col' (a [N] vector), 'scalar' ([1]) or
-    'full' (an [M, N] tensor read at the element's own position: a gate multiplying the result);
-    body: scalar arith/math lines where %a0 is the accumulator element and %a1.. the inputs; result: the
-    name of the stored value (f32). `vector_map.vector_body` turns the body into vector code."""
-
-    inputs: tuple[tuple[str, "T", str], ...]
-    body: tuple[str, ...]
-    result: str
 
 
 @dataclass(frozen=True)
@@ -283,7 +271,7 @@ def emit_gemm(
             fn.emit("  " + line)
         fn.emit("}")
         for i in range(mr):
-            row_inputs = _epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
+            row_inputs = epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
             rc = int4_panels.row_correction(fn, rcbuf, g.m, rows[i], f"%{p}_rc{i}") if g.int4 else None
             for j in range(g.nv):
                 v = f"{res}#{i * g.nv + j}"
@@ -294,7 +282,7 @@ def emit_gemm(
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, {rc or f'%{q}_corr{j}'} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
-                    v = _apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q, rows[i]))
+                    v = apply_epilogue(fn, epilogue, ebufs, row_inputs, v, f"{p}_e{i}_{j}", j, (t, q, rows[i]))
                 fn.emit(f"vector.store {v}, {obuf}[{', '.join([*bi, rows[i], f'%{q}_col{j}'])}] : {om}, {ovt}")
 
     def panel(pv: str, q: str) -> None:
@@ -469,36 +457,3 @@ def _column_corrections(fn: Fn, e: _Emitter, g: Gemm, bi: list[str], b_loads, do
     if bi:
         fn.emit("}")
     return buf, cm
-
-
-def _epilogue_rows(fn: Fn, ebufs: list, row: str, p: str) -> dict[str, str]:
-    """The per-row epilogue inputs of row `row`, loaded and broadcast once for all of the row's vectors."""
-    names = {}
-    for n, (eb, et, kind) in enumerate(ebufs, 1):
-        if kind == "row":
-            fn.emit(f"%{p}_rs{n} = memref.load {eb}[{row}] : {et.memref}")
-            fn.emit(f"%{p}_rv{n} = vector.broadcast %{p}_rs{n} : f32 to vector<{LANES}xf32>")
-            names[f"%a{n}"] = f"%{p}_rv{n}"
-    return names
-
-
-def _apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str, p: str, j: int, tq) -> str:
-    """The epilogue body on one accumulator vector (the panel's j-th vector of a row whose per-row inputs are
-    `row_inputs`; tq: the kernel's and the panel's name prefixes and the row index); returns the result."""
-    t, q, row = tq
-    from .vector_map import vector_body
-
-    names = {"%a0": acc, **row_inputs}
-    for n, (eb, et, kind) in enumerate(ebufs, 1):
-        if kind == "full":
-            names[f"%a{n}"] = f"%{p}_ef{n}"
-            fn.emit(f"%{p}_ef{n} = vector.load {eb}[{row}, %{q}_col{j}] : {et.memref}, vector<{LANES}xf32>")
-        elif kind != "row":
-            names[f"%a{n}"] = f"%{q}_ec{j}_{n - 1}" if kind == "col" else f"%{t}_es{n - 1}"
-    vb = vector_body(list(ep.body), p, names)
-    assert vb is not None, "an epilogue body is arith/math lines"
-    lines, outer, local = vb
-    assert not outer, f"an epilogue body reads only its inputs, not {sorted(outer)}"
-    for line in lines:
-        fn.emit(line)
-    return local[ep.result]

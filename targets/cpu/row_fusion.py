@@ -14,15 +14,10 @@ result across rows) closes the loop first and is emitted after it, as before.
 """
 
 import math
-import re
 from contextlib import contextmanager
 
 from .linalg_text import Fn, T, collapse, expand
-from .vector_map import PARALLEL_MIN_ELEMENTS
-
-_TOKEN = re.compile(r"%[A-Za-z_][\w]*")
-_LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
-_SCALARS = ("f32", "i8", "i32", "i1")
+from .vector_map import LINE, PARALLEL_MIN_ELEMENTS, SCALARS, TOKEN
 
 
 class RowGroup:
@@ -106,20 +101,20 @@ def scalar_row_map(fn: Fn, ins: list, out: tuple, body: list[str], yield_: str) 
     group = fn.row_group
     _, ot, oexprs = out
     full = [f"d{i}" for i in range(ot.rank)]
-    if group.rows is None or math.prod(ot.shape) != group.rows or oexprs != full or ot.elem not in _SCALARS:
+    if group.rows is None or math.prod(ot.shape) != group.rows or oexprs != full or ot.elem not in SCALARS:
         return None
-    if any(e != full or t.shape != ot.shape or t.elem not in _SCALARS for _, t, e in ins):
+    if any(e != full or t.shape != ot.shape or t.elem not in SCALARS for _, t, e in ins):
         return None
     rows = group.rows
     tag = fn.v()[1:]
     local = {f"%a{i}": f"%{tag}_a{i}" for i in range(len(ins))}
     lines = []
     for line in body:
-        m = _LINE.match(line.strip())
-        if not m or not m.group(2).startswith(("arith.", "math.")) or "%o" in _TOKEN.findall(line):
+        m = LINE.match(line.strip())
+        if not m or not m.group(2).startswith(("arith.", "math.")) or "%o" in TOKEN.findall(line):
             return None
         local[m.group(1)] = f"%{tag}_{m.group(1)[1:]}"
-        lines.append(_TOKEN.sub(lambda t: local.get(t.group(0), t.group(0)), line.strip()))
+        lines.append(TOKEN.sub(lambda t: local.get(t.group(0), t.group(0)), line.strip()))
     if yield_ not in local:
         return None
     row = []

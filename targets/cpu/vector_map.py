@@ -23,9 +23,9 @@ from .linalg_text import Fn, T, collapse, expand
 
 PARALLEL_MIN_ELEMENTS = 1 << 15  # smaller maps keep a plain row loop: an OpenMP fork costs a few µs
 
-_SCALARS = ("f32", "i8", "i32", "i1")
-_TOKEN = re.compile(r"%[A-Za-z_][\w]*")
-_LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
+SCALARS = ("f32", "i8", "i32", "i1")
+TOKEN = re.compile(r"%[A-Za-z_][\w]*")
+LINE = re.compile(r"^(%[\w]+) = ([\w.]+) (.*) : ([^:]+)$")
 _REDUCE = {"arith.addf": ("add", "0.0"), "arith.maximumf": ("maximumf", "0xFF800000")}
 
 
@@ -54,14 +54,14 @@ def vector_body(
     cannot be vectorized."""
     out, outer, local = [], {}, dict(names)
     for i, line in enumerate(body):
-        m = _LINE.match(line.strip())
+        m = LINE.match(line.strip())
         if not m:
             return None
         res, op, args, types = m.groups()
         if not (op.startswith("arith.") or op.startswith("math.")):
             return None
         scalar = types.split(" to ")[0].strip()
-        if any(t.strip() not in _SCALARS for t in types.split(" to ")):
+        if any(t.strip() not in SCALARS for t in types.split(" to ")):
             return None
         new = f"%{tag}_b_{res[1:]}"
         if op == "arith.constant":
@@ -76,7 +76,7 @@ def vector_body(
                 local[name] = f"%{tag}_out_{name[1:]}"
             return local[name]
 
-        args = _TOKEN.sub(rename, args)
+        args = TOKEN.sub(rename, args)
         local[res] = new
         if op in vector_math.FUNCTIONS:
             lines, r = vector_math.FUNCTIONS[op](args.strip(), f"{tag}_m{i}", _vt(scalar))
@@ -102,7 +102,7 @@ def vector_generic(
     if len(shape) != nd or shape[-1] % LANES or _kind(oexprs, nd) != ("row" if n_red else "full"):
         return None
     kinds = [_kind(e, nd) for _, _, e in ins]
-    if None in kinds or any(t.elem not in _SCALARS for _, t, _ in ins) or ot.elem not in _SCALARS:
+    if None in kinds or any(t.elem not in SCALARS for _, t, _ in ins) or ot.elem not in SCALARS:
         return None
     if any(k == "full" and t.shape != shape for k, (_, t, _) in zip(kinds, ins, strict=True)):
         return None
@@ -116,13 +116,13 @@ def vector_generic(
     acc = f"%{tag}_acc"
     if n_red:
         names["%o"] = acc
-    elif any("%o" in _TOKEN.findall(line) for line in body):
+    elif any("%o" in TOKEN.findall(line) for line in body):
         return None
     vb = vector_body(body, tag, names)
     if vb is None:
         return None
     lines, outer, local = vb
-    last = _LINE.match(body[-1].strip())
+    last = LINE.match(body[-1].strip())
     if n_red and (last.group(1) != yield_ or last.group(2) not in _REDUCE or "%o" not in last.group(3)):
         return None
     if yield_ not in local:
