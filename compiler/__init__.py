@@ -3,6 +3,7 @@
 import qcomp
 cm = qcomp.compile(model, (x,), target="cpu", recipe="w8a8")
 y = cm(x); print(cm.report["placement"]); cm.save("out/")
+lm = qcomp.compile_lm(hf_causal_lm, recipe="w8a8"); lm.generate(ids, max_new_tokens=32)
 """
 
 from .errors import QcompError
@@ -13,6 +14,10 @@ def __getattr__(name):  # keep `import qcomp` light: torch and MLIR load on firs
         from . import api
 
         return getattr(api, name)
+    if name in ("compile_lm", "CompiledLM"):
+        from . import generate
+
+        return getattr(generate, name)
     if name == "Recipe":
         from .recipes import Recipe
 
@@ -24,4 +29,4 @@ def __getattr__(name):  # keep `import qcomp` light: torch and MLIR load on firs
     raise AttributeError(name)
 
 
-__all__ = ["CompiledModel", "QcompError", "Recipe", "compile", "targets"]
+__all__ = ["CompiledLM", "CompiledModel", "QcompError", "Recipe", "compile", "compile_lm", "targets"]

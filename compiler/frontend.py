@@ -11,7 +11,16 @@ import numpy as np
 import torch
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects._mlir import PassFailure, run_pipeline
+from qcomp.errors import QcompError, mlir_error_text
+
+from .custom_ops import lower_custom_ops
+
+# what torch-mlir's fx.export_and_import runs for OutputType.TORCH
+BACKEND_PIPELINE = (
+    "func.func(torch-match-quantized-custom-ops),"
+    "torchdynamo-export-to-torch-backend-pipeline{{backend-legal-ops={legal} extra-library=}}"
+)
 
 # aten ops kept whole (removed from the decomposition table and declared backend-legal)
 KEPT_OPS = {
@@ -79,13 +88,18 @@ def import_torch(model: torch.nn.Module, example_inputs: tuple, context: ir.Cont
                 module = fx.export_and_import(
                     _prepare(model),
                     *example_inputs,
-                    output_type=OutputType.TORCH,
+                    output_type=OutputType.RAW,
                     fx_importer=importer,
                     decomposition_table=decomposition_table(),
-                    backend_legal_ops=list(KEPT_OPS),
                 )
+            lower_custom_ops(module)  # qcomp's own torch ops, which the backend pipeline would reject
+            run_pipeline(module, BACKEND_PIPELINE.format(legal=",".join(KEPT_OPS)))
+        except PassFailure as e:
+            raise QcompError(f"torch-mlir could not import {type(model).__name__}: {mlir_error_text(e).splitlines()[0]}") from e
         except ir.MLIRError as e:
             raise QcompError(f"torch-mlir could not import {type(model).__name__}: {_first_line(e)}") from e
+        except QcompError:
+            raise
         except Exception as e:  # torch.export raises many exception types
             raise QcompError(f"torch.export failed on {type(model).__name__}: {_first_line(e)}") from e
     return module

@@ -1,7 +1,7 @@
 """qcomp.dialects: the MLIR shim and the `qc` dialect (qc.py: compute and structure ops; qc_quant.py:
-quantization ops; reference.py: numpy semantics)."""
+quantization ops; qc_attention.py: attention over a KV cache; reference.py: numpy semantics)."""
 
-from . import qc_quant  # noqa: F401  (defines the quantization ops on QC)
+from . import qc_attention, qc_quant  # noqa: F401  (define the quantization and KV-cache attention ops on QC)
 from ._mlir import ir, register_torch
 from .qc import QC, _guarded
 

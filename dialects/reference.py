@@ -286,3 +286,47 @@ def wlinear(x, wq, scale, b, *, bits: int, group: int) -> np.ndarray:
     """Weight-only linear: x · dequantize_weight(wq, scale)ᵀ + b, all in f32."""
     x = np.asarray(x, F32)
     return linear(x, dequantize_weight(wq, scale, bits=bits, group=group, k=x.shape[-1]), b)
+
+
+# ----------------------------------------------------------------------------- attention over a KV cache
+def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, layer: int, scale: float, window: int):
+    """Causal attention of a step's queries over a KV cache, writing the step's keys and values into it first.
+
+    q [B, H, T, D], k/v [B, Hkv, T, D] (H a multiple of Hkv: grouped-query heads), pos [B] i64: row b's tokens are
+    at positions pos[b] + t. Caches (updated in place, layer `layer`): k_cache [L, B, Hkv, D, S] (keys transposed),
+    v_cache [L, B, Hkv, S, D]; as int8 with k_scale/v_scale [L, B, Hkv, S] they hold `quantize_dynamic` of each
+    (token, head) row (per-token symmetric int8). Query (b, h, t) at position p attends positions j in
+    [lo, p], lo = max(0, p - window + 1) when window > 0 else 0, with head h // (H / Hkv):
+    softmax_j(scale · q·K[j]) · V. Returns [B, T, H, D] f32. Positions past S are neither written nor read."""
+    q, k, v = (np.asarray(a, F32) for a in (q, k, v))
+    b_, h, t, d = q.shape
+    hkv, s_max = k.shape[1], v_cache.shape[3]
+    out = np.zeros((b_, t, h, d), F32)
+    for b in range(b_):
+        p0 = int(pos[b])
+        for i in range(t):
+            p = p0 + i
+            if not 0 <= p < s_max:
+                continue
+            if k_scale is None:
+                k_cache[layer, b, :, :, p], v_cache[layer, b, :, p, :] = k[b, :, i, :], v[b, :, i, :]
+            else:
+                (kq, ks), (vq, vs) = quantize_dynamic(k[b, :, i, :]), quantize_dynamic(v[b, :, i, :])
+                k_cache[layer, b, :, :, p], k_scale[layer, b, :, p] = kq, ks[:, 0]
+                v_cache[layer, b, :, p, :], v_scale[layer, b, :, p] = vq, vs[:, 0]
+        for i in range(t):
+            p = p0 + i
+            lo, hi = (max(0, p - window + 1) if window > 0 else 0), min(p + 1, s_max)
+            if not 0 <= p < s_max:
+                continue
+            keys = k_cache[layer, b, :, :, lo:hi].astype(F32)  # [Hkv, D, n]
+            vals = v_cache[layer, b, :, lo:hi, :].astype(F32)  # [Hkv, n, D]
+            if k_scale is not None:
+                keys = keys * k_scale[layer, b, :, None, lo:hi]
+                vals = vals * v_scale[layer, b, :, lo:hi, None]
+            for hh in range(h):
+                g = hh // (h // hkv)
+                sc = (q[b, hh, i] @ keys[g]) * F32(scale)
+                e = np.exp(sc - sc.max())
+                out[b, i, hh] = (e / e.sum()) @ vals[g]
+    return out

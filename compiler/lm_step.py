@@ -1,0 +1,173 @@
+"""A transformers causal LM as one compilable step: new tokens in, logits out, the KV cache a buffer argument.
+
+`LMStep(lm, kv)` wraps a transformers causal LM (LLaMA family, Qwen2, Mistral, GPT-2, OPT … any model whose
+attention calls transformers' attention interface) so that its forward is
+
+    forward(input_ids [B, T], pos [B], *cache) -> logits [B, T, V]
+
+where row b's tokens sit at positions pos[b] .. pos[b] + T - 1 (per-row positions: prompts of different lengths
+in one batch need no left padding) and `cache` is the preallocated KV cache (`cache_shapes`):
+- kv="fp32": k [L, B, Hkv, D, S] (keys transposed: a vector of 16 positions per head dim), v [L, B, Hkv, S, D];
+- kv="int8": the same as int8, plus scales per token and head ks, vs [L, B, Hkv, S] (symmetric, absmax / 127).
+
+Each attention layer becomes one call of the custom op `qcomp::kv_attention`: it writes the step's keys and
+values into the cache at their positions and attends each query to the positions 0 .. its own (causal;
+`window` > 0: the last `window` positions, as sliding-window attention). The op declares no mutation, so
+torch.export keeps it as one opaque call whose cache operands are the function's arguments; qc-from-torch
+turns it into `qc.kv_attention`, which every target runs with the cache updated in place.
+"""
+
+import torch
+from qcomp.errors import QcompError
+
+ATTENTION = "qcomp_kv"  # the name under which the attention function is registered with transformers
+KV_FORMATS = ("fp32", "int8")
+
+
+def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 over the last dim: (q, scale) with scale = absmax / 127 (1 where the row is 0), q =
+    round-half-even(x · (1 / scale)) saturated — `reference.quantize_dynamic`, the int8 cache's format."""
+    scale = x.abs().amax(dim=-1) / 127.0
+    scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+    q = torch.clamp(torch.round(x * (1.0 / scale)[..., None]), -127, 127).to(torch.int8)
+    return q, scale
+
+
+@torch.library.custom_op("qcomp::kv_attention", mutates_args=())
+def kv_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    k_scale: torch.Tensor | None,
+    v_scale: torch.Tensor | None,
+    pos: torch.Tensor,
+    layer: int,
+    scale: float,
+    window: int,
+) -> torch.Tensor:
+    """q [B, H, T, D], k/v [B, Hkv, T, D] -> [B, T, H, D]; writes k, v into the cache (eager: PyTorch ops)."""
+    b_, h, t, d = q.shape
+    hkv = k.shape[1]
+    out = torch.empty(b_, t, h, d, dtype=q.dtype)
+    for b in range(b_):
+        p0 = int(pos[b])
+        idx = torch.arange(p0, p0 + t)
+        if k_scale is None:
+            k_cache[layer, b, :, :, idx] = k[b].transpose(1, 2).to(k_cache.dtype)
+            v_cache[layer, b, :, idx, :] = v[b].to(v_cache.dtype)
+        else:
+            kq, ks = quantize_rows(k[b].float())
+            vq, vs = quantize_rows(v[b].float())
+            k_cache[layer, b, :, :, idx] = kq.transpose(1, 2)
+            v_cache[layer, b, :, idx, :] = vq
+            k_scale[layer, b, :, idx] = ks
+            v_scale[layer, b, :, idx] = vs
+        n = p0 + t
+        keys = k_cache[layer, b, :, :, :n].float()  # [Hkv, D, n]
+        vals = v_cache[layer, b, :, :n, :].float()  # [Hkv, n, D]
+        if k_scale is not None:
+            keys = keys * k_scale[layer, b, :, None, :n]
+            vals = vals * v_scale[layer, b, :, :n, None]
+        keys = keys.repeat_interleave(h // hkv, dim=0)
+        vals = vals.repeat_interleave(h // hkv, dim=0)
+        s = torch.matmul(q[b].float(), keys) * scale  # [H, T, n]
+        qpos = torch.arange(p0, p0 + t)[:, None]
+        kpos = torch.arange(n)[None, :]
+        allowed = kpos <= qpos
+        if window > 0:
+            allowed &= kpos > qpos - window
+        s = s.masked_fill(~allowed, float("-inf"))
+        out[b] = torch.matmul(torch.softmax(s, dim=-1), vals).transpose(0, 1).to(q.dtype)
+    return out
+
+
+@kv_attention.register_fake
+def _(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, layer, scale, window):
+    b, h, t, d = q.shape
+    return q.new_empty(b, t, h, d)
+
+
+def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """transformers' attention interface: the step's q, k, v (after rotary embeddings) -> `kv_attention`."""
+    cache, pos = kwargs["qc_cache"], kwargs["qc_pos"]
+    if kwargs.get("softcap") or getattr(module, "attn_logit_softcapping", None):
+        raise QcompError(f"{type(module).__name__}: attention logit soft-capping is not supported by kv_attention")
+    window = kwargs.get("sliding_window") or 0
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    k_cache, v_cache, *scales = cache
+    k_scale, v_scale = scales if scales else (None, None)
+    out = torch.ops.qcomp.kv_attention(
+        query, key, value, k_cache, v_cache, k_scale, v_scale, pos, module.layer_idx, float(scale), int(window)
+    )
+    return out, None
+
+
+def _register() -> None:
+    from transformers import AttentionInterface
+
+    AttentionInterface.register(ATTENTION, _attention)
+
+
+def lm_config(lm) -> dict:
+    """Layers, KV heads and head dim of a transformers causal LM (its text config)."""
+    cfg = lm.config.get_text_config() if hasattr(lm.config, "get_text_config") else lm.config
+    heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", None)
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None)
+    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "n_embd", None)
+    if not (heads and layers and hidden):
+        raise QcompError(f"{type(lm).__name__}: cannot read layers, heads and hidden size from its config")
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+    head_dim = getattr(cfg, "head_dim", None) or hidden // heads
+    return {"layers": layers, "heads": heads, "kv_heads": kv_heads, "head_dim": head_dim, "vocab": cfg.vocab_size}
+
+
+def cache_shapes(lm, batch: int, max_seq: int, kv: str) -> list[tuple[tuple[int, ...], torch.dtype]]:
+    """(shape, dtype) of each cache buffer `LMStep.forward` takes, in order."""
+    c = lm_config(lm)
+    lead = (c["layers"], batch, c["kv_heads"])
+    d = c["head_dim"]
+    if kv == "fp32":
+        return [((*lead, d, max_seq), torch.float32), ((*lead, max_seq, d), torch.float32)]
+    return [
+        ((*lead, d, max_seq), torch.int8),
+        ((*lead, max_seq, d), torch.int8),
+        ((*lead, max_seq), torch.float32),
+        ((*lead, max_seq), torch.float32),
+    ]
+
+
+class LMStep(torch.nn.Module):
+    """forward(input_ids [B, T], pos [B], *cache) -> logits [B, T, V] (see the module docstring)."""
+
+    def __init__(self, lm: torch.nn.Module, kv: str = "fp32"):
+        super().__init__()
+        if kv not in KV_FORMATS:
+            raise QcompError(f"kv must be one of {', '.join(KV_FORMATS)}, got {kv!r}")
+        _register()
+        self.lm, self.kv = lm, kv
+
+    def _configs(self) -> list:
+        """The model's configs that name an attention implementation (composite models keep one per part)."""
+        seen, out = set(), []
+        for sub in self.lm.modules():
+            cfg = getattr(sub, "config", None)
+            if cfg is not None and hasattr(cfg, "_attn_implementation") and id(cfg) not in seen:
+                seen.add(id(cfg))
+                out.append(cfg)
+        return out
+
+    def forward(self, input_ids, pos, *cache):
+        t = input_ids.shape[1]
+        position_ids = pos[:, None] + torch.arange(t, dtype=pos.dtype)[None, :]
+        configs = self._configs()
+        before = [c._attn_implementation for c in configs]
+        try:  # the user's model keeps its own attention outside this call
+            for c in configs:
+                c._attn_implementation = ATTENTION
+            out = self.lm(input_ids=input_ids, position_ids=position_ids, use_cache=False, qc_cache=cache, qc_pos=pos)
+        finally:
+            for c, b in zip(configs, before, strict=True):
+                c._attn_implementation = b
+        return out.logits.float()
