@@ -167,7 +167,8 @@ def load(quant: str, threads: int, n_ctx: int = 512):
 def decode(llm, tokens: list[int]) -> None:
     import llama_cpp
 
-    batch = llama_cpp.llama_batch_get_one((llama_cpp.llama_token * len(tokens))(*tokens), len(tokens))
+    arr = (llama_cpp.llama_token * len(tokens))(*tokens)  # must outlive the batch
+    batch = llama_cpp.llama_batch_get_one(arr, len(tokens))
     if llama_cpp.llama_decode(llm.ctx, batch) != 0:
         raise RuntimeError("llama_decode failed")
 

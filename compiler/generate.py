@@ -88,6 +88,28 @@ class CompiledLM:
     def _shapes(self):
         return self.report["cache_shapes"]
 
+    def save(self, directory: str) -> list[str]:
+        """prefill/ and decode/ (each `CompiledModel.save`: MLIR stages and the CPU's AOT files) and lm.json
+        (batch, chunk, max_seq, vocab, kv and the cache buffers' shapes and dtypes, in argument order)."""
+        import json
+        import os
+
+        os.makedirs(directory, exist_ok=True)
+        written = [f"prefill/{f}" for f in self.prefill_model.save(os.path.join(directory, "prefill"))]
+        written += [f"decode/{f}" for f in self.decode_model.save(os.path.join(directory, "decode"))]
+        meta = {
+            "batch": self.batch,
+            "chunk": self.chunk,
+            "max_seq": self.max_seq,
+            "vocab": self.vocab,
+            "kv": self.kv,
+            "cache": [{"shape": list(s), "dtype": np.dtype(_NP[d]).name} for s, d in self._shapes],
+            "inputs": ["input_ids int64 [batch, chunk or 1]", "pos int64 [batch]", "cache buffers (updated in place)"],
+        }
+        with open(os.path.join(directory, "lm.json"), "w") as f:
+            json.dump(meta, f, indent=2)
+        return [*written, "lm.json"]
+
     def reset(self) -> None:
         """Forget every position (the cache keeps its buffers; stale entries are never read)."""
         self.pos[:] = 0

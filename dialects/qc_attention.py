@@ -82,10 +82,7 @@ class KvAttentionInt8Op(QC.Operation, name="kv_attention_int8"):
     scale: ir.FloatAttr
     window: ir.IntegerAttr
     y: Result[Tensor]
-
-    @staticmethod
-    def reference(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, **attrs):
-        return ref.kv_attention(q, k, v, k_cache, v_cache, pos, k_scale, v_scale, **attrs)
+    reference = staticmethod(ref.kv_attention_int8)
 
     def verify_invariants(self) -> bool:
         return _verify(self, int8=True)

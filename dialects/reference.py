@@ -330,3 +330,8 @@ def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, 
                 e = np.exp(sc - sc.max())
                 out[b, i, hh] = (e / e.sum()) @ vals[g]
     return out
+
+
+def kv_attention_int8(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, *, layer: int, scale: float, window: int):
+    """`kv_attention` over an int8 cache with per-(token, head) scales (operands in the op's order)."""
+    return kv_attention(q, k, v, k_cache, v_cache, pos, k_scale, v_scale, layer=layer, scale=scale, window=window)

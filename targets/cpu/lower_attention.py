@@ -206,7 +206,7 @@ def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
     for i, (name, t) in enumerate(zip(names, fn.args, strict=True)):
         e(f"{name} = bufferization.to_buffer %arg{i} read_only : {t.s} to {t.memref}")
     e(f"%ob = memref.alloc() {{alignment = 64 : i64}} : {out.memref}")
-    consts = {0, 1, 16, b_, h, tt, d, kc.shape[2], *range(0, d + 1, LANES), *range(LANES)}
+    consts = {0, 1, 16, b_, h, tt, d, kc.shape[2], *range(d + 1)}
     if int(attrs["window"]) > 0:
         consts.add(int(attrs["window"]))
     for c in sorted(consts):

@@ -34,6 +34,8 @@ ALL_OPS = {
     "qc.qmatmul",
     "qc.qconv2d",
     "qc.wlinear",
+    "qc.kv_attention",
+    "qc.kv_attention_int8",
 }
 
 
@@ -57,7 +59,10 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
                 %k: tensor<5x3x3x3xf32>, %kb: tensor<5xf32>, %ids: tensor<2x3xi64>, %s1: tensor<1xf32>,
                 %xq: tensor<4x16xi8>, %xs: tensor<4x1xf32>, %wq: tensor<8x16xi8>, %acc: tensor<4x16xi32>,
                 %aq: tensor<2x4x16xi8>, %as: tensor<2x4x1xf32>, %bq: tensor<2x16x3xi8>, %bs: tensor<2x1x3xf32>,
-                %iq: tensor<1x3x8x8xi8>, %kq: tensor<5x3x3x3xi8>, %wgs: tensor<8x4xf32>) {
+                %iq: tensor<1x3x8x8xi8>, %kq: tensor<5x3x3x3xi8>, %wgs: tensor<8x4xf32>,
+                %aq4: tensor<1x4x2x16xf32>, %ak4: tensor<1x2x2x16xf32>, %kc: tensor<3x1x2x16x32xf32>,
+                %vc: tensor<3x1x2x32x16xf32>, %pos: tensor<1xi64>, %kc8: tensor<3x1x2x16x32xi8>,
+                %vc8: tensor<3x1x2x32x16xi8>, %cs: tensor<3x1x2x32xf32>) {
   %0 = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %1 = "qc.matmul"(%a3, %b3) : (tensor<2x4x16xf32>, tensor<2x16x3xf32>) -> tensor<2x4x3xf32>
   %2 = "qc.conv2d"(%img, %k, %kb)
@@ -106,6 +111,13 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
       : (tensor<4x16xf32>, tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
   %23:2 = "qc.layer_norm_quantize"(%x, %g, %g) {eps = 1.0e-05 : f64, bits = 8 : i64}
       : (tensor<4x16xf32>, tensor<16xf32>, tensor<16xf32>) -> (tensor<4x16xi8>, tensor<4x1xf32>)
+  %26 = "qc.kv_attention"(%aq4, %ak4, %ak4, %kc, %vc, %pos) {layer = 2 : i64, scale = 0.25 : f64, window = 0 : i64}
+      : (tensor<1x4x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<3x1x2x16x32xf32>,
+         tensor<3x1x2x32x16xf32>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
+  %27 = "qc.kv_attention_int8"(%aq4, %ak4, %ak4, %kc8, %vc8, %cs, %cs, %pos)
+      {layer = 0 : i64, scale = 0.25 : f64, window = 8 : i64}
+      : (tensor<1x4x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<3x1x2x16x32xi8>,
+         tensor<3x1x2x32x16xi8>, tensor<3x1x2x32xf32>, tensor<3x1x2x32xf32>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
   return
 }
 """
