@@ -14,7 +14,7 @@ llama.cpp's own quantizer; the GGUFs are cached under $XDG_CACHE_HOME/qcomp/llam
 pp128: one llama_decode of a 128-token prompt into an empty KV cache (logits of the last token only).
 tg128: 128 single-token llama_decode calls from an empty KV cache (llama-bench's definitions). Each is timed
 after one warm-up run; the median of --runs is reported. Every (quant, threads) pair runs in its own
-subprocess, so peak_rss_mb (ru_maxrss: the interpreter, libllama, the touched mmap'd weights, the KV cache and
+subprocess, so peak_rss_mb (VmHWM: the interpreter, libllama, the touched mmap'd weights, the KV cache and
 compute buffers) belongs to that configuration alone. --json prints one JSON object per line.
 --check N compares N greedy tokens of the F32 GGUF against transformers' generate(do_sample=False), run
 by --ref-python (default: the repo's .venv).
@@ -24,7 +24,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,13 @@ HF_DIR = CACHE / "smollm2-135m-fp32"
 GGUF_DIR = CACHE / "llamacpp"
 QUANTS = ("f32", "q8_0", "q4_0")
 CHECK_PROMPT = "The capital of France is Paris. The three largest cities in Germany are"
+HPARAMS = """vocab_size:vocab_size context_length:max_position_embeddings embedding_length:hidden_size
+feed_forward_length:intermediate_size block_count:num_hidden_layers head_count:num_attention_heads
+head_count_kv:num_key_value_heads rope_dimension_count:head_dim layer_norm_rms_eps:rms_norm_eps
+bos_token_id:bos_token_id eos_token_id:eos_token_id"""  # GGUFWriter.add_{name} : config.json key
+LAYER_TENSORS = """input_layernorm:attn_norm post_attention_layernorm:ffn_norm self_attn.q_proj:attn_q
+self_attn.k_proj:attn_k self_attn.v_proj:attn_v self_attn.o_proj:attn_output mlp.gate_proj:ffn_gate mlp.up_proj:ffn_up
+mlp.down_proj:ffn_down"""  # HF name in model.layers.{i} : GGUF name in blk.{i}
 REF_SNIPPET = """
 import json, sys, torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -60,14 +66,9 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         n = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(n))
     raw = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + n)
-    out = {}
-    for name, t in header.items():
-        if name == "__metadata__":
-            continue
-        assert t["dtype"] == "F32", (name, t["dtype"])
-        a, b = t["data_offsets"]
-        out[name] = raw[a:b].view(np.float32).reshape(t["shape"])
-    return out
+    header.pop("__metadata__", None)
+    assert all(t["dtype"] == "F32" for t in header.values())
+    return {k: raw[slice(*t["data_offsets"])].view(np.float32).reshape(t["shape"]) for k, t in header.items()}
 
 
 def write_f32_gguf(hf_dir: Path, out: Path) -> None:
@@ -79,16 +80,9 @@ def write_f32_gguf(hf_dir: Path, out: Path) -> None:
     n_head, n_kv, n_layer = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["num_hidden_layers"]
     w = gguf.GGUFWriter(str(out) + ".tmp", "llama")
     w.add_name("SmolLM2-135M (qcomp fp32)")
-    w.add_vocab_size(cfg["vocab_size"])
-    w.add_context_length(cfg["max_position_embeddings"])
-    w.add_embedding_length(cfg["hidden_size"])
-    w.add_feed_forward_length(cfg["intermediate_size"])
-    w.add_block_count(n_layer)
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_kv)
+    for method, key in (kv.split(":") for kv in HPARAMS.split()):
+        getattr(w, f"add_{method}")(cfg[key])
     w.add_rope_freq_base(cfg["rope_parameters"]["rope_theta"])
-    w.add_rope_dimension_count(cfg["head_dim"])
-    w.add_layer_norm_rms_eps(cfg["rms_norm_eps"])
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
     vocab = {i: t for t, i in tj["model"]["vocab"].items()}
     types = {i: gguf.TokenType.NORMAL for i in vocab}
@@ -101,8 +95,6 @@ def write_f32_gguf(hf_dir: Path, out: Path) -> None:
     w.add_token_list([vocab[i] for i in range(len(vocab))])
     w.add_token_types([types[i] for i in range(len(vocab))])
     w.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]])
-    w.add_bos_token_id(cfg["bos_token_id"])
-    w.add_eos_token_id(cfg["eos_token_id"])
     w.add_unk_token_id(cfg.get("unk_token_id", 0))
     w.add_pad_token_id(cfg.get("pad_token_id", cfg["eos_token_id"]))
     w.add_add_bos_token(False)
@@ -111,9 +103,7 @@ def write_f32_gguf(hf_dir: Path, out: Path) -> None:
     def permute(x: np.ndarray, heads: int) -> np.ndarray:  # HF rotate-half rows -> llama.cpp interleaved rows
         return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
 
-    names = {"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm", "self_attn.q_proj": "attn_q",
-             "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    names = dict(kv.split(":") for kv in LAYER_TENSORS.split())
     tensors = read_safetensors(hf_dir / "model.safetensors")
     w.add_tensor("token_embd.weight", np.ascontiguousarray(tensors.pop("model.embed_tokens.weight")))
     w.add_tensor("output_norm.weight", np.ascontiguousarray(tensors.pop("model.norm.weight")))
@@ -142,8 +132,10 @@ def ensure_gguf(quant: str) -> Path:
     GGUF_DIR.mkdir(parents=True, exist_ok=True)
     if quant == "f32":
         if not (HF_DIR / "model.safetensors").exists():
-            sys.exit(f"{HF_DIR} is missing: run `python -c 'from qcomp.models import smollm2; smollm2()'` "
-                     "once in qcomp's venv (HF_HUB_OFFLINE=1 is fine)")
+            sys.exit(
+                f"{HF_DIR} is missing: run `python -c 'from qcomp.models import smollm2; smollm2()'` "
+                "once in qcomp's venv (HF_HUB_OFFLINE=1 is fine)"
+            )
         write_f32_gguf(HF_DIR, path)
         return path
     src = ensure_gguf("f32")
@@ -157,11 +149,18 @@ def ensure_gguf(quant: str) -> Path:
     return path
 
 
-def load(quant: str, threads: int, n_ctx: int = 512):
+def load(quant: str, threads: int, flash_attn: bool = False, n_ctx: int = 512):
     import llama_cpp
 
-    return llama_cpp.Llama(model_path=str(ensure_gguf(quant)), n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
-                           n_threads=threads, n_threads_batch=threads, verbose=False)
+    kw = dict(n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx, n_threads=threads, n_threads_batch=threads)
+    return llama_cpp.Llama(str(ensure_gguf(quant)), flash_attn=flash_attn, verbose=False, **kw)
+
+
+def peak_rss_mb() -> float:
+    """VmHWM of this process (ru_maxrss would carry the parent's peak over fork+exec)."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return round(kb / 1024, 1)
 
 
 def decode(llm, tokens: list[int]) -> None:
@@ -179,13 +178,13 @@ def clear(llm) -> None:
     llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llm.ctx), True)
 
 
-def worker(quant: str, threads: int, runs: int, n_pp: int, n_tg: int) -> dict:
+def worker(quant: str, threads: int, runs: int, n_pp: int, n_tg: int, flash_attn: bool) -> dict:
     """Times pp/tg in this process (one configuration) and reports its peak RSS."""
     import llama_cpp
 
-    llm = load(quant, threads)
+    llm = load(quant, threads, flash_attn)
     rng = np.random.default_rng(0)
-    prompt = rng.integers(3, llm.n_vocab(), n_pp).tolist()
+    prompt, gen = (rng.integers(3, llm.n_vocab(), n).tolist() for n in (n_pp, n_tg))  # random ids, as llama-bench
 
     def pp() -> float:
         clear(llm)
@@ -196,18 +195,18 @@ def worker(quant: str, threads: int, runs: int, n_pp: int, n_tg: int) -> dict:
     def tg() -> float:
         clear(llm)
         t = time.perf_counter()
-        for tok in prompt[:n_tg] if n_tg <= n_pp else rng.integers(3, llm.n_vocab(), n_tg).tolist():
+        for tok in gen:
             decode(llm, [tok])
         return n_tg / (time.perf_counter() - t)
 
     pp(), tg()  # warm-up
     pps = [pp() for _ in range(runs)]
     tgs = [tg() for _ in range(runs)]
-    return {"engine": "llama.cpp", "version": llama_cpp.__version__, "quant": quant, "threads": threads,
-            f"pp{n_pp}_tok_s": round(statistics.median(pps), 2), f"tg{n_tg}_tok_s": round(statistics.median(tgs), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "model_mb": round(gguf_path(quant).stat().st_size / 2**20, 1), "runs": runs,
-            "pp_all": [round(x, 1) for x in pps], "tg_all": [round(x, 1) for x in tgs]}
+    r = {"engine": "llama.cpp", "version": llama_cpp.__version__, "quant": quant, "threads": threads}
+    r |= {f"pp{n_pp}_tok_s": round(statistics.median(pps), 2), f"tg{n_tg}_tok_s": round(statistics.median(tgs), 2)}
+    r |= {"peak_rss_mb": peak_rss_mb(), "model_mb": round(gguf_path(quant).stat().st_size / 2**20, 1)}
+    r |= {"pp_all": [round(x, 1) for x in pps], "tg_all": [round(x, 1) for x in tgs]}
+    return r | {"flash_attn": flash_attn, "runs": runs}
 
 
 def check(n: int, ref_python: str) -> dict:
@@ -215,8 +214,8 @@ def check(n: int, ref_python: str) -> dict:
     import llama_cpp
 
     cmd = [ref_python, "-c", REF_SNIPPET, str(HF_DIR), CHECK_PROMPT, str(n)]
-    ref = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True,
-                                    env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout.strip().splitlines()[-1])
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    ref = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout.splitlines()[-1])
     llm = load("f32", os.cpu_count() or 1)
     ours = llm.tokenize(CHECK_PROMPT.encode(), add_bos=False, special=False)
     toks, out = list(ref["prompt"]), []
@@ -225,9 +224,9 @@ def check(n: int, ref_python: str) -> dict:
         logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(llm.n_vocab(),))
         toks = [int(np.argmax(logits))]
         out.append(toks[0])
-    agree = next((i for i, (a, b) in enumerate(zip(out, ref["greedy"])) if a != b), n)
-    return {"check": "greedy_f32", "tokens": n, "match": out == ref["greedy"], "agree_prefix": agree,
-            "tokenizer_match": ours == ref["prompt"], "llamacpp": out, "transformers": ref["greedy"]}
+    agree = next((i for i, (a, b) in enumerate(zip(out, ref["greedy"], strict=True)) if a != b), n)
+    r = {"check": "greedy_f32", "tokens": n, "match": out == ref["greedy"], "agree_prefix": agree}
+    return r | {"tokenizer_match": ours == ref["prompt"], "llamacpp": out, "transformers": ref["greedy"]}
 
 
 def main() -> None:
@@ -237,18 +236,21 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--pp", type=int, default=128)
     p.add_argument("--tg", type=int, default=128)
+    p.add_argument("--flash-attn", action="store_true", help="flash attention (llama-cpp-python's default: off)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--check", type=int, default=0, metavar="N", help="compare N greedy tokens with transformers")
     p.add_argument("--ref-python", default=str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"))
     p.add_argument("--worker", nargs=2, metavar=("QUANT", "THREADS"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.worker:
-        print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.runs, a.pp, a.tg)))
+        print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.runs, a.pp, a.tg, a.flash_attn)))
         return
     if a.check:
         r = check(a.check, a.ref_python)
-        print(json.dumps(r) if a.json else f"greedy {a.check} tokens: match={r['match']} "
-              f"(agree for {r['agree_prefix']}), same prompt tokenization={r['tokenizer_match']}")
+        msg = (
+            f"greedy {a.check}: match={r['match']} (agree for {r['agree_prefix']}), same tokens={r['tokenizer_match']}"
+        )
+        print(json.dumps(r) if a.json else msg)
     quants = [q for q in a.quants.split(",") if q]
     for q in quants:
         assert q in QUANTS, q
@@ -257,11 +259,11 @@ def main() -> None:
         print(f"{'quant':6} {'threads':>7} {f'pp{a.pp} tok/s':>12} {f'tg{a.tg} tok/s':>12} {'peak RSS MB':>12}")
     for q in quants:
         for t in (int(x) for x in a.threads.split(",")):
-            cmd = [sys.executable, __file__, "--worker", q, str(t), "--runs", str(a.runs), "--pp", str(a.pp),
-                   "--tg", str(a.tg)]
+            cmd = [sys.executable, __file__, "--worker", q, str(t), *f"--runs {a.runs} --pp {a.pp} --tg {a.tg}".split()]
+            cmd += ["--flash-attn"] * a.flash_attn
             r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
-            print(json.dumps(r) if a.json else f"{q:6} {t:>7} {r[f'pp{a.pp}_tok_s']:>12} "
-                  f"{r[f'tg{a.tg}_tok_s']:>12} {r['peak_rss_mb']:>12}", flush=True)
+            row = f"{q:6} {t:>7} {r[f'pp{a.pp}_tok_s']:>12} {r[f'tg{a.tg}_tok_s']:>12} {r['peak_rss_mb']:>12}"
+            print(json.dumps(r) if a.json else row, flush=True)
 
 
 if __name__ == "__main__":

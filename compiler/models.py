@@ -40,6 +40,20 @@ class CausalLMLogits(torch.nn.Module):
         return self.lm(input_ids=input_ids, use_cache=False).logits
 
 
+def is_transformers_causal_lm(model) -> bool:
+    """A transformers model with a language-modelling head (what AutoModelForCausalLM returns)."""
+    return hasattr(model, "config") and hasattr(model, "get_output_embeddings") and hasattr(model, "generate")
+
+
+def as_logits_model(model: torch.nn.Module) -> torch.nn.Module:
+    """A plain transformers causal LM (any dtype) as `CausalLMLogits` in f32; any other module unchanged."""
+    if not is_transformers_causal_lm(model) or model.get_output_embeddings() is None:
+        return model
+    from .generate import causal_lm
+
+    return CausalLMLogits(causal_lm(model)).eval()
+
+
 class EncoderHidden(torch.nn.Module):
     """forward(input_ids, attention_mask) -> last hidden state."""
 

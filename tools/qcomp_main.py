@@ -3,6 +3,7 @@
     qcomp compile MODEL --target cpu --recipe w8a8 -o DIR      [--budget B] [--calib N]
     qcomp eval MODEL --recipe mixed --budget 4.25,4.5,5,6     [--json] [--plot pareto.png]
     qcomp report DIR | report.json                            [--png frontier.png]
+    qcomp generate MODEL --recipe w8a8 --prompt TEXT          [--max-new-tokens N --kv int8 --json ...]
     qcomp opt FILE.mlir -p PIPELINE ...        (same as qcomp-opt)
 
 MODEL (compile) is a built-in example (mlp, cnn, tiny-llama, tiny-gpt2), a real model (smollm2, minilm:
@@ -19,6 +20,8 @@ import textwrap
 import time
 
 from qcomp.errors import QcompError
+
+from . import generate_cmd
 
 
 def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...] = (2,)):
@@ -93,9 +96,10 @@ def synthetic_samples(inputs: tuple, n: int, seed: int = 0) -> list[tuple]:
 
 def load_eval_model(spec: str):
     """(module, tokenizer) from a built-in real model (smollm2, minilm) or `file.py:factory`."""
-    from qcomp.models import REAL
+    from qcomp.models import REAL, as_logits_model
 
-    return _factory_result(spec, REAL, "(module, tokenizer)")
+    model, tok = _factory_result(spec, REAL, "(module, tokenizer)")
+    return as_logits_model(model), tok
 
 
 def _budgets(text: str) -> list[float]:
@@ -301,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     rp = sub.add_parser("report", help="print a compile report: precision map per layer and Pareto frontier")
     rp.add_argument("path", help="a qcomp compile -o directory or its report.json")
     rp.add_argument("--png", default=None, help="write the predicted Pareto frontier plot here")
+    generate_cmd.add_parser(sub)
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
@@ -309,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         return opt_main(argv[1:])
     args = ap.parse_args(argv)
     try:
-        return {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report}[args.command](args)
+        commands = {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report}
+        return {**commands, "generate": generate_cmd.cmd_generate}[args.command](args)
     except QcompError as e:
         print(f"qcomp: error: {e}", file=sys.stderr)
         return 1

@@ -25,12 +25,14 @@ exactly (then wrapped to i32 like the reference), followed by the qlinear epilog
 in the same f32 op order — bit-identical to the CPU build.
 
 Speed (`mvm`): variation-free cells (2·g on a half-level grid) run their partial sums as exact int8 x int8 -> i32
-matmuls; varied cells as f32 matmuls (exact partial sums would need f64; f32 only reorders the summation). The
-ADC is vectorised over a group of cycles and slices and the shift-add is one matrix-vector product over them.
+matmuls on hosts with AVX512-VNNI (elsewhere as f32 matmuls, exact on that grid); varied cells as f32 matmuls
+(exact partial sums would need f64; f32 only reorders the summation). The ADC is vectorised over a group of cycles and slices and the shift-add is one matrix-vector product over them.
 Thread count is the caller's (torch.set_num_threads; one thread is fastest on a shared 2-core machine).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -45,6 +47,15 @@ GROUP_ROWS = 192  # matmul rows (input cycles x chunk rows) per weight pass
 DENSE = 0.95  # below this fraction of non-zero plane rows, only those rows are multiplied
 
 
+@functools.cache
+def _int_mm_fast() -> bool:
+    """Whether torch._int_mm beats the f32 matmul on this host: with AVX512-VNNI (oneDNN's int8 kernels). Without
+    it (AVX2 hosts) _int_mm is a reference loop, 20-60x slower than torch.mm in f32 at the crossbar's shapes."""
+    from qcomp.targets.cpu.isa import has_vnni
+
+    return has_vnni()
+
+
 class CrossbarLayer:
     """One qc.qlinear's weights programmed onto its arrays (see the module docstring)."""
 
@@ -57,10 +68,15 @@ class CrossbarLayer:
         self.offset = offset - float(self.mid) * float(self.slice_coef.sum()) if plan.polarity == 1 else 0.0
         k, r = plan.k, arch.rows
         g = self._program(levels, rng)  # [slices, k, n] f32 effective conductance (level units)
+        _, _, vmax = input_planes(np.zeros((1, 1), np.int8), arch)
+        self.vmax = vmax
         # variation-free cells sit on a half-level grid: 2·g is a small integer and the partial sums are exact
-        # int8 x int8 -> i32 products (torch._int_mm, several times the f32 matmul's speed), halved after
+        # int8 x int8 -> i32 products (torch._int_mm, halved after) — where _int_mm is fast (`_int_mm_fast`);
+        # elsewhere the f32 matmul computes the same sums exactly while 2·|sum| <= 2·rows·vmax·max|g| < 2^24
         g2 = 2 * g
-        self.int8 = bool(np.abs(g2).max(initial=0) <= 127 and np.array_equal(g2, np.rint(g2)))
+        grid = bool(np.abs(g2).max(initial=0) <= 127 and np.array_equal(g2, np.rint(g2)))
+        f32_exact = 2 * r * int(vmax.max()) * float(np.abs(g).max(initial=0)) < 2**24
+        self.int8 = grid and (_int_mm_fast() or not f32_exact)
         # per row tile: [slices, rows of the tile, n], contiguous (the last tile only holds the real rows)
         tiles = [g[:, t * r : min(k, (t + 1) * r)] for t in range(plan.row_tiles)]
         if self.int8:
@@ -68,8 +84,6 @@ class CrossbarLayer:
         else:
             self.wt = [torch.from_numpy(np.ascontiguousarray(w)) for w in tiles]
         self.scoef = torch.from_numpy(self.slice_coef.astype(np.float64))
-        _, _, vmax = input_planes(np.zeros((1, 1), np.int8), arch)
-        self.vmax = vmax
         lossless = self._lossless(vmax)
         # the ADC runs unless it could not change a sum: ideal, or lossless on integer (variation-free) sums
         self.quantize = not arch.ideal and not (lossless and not arch.variation and arch.adc_range == "full")

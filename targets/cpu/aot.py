@@ -6,6 +6,8 @@ computes bit for bit what the JIT computes):
 - `model.weights`: the externalized weight arrays, in the order @main takes them (format below);
 - `model.h`: the C API (`qcomp_model_load`, `qcomp_model_run`, `qcomp_model_free`, `qcomp_error`) and the
   inputs' and outputs' dtypes and shapes as #defines and as `qcomp_tensor_info` tables;
+  `qcomp_model_run` hands @main copies of the inputs, `qcomp_model_run_inplace` the caller's buffers (so
+  a model that updates an input in place, as compile_lm's KV cache, updates the caller's buffer);
 - `model_api.c`: the generated wrapper behind that API: the weights loader (which checks the file against
   the arrays the model was compiled for) and the memref descriptors of MLIR's packed entry point;
 - `model.so`: `cc -shared model_api.c model.o -lm`, exporting only `qcomp_*` (the object's `main` and

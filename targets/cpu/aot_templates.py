@@ -11,7 +11,9 @@ HEADER_TEMPLATE = """\
  *
  * Build: cc -I DIR app.c DIR/model.so -Wl,-rpath,DIR   (examples/c/run_model.c in the qcomp repository)
  *
- * Inputs: caller's buffers, row-major, native byte order; never written (the library copies them).
+ * Inputs: caller's buffers, row-major, native byte order. qcomp_model_run never writes them (@main gets
+ * copies); qcomp_model_run_inplace hands @main the buffers themselves, so an input the model updates in place
+ * (qcomp.compile_lm's KV cache) is updated in the caller's buffer and carries over to the next call.
 {ins}
  * Outputs: caller's buffers, row-major; every element is written.
 {outs}
@@ -54,6 +56,8 @@ qcomp_model *qcomp_model_load(const char *weights_path);
 void qcomp_model_free(qcomp_model *m);
 /* Run once: inputs[i] holds input i, outputs[i] receives output i. 0 on success, else see qcomp_error(). */
 int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *const outputs[]);
+/* The same without copying the inputs: the model may write input buffers (those it updates in place). */
+int qcomp_model_run_inplace(const qcomp_model *m, void *const inputs[], void *const outputs[]);
 /* The last error of this thread: one line, no trailing newline. */
 const char *qcomp_error(void);
 
@@ -235,18 +239,18 @@ void qcomp_model_free(qcomp_model *m) {{
     free(m);
 }}
 
-int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *const outputs[]) {{
+/* @main over inputs (copied first when `copy`: @main may update its arguments in place) and outputs. */
+static int run(const char *who, const qcomp_model *m, void *const inputs[], void *const outputs[], int copy) {{
     int null = !m || (N_INPUTS && !inputs) || !outputs;
     for (int i = 0; !null && i < N_INPUTS; i++) null = !inputs[i];
     for (int i = 0; !null && i < N_OUTPUTS; i++) null = !outputs[i];
     if (null) {{
-        set_error("qcomp_model_run: the model, an input or an output is NULL");
+        set_error("%s: the model, an input or an output is NULL", who);
         return 1;
     }}
-    /* @main may update its arguments in place: it gets copies of the inputs. */
     void *copies[N_INPUTS + 1] = {{NULL}};
     int ok = 1;
-    for (int i = 0; i < N_INPUTS && ok; i++) {{
+    for (int i = 0; copy && i < N_INPUTS && ok; i++) {{
         copies[i] = aligned_alloc({align}, (input_info[i].nbytes + {align}) / {align} * {align});
         if (copies[i]) memcpy(copies[i], inputs[i], input_info[i].nbytes);
         ok = copies[i] != NULL;
@@ -257,7 +261,7 @@ int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *cons
         int n = 0, at = 0;
         for (int i = 0; i < N_INPUTS; i++, n++) {{
             ptrs[n] = &in_desc[at];
-            at += fill_desc(&in_desc[at], copies[i], &input_info[i]);
+            at += fill_desc(&in_desc[at], copy ? copies[i] : inputs[i], &input_info[i]);
         }}
         at = 0;
         for (int i = 0; i < N_WEIGHTS; i++, n++) {{
@@ -272,9 +276,18 @@ int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *cons
         for (int i = 0; i < n; i++) args[i] = &ptrs[i];
         _mlir__mlir_ciface_main(args);
     }} else {{
-        set_error("qcomp_model_run: out of memory for the inputs");
+        set_error("%s: out of memory for the inputs", who);
     }}
     for (int i = 0; i < N_INPUTS; i++) free(copies[i]);
     return ok ? 0 : 1;
+}}
+
+int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *const outputs[]) {{
+    /* run() reads the inputs through these pointers only to copy them */
+    return run("qcomp_model_run", m, (void *const *)inputs, outputs, 1);
+}}
+
+int qcomp_model_run_inplace(const qcomp_model *m, void *const inputs[], void *const outputs[]) {{
+    return run("qcomp_model_run_inplace", m, inputs, outputs, 0);
 }}
 """

@@ -1,0 +1,114 @@
+"""Generation accuracy on SmolLM2-135M, in one run: greedy parity with transformers, decode vs prefill perplexity,
+the int8 KV cache.
+
+    .venv/bin/python bench/generate_check.py [--windows 4] [--seq 256] [--tokens 64] [--threads 2]
+
+1. fp32: `compile_lm(...).generate` against transformers' `model.generate(do_sample=False)` on the prompts
+   below, `--tokens` new tokens each: tokens equal before the first difference (and, at a difference, the gap
+   between transformers' two best logits there: a near-tie that f32 summation order may flip).
+2. Teacher-forced perplexity over `--windows` windows of `--seq` tokens of the vendored text: through `prefill`
+   (chunks over the cache) and through `decode` (one token at a time), for fp32 and W8A8; the relative
+   difference (goals: 1e-4 fp32, 0.5% W8A8) and the ratio to PyTorch fp32.
+3. `kv="int8"` at W8A8: decode-path perplexity against the fp32-cache one (goal <= 1.01x) and cache bytes
+   (goal <= 0.27x).
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PROMPTS = [
+    "Once upon a time, in a small village,",
+    "def fibonacci(n):",
+    "The three primary colors are",
+    "Water boils at",
+]
+
+
+def nll(logits: torch.Tensor, ids: torch.Tensor) -> float:
+    logp = torch.log_softmax(logits[0, :-1].double(), dim=-1)
+    return float(-logp.gather(1, ids[0, 1:, None]).sum())
+
+
+def ppl_paths(lm, wins) -> tuple[float, float]:
+    """(prefill perplexity, decode perplexity) over the windows."""
+    a = b = 0.0
+    count = 0
+    for w in wins:
+        lm.reset()
+        a += nll(lm.prefill(w), w)
+        lm.reset()
+        steps = torch.stack([lm.decode(w[:, i]) for i in range(w.shape[1])], dim=1)
+        b += nll(steps, w)
+        count += w.shape[1] - 1
+    return math.exp(a / count), math.exp(b / count)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--windows", type=int, default=4)
+    ap.add_argument("--seq", type=int, default=256)
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    import qcomp
+    from qcomp.evaluate import default_text, token_windows
+    from qcomp.generate import compile_lm
+    from qcomp.models import smollm2
+
+    torch.set_num_threads(args.threads)
+    model, tok = smollm2()
+    hf = model.lm
+    target = qcomp.targets.get("cpu", threads=args.threads)
+    wins, _ = token_windows(tok, default_text(), args.windows, args.seq)
+    with torch.no_grad():
+        ref_ppl = math.exp(sum(nll(hf(w).logits, w) for w in wins) / sum(w.shape[1] - 1 for w in wins))
+    print(f"SmolLM2-135M, {args.threads} threads, {args.windows} x {args.seq} tokens; PyTorch fp32 ppl {ref_ppl:.4f}")
+
+    built = {}
+    for recipe, kv in (("fp32", "fp32"), ("w8a8", "fp32"), ("w8a8", "int8")):
+        t0 = time.perf_counter()
+        built[recipe, kv] = compile_lm(model, tok, target=target, recipe=recipe, kv=kv, max_seq=max(args.seq, 256))
+        print(f"compiled {recipe} kv={kv} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+    print(f"\n## Greedy parity, fp32, {args.tokens} new tokens")
+    print("| prompt | equal tokens | first difference: transformers top-2 logit gap |")
+    print("|---|---|---|")
+    lm = built["fp32", "fp32"]
+    for p in PROMPTS:
+        ids = tok(p, return_tensors="pt").input_ids
+        ours = lm.generate(ids, max_new_tokens=args.tokens)[0]
+        with torch.no_grad():
+            full = hf.generate(ids, max_new_tokens=args.tokens, do_sample=False, min_new_tokens=args.tokens)
+        theirs = full[0, ids.shape[1] :].tolist()
+        same = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), len(theirs))
+        gap = "-"
+        if same < len(theirs):
+            with torch.no_grad():
+                top = hf(full[:, : ids.shape[1] + same]).logits[0, -1].topk(2).values
+            gap = f"{float(top[0] - top[1]):.2e}"
+        print(f"| {p!r} | {same}/{len(theirs)} | {gap} |")
+
+    print("\n## Teacher-forced perplexity: prefill vs decode")
+    print("| recipe | kv | prefill ppl | decode ppl | rel. diff | decode / PyTorch fp32 | cache bytes/token |")
+    print("|---|---|---|---|---|---|---|")
+    ppl = {}
+    for (recipe, kv), lm in built.items():
+        a, b = ppl_paths(lm, wins)
+        ppl[recipe, kv] = b
+        row = f"| {recipe} | {kv} | {a:.4f} | {b:.4f} | {abs(a - b) / a:.2e} | {b / ref_ppl:.4f} |"
+        print(f"{row} {lm.report['cache_bytes_per_token']} |")
+    r = ppl["w8a8", "int8"] / ppl["w8a8", "fp32"]
+    c = built["w8a8", "int8"].report["cache_bytes"] / built["w8a8", "fp32"].report["cache_bytes"]
+    print(f"\nkv=int8 at W8A8: decode ppl {r:.4f}x the fp32 cache's (goal <= 1.01), cache bytes {c:.3f}x (goal <= 0.27)")
+
+
+if __name__ == "__main__":
+    main()
