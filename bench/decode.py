@@ -1,0 +1,183 @@
+"""LLM prompt processing and token generation, side by side in one run: qcomp against transformers, PyTorch
+dynamic int8 and llama.cpp, on SmolLM2-135M.
+
+    .venv/bin/python bench/decode.py [--threads 1,2] [--runs 5] [--pp 128] [--tg 128] [--chunk 32]
+                                     [--recipes fp32,w8a8,w4a8] [--llamacpp PYTHON]
+
+pp128: tokens/s of feeding a 128-token prompt into an empty cache; tg128: tokens/s of 128 single-token steps
+from an empty cache (llama-bench's definitions; qcomp's tg includes the argmax over the logits). Medians of
+`--runs` after one warm-up, measured in interleaved rounds (every runtime once per round, so a slow spell of
+the shared machine hits all alike), wall clock. Per thread count: torch.set_num_threads(N) and qcomp's
+`targets.get("cpu", threads=N)` (compiled once per thread count).
+- transformers eager fp32 with its DynamicCache (what `generate` runs); `torch.ao.quantization.
+  quantize_dynamic` int8 on every nn.Linear, the same loop.
+- qcomp `compile_lm` per recipe (fp32 cache), and W8A8 with `kv=int8`.
+- llama.cpp (`llama-cpp-python`, built from source, in its own venv: see bench/llamacpp_peer.py) at Q8_0 and
+  Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing.
+RSS: `rss+` is the resident memory a runtime added when it was built in this process (weights, cache,
+buffers); llama.cpp's is its process's peak. `bound` is the tg ceiling of reading every stored weight once
+per token at the memory bandwidth measured here (a 512 MB numpy copy).
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DEFAULT_LLAMACPP = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qcomp-bench/llamacpp-venv"
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bandwidth_gbs() -> float:
+    """Copy bandwidth (read + write bytes / s) of a 512 MB numpy copy, best of 3."""
+    a = np.ones(64 << 20, np.float64)
+    b = np.empty_like(a)
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter()
+        np.copyto(b, a)
+        best = max(best, 2 * a.nbytes / (time.perf_counter() - t))
+    return best / 1e9
+
+
+class HF:
+    """transformers' own prefill + cached decode loop (eager)."""
+
+    def __init__(self, lm):
+        self.lm = lm
+
+    def pp(self, ids):
+        with torch.no_grad():
+            self.lm(ids, use_cache=True)
+
+    def tg(self, n):
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        tok = torch.zeros(1, 1, dtype=torch.long)
+        with torch.no_grad():
+            for _ in range(n):
+                out = self.lm(tok, past_key_values=cache, use_cache=True)
+                tok = out.logits[:, -1].argmax(-1, keepdim=True)
+
+
+class Qcomp:
+    def __init__(self, lm):
+        self.lm = lm
+
+    def pp(self, ids):
+        self.lm.reset()
+        self.lm.prefill(ids)
+
+    def tg(self, n):
+        self.lm.reset()
+        tok = np.zeros(1, np.int64)
+        for _ in range(n):
+            tok = self.lm.decode(tok).numpy().argmax(-1)
+
+
+def llamacpp_rows(python: Path, threads: list[int], runs: int, pp: int, tg: int) -> list[dict]:
+    script = Path(__file__).with_name("llamacpp_peer.py")
+    cmd = [str(python), str(script), "--threads", ",".join(map(str, threads)), "--runs", str(runs)]
+    cmd += ["--pp", str(pp), "--tg", str(tg), "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode:
+        print(f"llama.cpp peer failed: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        return []
+    return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--pp", type=int, default=128)
+    ap.add_argument("--tg", type=int, default=128)
+    ap.add_argument("--chunk", type=int, default=32, help="qcomp's prefill chunk")
+    ap.add_argument("--recipes", default="fp32,w8a8,w4a8")
+    ap.add_argument("--llamacpp", default=str(DEFAULT_LLAMACPP / "bin/python"), help="python of llama.cpp's venv")
+    args = ap.parse_args()
+    import qcomp
+    from qcomp.generate import compile_lm
+    from qcomp.models import smollm2
+
+    threads = [int(t) for t in args.threads.split(",")]
+    model, tok = smollm2()
+    hf = model.lm
+    ids = torch.randint(0, hf.config.vocab_size, (1, args.pp), generator=torch.Generator().manual_seed(0))
+    bw = bandwidth_gbs()
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"SmolLM2-135M; {cpu}, {os.cpu_count()} cores; {platform.python_version()}; torch {torch.__version__}")
+    print(f"copy bandwidth {bw:.1f} GB/s; pp{args.pp}, tg{args.tg}, medians of {args.runs}; qcomp chunk {args.chunk}")
+    llama = {}
+    if Path(args.llamacpp).exists():
+        for r in llamacpp_rows(Path(args.llamacpp), threads, args.runs, args.pp, args.tg):
+            llama[r["quant"], r["threads"]] = r
+    else:
+        print(f"(llama.cpp rows skipped: no {args.llamacpp}; see bench/llamacpp_peer.py)")
+    for n in threads:
+        torch.set_num_threads(n)
+        target = qcomp.targets.get("cpu", threads=n)
+        runtimes: list[tuple[str, object, float, float]] = []  # name, runner, rss added, weight bytes
+        base = rss_mb()
+        runtimes.append(("transformers eager fp32", HF(hf), 0.0, 4.0 * hf.num_parameters()))
+        r0 = rss_mb()
+        qd = torch.ao.quantization.quantize_dynamic(copy.deepcopy(hf), {torch.nn.Linear}, dtype=torch.qint8)
+        runtimes.append(("torch quantize_dynamic int8", HF(qd), rss_mb() - r0, float("nan")))
+        configs = [(r, "fp32") for r in args.recipes.split(",")] + [("w8a8", "int8")]
+        for recipe, kv in configs:
+            r0 = rss_mb()
+            lm = compile_lm(model, tok, target=target, recipe=recipe, kv=kv, max_seq=512, chunk=args.chunk)
+            wbytes = lm.report["sizes"]["weights_bytes"]
+            runtimes.append((f"qcomp {recipe} kv={kv}", Qcomp(lm), rss_mb() - r0, wbytes))
+        for _, r, _, _ in runtimes:  # warm-up
+            r.pp(ids)
+            r.tg(4)
+        pp_t = {name: [] for name, *_ in runtimes}
+        tg_t = {name: [] for name, *_ in runtimes}
+        for _ in range(args.runs):
+            for name, r, _, _ in runtimes:
+                t = time.perf_counter()
+                r.pp(ids)
+                pp_t[name].append(time.perf_counter() - t)
+                t = time.perf_counter()
+                r.tg(args.tg)
+                tg_t[name].append(time.perf_counter() - t)
+        print(f"\n## {n} thread{'s' if n > 1 else ''} (process RSS before runtimes {base:.0f} MB)")
+        print("| runtime | pp tok/s | tg tok/s | tg / eager fp32 | rss+ MB | weights MB | tg bound tok/s |")
+        print("|---|---|---|---|---|---|---|")
+        eager_tg = args.tg / statistics.median(tg_t["transformers eager fp32"])
+        for name, _, rss, wbytes in runtimes:
+            pp_s = args.pp / statistics.median(pp_t[name])
+            tg_s = args.tg / statistics.median(tg_t[name])
+            bound = bw * 1e9 / 2 / wbytes if wbytes == wbytes else float("nan")  # copy bw counts read + write
+            print(
+                f"| {name} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | {rss:.0f} | {wbytes / 2**20:.0f} | "
+                f"{bound:.0f} |"
+            )
+        for quant in ("q8_0", "q4_0"):
+            r = llama.get((quant, n))
+            if r:
+                print(
+                    f"| llama.cpp {quant.upper()} | {r['pp_tok_s']:.1f} | {r['tg_tok_s']:.1f} | "
+                    f"{r['tg_tok_s'] / eager_tg:.2f} | {r['peak_rss_mb']:.0f} (peak) | | |"
+                )
+
+
+if __name__ == "__main__":
+    main()
