@@ -80,8 +80,11 @@ class CompiledLM:
     def __post_init__(self):
         self.cache = [np.zeros(s, _NP[d]) for s, d in self._shapes]
         self.pos = np.zeros(self.batch, np.int64)
-        self._prefill_fn = self.prefill_model.artifact
-        self._decode_fn = self.decode_model.artifact
+        self._chunk_ids = np.zeros((self.batch, self.chunk), np.int64)
+        self._step_ids = np.zeros((self.batch, 1), np.int64)
+        # the steps read these arrays in place: ids and positions are refilled, the cache is written by the kernels
+        self._prefill_run = _bound(self.prefill_model.artifact, self._chunk_ids, self.pos, self.cache)
+        self._decode_run = _bound(self.decode_model.artifact, self._step_ids, self.pos, self.cache)
         self.stats = GenerationStats()
 
     @property
@@ -109,6 +112,15 @@ class CompiledLM:
         with open(os.path.join(directory, "lm.json"), "w") as f:
             json.dump(meta, f, indent=2)
         return [*written, "lm.json"]
+
+    def target_report(self) -> dict:
+        """The accelerator's figures per generated token (one decode step's over its `batch` rows, e.g.
+        `cycles_per_token`, `energy_pj_per_token`, `latency_ns_per_token`), of one decode step and of one
+        prefill chunk: see targets/common/metrics.py. The CPU target has none (only the token counts)."""
+        from qcomp.targets.common.metrics import lm_report
+
+        target = self.report["target"]["name"]
+        return lm_report(target, self.prefill_model.artifact, self.decode_model.artifact, self.batch, self.chunk)
 
     def reset(self) -> None:
         """Forget every position (the cache keeps its buffers; stale entries are never read)."""
@@ -152,14 +164,14 @@ class CompiledLM:
             rest = n - start
             if rest < self.chunk and rest <= 2:  # a short tail: one-token steps cost less than a chunk
                 for i in range(rest):
-                    step = ids[:, start + i : start + i + 1]
-                    out[:, start + i] = self._decode_fn(step, self.pos.copy(), *self.cache)[0][:, 0]
+                    self._step_ids[:, 0] = ids[:, start + i]
+                    out[:, start + i] = self._decode_run()[0][:, 0]
                     self.pos += 1
                 break
-            piece = np.zeros((self.batch, self.chunk), np.int64)
-            piece[:, : min(rest, self.chunk)] = ids[:, start : start + self.chunk]
-            logits = self._prefill_fn(piece, self.pos.copy(), *self.cache)[0]
             take = min(rest, self.chunk)
+            self._chunk_ids[:] = 0
+            self._chunk_ids[:, :take] = ids[:, start : start + take]
+            logits = self._prefill_run()[0]
             out[:, start : start + take] = logits[:, :take]
             self.pos += take
             start += take
@@ -173,7 +185,8 @@ class CompiledLM:
         """Feed one token per row ([B] or [B, 1]) at the next position; return the logits [B, V]."""
         ids = self._ids(token_ids).reshape(self.batch, 1)
         self._check_room(np.ones(self.batch, np.int64))
-        logits = self._decode_fn(ids, self.pos, *self.cache)[0][:, 0]
+        self._step_ids[:] = ids
+        logits = self._decode_run()[0][:, 0].copy()  # the step's output buffer is reused by the next call
         self.pos += 1
         return torch.from_numpy(logits)
 
@@ -320,6 +333,14 @@ def compile_lm(
         "compile_s": time.perf_counter() - t0,
     }
     return CompiledLM(pre, dec, batch, max_seq, chunk, kv, cfg["vocab"], tokenizer, report)
+
+
+def _bound(artifact, ids: np.ndarray, pos: np.ndarray, cache: list[np.ndarray]) -> Callable[[], list[np.ndarray]]:
+    """A step call on these arrays: prebuilt argument descriptors where the artifact can bind them (CPU), else
+    the artifact called on their current contents (simulators, which also report per call)."""
+    if hasattr(artifact, "bind"):
+        return artifact.bind(ids, pos, *cache)
+    return lambda: artifact(ids, pos, *cache)
 
 
 def share_weights(a, b) -> int:

@@ -298,6 +298,28 @@ class JitFunction:
         return outs
 
 
+    def bind(self, *inputs: np.ndarray):
+        """A call of @main on these arrays, its descriptors built once: `run()` returns the outputs (buffers
+        reused by every run) computed from the arrays' current contents. The arrays must stay alive and keep
+        their shape; callers refill them in place (a decode loop: token ids, positions, the KV cache)."""
+        if len(inputs) != len(self.inputs):
+            raise ValueError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+        for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
+            if tuple(x.shape) != shape or x.dtype != dtype or not x.flags.c_contiguous:
+                raise ValueError(f"input {i}: expected a contiguous {dtype.name}{list(shape)}")
+        outs = [np.empty(shape, dtype) for shape, dtype in self.results]
+        ptrs = [self._ptr(a) for a in inputs] + self._weight_ptrs + [self._ptr(o) for o in outs]
+        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
+        keep = (inputs, ptrs, packed)
+
+        def run() -> list[np.ndarray]:
+            assert keep
+            self._fn(packed)
+            return outs
+
+        return run
+
+
 def jit_from_text(text: str, opt_level: int = 2, threads: int = 1, isa: str = "") -> JitFunction:
     """Parse a module holding func.func @main on builtin tensors (qc ops allowed), lower it and JIT it."""
     from qcomp.dialects import new_context

@@ -55,6 +55,10 @@ class JitArtifact(Artifact):
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         return self.fn(*inputs)
 
+    def bind(self, *inputs: np.ndarray):
+        """`JitFunction.bind`: a call on these arrays with its argument descriptors built once."""
+        return self.fn.bind(*inputs)
+
     def save(self, directory: str) -> list[str]:
         """model.o, model.weights, model.h, model_api.c and model.so: the C API of `aot.save_aot`."""
         return save_aot(self.fn, directory)
