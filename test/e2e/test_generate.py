@@ -130,3 +130,24 @@ def test_cli_generate_json(tmp_path, capsys):
     assert main(["generate", "tiny-llama", "--prompt", "hello"]) == 1
     assert "no tokenizer" in capsys.readouterr().err
     assert np.isfinite(r["gen_tokens_per_s"])
+
+
+def test_eval_takes_a_plain_transformers_causal_lm(tmp_path, model):
+    """`qcomp eval file.py:factory` with a factory returning AutoModelForCausalLM-style output in bf16."""
+    from qcomp.evaluate import is_encoder
+    from qcomp.tools.qcomp_main import load_eval_model
+
+    f = tmp_path / "factory.py"
+    f.write_text(
+        "from qcomp.examples.models import tiny_llama\n"
+        "def build():\n"
+        "    m, _ = tiny_llama()\n"
+        "    return m.lm.to(__import__('torch').bfloat16), None\n"
+    )
+    wrapped, _ = load_eval_model(f"{f}:build")
+    assert not is_encoder(wrapped)
+    ids = model[1]
+    with torch.no_grad():
+        got = wrapped(ids)
+        want = copy.deepcopy(model[0]).to(torch.bfloat16).float()(ids).logits
+    assert got.dtype == torch.float32 and torch.equal(got, want)
