@@ -1,7 +1,7 @@
 """A transformers causal LM as one compilable step: new tokens in, logits out, the KV cache a buffer argument.
 
-`LMStep(lm, kv)` wraps a transformers causal LM (LLaMA family, Qwen2, Mistral, GPT-2, OPT … any model whose
-attention calls transformers' attention interface) so that its forward is
+`LMStep(lm, kv)` wraps a transformers causal LM (LLaMA family, Qwen2, Mistral, Gemma-3, GPT-2, OPT, Phi, GPT-NeoX,
+Falcon … any model whose attention calls transformers' attention interface) so that its forward is
 
     forward(input_ids [B, T], pos [B], *cache) -> logits [B, T, V]
 
@@ -15,6 +15,10 @@ values into the cache at their positions and attends each query to the positions
 `window` > 0: the last `window` positions, as sliding-window attention). The op declares no mutation, so
 torch.export keeps it as one opaque call whose cache operands are the function's arguments; qc-from-torch
 turns it into `qc.kv_attention`, which every target runs with the cache updated in place.
+
+What kv_attention cannot compute is refused in one line (`QcompError`) rather than compiled wrong: attention that
+bypasses transformers' attention interface (GPT-Neo, BLOOM, MPT), ALiBi, chunked or bidirectional attention,
+logit soft-capping (Gemma-2), attention sinks, relative position biases.
 """
 
 import torch
@@ -89,17 +93,58 @@ def _(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, layer, scale, window):
     return q.new_empty(b, t, h, d)
 
 
-def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    """transformers' attention interface: the step's q, k, v (after rotary embeddings) -> `kv_attention`."""
-    cache, pos = kwargs["qc_cache"], kwargs["qc_pos"]
+class _Step:
+    """The step being traced (set by `LMStep.forward` for its call, read by `_attention`): the model's name, its
+    layer count, the cache buffers and positions, and the layers whose attention has run. A global rather than
+    attention kwargs: not every model passes its kwargs down to the attention (Falcon's decoder layers do not)."""
+
+    active: "_Step | None" = None
+
+    def __init__(self, name: str, layers: int, cache: tuple, pos: torch.Tensor):
+        self.name, self.layers, self.cache, self.pos, self.seen = name, layers, cache, pos, []
+
+
+def _unsupported(module, kwargs) -> str | None:
+    """Why kv_attention cannot compute this attention call (None when it can)."""
     if kwargs.get("softcap") or getattr(module, "attn_logit_softcapping", None):
-        raise QcompError(f"{type(module).__name__}: attention logit soft-capping is not supported by kv_attention")
+        return "attention logit soft-capping"
+    if kwargs.get("s_aux") is not None or kwargs.get("sinks") is not None:
+        return "attention sinks"
+    if kwargs.get("position_bias") is not None:
+        return "a relative position bias"
+    causal = kwargs.get("is_causal")
+    if (getattr(module, "is_causal", True) if causal is None else causal) is False:
+        return "bidirectional (non-causal) attention"
+    return None
+
+
+def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    """transformers' attention interface: the step's q, k, v (after rotary embeddings) -> `kv_attention`.
+
+    The causal (and sliding-window) mask is kv_attention's own; `attention_mask` is not read, so models that
+    put anything else into it (ALiBi) are refused by `LMStep`."""
+    step = _Step.active
+    if step is None:
+        raise QcompError(f"attention implementation {ATTENTION!r} runs only inside LMStep.forward")
+    why = _unsupported(module, kwargs)
+    if why:
+        raise QcompError(f"{step.name}: {why} is not supported by kv_attention")
+    layer = getattr(module, "layer_idx", None)
+    if not isinstance(layer, int) or not 0 <= layer < step.layers or layer in step.seen:
+        raise QcompError(f"{step.name}: {type(module).__name__} has layer_idx {layer!r}, not a layer's own cache slot")
+    step.seen.append(layer)
+    k_cache, v_cache, *scales = step.cache
+    hkv, d = k_cache.shape[2], k_cache.shape[3]
+    if key.shape[1] != hkv or query.shape[-1] != d or key.shape[-1] != d or value.shape[-1] != d:
+        raise QcompError(
+            f"{step.name}: layer {layer} attends with q/k/v head dims {query.shape[-1]}/{key.shape[-1]}/"
+            f"{value.shape[-1]} and {key.shape[1]} KV heads; its config says {d} and {hkv}"
+        )
     window = kwargs.get("sliding_window") or 0
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    k_cache, v_cache, *scales = cache
     k_scale, v_scale = scales if scales else (None, None)
     out = torch.ops.qcomp.kv_attention(
-        query, key, value, k_cache, v_cache, k_scale, v_scale, pos, module.layer_idx, float(scale), int(window)
+        query, key, value, k_cache, v_cache, k_scale, v_scale, step.pos, layer, float(scale), int(window)
     )
     return out, None
 
@@ -145,8 +190,15 @@ class LMStep(torch.nn.Module):
         super().__init__()
         if kv not in KV_FORMATS:
             raise QcompError(f"kv must be one of {', '.join(KV_FORMATS)}, got {kv!r}")
+        cfg = lm.config.get_text_config() if hasattr(lm.config, "get_text_config") else lm.config
+        for attr, what in (
+            ("alibi", "ALiBi (a position bias carried in the attention mask)"),
+            ("attention_chunk_size", "chunked attention"),
+        ):
+            if getattr(cfg, attr, None):
+                raise QcompError(f"{type(lm).__name__}: {what} is not supported by kv_attention")
         _register()
-        self.lm, self.kv = lm, kv
+        self.lm, self.kv, self.layers = lm, kv, lm_config(lm)["layers"]
 
     def _configs(self) -> list:
         """The model's configs that name an attention implementation (composite models keep one per part)."""
@@ -163,11 +215,19 @@ class LMStep(torch.nn.Module):
         position_ids = pos[:, None] + torch.arange(t, dtype=pos.dtype)[None, :]
         configs = self._configs()
         before = [c._attn_implementation for c in configs]
+        name = type(self.lm).__name__
+        step = _Step.active = _Step(name, self.layers, cache, pos)
         try:  # the user's model keeps its own attention outside this call
             for c in configs:
                 c._attn_implementation = ATTENTION
-            out = self.lm(input_ids=input_ids, position_ids=position_ids, use_cache=False, qc_cache=cache, qc_pos=pos)
+            out = self.lm(input_ids=input_ids, position_ids=position_ids, use_cache=False)
         finally:
+            _Step.active = None
             for c, b in zip(configs, before, strict=True):
                 c._attn_implementation = b
+        if len(step.seen) != self.layers:  # the other layers' attention would ignore the cache
+            raise QcompError(
+                f"{name}: {len(step.seen)} of its {self.layers} attention layers go through transformers' attention "
+                "interface; kv_attention needs all of them"
+            )
         return out.logits.float()
