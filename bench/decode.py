@@ -91,6 +91,29 @@ class Qcomp:
             tok = self.lm.decode(tok).numpy().argmax(-1)
 
 
+def python_share(lm, steps: int = 64) -> tuple[float, float]:
+    """(µs per decode() call, µs of it outside the compiled step): the per-token Python overhead."""
+    fn = lm.decode_model.artifact.fn
+    inner, native = fn._fn, [0.0]
+
+    def timed(packed):
+        t = time.perf_counter()
+        inner(packed)
+        native[0] += time.perf_counter() - t
+
+    fn._fn = timed
+    try:
+        lm.reset()
+        tok = np.zeros(1, np.int64)
+        t = time.perf_counter()
+        for _ in range(steps):
+            tok = lm.decode(tok).numpy().argmax(-1)
+        total = time.perf_counter() - t
+    finally:
+        fn._fn = inner
+    return total / steps * 1e6, (total - native[0]) / steps * 1e6
+
+
 def llamacpp_rows(python: Path, threads: list[int], runs: int, pp: int, tg: int) -> list[dict]:
     script = Path(__file__).with_name("llamacpp_peer.py")
     cmd = [str(python), str(script), "--threads", ",".join(map(str, threads)), "--runs", str(runs)]
@@ -177,6 +200,11 @@ def main() -> None:
                     f"| llama.cpp {quant.upper()} | {r['pp_tok_s']:.1f} | {r['tg_tok_s']:.1f} | "
                     f"{r['tg_tok_s'] / eager_tg:.2f} | {r['peak_rss_mb']:.0f} (peak) | | |"
                 )
+
+        w8 = next((r for name, r, *_ in runtimes if name == "qcomp w8a8 kv=fp32"), None)
+        if w8 is not None:
+            per, py = python_share(w8.lm)
+            print(f"\nqcomp w8a8 decode: {per:.0f} us per token, {py:.0f} us ({py / per:.1%}) of it outside the step")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ def main() -> None:
         print(f"{row} {lm.report['cache_bytes_per_token']} |")
     r = ppl["w8a8", "int8"] / ppl["w8a8", "fp32"]
     c = built["w8a8", "int8"].report["cache_bytes"] / built["w8a8", "fp32"].report["cache_bytes"]
-    print(f"\nkv=int8 at W8A8: decode ppl {r:.4f}x the fp32 cache's (goal <= 1.01), cache bytes {c:.3f}x (goal <= 0.27)")
+    print(
+        f"\nkv=int8 at W8A8: decode ppl {r:.4f}x the fp32 cache's (goal <= 1.01), cache bytes {c:.3f}x (goal <= 0.27)"
+    )
 
 
 if __name__ == "__main__":

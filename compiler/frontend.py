@@ -10,8 +10,7 @@ import warnings
 import numpy as np
 import torch
 from qcomp.dialects import new_context
-from qcomp.dialects._mlir import ir
-from qcomp.dialects._mlir import PassFailure, run_pipeline
+from qcomp.dialects._mlir import PassFailure, ir, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
 
 from .custom_ops import lower_custom_ops
@@ -95,7 +94,9 @@ def import_torch(model: torch.nn.Module, example_inputs: tuple, context: ir.Cont
             lower_custom_ops(module)  # qcomp's own torch ops, which the backend pipeline would reject
             run_pipeline(module, BACKEND_PIPELINE.format(legal=",".join(KEPT_OPS)))
         except PassFailure as e:
-            raise QcompError(f"torch-mlir could not import {type(model).__name__}: {mlir_error_text(e).splitlines()[0]}") from e
+            raise QcompError(
+                f"torch-mlir could not import {type(model).__name__}: {mlir_error_text(e).splitlines()[0]}"
+            ) from e
         except ir.MLIRError as e:
             raise QcompError(f"torch-mlir could not import {type(model).__name__}: {_first_line(e)}") from e
         except QcompError:

@@ -33,7 +33,10 @@ def _verify(op, int8: bool) -> bool:
         c(str(_etype(op.operands[i])) == elem, f"{name} must hold {elem}, got {_etype(op.operands[i])}")
     if int8 and c.ok:
         for i, name in ((5, "k_scale"), (6, "v_scale")):
-            c(_shape(op.operands[i]) == kc[:3] + kc[4:], f"{name} must be {kc[:3] + kc[4:]}, got {_shape(op.operands[i])}")
+            c(
+                _shape(op.operands[i]) == kc[:3] + kc[4:],
+                f"{name} must be {kc[:3] + kc[4:]}, got {_shape(op.operands[i])}",
+            )
             c(str(_etype(op.operands[i])) == "f32", f"{name} must hold f32")
     c(_shape(op.results[0]) == [b, t, h, d], f"result must be [B, T, H, D] = {[b, t, h, d]}")
     if c.ok:

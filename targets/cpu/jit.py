@@ -297,7 +297,6 @@ class JitFunction:
         self._fn(packed)
         return outs
 
-
     def bind(self, *inputs: np.ndarray):
         """A call of @main on these arrays, its descriptors built once: `run()` returns the outputs (buffers
         reused by every run) computed from the arrays' current contents. The arrays must stay alive and keep

@@ -126,7 +126,8 @@ def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | N
     e(f"%hi32 = vector.broadcast %hi32i : i32 to {_VI}")
     accs = ", ".join(f"%acc{i} = %vzero" for i in range(n))
     types = ", ".join([_V] * n)
-    e(f"%res:{n + 2} = scf.for %j0 = %jstart to %hi step %c16 iter_args(%m = %fninf, %l = %f0, {accs}) -> (f32, f32, {types}) {{")
+    carried = f"iter_args(%m = %fninf, %l = %f0, {accs}) -> (f32, f32, {types})"
+    e(f"%res:{n + 2} = scf.for %j0 = %jstart to %hi step %c16 {carried} {{")
     e(f"  %s = scf.for %d = %c0 to %c{d} step %c1 iter_args(%sa = %vzero) -> ({_V}) {{")
     e(f"    %qd = memref.load %qb[%b, %h, %t, %d] : {q.memref}")
     e(f"    %qv = vector.broadcast %qd : f32 to {_V}")
@@ -174,7 +175,8 @@ def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | N
         e(f"  %row{jj} = arith.addi %j0, %c{jj} : index")
         for i in range(n):
             if int8:
-                e(f"  %vr8_{jj}_{i} = vector.load %vcb[%cL, %b, %g, %row{jj}, %c{i * LANES}] : {vc.memref}, vector<{LANES}xi8>")
+                row = f"%vcb[%cL, %b, %g, %row{jj}, %c{i * LANES}]"
+                e(f"  %vr8_{jj}_{i} = vector.load {row} : {vc.memref}, vector<{LANES}xi8>")
                 e(f"  %vr{jj}_{i} = arith.sitofp %vr8_{jj}_{i} : vector<{LANES}xi8> to {_V}")
             else:
                 e(f"  %vr{jj}_{i} = vector.load %vcb[%cL, %b, %g, %row{jj}, %c{i * LANES}] : {vc.memref}, {_V}")

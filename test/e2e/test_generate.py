@@ -89,7 +89,8 @@ def test_sampling_options(fp32_lm, model):
     a = fp32_lm.generate(prompt, max_new_tokens=10, do_sample=True, temperature=1.5, top_p=0.95, seed=7)[0]
     b = fp32_lm.generate(prompt, max_new_tokens=10, do_sample=True, temperature=1.5, top_p=0.95, seed=7)[0]
     c = fp32_lm.generate(prompt, max_new_tokens=10, do_sample=True, temperature=1.5, top_p=0.95, seed=8)[0]
-    assert a == b and a != c
+    assert a == b
+    assert a != c
     eos = greedy[3]
     stopped = fp32_lm.generate(prompt, max_new_tokens=10, eos_token_id=eos)[0]
     assert stopped == greedy[: greedy.index(eos) + 1]
@@ -112,7 +113,8 @@ def test_errors(fp32_lm, model):
     with pytest.raises(QcompError, match="not a transformers causal LM"):
         compile_lm(torch.nn.Linear(2, 2))
     out = fp32_lm.generate(model[1].repeat(1, 4)[:, :60], max_new_tokens=10)[0]  # stops at the cache's end
-    assert len(out) == 5 and fp32_lm.pos[0] == 64
+    assert len(out) == 5
+    assert fp32_lm.pos[0] == 64
 
 
 def test_cli_generate_json(tmp_path, capsys):
@@ -150,4 +152,5 @@ def test_eval_takes_a_plain_transformers_causal_lm(tmp_path, model):
     with torch.no_grad():
         got = wrapped(ids)
         want = copy.deepcopy(model[0]).to(torch.bfloat16).float()(ids).logits
-    assert got.dtype == torch.float32 and torch.equal(got, want)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, want)
