@@ -136,7 +136,7 @@ class CompiledLM:
             )
 
     def _ids(self, ids) -> np.ndarray:
-        a = np.asarray(ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else ids)
+        a = np.atleast_1d(np.asarray(ids.detach().cpu().numpy() if isinstance(ids, torch.Tensor) else ids))
         if a.dtype.kind not in "iu":
             raise QcompError(f"token ids must be integers, got {a.dtype}")
         bad = np.nonzero((a < 0) | (a >= self.vocab))

@@ -26,7 +26,8 @@ in the same f32 op order — bit-identical to the CPU build.
 
 Speed (`mvm`): variation-free cells (2·g on a half-level grid) run their partial sums as exact int8 x int8 -> i32
 matmuls on hosts with AVX512-VNNI (elsewhere as f32 matmuls, exact on that grid); varied cells as f32 matmuls
-(exact partial sums would need f64; f32 only reorders the summation). The ADC is vectorised over a group of cycles and slices and the shift-add is one matrix-vector product over them.
+(exact partial sums would need f64; f32 only reorders the summation). The ADC is vectorised over a group of
+cycles and slices and the shift-add is one matrix-vector product over them.
 Thread count is the caller's (torch.set_num_threads; one thread is fastest on a shared 2-core machine).
 """
 

@@ -82,6 +82,12 @@ class CimArtifact(Artifact):
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         return self.program(*inputs)
 
+    def step_metrics(self) -> dict[str, float]:
+        """Additive figures of one call (every offloaded layer once; `targets/common/metrics.py`): energy_pj,
+        latency_ns and macs of the crossbars (attention's host matmuls not included)."""
+        s = summary(list(self.costs.values()), self.arch)
+        return {"energy_pj": s["energy_pj"], "latency_ns": s["latency_ns"], "macs": s["macs"]}
+
     def plan(self) -> dict:
         """The mapping plan: the architecture, its constants (with sources) and every layer's mapping."""
         a = self.arch

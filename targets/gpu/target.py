@@ -117,6 +117,12 @@ class GpuArtifact(Artifact):
             self._runtime = CudaRuntime({name: k.ptx for name, k in self.kernels.items()})
         return self.program(*inputs)
 
+    def step_metrics(self) -> dict[str, float]:
+        """Additive figures of one call (`targets/common/metrics.py`): kernel_launches (one per offloaded op)
+        and the macs of the GEMM kernels (m·n·k each)."""
+        macs = sum(row["m"] * row["n"] * row["k"] for row in self.plan if {"m", "n", "k"} <= row.keys())
+        return {"kernel_launches": len(self.plan), "macs": macs}
+
     @property
     def report(self) -> dict[str, Any]:
         return {

@@ -65,6 +65,17 @@ class NpuArtifact(Artifact):
         self.calls += 1
         return outs
 
+    def step_metrics(self) -> dict[str, float]:
+        """Additive figures of one call (every offloaded layer once; `targets/common/metrics.py`): cycles,
+        latency_ns at the clock, dram_bytes and macs."""
+        cycles = sum(layer.stats.cycles for layer in self.layers)
+        return {
+            "cycles": cycles,
+            "latency_ns": cycles / self.arch.clock_hz * 1e9,
+            "dram_bytes": sum(layer.stats.dram_bytes for layer in self.layers),
+            "macs": sum(layer.stats.macs for layer in self.layers),
+        }
+
     @property
     def report(self) -> dict:
         a = self.arch
