@@ -196,9 +196,10 @@ def main() -> None:
         for quant in ("q8_0", "q4_0"):
             r = llama.get((quant, n))
             if r:
+                pp_s, tg_s = r[f"pp{args.pp}_tok_s"], r[f"tg{args.tg}_tok_s"]
                 print(
-                    f"| llama.cpp {quant.upper()} | {r['pp_tok_s']:.1f} | {r['tg_tok_s']:.1f} | "
-                    f"{r['tg_tok_s'] / eager_tg:.2f} | {r['peak_rss_mb']:.0f} (peak) | | |"
+                    f"| llama.cpp {quant.upper()} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | "
+                    f"{r['peak_rss_mb']:.0f} (peak) | {r.get('model_mb', 0):.0f} | |"
                 )
 
         w8 = next((r for name, r, *_ in runtimes if name == "qcomp w8a8 kv=fp32"), None)

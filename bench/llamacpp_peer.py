@@ -9,13 +9,16 @@ Runs with the llama.cpp venv's python (not qcomp's; qcomp is not importable ther
 The weights are qcomp's: the fp32 checkpoint that `qcomp.models.smollm2()` caches under
 $XDG_CACHE_HOME/qcomp/smollm2-135m-fp32 (run that once in qcomp's venv first). It is converted to an F32 GGUF
 (q/k rows permuted to llama.cpp's RoPE layout, values unchanged), then quantized to Q8_0 and Q4_0 with
-llama.cpp's own quantizer; the GGUFs are cached under $XDG_CACHE_HOME/qcomp/llamacpp/.
+llama.cpp's own quantizer (its default mix: in Q4_0, token_embd, also the tied output, stays Q8_0); the GGUFs
+are cached under $XDG_CACHE_HOME/qcomp/llamacpp/.
 
 pp128: one llama_decode of a 128-token prompt into an empty KV cache (logits of the last token only).
 tg128: 128 single-token llama_decode calls from an empty KV cache (llama-bench's definitions). Each is timed
 after one warm-up run; the median of --runs is reported. Every (quant, threads) pair runs in its own
 subprocess, so peak_rss_mb (VmHWM: the interpreter, libllama, the touched mmap'd weights, the KV cache and
-compute buffers) belongs to that configuration alone. --json prints one JSON object per line.
+compute buffers) belongs to that configuration alone. --json prints one JSON object per line, with every run
+(pp_all, tg_all) and the load average: ggml's threads spin at barriers, so with threads == cores any other busy
+process makes single runs 10x slower.
 --check N compares N greedy tokens of the F32 GGUF against transformers' generate(do_sample=False), run
 by --ref-python (default: the repo's .venv).
 """
@@ -156,10 +159,10 @@ def load(quant: str, threads: int, flash_attn: bool = False, n_ctx: int = 512):
     return llama_cpp.Llama(str(ensure_gguf(quant)), flash_attn=flash_attn, verbose=False, **kw)
 
 
-def peak_rss_mb() -> float:
-    """VmHWM of this process (ru_maxrss would carry the parent's peak over fork+exec)."""
+def rss_mb(field: str = "VmHWM") -> float:
+    """VmHWM (peak) or VmRSS of this process; ru_maxrss would carry the parent's peak over fork+exec."""
     with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        kb = next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
     return round(kb / 1024, 1)
 
 
@@ -182,6 +185,7 @@ def worker(quant: str, threads: int, runs: int, n_pp: int, n_tg: int, flash_attn
     """Times pp/tg in this process (one configuration) and reports its peak RSS."""
     import llama_cpp
 
+    base = rss_mb("VmRSS")  # the interpreter with numpy and libllama loaded
     llm = load(quant, threads, flash_attn)
     rng = np.random.default_rng(0)
     prompt, gen = (rng.integers(3, llm.n_vocab(), n).tolist() for n in (n_pp, n_tg))  # random ids, as llama-bench
@@ -204,9 +208,9 @@ def worker(quant: str, threads: int, runs: int, n_pp: int, n_tg: int, flash_attn
     tgs = [tg() for _ in range(runs)]
     r = {"engine": "llama.cpp", "version": llama_cpp.__version__, "quant": quant, "threads": threads}
     r |= {f"pp{n_pp}_tok_s": round(statistics.median(pps), 2), f"tg{n_tg}_tok_s": round(statistics.median(tgs), 2)}
-    r |= {"peak_rss_mb": peak_rss_mb(), "model_mb": round(gguf_path(quant).stat().st_size / 2**20, 1)}
+    r |= {"peak_rss_mb": rss_mb(), "base_rss_mb": base, "model_mb": round(gguf_path(quant).stat().st_size / 2**20, 1)}
     r |= {"pp_all": [round(x, 1) for x in pps], "tg_all": [round(x, 1) for x in tgs]}
-    return r | {"flash_attn": flash_attn, "runs": runs}
+    return r | {"flash_attn": flash_attn, "runs": runs, "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def check(n: int, ref_python: str) -> dict:
