@@ -42,6 +42,9 @@ def causal_lm(model: torch.nn.Module) -> torch.nn.Module:
 
 @dataclass
 class GenerationStats:
+    """Counts and seconds of the last `generate` (or of prefill/decode calls since): prefill, decode steps, sampling
+    in Python, and the time to the first generated token (prefill + its sampling)."""
+
     prompt_tokens: int = 0
     generated_tokens: int = 0
     prefill_s: float = 0.0
@@ -57,7 +60,8 @@ class GenerationStats:
             "prompt_tokens": self.prompt_tokens,
             "generated_tokens": self.generated_tokens,
             "prompt_tokens_per_s": rate(self.prompt_tokens, self.prefill_s),
-            "gen_tokens_per_s": rate(self.generated_tokens, self.decode_s + self.sample_s),
+            # the first generated token comes from the prompt's logits: the others each cost one decode step
+            "gen_tokens_per_s": rate(max(0, self.generated_tokens - 1), self.decode_s + self.sample_s),
             "ttft_ms": self.ttft_s * 1e3,
             "sample_ms_per_token": 1e3 * self.sample_s / max(1, self.generated_tokens),
         }
@@ -290,7 +294,8 @@ def compile_lm(
     """Compile a transformers causal LM (as loaded: f32, bf16 or f16) for generation: see `CompiledLM`.
 
     max_seq: cache positions per row (rounded up to a multiple of 16); kv: the cache format, "fp32" or "int8"
-    (symmetric, one scale per token and head); batch: rows per call; chunk: prompt tokens per prefill call.
+    (symmetric, one scale per token and head); batch: rows per call; chunk: prompt tokens per prefill call
+    (1: no prefill build, prompts run through the decode step, half the compile time).
     calibration: for recipes that need it, a list of token-id tensors [batch, n] (the first `chunk` tokens
     of each are run)."""
     from .api import compile as compile_model
@@ -312,9 +317,12 @@ def compile_lm(
         calib = [(torch.as_tensor(x).reshape(batch, -1)[:, :chunk], pos, *caches) for x in calibration]
     t0 = time.perf_counter()
     ids = torch.zeros(batch, chunk, dtype=torch.long)
-    pre = compile_model(step, (ids, pos, *caches), target=target, recipe=recipe, calibration=calib)
     dec = compile_model(step, (ids[:, :1], pos, *caches), target=target, recipe=recipe, calibration=calib)
-    shared = share_weights(pre.artifact, dec.artifact)
+    # chunk=1: one build serves both (prompts run token by token)
+    pre = (
+        dec if chunk == 1 else compile_model(step, (ids, pos, *caches), target=target, recipe=recipe, calibration=calib)
+    )
+    shared = share_weights(pre.artifact, dec.artifact) if pre is not dec else 0
     cache_bytes = sum(int(np.prod(s)) * np.dtype(_NP[d]).itemsize for s, d in shapes)
     report = {
         "model": type(lm).__name__,

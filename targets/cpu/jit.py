@@ -160,9 +160,49 @@ EMULATED = {
 }
 
 
+def _dpbusd_avx2() -> str:
+    """vpdpbusd on AVX2: per 256-bit half, the u8 operand split into nibbles (0..15), each multiplied with the s8
+    operand by vpmaddubsw (pairs of products; |pair| <= 2·15·128, so its i16 saturation never triggers), summed
+    in pairs into i32 by vpmaddwd with ones, then 16·high + low: the exact sums of 4 u8 × s8 products per lane."""
+    lines, halves = [], []
+    v32, v16, v8 = "vector<32xi8>", "vector<16xi16>", "vector<8xi32>"
+    lines += [
+        f"  %m15 = arith.constant dense<15> : {v32}",
+        f"  %s4 = arith.constant dense<4> : {v32}",
+        f"  %ones = arith.constant dense<1> : {v16}",
+        f"  %s4w = arith.constant dense<4> : {v8}",
+    ]
+    for h in (0, 1):
+        sl = f"{{offsets = [{32 * h}], sizes = [32], strides = [1]}}"
+        lines += [
+            f"  %u{h} = vector.extract_strided_slice %a1 {sl} : vector<64xi8> to {v32}",
+            f"  %b{h} = vector.extract_strided_slice %a2 {sl} : vector<64xi8> to {v32}",
+            f"  %lo{h} = arith.andi %u{h}, %m15 : {v32}",
+            f"  %hi{h} = arith.shrui %u{h}, %s4 : {v32}",
+        ]
+        for part in ("lo", "hi"):
+            lines += [
+                f'  %p{part}{h} = llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"(%{part}{h}, %b{h}) : ({v32}, {v32}) '
+                f"-> {v16}",
+                f'  %w{part}{h} = llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"(%p{part}{h}, %ones) : ({v16}, {v16}) '
+                f"-> {v8}",
+            ]
+        lines += [f"  %wh{h} = arith.shli %whi{h}, %s4w : {v8}", f"  %r{h} = arith.addi %wh{h}, %wlo{h} : {v8}"]
+        halves.append(f"%r{h}")
+    lines += [
+        f"  %d = vector.shuffle %r0, %r1 [{', '.join(map(str, range(16)))}] : {v8}, {v8}",
+        "  %r = arith.addi %a0, %d : vector<16xi32>",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+EMULATED_AVX2 = {"llvm.x86.avx512.vpdpbusd.512": _dpbusd_avx2()}
+
+
 def define_intrinsics(module: ir.Module, isa: str = "avx512-vnni") -> None:
     """Give each private declaration tagged `qc.intrinsic = "llvm.x86..."` a body: a call of that LLVM
-    intrinsic on AVX512-VNNI, its `EMULATED` vector-op twin on other ISAs.
+    intrinsic on AVX512-VNNI, its AVX2 twin (`EMULATED_AVX2`: vpmaddubsw / vpmaddwd) on AVX2, its plain vector-op
+    twin (`EMULATED`) elsewhere.
 
     Kernels call intrinsics through such declarations because buffer deallocation rejects
     `llvm.call_intrinsic` (its memory effects are unknown); run this after bufferization."""
@@ -183,6 +223,8 @@ def define_intrinsics(module: ir.Module, isa: str = "avx512-vnni") -> None:
         intrinsic = ir.StringAttr(op.attributes["qc.intrinsic"]).value
         if isa == "avx512-vnni" or intrinsic not in EMULATED:
             body = f'  %r = llvm.call_intrinsic "{intrinsic}"({names}) : ({", ".join(ins)}) -> {res[0]}\n'
+        elif isa == "avx2" and intrinsic in EMULATED_AVX2:
+            body = EMULATED_AVX2[intrinsic]
         else:
             body = EMULATED[intrinsic]
         texts.append(

@@ -23,6 +23,18 @@ def compiled(name: str, recipe: str):
     return _CACHE[key]
 
 
+def tiny_llama_lm(recipe: str, target: str = "cpu", kv: str = "fp32"):
+    """The tiny LLaMA's CompiledLM (max_seq 64, prefill chunks of 8), compiled once per session per arguments;
+    callers reset it (generate does)."""
+    key = ("lm", recipe, target if isinstance(target, str) else repr(target), kv)
+    if key not in _CACHE:
+        from qcomp.examples.models import tiny_llama
+
+        m, _ = tiny_llama()
+        _CACHE[key] = qcomp.compile_lm(m.lm, target=target, recipe=recipe, kv=kv, max_seq=64, chunk=8)
+    return _CACHE[key]
+
+
 def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.abs(got - want).max() / np.abs(want).max())
 

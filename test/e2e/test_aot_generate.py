@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import qcomp
+from conftest import tiny_llama_lm
 from qcomp.examples.models import tiny_llama
 
 GCC = shutil.which("gcc")
@@ -19,7 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "c" / "generate.c"
 def built(tmp_path_factory):
     """(CompiledLM, prompt ids, saved directory, generate executable), built once."""
     m, (ids,) = tiny_llama()
-    lm = qcomp.compile_lm(m, recipe="w8a8", max_seq=64, chunk=8)
+    lm = tiny_llama_lm("w8a8")  # the same weights as `m` (seeded), compiled once per session
     out = tmp_path_factory.mktemp("lm")
     written = lm.save(str(out))
     assert {"prefill/model.so", "decode/model.so", "lm.json"} <= set(written)

@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_llama_lm
 from qcomp.errors import QcompError
 from qcomp.examples.models import tiny_llama
 from qcomp.generate import compile_lm
@@ -19,12 +20,12 @@ def model():
 
 @pytest.fixture(scope="module")
 def fp32_lm(model):
-    return compile_lm(model[0], recipe="fp32", max_seq=64, chunk=8)
+    return tiny_llama_lm("fp32")
 
 
 @pytest.fixture(scope="module")
 def w8a8_int8kv(model):
-    return compile_lm(model[0], recipe="w8a8", max_seq=64, chunk=8, kv="int8")
+    return tiny_llama_lm("w8a8", kv="int8")
 
 
 def _hf_greedy(lm, ids, n):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
+from conftest import tiny_llama_lm
 from qcomp.examples.models import tiny_llama
 
 ACCELERATORS = {
@@ -27,8 +28,11 @@ def model():
 def _lm(model, name: str):
     """The W8A8 CompiledLM of the tiny LLaMA for `name` (compiled once per session: two builds each)."""
     if name not in _LMS:
-        target = "cpu" if name == "cpu" else qcomp.targets.get(name, **ACCELERATORS[name])
-        _LMS[name] = qcomp.compile_lm(model[0], target=target, recipe="w8a8", max_seq=64, chunk=8)
+        if name == "cpu":
+            _LMS[name] = tiny_llama_lm("w8a8")  # shared with the other e2e tests
+        else:
+            target = qcomp.targets.get(name, **ACCELERATORS[name])
+            _LMS[name] = qcomp.compile_lm(model[0], target=target, recipe="w8a8", max_seq=64, chunk=8)
     return _LMS[name]
 
 

@@ -46,6 +46,7 @@ def test_every_isa_gives_the_reference_bit_exactly(isa, tmp_path):
     assert ("vpdpbusd" in asm) == (isa == "avx512-vnni")
     if isa == "avx2":
         assert "ymm" in asm
+        assert "vpmaddubsw" in asm  # the u8 × s8 dot as nibble products (exact), not widened multiplies
 
 
 def test_isa_option_validated():
