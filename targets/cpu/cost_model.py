@@ -46,7 +46,7 @@ from .op_facts import (
     weight_bytes,
 )
 
-MODEL_VERSION = 3
+MODEL_VERSION = 4  # 4: the AVX2 int8 dot (vpmaddubsw) changed the kernels the constants describe
 # A buffer this large is page-faulted afresh on every call: glibc maps allocations over its mmap threshold anew
 # each time, and the JIT raises that threshold to its 32 MiB maximum (`jit.keep_freed_memory`, which also
 # stops glibc from returning freed heap to the system), so smaller buffers come from the heap, already touched.
