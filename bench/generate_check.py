@@ -4,7 +4,7 @@ the int8 KV cache.
     .venv/bin/python bench/generate_check.py [--windows 4] [--seq 256] [--tokens 64] [--threads 2]
 
 1. fp32: `compile_lm(...).generate` against transformers' `model.generate(do_sample=False)` on the prompts
-   below, `--tokens` new tokens each: tokens equal before the first difference (and, at a difference, the gap
+   below, up to `--tokens` new tokens each (both stop at eos): tokens equal before the first difference (and, at a difference, the gap
    between transformers' two best logits there: a near-tie that f32 summation order may flip).
 2. Teacher-forced perplexity over `--windows` windows of `--seq` tokens of the vendored text: through `prefill`
    (chunks over the cache) and through `decode` (one token at a time), for fp32 and W8A8; the relative
@@ -84,9 +84,10 @@ def main() -> None:
     lm = built["fp32", "fp32"]
     for p in PROMPTS:
         ids = tok(p, return_tensors="pt").input_ids
-        ours = lm.generate(ids, max_new_tokens=args.tokens)[0]
+        # both stop at eos (transformers' min_new_tokens would forbid it where ours may pick it)
+        ours = lm.generate(ids, max_new_tokens=args.tokens, eos_token_id=hf.generation_config.eos_token_id)[0]
         with torch.no_grad():
-            full = hf.generate(ids, max_new_tokens=args.tokens, do_sample=False, min_new_tokens=args.tokens)
+            full = hf.generate(ids, max_new_tokens=args.tokens, do_sample=False)
         theirs = full[0, ids.shape[1] :].tolist()
         same = next((i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), len(theirs))
         gap = "-"
