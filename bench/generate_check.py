@@ -4,8 +4,8 @@ the int8 KV cache.
     .venv/bin/python bench/generate_check.py [--windows 4] [--seq 256] [--tokens 64] [--threads 2]
 
 1. fp32: `compile_lm(...).generate` against transformers' `model.generate(do_sample=False)` on the prompts
-   below, up to `--tokens` new tokens each (both stop at eos): tokens equal before the first difference (and, at a difference, the gap
-   between transformers' two best logits there: a near-tie that f32 summation order may flip).
+   below, up to `--tokens` new tokens each (both stop at eos): tokens equal before the first difference (and,
+   at a difference, the gap between transformers' two best logits there: a near-tie that f32 order may flip).
 2. Teacher-forced perplexity over `--windows` windows of `--seq` tokens of the vendored text: through `prefill`
    (chunks over the cache) and through `decode` (one token at a time), for fp32 and W8A8; the relative
    difference (goals: 1e-4 fp32, 0.5% W8A8) and the ratio to PyTorch fp32.
