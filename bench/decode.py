@@ -14,9 +14,11 @@ the shared machine hits all alike), wall clock. Per thread count: torch.set_num_
 - qcomp `compile_lm` per recipe (fp32 cache), and W8A8 with `kv=int8`.
 - llama.cpp (`llama-cpp-python`, built from source, in its own venv: see bench/llamacpp_peer.py) at Q8_0 and
   Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing.
-RSS: `rss+` is the resident memory a runtime added when it was built in this process (weights, cache,
-buffers); llama.cpp's is its process's peak. `bound` is the tg ceiling of reading every stored weight once
-per token at the memory bandwidth measured here (a 512 MB numpy copy).
+Memory: `weights+cache` is what a runtime holds (qcomp: its weight buffers, shared between the two steps, and the
+KV cache of 512 positions); `read/token` the weight bytes one decode step reads (qcomp: all but the f32
+embedding table); `tg bound` the tg ceiling of reading them once per token at the bandwidth measured here (half
+a 512 MB numpy copy's read + write rate); `peak RSS` (with --rss) of a process that builds only that runtime
+and runs pp + tg once (llama.cpp: always, its own process).
 """
 
 import argparse
@@ -125,6 +127,49 @@ def llamacpp_rows(python: Path, threads: list[int], runs: int, pp: int, tg: int)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def read_bytes(lm) -> int:
+    """Weight bytes a qcomp decode step reads: every weight buffer but the f32 embedding table (one row read)."""
+    vocab = lm.vocab
+    return sum(
+        w.nbytes
+        for w in lm.decode_model.artifact.fn.weights
+        if not (w.dtype == np.float32 and w.ndim == 2 and w.shape[0] == vocab)
+    )
+
+
+def build(name: str, model, tok, target, chunk: int):
+    """(runner, resident weight + cache bytes, weight bytes read per decode step) of the runtime `name`."""
+    from qcomp.generate import compile_lm
+
+    hf = model.lm
+    if name == "transformers eager fp32":
+        return HF(hf), 4.0 * hf.num_parameters(), 4.0 * hf.num_parameters()
+    if name == "torch quantize_dynamic int8":
+        qd = torch.ao.quantization.quantize_dynamic(copy.deepcopy(hf), {torch.nn.Linear}, dtype=torch.qint8)
+        return HF(qd), float("nan"), float("nan")
+    _, recipe, kv = name.split()
+    lm = compile_lm(model, tok, target=target, recipe=recipe, kv=kv[3:], max_seq=512, chunk=chunk)
+    weights = sum(w.nbytes for w in lm.decode_model.artifact.fn.weights)
+    weights += (
+        sum(w.nbytes for w in lm.prefill_model.artifact.fn.weights if w.nbytes) - lm.report["shared_weight_bytes"]
+    )
+    return Qcomp(lm), weights + lm.report["cache_bytes"], read_bytes(lm)
+
+
+def peak_rss_child(name: str, threads: int, chunk: int, pp: int, tg: int) -> float:
+    """Peak RSS (MB) of a process that builds only runtime `name` and runs pp + tg once."""
+    cmd = [sys.executable, __file__, "--rss-of", name, "--threads", str(threads), "--chunk", str(chunk)]
+    cmd += ["--pp", str(pp), "--tg", str(tg)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])["peak_rss_mb"] if lines else float("nan")
+
+
+def vm_hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmHWM"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", default="1,2")
@@ -134,15 +179,23 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=32, help="qcomp's prefill chunk")
     ap.add_argument("--recipes", default="fp32,w8a8,w4a8")
     ap.add_argument("--llamacpp", default=str(DEFAULT_LLAMACPP / "bin/python"), help="python of llama.cpp's venv")
+    ap.add_argument("--rss", action="store_true", help="also each runtime's peak RSS, in a process of its own")
+    ap.add_argument("--rss-of", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     import qcomp
-    from qcomp.generate import compile_lm
     from qcomp.models import smollm2
 
     threads = [int(t) for t in args.threads.split(",")]
     model, tok = smollm2()
     hf = model.lm
     ids = torch.randint(0, hf.config.vocab_size, (1, args.pp), generator=torch.Generator().manual_seed(0))
+    if args.rss_of:  # child of --rss
+        torch.set_num_threads(threads[0])
+        runner, _, _ = build(args.rss_of, model, tok, qcomp.targets.get("cpu", threads=threads[0]), args.chunk)
+        runner.pp(ids)
+        runner.tg(args.tg)
+        print(json.dumps({"name": args.rss_of, "peak_rss_mb": vm_hwm_mb()}))
+        return
     bw = bandwidth_gbs()
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     print(f"SmolLM2-135M; {cpu}, {os.cpu_count()} cores; {platform.python_version()}; torch {torch.__version__}")
@@ -153,21 +206,12 @@ def main() -> None:
             llama[r["quant"], r["threads"]] = r
     else:
         print(f"(llama.cpp rows skipped: no {args.llamacpp}; see bench/llamacpp_peer.py)")
+    names = ["transformers eager fp32", "torch quantize_dynamic int8"]
+    names += [f"qcomp {r} kv=fp32" for r in args.recipes.split(",")] + ["qcomp w8a8 kv=int8"]
     for n in threads:
         torch.set_num_threads(n)
         target = qcomp.targets.get("cpu", threads=n)
-        runtimes: list[tuple[str, object, float, float]] = []  # name, runner, rss added, weight bytes
-        base = rss_mb()
-        runtimes.append(("transformers eager fp32", HF(hf), 0.0, 4.0 * hf.num_parameters()))
-        r0 = rss_mb()
-        qd = torch.ao.quantization.quantize_dynamic(copy.deepcopy(hf), {torch.nn.Linear}, dtype=torch.qint8)
-        runtimes.append(("torch quantize_dynamic int8", HF(qd), rss_mb() - r0, float("nan")))
-        configs = [(r, "fp32") for r in args.recipes.split(",")] + [("w8a8", "int8")]
-        for recipe, kv in configs:
-            r0 = rss_mb()
-            lm = compile_lm(model, tok, target=target, recipe=recipe, kv=kv, max_seq=512, chunk=args.chunk)
-            wbytes = lm.report["sizes"]["weights_bytes"]
-            runtimes.append((f"qcomp {recipe} kv={kv}", Qcomp(lm), rss_mb() - r0, wbytes))
+        runtimes = [(name, *build(name, model, tok, target, args.chunk)) for name in names]
         for _, r, _, _ in runtimes:  # warm-up
             r.pp(ids)
             r.tg(4)
@@ -181,17 +225,19 @@ def main() -> None:
                 t = time.perf_counter()
                 r.tg(args.tg)
                 tg_t[name].append(time.perf_counter() - t)
-        print(f"\n## {n} thread{'s' if n > 1 else ''} (process RSS before runtimes {base:.0f} MB)")
-        print("| runtime | pp tok/s | tg tok/s | tg / eager fp32 | rss+ MB | weights MB | tg bound tok/s |")
-        print("|---|---|---|---|---|---|---|")
+        peaks = {name: peak_rss_child(name, n, args.chunk, args.pp, args.tg) if args.rss else None for name in names}
+        print(f"\n## {n} thread{'s' if n > 1 else ''}")
+        print("| runtime | pp tok/s | tg tok/s | tg / eager | weights+cache MB | read/token MB | tg bound | peak MB |")
+        print("|---|---|---|---|---|---|---|---|")
         eager_tg = args.tg / statistics.median(tg_t["transformers eager fp32"])
-        for name, _, rss, wbytes in runtimes:
+        for name, _, resident, read in runtimes:
             pp_s = args.pp / statistics.median(pp_t[name])
             tg_s = args.tg / statistics.median(tg_t[name])
-            bound = bw * 1e9 / 2 / wbytes if wbytes == wbytes else float("nan")  # copy bw counts read + write
+            bound = bw * 1e9 / 2 / read  # copy bandwidth counts read + write
+            peak = f"{peaks[name]:.0f}" if peaks[name] is not None else "-"
             print(
-                f"| {name} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | {rss:.0f} | {wbytes / 2**20:.0f} | "
-                f"{bound:.0f} |"
+                f"| {name} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | {resident / 2**20:.0f} | "
+                f"{read / 2**20:.0f} | {bound:.0f} | {peak} |"
             )
         for quant in ("q8_0", "q4_0"):
             r = llama.get((quant, n))
@@ -199,7 +245,7 @@ def main() -> None:
                 pp_s, tg_s = r[f"pp{args.pp}_tok_s"], r[f"tg{args.tg}_tok_s"]
                 print(
                     f"| llama.cpp {quant.upper()} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | "
-                    f"{r['peak_rss_mb']:.0f} (peak) | {r.get('model_mb', 0):.0f} | |"
+                    f"{r.get('model_mb', 0):.0f} (file) | | | {r['peak_rss_mb']:.0f} |"
                 )
 
         w8 = next((r for name, r, *_ in runtimes if name == "qcomp w8a8 kv=fp32"), None)
