@@ -36,7 +36,7 @@ from .isa import has_vnni as has_vnni
 from .isa import host_isa as host_isa
 from .linalg_text import Fn, T
 
-PARALLEL_MIN_MACS = 1 << 20  # smaller GEMMs keep plain loops: an OpenMP fork costs a few µs
+PARALLEL_MIN_MACS = 1 << 17  # smaller GEMMs keep plain loops (an OpenMP fork costs a few µs); decode GEMVs are above
 VNNI_INTRINSIC = "llvm.x86.avx512.vpdpbusd.512"
 
 
