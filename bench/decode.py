@@ -16,9 +16,9 @@ the shared machine hits all alike), wall clock. Per thread count: torch.set_num_
   Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing.
 Memory: `weights+cache` is what a runtime holds (qcomp: its weight buffers, shared between the two steps, and the
 KV cache of 512 positions); `read/token` the weight bytes one decode step reads (qcomp: all but the f32
-embedding table); `tg bound` the tg ceiling of reading them once per token at the bandwidth measured here (half
-a 512 MB numpy copy's read + write rate); `peak RSS` (with --rss) of a process that builds only that runtime
-and runs pp + tg once (llama.cpp: always, its own process).
+embedding table); `read GB/s` = read/token x tg, the weight stream generation sustains, to compare with the
+machine's memory bandwidth (the header gives a 512 MB numpy copy's read + write rate); `peak` (with --rss) the
+peak RSS of a process that builds only that runtime and runs pp + tg once (llama.cpp: always, its own process).
 """
 
 import argparse
@@ -227,17 +227,17 @@ def main() -> None:
                 tg_t[name].append(time.perf_counter() - t)
         peaks = {name: peak_rss_child(name, n, args.chunk, args.pp, args.tg) if args.rss else None for name in names}
         print(f"\n## {n} thread{'s' if n > 1 else ''}")
-        print("| runtime | pp tok/s | tg tok/s | tg / eager | weights+cache MB | read/token MB | tg bound | peak MB |")
+        print("| runtime | pp tok/s | tg tok/s | tg / eager | weights+cache MB | read/token MB | read GB/s | peak MB |")
         print("|---|---|---|---|---|---|---|---|")
         eager_tg = args.tg / statistics.median(tg_t["transformers eager fp32"])
         for name, _, resident, read in runtimes:
             pp_s = args.pp / statistics.median(pp_t[name])
             tg_s = args.tg / statistics.median(tg_t[name])
-            bound = bw * 1e9 / 2 / read  # copy bandwidth counts read + write
+            rate = read * tg_s / 1e9  # weight bytes streamed per second while generating
             peak = f"{peaks[name]:.0f}" if peaks[name] is not None else "-"
             print(
                 f"| {name} | {pp_s:.1f} | {tg_s:.1f} | {tg_s / eager_tg:.2f} | {resident / 2**20:.0f} | "
-                f"{read / 2**20:.0f} | {bound:.0f} | {peak} |"
+                f"{read / 2**20:.0f} | {rate:.1f} | {peak} |"
             )
         for quant in ("q8_0", "q4_0"):
             r = llama.get((quant, n))
