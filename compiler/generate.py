@@ -1,9 +1,9 @@
 """`qcomp.compile_lm`: a transformers causal LM compiled into prefill and decode steps over one KV cache.
 
 Two builds of `LMStep` share the cache buffers (and their weight buffers, deduplicated):
-- prefill: `chunk` tokens per call (the prompt is fed chunk by chunk; the last chunk's unused rows are
-  computed at positions past the prompt and never read: a later step overwrites them before any query
-  reaches them);
+- prefill: `chunk` tokens per call (the prompt is fed chunk by chunk; a tail of at most max(2, chunk // 4)
+  tokens runs as decode steps, a longer one as a chunk whose unused rows are computed at positions past the
+  prompt and never read: a later step overwrites them before any query reaches them);
 - decode: one token per row per call.
 Both take per-row positions, so a batch of prompts of different lengths needs no left padding: row b's
 prompt occupies positions 0 .. len_b - 1 and its generated tokens follow at len_b, len_b + 1 …
@@ -84,6 +84,9 @@ class CompiledLM:
     def __post_init__(self):
         self.cache = [np.zeros(s, _NP[d]) for s, d in self._shapes]
         self.pos = np.zeros(self.batch, np.int64)
+        # a prompt tail this short runs as decode steps: on SmolLM2 (AVX2, 1 thread) a chunk of 32 costs about
+        # 14 decode steps, so chunk // 4 keeps a margin (examples/c/generate.c applies the same rule)
+        self.tail_steps = max(2, self.chunk // 4)
         self._chunk_ids = np.zeros((self.batch, self.chunk), np.int64)
         self._step_ids = np.zeros((self.batch, 1), np.int64)
         # the steps read these arrays in place: ids and positions are refilled, the cache is written by the kernels
@@ -166,7 +169,7 @@ class CompiledLM:
         start = 0
         while start < n:
             rest = n - start
-            if rest < self.chunk and rest <= 2:  # a short tail: one-token steps cost less than a chunk
+            if rest < self.chunk and rest <= self.tail_steps:  # a short tail: one-token steps cost less than a chunk
                 for i in range(rest):
                     self._step_ids[:, 0] = ids[:, start + i]
                     out[:, start + i] = self._decode_run()[0][:, 0]

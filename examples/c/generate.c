@@ -14,7 +14,7 @@
  * buffers are this program's, allocated once, and the steps update them in place (qcomp_model_run_inplace).
  * The prompt (IDs) runs through prefill, T = chunk tokens per call (the last chunk padded with zeros: the
  * padding's cache entries lie past the prompt and are overwritten before any query reads them), except a
- * tail of at most 2 tokens, which runs through decode one token at a time (as CompiledLM.prefill does, so
+ * tail of at most max(2, chunk / 4) tokens, which runs through decode one token at a time (as CompiledLM.prefill does, so
  * the ids match its generate bit for bit). Then N tokens (default 32, fewer when the cache is full) are
  * chosen greedily (argmax, the first of equal maxima), each fed back through decode.
  *
@@ -242,13 +242,14 @@ int main(int argc, char **argv) {
     }
     if (n_prompt > max_seq) return fail("the prompt's %d tokens exceed max_seq=%lld", n_prompt, max_seq);
 
-    /* prefill, as CompiledLM.prefill: whole chunks, a short tail (< chunk and <= 2 tokens) one token at a time */
+    /* prefill, as CompiledLM.prefill: whole chunks, a short tail (< chunk, <= max(2, chunk / 4)) token by token */
     double t0 = now();
     int64_t pos = 0;
     const float *last = NULL;
     while (pos < n_prompt) {
         int64_t rest = n_prompt - pos;
-        step *s = rest < pre.tokens && rest <= 2 ? &dec : &pre;
+        int64_t tail = pre.tokens / 4 > 2 ? pre.tokens / 4 : 2; /* CompiledLM.tail_steps */
+        step *s = rest < pre.tokens && rest <= tail ? &dec : &pre;
         int64_t take = rest < s->tokens ? rest : s->tokens;
         if (!run_step(s, prompt + pos, take, pos, cache)) return 1;
         last = s->logits + (take - 1) * s->vocab;
