@@ -132,7 +132,9 @@ def compile(
         )
     if calibration is not None:
         method, pct = calibration_method(rec.calibration or "minmax", rec.name)
-        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec))
+        ctable = calib.resolve(
+            calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec), hessian=needs_hessian(rec)
+        )
     timings: dict[str, float] = {}
     stages: dict[str, str] = {}
 
@@ -215,6 +217,13 @@ def gain_reference(rec: Recipe) -> str | None:
         if isinstance(step, AssignPrecisionPass) and step.sensitivity.startswith("output_"):
             return min(step.cands(), key=lambda c: c.wbits).name
     return None
+
+
+def needs_hessian(rec: Recipe) -> bool:
+    """Whether the recipe runs qc-gptq, which reads each linear input's Hessian from calibration."""
+    from qcomp.passes.gptq import GptqPass
+
+    return any(isinstance(s, GptqPass) for s in (Pipeline.parse(rec.pipeline).steps if rec.pipeline else []))
 
 
 def precision_plan(module: ir.Module, ctable=None) -> dict:

@@ -28,6 +28,9 @@ which keep them consistent as they transform the layer's input; see `qcomp.passe
 the module `qc.calibration = {method, percentile}`. `calibrate(..., sensitivity='w4a16g128')` also
 measures each linear layer's output gains (`qcomp.sensitivity`), kept in the table and attached as
 `qc.output_gain` (mse) and `qc.output_gain_kl` for qc-assign-precision{sensitivity=output_mse|output_kl}.
+`calibrate(..., hessian=True)` also streams each linear input's H = 2·XᵀX / rows over all calibration rows
+(qc-gptq; O(K²) per distinct input, saved beside the table as `<name>.hessians.npz`), attached as
+`qc.act_hessian`.
 """
 
 from __future__ import annotations
@@ -170,6 +173,7 @@ class OpStats:
     mean_abs: np.ndarray | None = None  # per input channel mean |x|, f32
     sample: np.ndarray | None = None  # [rows, channels] activation rows, f32 (not in the JSON: see save)
     output_gain: dict[str, float] | None = None  # {"mse", "kl"}: output error per unit of local error
+    hessian: np.ndarray | None = None  # [K, K] 2·XᵀX / rows, f32 (qc-gptq; not in the JSON: see save)
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,9 @@ class CalibrationTable:
             json.dump(self.to_json(), f, indent=1)
         if any(o.sample is not None for o in self.ops):
             np.savez(samples_path(path), **{str(i): o.sample for i, o in enumerate(self.ops) if o.sample is not None})
+        if any(o.hessian is not None for o in self.ops):
+            hs = {str(i): o.hessian for i, o in enumerate(self.ops) if o.hessian is not None}
+            np.savez(hessians_path(path), **hs)
 
     @staticmethod
     def from_json(data, source: str = "calibration table") -> CalibrationTable:
@@ -275,19 +282,20 @@ class CalibrationTable:
         except (OSError, json.JSONDecodeError) as e:
             raise QcompError(f"{path}: cannot read calibration table: {str(e).splitlines()[0]}") from None
         table = CalibrationTable.from_json(data, str(path))
-        side = samples_path(path)
-        if not os.path.exists(side):
-            return table
-        try:
-            with np.load(side) as z:
-                rows = {int(k): np.asarray(z[k], np.float32) for k in z.files}
-        except (OSError, ValueError) as e:
-            raise QcompError(f"{side}: cannot read calibration samples: {str(e).splitlines()[0]}") from None
         ops = list(table.ops)
-        for i, r in rows.items():
-            if not 0 <= i < len(ops) or r.ndim != 2 or r.shape[1] != ops[i].absmax.shape[0]:
-                raise QcompError(f"{side}: samples of op {i} do not fit the table {path}")
-            ops[i] = replace(ops[i], sample=r)
+        for side, what in ((samples_path(path), "sample"), (hessians_path(path), "hessian")):
+            if not os.path.exists(side):
+                continue
+            try:
+                with np.load(side) as z:
+                    rows = {int(k): np.asarray(z[k], np.float32) for k in z.files}
+            except (OSError, ValueError) as e:
+                raise QcompError(f"{side}: cannot read calibration {what}s: {str(e).splitlines()[0]}") from None
+            for i, r in rows.items():
+                k = ops[i].absmax.shape[0] if 0 <= i < len(ops) else -1
+                if r.ndim != 2 or r.shape[1] != k or (what == "hessian" and r.shape[0] != k):
+                    raise QcompError(f"{side}: {what}s of op {i} do not fit the table {path}")
+                ops[i] = replace(ops[i], **{what: r})
         return replace(table, ops=tuple(ops))
 
 
@@ -295,6 +303,12 @@ def samples_path(path: str | os.PathLike) -> str:
     """Where a table saved at `path` keeps its activation row samples: t.json -> t.samples.npz."""
     root, _ = os.path.splitext(os.fspath(path))
     return root + ".samples.npz"
+
+
+def hessians_path(path: str | os.PathLike) -> str:
+    """Where a table saved at `path` keeps its linear inputs' Hessians: t.json -> t.hessians.npz."""
+    root, _ = os.path.splitext(os.fspath(path))
+    return root + ".hessians.npz"
 
 
 # ----------------------------------------------------------------------------- running and attaching
@@ -315,12 +329,14 @@ def calibrate(
     target="cpu",
     sensitivity: str | None = None,
     sensitivity_samples=None,
+    hessian: bool = False,
 ) -> CalibrationTable:
     """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable.
 
     sensitivity: a reference precision (e.g. 'w4a16g128') to also measure each linear layer's output gain
     on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
-    qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample)."""
+    qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
+    hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq), once per distinct input value."""
     import qcomp
 
     if method not in METHODS:
@@ -331,13 +347,20 @@ def calibrate(
     cm = qcomp.compile(model, samples[0], target=target, recipe="fp32", taps=QUANTIZABLE)
     per_sample = -(-SAMPLE_ROWS // len(samples))
     observers = [Observer(1 if t.op == "qc.conv2d" else -1, per_sample) for t in cm.taps]
+    xtx: dict[int, list] = {}  # tapped input slot -> [Σ XᵀX (f64), rows]: q/k/v share one input
     for n, inputs in enumerate(samples):
         try:
             _, tapped = cm.run_with_taps(*inputs)
         except ValueError as e:
             raise QcompError(f"calibration sample {n}: {str(e).splitlines()[0]}") from None
-        for obs, (_, operands, _) in zip(observers, tapped, strict=True):
+        seen = set()
+        for obs, (t, operands, _) in zip(observers, tapped, strict=True):
             obs.update(operands[0])
+            if hessian and t.op == "qc.linear" and isinstance(t.operands[0], int) and t.operands[0] not in seen:
+                seen.add(t.operands[0])
+                x = np.asarray(operands[0], np.float32).reshape(-1, operands[0].shape[-1])
+                acc = xtx.setdefault(t.operands[0], [0.0, 0])
+                acc[0], acc[1] = acc[0] + (x.T @ x).astype(np.float64), acc[1] + len(x)
     # a weight computed at run time is fingerprinted by its op name only (its tap holds no array)
     layers = [(t.op, t.operands[1] if isinstance(t.operands[1], np.ndarray) else ()) for t in cm.taps]
     ops = tuple(
@@ -348,6 +371,7 @@ def calibrate(
             obs.clips(percentile),
             obs.mean_abs,
             obs.sample[:SAMPLE_ROWS] if obs.sample is not None else None,
+            hessian=_hessian(xtx, t.operands[0]),
         )
         for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
     )
@@ -355,6 +379,11 @@ def calibrate(
     if sensitivity:
         table = with_output_gains(table, model, _samples(sensitivity_samples or samples[:1]), layers, sensitivity)
     return table
+
+
+def _hessian(xtx: dict, slot) -> np.ndarray | None:
+    acc = xtx.get(slot) if isinstance(slot, int) else None
+    return None if acc is None else (2 * acc[0] / max(acc[1], 1)).astype(np.float32)
 
 
 def with_output_gains(table: CalibrationTable, model, samples: list[tuple], layers, reference: str):
@@ -400,14 +429,21 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
         act_stats.set_method(module, table.method, table.percentile)
         for op, s, st in zip(ops, scales, table.ops, strict=True):
             op.attributes[ACT_SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(s))
-            act_stats.write(op, act_stats.ActStats(st.absmax, st.mean_abs, st.sample), rescale=False)
+            act_stats.write(op, act_stats.ActStats(st.absmax, st.mean_abs, st.sample, st.hessian), rescale=False)
             for kind, g in (st.output_gain or {}).items():
                 if kind in GAINS:
                     op.attributes[GAINS[kind]] = ir.FloatAttr.get(ir.F64Type.get(), float(g))
 
 
 def resolve(
-    calibration, model, inputs, method: str, percentile: float, target, sensitivity: str | None = None
+    calibration,
+    model,
+    inputs,
+    method: str,
+    percentile: float,
+    target,
+    sensitivity: str | None = None,
+    hessian: bool = False,
 ) -> CalibrationTable:
     """A CalibrationTable from what `qcomp.compile(calibration=...)` accepts: a table, a .json path, or samples.
     sensitivity: the reference precision when the recipe needs output gains (measured from samples; a
@@ -420,4 +456,4 @@ def resolve(
                 f"calibration table has none: calibrate(model, samples, sensitivity={sensitivity!r}) or pass samples"
             )
         return table
-    return calibrate(model, calibration, method=method, percentile=percentile, target=target, sensitivity=sensitivity)
+    return calibrate(model, calibration, method, percentile, target, sensitivity=sensitivity, hessian=hessian)

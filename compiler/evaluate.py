@@ -195,12 +195,14 @@ def calibration_table(model, samples: list[tuple], recipe, target):
     """The table `qcomp.compile(model, ..., recipe, calibration=samples)` would build, to share between compiles:
     the recipe's calibration method, plus output gains at the reference precision its qc-assign-precision
     needs (sensitivity=output_mse)."""
-    from qcomp.api import gain_reference
+    from qcomp.api import gain_reference, needs_hessian
     from qcomp.calibrate import calibrate
     from qcomp.recipes import calibration_method
 
     method, pct = calibration_method(recipe.calibration or "minmax", recipe.name)
-    return calibrate(model, samples, method, pct, target, sensitivity=gain_reference(recipe))
+    return calibrate(
+        model, samples, method, pct, target, sensitivity=gain_reference(recipe), hessian=needs_hessian(recipe)
+    )
 
 
 def _plan(cm) -> tuple:

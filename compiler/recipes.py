@@ -164,6 +164,21 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "w4a16-gptq",
+            1,
+            "qc-gptq{wbits=4,group=128,act_order=true,static_groups=true},qc-quantize{wbits=4,abits=16,group=128},"
+            "canonicalize",
+            "GPTQ (act-order, static groups) onto symmetric int4 weights in groups of 128, float activations",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w4a8-gptq",
+            1,
+            "qc-gptq{wbits=4,group=0,act_order=true},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",
+            "GPTQ (act-order) onto int4 weights per output channel, dynamic int8 activations per token",
+            calibration="minmax",
+        ),
+        Recipe(
             "w4a8-awq",
             1,
             "qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",

@@ -6,6 +6,7 @@
     qc.act_mean    dense<[C] f32>       mean |x| per input channel (AWQ's saliency)
     qc.act_sample  dense<[R, C] f32>    R activation rows (what auto-alpha and AWQ measure errors on)
     qc.act_scale   f32                  the static per-tensor scale qc-quantize{static=true} uses
+    qc.act_hessian dense<[C, C] f32>    2·XᵀX / rows over all calibration rows (qc-gptq; only when asked for)
 
 and on the module `qc.calibration = {method, percentile}`. A pass that changes what a layer receives
 (x / s, x[..., perm], x[..., idx], x · Q) rewrites the statistics with the same transformation (`write`),
@@ -23,6 +24,7 @@ from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 
 ABSMAX, MEAN, SAMPLE, SCALE = "qc.act_absmax", "qc.act_mean", "qc.act_sample", "qc.act_scale"
+HESSIAN = "qc.act_hessian"
 METHOD = "qc.calibration"
 
 
@@ -31,6 +33,7 @@ class ActStats:
     absmax: np.ndarray
     mean: np.ndarray | None = None
     sample: np.ndarray | None = None
+    hessian: np.ndarray | None = None  # [C, C]; every fn below is linear in the rows: H -> fn(fn(H)ᵀ)ᵀ
 
     def map(
         self, fn: Callable[[np.ndarray], np.ndarray], bound: Callable[[np.ndarray], np.ndarray] | None = None
@@ -38,15 +41,17 @@ class ActStats:
         """The statistics of fn(x) for a per-channel-separable fn (scaling, permutation, selection). For a
         mixing fn (a rotation) pass `bound`, an upper bound of the new absmax from the old one: absmax and
         mean are then re-measured on the sample (or set to the bound when there is none)."""
+        h = None if self.hessian is None else np.asarray(fn(np.asarray(fn(self.hessian)).T).T, np.float32)
         if bound is not None:
             if self.sample is None:
-                return ActStats(np.asarray(bound(self.absmax), np.float32))
+                return ActStats(np.asarray(bound(self.absmax), np.float32), hessian=h)
             s = np.asarray(fn(self.sample), np.float32)
-            return ActStats(np.abs(s).max(axis=0), np.abs(s).mean(axis=0), s)
+            return ActStats(np.abs(s).max(axis=0), np.abs(s).mean(axis=0), s, h)
         return ActStats(
             np.abs(fn(self.absmax)).astype(np.float32),
             None if self.mean is None else np.abs(fn(self.mean)).astype(np.float32),
             None if self.sample is None else np.asarray(fn(self.sample), np.float32),
+            h,
         )
 
 
@@ -66,18 +71,24 @@ def read(op) -> ActStats | None:
     if absmax is None:
         return None
     k = ir.RankedTensorType(op.operands[0].type).shape[-1] if op.name == "qc.linear" else absmax.shape[-1]
-    stats = ActStats(absmax, _array(op, MEAN), _array(op, SAMPLE))
-    for name, arr, shape in ((ABSMAX, stats.absmax, (k,)), (MEAN, stats.mean, (k,)), (SAMPLE, stats.sample, None)):
+    stats = ActStats(absmax, _array(op, MEAN), _array(op, SAMPLE), _array(op, HESSIAN))
+    for name, arr, shape in (
+        (ABSMAX, stats.absmax, (k,)),
+        (MEAN, stats.mean, (k,)),
+        (SAMPLE, stats.sample, None),
+        (HESSIAN, stats.hessian, (k, k)),
+    ):
         if arr is None:
             continue
         ok = arr.shape == shape if shape else (arr.ndim == 2 and arr.shape[1] == k)
         why = f"shape {list(arr.shape)}" if not ok else ""
         if ok and not np.all(np.isfinite(arr)):
             why = "inf or NaN values"
-        elif ok and name != SAMPLE and np.any(arr < 0):
+        elif ok and name not in (SAMPLE, HESSIAN) and np.any(arr < 0):
             why = "negative values"
         if why:
-            want = f"[{k}] finite values >= 0" if shape else f"[rows, {k}] finite values"
+            want = f"{list(shape)} finite values >= 0" if shape else f"[rows, {k}] finite values"
+            want = want.replace(" >= 0", "") if name == HESSIAN else want
             raise QcompError(f"{op.location}: '{name}' must hold {want} for '{op.name}', got {why}")
     return stats
 
@@ -120,7 +131,7 @@ def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> No
     """Set `op`'s statistics (None removes them); rescale=True recomputes qc.act_scale from them."""
     from qcomp.calibrate import clip_of
 
-    for name in (ABSMAX, MEAN, SAMPLE, *((SCALE,) if rescale or stats is None else ())):
+    for name in (ABSMAX, MEAN, SAMPLE, HESSIAN, *((SCALE,) if rescale or stats is None else ())):
         if name in op.attributes:
             del op.attributes[name]
     if stats is None:
@@ -130,6 +141,8 @@ def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> No
         op.attributes[MEAN] = _dense(stats.mean)
     if stats.sample is not None:
         op.attributes[SAMPLE] = _dense(stats.sample)
+    if stats.hessian is not None:
+        op.attributes[HESSIAN] = _dense(stats.hessian)
     if rescale:
         m, pct = method(op)
         clip = np.float32(clip_of(stats.absmax, stats.sample, m, pct))

@@ -4,6 +4,7 @@ from .assign_precision import AssignPrecisionPass
 from .awq import AwqPass
 from .from_torch import FromTorchPass
 from .fuse import FusePass
+from .gptq import GptqPass
 from .quantize import QuantizePass
 from .raise_norms import RaiseNormsPass
 from .reorder_channels import ReorderChannelsPass
@@ -18,6 +19,7 @@ PASSES: dict[str, type] = {
         AwqPass,
         FromTorchPass,
         FusePass,
+        GptqPass,
         QuantizePass,
         RaiseNormsPass,
         ReorderChannelsPass,

@@ -1,0 +1,221 @@
+"""qc-gptq: GPTQ — weight rounding with second-order error feedback (Frantar et al., ICLR 2023).
+
+For every float `qc.linear` with a constant weight W [N, K] and calibrated input statistics, following
+IST-DASLab/gptq `fasterquant`: with the input Hessian H = 2·XᵀX / rows (`qc.act_hessian`, streamed over all
+calibration rows by `calibrate(..., hessian=True)`; else from the `qc.act_sample` rows), dead inputs
+(H_jj = 0) get H_jj = 1 and a zero weight column, H += damp · mean(diag H) · I, and U = chol(H⁻¹)ᵀ (upper).
+Columns are then rounded one by one, in blocks of `block`: q_j = Q(w_j), and the rounding error
+(w_j − q_j) / U_jj is fed back into the not yet rounded columns through row j of U (lazily, per block).
+
+Q is the symmetric `wbits` quantizer of the reference semantics in groups of `group` input channels (0: one
+group per output channel) that `qc-quantize{abits=16}` applies, so the result stays on its integer grid: the
+float weight is replaced by f32(q) · scale and the group ranges are recorded as `qc.weight_clip` [N, groups]
+(scale = clip / qmax), which qc-quantize reads back to the same integers. A group's range is max|w| over the
+group's columns when the rounding reaches it (with feedback applied), or, with static_groups, over the
+original weights before any rounding; a `qc.weight_clip` already on the layer (qc-awq's clip search) is kept
+as a static range. act_order rounds columns by decreasing H_jj (the reference's `--act-order`); the groups
+stay contiguous in the original column order (qc.wlinear has no g_idx), so act_order with groups needs
+static_groups=true (llm-compressor's "static" actorder).
+
+A layer's own width and group (`qc.wbits`, `qc.wgroup`; one group per output channel for a layer with int8
+activations, `qc.abits = 8`) override the options, as in qc-awq; `qc.precision = "fp32"` layers and layers
+without calibration statistics are left alone. Not sequential: every layer's Hessian comes from the
+float model's activations (the statistics calibration attaches), not from already quantized layers.
+
+Options: wbits (2..8, default 4), group (>= 0, default 128), sym (only true: the weight formats are
+symmetric), act_order (default false), block (>= 1, default 128), damp (> 0, default 0.01), static_groups
+(default false). Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from qcomp.dialects import reference as ref
+from qcomp.dialects._mlir import ir
+from qcomp.errors import QcompError
+from qcomp.irutil import ops_named
+
+from . import act_stats
+from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WGROUP, linear_weight, set_constant
+
+F32 = np.float32
+DAMP_RETRIES = 4  # a Hessian that is not positive definite after damping is retried with damp · 10, · 100 …
+
+
+def hessian_of(rows: np.ndarray) -> np.ndarray:
+    """H = 2·XᵀX / rows of activation rows X [rows, K] (f64)."""
+    x = np.asarray(rows, np.float64).reshape(-1, rows.shape[-1])
+    return 2 * (x.T @ x) / max(len(x), 1)
+
+
+def _upper_inverse_cholesky(h: np.ndarray, damp: float) -> np.ndarray:
+    """U upper triangular with UᵀU = (H + λI)⁻¹, λ = damp · mean(diag H) (raised while H is not PD)."""
+    mean = float(np.mean(np.diag(h))) or 1.0
+    for i in range(DAMP_RETRIES):
+        hd = h + (damp * 10**i) * mean * np.eye(len(h))
+        try:
+            lo = np.linalg.cholesky(hd)
+            inv = np.linalg.inv(lo)
+            hinv = inv.T @ inv
+            return np.linalg.cholesky(hinv).T
+        except np.linalg.LinAlgError:
+            continue
+    raise np.linalg.LinAlgError("the Hessian is not positive definite")
+
+
+def group_ranges(w: np.ndarray, group: int) -> np.ndarray:
+    """max|w| per output channel and group of `group` columns: [N, ceil(K/group)] f32."""
+    n, k = w.shape
+    g = ref.n_groups(k, group)
+    padded = np.zeros((n, g * group), F32)
+    padded[:, :k] = np.abs(w)
+    return padded.reshape(n, g, group).max(axis=-1)
+
+
+def gptq_quantize(
+    w: np.ndarray,
+    h: np.ndarray,
+    *,
+    bits: int,
+    group: int,
+    block: int = 128,
+    damp: float = 0.01,
+    act_order: bool = False,
+    static_groups: bool = False,
+    clip: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """GPTQ of W [N, K] with input Hessian H [K, K] (see module docstring): (q int8 [N, K], range [N, groups]).
+    The quantized weight is `ref.dequantize_weight` of q with scale = `ref.symmetric_scale(range, bits)`;
+    group 0 is one group per output channel. `clip` [N, groups]: fixed ranges (implies static groups)."""
+    w = np.array(w, F32)
+    n, k = w.shape
+    g = group or k
+    if act_order and g < k and not static_groups and clip is None:
+        raise QcompError("qc-gptq: act_order with groups needs static_groups=true (groups stay contiguous)")
+    h = np.array(h, np.float64)
+    dead = np.diag(h) == 0
+    h[dead, dead] = 1.0
+    w[:, dead] = 0.0
+    ranges = np.zeros((n, ref.n_groups(k, g)), F32)
+    fixed = clip is not None or static_groups or g == k
+    if clip is not None:
+        ranges[:] = np.asarray(clip, F32).reshape(ranges.shape)
+    elif fixed:
+        ranges[:] = group_ranges(w, g)
+    perm = np.argsort(-np.diag(h), kind="stable") if act_order else np.arange(k)
+    w, h = w[:, perm], h[perm][:, perm]
+    u = _upper_inverse_cholesky(h, damp).astype(F32)
+    qmax = ref.qmax(bits)
+    q = np.zeros((n, k), np.int8)
+    inv = F32(1) / ref.symmetric_scale(ranges, bits)  # refreshed per group when ranges are not fixed
+    for i1 in range(0, k, block):
+        i2 = min(i1 + block, k)
+        w1, err = w[:, i1:i2].copy(), np.zeros((n, i2 - i1), F32)
+        for i in range(i2 - i1):
+            j = perm[i1 + i]  # the original column
+            if not fixed and j % g == 0:  # a new group: its range from the weights as they are now
+                cols = np.concatenate([w1[:, i : i + g], w[:, i2 : i1 + i + g]], axis=1)
+                ranges[:, j // g] = np.abs(cols).max(axis=1)
+                inv = F32(1) / ref.symmetric_scale(ranges, bits)
+            col = w1[:, i]
+            qi = np.clip(np.rint(col * inv[:, j // g]), -qmax, qmax)
+            q[:, i1 + i] = qi
+            deq = qi.astype(F32) * ref.symmetric_scale(ranges[:, j // g], bits)
+            e = (col - deq) / u[i1 + i, i1 + i]
+            w1[:, i:] -= np.outer(e, u[i1 + i, i1 + i : i2])
+            err[:, i] = e
+        w[:, i2:] -= err @ u[i1:i2, i2:]
+    out = np.empty_like(q)
+    out[:, perm] = q
+    return out, ranges
+
+
+@dataclass(frozen=True)
+class GptqPass:
+    """GPTQ rounding of calibrated linear layers onto qc-quantize's weight grid (see module docstring)."""
+
+    name: ClassVar[str] = "qc-gptq"
+    wbits: int = 4
+    group: int = 128
+    sym: bool = True
+    act_order: bool = False
+    block: int = 128
+    damp: float = 0.01
+    static_groups: bool = False
+
+    def __post_init__(self):
+        if not 2 <= self.wbits <= 8:
+            raise QcompError(f"qc-gptq: wbits must be in [2, 8], got {self.wbits}")
+        if self.group < 0:
+            raise QcompError(f"qc-gptq: group must be >= 0, got {self.group}")
+        if not self.sym:
+            raise QcompError("qc-gptq: sym=false (zero points) is not supported: qcomp's weight formats are symmetric")
+        if self.block < 1:
+            raise QcompError(f"qc-gptq: block must be >= 1, got {self.block}")
+        if not 0 < self.damp < 1e3:
+            raise QcompError(f"qc-gptq: damp must be > 0, got {self.damp}")
+        if self.act_order and self.group and not self.static_groups:
+            raise QcompError(
+                "qc-gptq: act_order with groups needs static_groups=true (qc.wlinear's groups are contiguous)"
+            )
+
+    def run(self, module: ir.Module) -> None:
+        with module.context, ir.Location.unknown():
+            for op in ops_named(module, "qc.linear"):
+                w = linear_weight(op)
+                stats = act_stats.read(op) if w is not None else None
+                if stats is None:
+                    continue
+                h = stats.hessian
+                if h is None and stats.sample is None:
+                    raise QcompError(
+                        f"{op.location}: qc-gptq needs the layer's input Hessian ('{act_stats.HESSIAN}') or "
+                        f"activation samples ('{act_stats.SAMPLE}'): calibrate from input samples"
+                    )
+                h = h if h is not None else hessian_of(stats.sample)
+                self._quantize(op, w, h)
+
+    def _quantize(self, op, w: np.ndarray, h: np.ndarray) -> None:
+        bits, group = _bits(op, self.wbits), _group(op, self.group)
+        g = group or w.shape[1]
+        clip = None
+        if WEIGHT_CLIP in op.attributes:  # qc-awq's ranges: kept as static groups
+            clip = np.array(op.attributes[WEIGHT_CLIP], dtype=F32)
+            if clip.size != w.shape[0] * ref.n_groups(w.shape[1], g):
+                raise QcompError(
+                    f"{op.location}: qc-gptq: '{WEIGHT_CLIP}' has {clip.size} values, not one per output channel "
+                    f"and group of {g}: was qc-awq run with another group size?"
+                )
+        try:
+            q, ranges = gptq_quantize(
+                w,
+                h,
+                bits=bits,
+                group=g,
+                block=self.block,
+                damp=self.damp,
+                act_order=self.act_order,
+                static_groups=self.static_groups,
+                clip=clip,
+            )
+        except np.linalg.LinAlgError as e:
+            raise QcompError(f"{op.location}: qc-gptq: {e} (raise damp)") from None
+        deq = ref.dequantize_weight(q, ref.symmetric_scale(ranges, bits), bits=8, group=g, k=w.shape[1])
+        set_constant(op, 1, deq)
+        op.attributes[WEIGHT_CLIP] = ir.DenseElementsAttr.get(
+            np.ascontiguousarray(ranges), type=ir.RankedTensorType.get(list(ranges.shape), ir.F32Type.get())
+        )
+
+
+def _bits(op, default: int) -> int:
+    a = op.attributes[WBITS] if WBITS in op.attributes else None
+    return a.value if isinstance(a, ir.IntegerAttr) and 2 <= a.value <= 8 else default
+
+
+def _group(op, default: int) -> int:
+    a = op.attributes[ABITS] if ABITS in op.attributes else None
+    if isinstance(a, ir.IntegerAttr) and a.value == 8:
+        return 0
+    a = op.attributes[WGROUP] if WGROUP in op.attributes else None
+    return a.value if isinstance(a, ir.IntegerAttr) and a.value >= 0 else default
