@@ -1,0 +1,99 @@
+"""GPTQ against round-to-nearest and AWQ at 4 bits on SmolLM2-135M, in one run.
+
+    .venv/bin/python bench/gptq.py [--windows 16] [--seq 512] [--calib 8] [--threads 1] [--match TEXT]
+
+Protocol of shared/notes/models.md, as `qcomp eval` runs it: perplexity over the first `windows`
+non-overlapping 512-token windows of the vendored text (lower is better), calibration on the `calib`
+windows after them. Calibration (with each linear input's Hessian, for qc-gptq) runs once and every row
+reuses the table, so rows differ only by their pipeline. Prints the time of calibration and of each row's
+compile (qc-gptq included), and the process's peak RSS.
+"""
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import time
+
+import torch
+
+W4G = "qc-quantize{wbits=4,abits=16,group=128}"
+W4A8 = "qc-quantize{wbits=4,abits=8,granularity=per_token}"
+GPTQ = "qc-gptq{wbits=4,group=128"
+# (precision, row label, recipe name or pipeline); the first row of each precision is round-to-nearest
+ROWS = [
+    ("w4a16 g128", "rtn (= recipe w4a16)", "w4a16"),
+    ("w4a16 g128", "recipe w4a16-awq", "w4a16-awq"),
+    ("w4a16 g128", "qc-gptq", GPTQ + "}," + W4G),
+    ("w4a16 g128", "qc-gptq{act_order,static_groups} (= w4a16-gptq)", "w4a16-gptq"),
+    ("w4a16 g128", "qc-awq + qc-gptq{act_order}", "qc-awq," + GPTQ + ",act_order=true,static_groups=true}," + W4G),
+    ("w4a8 per-channel", "rtn (= recipe w4a8)", "w4a8"),
+    ("w4a8 per-channel", "recipe w4a8-awq", "w4a8-awq"),
+    ("w4a8 per-channel", "recipe w4a8-rotate", "w4a8-rotate"),
+    ("w4a8 per-channel", "qc-gptq{group=0,act_order} (= w4a8-gptq)", "w4a8-gptq"),
+    ("w4a8 per-channel", "qc-rotate + qc-gptq{group=0,act_order}", "qc-rotate,qc-gptq{group=0,act_order=true}," + W4A8),
+]
+
+
+def _recipe(spec: str):
+    from qcomp.recipes import BUILTIN, Recipe
+
+    return BUILTIN[spec] if spec in BUILTIN else Recipe(spec, 1, spec + ",canonicalize", calibration="minmax")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--windows", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--calib", type=int, default=8, help="calibration windows")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--match", default="", help="run only rows whose label contains this text (and the rtn rows)")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+
+    import qcomp
+    from qcomp.calibrate import calibrate
+    from qcomp.evaluate import default_text, perplexity, token_windows
+    from qcomp.models import REAL
+
+    print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, threads {args.threads}")
+    print(f"# smollm2: {args.windows} windows x {args.seq} tokens, calibration {args.calib} windows")
+    model, tok = REAL["smollm2"]()
+    wins, calw = token_windows(tok, default_text(), args.windows, args.seq, args.calib)
+    with torch.no_grad():
+        fp32 = perplexity(model, wins)[0]
+    start = time.perf_counter()
+    table = calibrate(model, [(c,) for c in calw], hessian=True)
+    print(
+        f"# fp32 (PyTorch eager) {fp32:.4f}; calibration with Hessians {time.perf_counter() - start:.0f} s", flush=True
+    )
+    rows, rtn = [], None
+    for prec, label, spec in ROWS:
+        if args.match and not label.startswith("rtn") and args.match not in label:
+            continue
+        start = time.perf_counter()
+        cm = qcomp.compile(model, wins[0], recipe=_recipe(spec), calibration=table)
+        compile_s = time.perf_counter() - start
+        passes = {k: v for k, v in cm.report["timings_s"].items() if k.startswith("qc-gptq") or k.startswith("qc-awq")}
+        value = perplexity(cm, wins)[0]
+        rtn = value if label.startswith("rtn") else rtn
+        rows.append((prec, label, value, value / fp32, rtn, compile_s))
+        pass_s = "".join(f", {k} {v:.0f} s" for k, v in passes.items())
+        print(
+            f"{prec:16s} {label:48s} {value:9.4f}  x fp32 {value / fp32:.4f}  (compile {compile_s:.0f} s{pass_s})",
+            flush=True,
+        )
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    print(f"\n# peak RSS {rss:.2f} GiB\n")
+    print(f"| precision | pass / recipe | perplexity | x fp32 ({fp32:.2f}) | gap to fp32 closed vs rtn |")
+    print("|---|---|---|---|---|")
+    for prec, label, value, ratio, r, _ in rows:
+        closed = "" if label.startswith("rtn") or r is None or r == fp32 else f"{(r - value) / (r - fp32):+.0%}"
+        print(f"| {prec} | {label} | {value:.4f} | {ratio:.4f} | {closed} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
