@@ -21,7 +21,7 @@ import time
 
 from qcomp.errors import QcompError
 
-from . import generate_cmd
+from . import export_cmd, generate_cmd
 
 
 def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...] = (2,)):
@@ -306,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("path", help="a qcomp compile -o directory or its report.json")
     rp.add_argument("--png", default=None, help="write the predicted Pareto frontier plot here")
     generate_cmd.add_parser(sub)
+    export_cmd.add_parser(sub)
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         commands = {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report}
-        return {**commands, "generate": generate_cmd.cmd_generate}[args.command](args)
+        return {**commands, "generate": generate_cmd.cmd_generate, "export": export_cmd.cmd_export}[args.command](args)
     except QcompError as e:
         print(f"qcomp: error: {e}", file=sys.stderr)
         return 1

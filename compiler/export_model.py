@@ -1,0 +1,121 @@
+"""Export a model as quantized by a qcomp recipe: GGUF (llama.cpp) or ONNX (ONNX Runtime).
+
+    from qcomp.export_model import export
+    r = export(lm, "smollm2-w8a8.gguf", recipe="w8a8", example_inputs=(ids,), tokenizer=tok)
+    print(r.summary())
+
+The model goes through qcomp's front end and the recipe's passes exactly as in `qcomp.compile` (import,
+qc-raise-norms, qc-from-torch, calibration attached, the recipe's pipeline); no target code is built. The
+quantized weights are then read back from the `qc` graph (`export_llama.extract`) and written:
+
+- gguf: `export_gguf.write_gguf` — int8 codes as Q8_0, int2..4 as Q4_0, float tensors as F32;
+- onnx: `export_onnx.write_onnx` — QDQ (DequantizeLinear per channel or block-wise) or MatMulNBits.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+from qcomp.errors import QcompError
+
+FORMATS = ("gguf", "onnx")
+
+
+@dataclass
+class ExportResult:
+    """What was written: the file, its format, the recipe, tensor counts per stored type, notes."""
+
+    path: str
+    format: str
+    recipe: str
+    types: dict[str, int]
+    bytes: int
+    notes: list[str] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.types.items(), key=lambda kv: -kv[1]))
+        lines = [f"wrote {self.path} ({self.format}, recipe {self.recipe}, {self.bytes / 1e6:.1f} MB): {kinds}"]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+
+def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", calibration=None, target="cpu"):
+    """(qc module after the recipe's passes, Recipe): the front half of `qcomp.compile`, no code generation."""
+    from qcomp import calibrate as calib
+    from qcomp import targets
+    from qcomp.api import gain_reference
+    from qcomp.dialects._mlir import ir
+    from qcomp.frontend import import_torch
+    from qcomp.pipeline import Pipeline
+    from qcomp.recipes import calibration_method, get_recipe
+
+    rec = get_recipe(recipe)
+    tgt = targets.get(target) if isinstance(target, str) else target
+    inputs = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
+    if rec.calibration and calibration is None:
+        raise QcompError(f"recipe {rec.name!r} needs calibration: export(..., calibration=[input tuples] | table)")
+    ctable = None
+    if calibration is not None:
+        method, pct = calibration_method(rec.calibration or "minmax", rec.name)
+        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec))
+    module = import_torch(model, inputs)
+    Pipeline.parse("qc-raise-norms,qc-from-torch").run(module)
+    if ctable is not None:
+        calib.attach(module, ctable)
+    with module.context:
+        module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
+    if rec.pipeline:
+        Pipeline.parse(rec.pipeline).run(module)
+    return module, rec
+
+
+def export(
+    model: torch.nn.Module,
+    path: str,
+    format: str | None = None,
+    recipe="w8a8",
+    example_inputs=None,
+    calibration=None,
+    tokenizer=None,
+    fallback: str = "error",
+    onnx_weights: str = "qdq",
+    static_activations: str = "error",
+) -> ExportResult:
+    """Quantize `model` (a transformers LLaMA causal LM, or qcomp's logits wrapper of one) with `recipe` and
+    write it to `path` as GGUF or ONNX (`format`, default from the file's extension).
+
+    example_inputs: the token ids traced (default: 16 ids). calibration: as `qcomp.compile`'s.
+    tokenizer: a transformers tokenizer whose vocabulary goes into the GGUF (byte-level BPE); without one the
+    GGUF holds no vocabulary (llama.cpp then cannot tokenize text, token ids still work when given one).
+    fallback: "error" refuses a quantized layer the file type cannot hold without changing a value; "f32"
+    writes it as F32 holding qcomp's dequantized values. onnx_weights: "qdq" (DequantizeLinear per channel or
+    block-wise) or "nbits" (MatMulNBits for <= 4-bit weight-only layers, QDQ for the rest).
+    static_activations (GGUF): "error" refuses static activation scales (llama.cpp quantizes activations
+    itself, dynamically), "drop" exports the weights anyway.
+    """
+    from qcomp.export_llama import extract, hf_config, llama_hparams
+    from qcomp.models import as_logits_model
+
+    fmt = format or os.path.splitext(path)[1].lstrip(".").lower()
+    if fmt not in FORMATS:
+        raise QcompError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fallback not in ("error", "f32"):
+        raise QcompError(f"fallback must be 'error' or 'f32', got {fallback!r}")
+    config = hf_config(model)
+    hp = llama_hparams(config)  # refuse other architectures before the (slow) import
+    wrapped = as_logits_model(model)
+    if example_inputs is None:
+        example_inputs = (torch.arange(16).remainder(hp["vocab_size"]).reshape(1, 16),)
+    module, rec = quantized_module(wrapped, example_inputs, recipe, calibration)
+    lx = extract(module, config)
+    if fmt == "gguf":
+        from qcomp.export_gguf import write_gguf
+
+        result = write_gguf(lx, path, tokenizer, fallback, rec, static_activations)
+    else:
+        from qcomp.export_onnx import write_onnx
+
+        result = write_onnx(lx, path, rec, onnx_weights)
+    return result
