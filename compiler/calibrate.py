@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -266,6 +267,8 @@ class CalibrationTable:
                 raise bad(f"op {i} ({key}): mean_abs must have the length of absmax")
             if gain is not None and not all(math.isfinite(g) and g >= 0 for g in gain.values()):
                 raise bad(f"op {i} ({key}): output_gain must be finite and >= 0")
+            if key.split(":", 1)[0] != str(i):  # keys are "<walk index>:<op>:<shape>", in walk order
+                raise bad(f"op {i} has key {key!r}: the ops are out of order (a reordered or edited table)")
             ops.append(OpStats(key, loc, absmax, clips, mean, output_gain=gain))
         sens = data.get("sensitivity", {})
         if not isinstance(sens, dict) or (sens and not isinstance(sens.get("reference"), str)):
@@ -277,9 +280,9 @@ class CalibrationTable:
     @staticmethod
     def load(path: str | os.PathLike) -> CalibrationTable:
         try:
-            with open(path) as f:
+            with open(path, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise QcompError(f"{path}: cannot read calibration table: {str(e).splitlines()[0]}") from None
         table = CalibrationTable.from_json(data, str(path))
         ops = list(table.ops)
@@ -289,8 +292,9 @@ class CalibrationTable:
             try:
                 with np.load(side) as z:
                     rows = {int(k): np.asarray(z[k], np.float32) for k in z.files}
-            except (OSError, ValueError) as e:
-                raise QcompError(f"{side}: cannot read calibration {what}s: {str(e).splitlines()[0]}") from None
+            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # corrupt or not an npz
+                why = (str(e).splitlines() or [type(e).__name__])[0]
+                raise QcompError(f"{side}: cannot read calibration {what}s: {why}") from None
             for i, r in rows.items():
                 k = ops[i].absmax.shape[0] if 0 <= i < len(ops) else -1
                 if r.ndim != 2 or r.shape[1] != k or (what == "hessian" and r.shape[0] != k):
@@ -424,6 +428,13 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
             f"calibration table does not match this model: it was made for a model with {len(table.ops)} "
             f"quantizable layers (fingerprint {table.fingerprint}), this one has {len(ops)} (fingerprint {fp})"
         )
+    for i, ((name, w), st) in enumerate(zip(layers, table.ops, strict=True)):
+        want = f"{i}:{name}:{'x'.join(map(str, np.shape(w)))}"
+        if st.key != want:  # statistics matched by op identity, never by position alone
+            raise QcompError(
+                f"calibration table does not match this model: its op {i} is {st.key!r}, this model's layer {i} "
+                f"is {want!r} (a reordered or edited table)"
+            )
     scales = table.scales(bits)
     with module.context, ir.Location.unknown():
         act_stats.set_method(module, table.method, table.percentile)
