@@ -16,6 +16,7 @@ a Python callback that hands numpy views of the buffers to the accelerator's exe
 """
 
 import ctypes
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,7 +205,7 @@ class HostProgram:
 
         self.ops = offloaded_ops(module)
         self.execute = execute
-        self._error: BaseException | None = None
+        self._local = threading.local()  # per thread: the error an offloaded call raised during this call
         self._callbacks = {op.symbol: self._callback(op) for op in self.ops}
         self.jit = JitFunction(module, opt_level=opt_level, runtime=self._callbacks)
         self.llvm_text = self.jit.llvm_text
@@ -218,7 +219,7 @@ class HostProgram:
         descs = [make_nd_memref_descriptor(len(s), _CTYPE[d]) for s, d in types]
 
         def run(*ptrs):
-            if self._error is not None:
+            if getattr(self._local, "error", None) is not None:
                 return
             try:
                 arrays = [
@@ -236,7 +237,7 @@ class HostProgram:
                         )
                     buf[...] = out
             except BaseException as e:  # ctypes would print and swallow it
-                self._error = e
+                self._local.error = e
 
         proto = ctypes.CFUNCTYPE(None, *[ctypes.POINTER(d) for d in descs])
         return proto(run)
@@ -246,9 +247,9 @@ class HostProgram:
         return self.jit.inputs
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
-        self._error = None
+        self._local.error = None
         outs = self.jit(*inputs)
-        if self._error is not None:
-            err, self._error = self._error, None
+        err, self._local.error = self._local.error, None
+        if err is not None:
             raise err
         return outs

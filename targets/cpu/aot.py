@@ -17,18 +17,24 @@ ABI under the C API: `_mlir__mlir_ciface_main(void **args)`, where `args[i]` poi
 memref descriptor `{void *allocated, *aligned; int64_t offset, sizes[rank], strides[rank]}`; the arguments
 are the inputs, then the weights, then the outputs (results are out-parameters), all row-major.
 
-`model.weights`, version 1, little-endian: a 32-byte header `char magic[8] = "QCWEIGHT"; uint32 version;
-uint32 count; uint64 file_size; uint64 reserved`, then `count` 88-byte entries `uint32 dtype; uint32 rank;
-uint64 offset; uint64 nbytes; int64 shape[8]` (dtype codes as `QCOMP_*` in model.h), then the arrays' bytes,
-each at a 64-byte-aligned offset from the start of the file.
+`model.weights`, version 2, little-endian: a 64-byte header `char magic[8] = "QCWEIGHT"; uint32 version;
+uint32 count; uint64 file_size; uint32 crc32; uint32 reserved; char model_id[32]`, then `count` 88-byte entries
+`uint32 dtype; uint32 rank; uint64 offset; uint64 nbytes; int64 shape[8]` (dtype codes as `QCOMP_*` in model.h),
+then the arrays' bytes, each at a 64-byte-aligned offset from the start of the file. `crc32` (zlib's CRC-32) covers
+every byte of the file but its own four; `model_id` (32 hex digits) names the compile the file belongs to: a hash of the
+compiled code, the arrays' shapes and that CRC, also compiled into model.so. The loaders check both, so a file
+of another compile (other weights or another recipe, however alike its shapes) or a damaged one is refused in
+one line.
 """
 
+import hashlib
 import os
 import shutil
 import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 from qcomp.errors import QcompError
@@ -36,10 +42,11 @@ from qcomp.errors import QcompError
 from .aot_templates import HEADER_TEMPLATE, WRAPPER_TEMPLATE
 
 MAGIC = b"QCWEIGHT"
-VERSION = 1
+VERSION = 2
 ALIGN = 64
 MAX_RANK = 8
-HEADER = struct.Struct("<8sIIQQ")  # magic, version, count, file size, reserved
+ID_BYTES = 32
+HEADER = struct.Struct(f"<8sIIQII{ID_BYTES}s")  # magic, version, count, file size, crc32, reserved, model id
 ENTRY = struct.Struct(f"<IIQQ{MAX_RANK}q")  # dtype, rank, offset, nbytes, shape
 
 # numpy dtype -> (code, C type, short name); codes are part of the ABI: append, never renumber
@@ -75,37 +82,93 @@ def type_text(shape: tuple[int, ...], dtype: np.dtype) -> str:
     return f"{DTYPES[np.dtype(dtype)][2]}[{', '.join(str(d) for d in shape)}]"
 
 
-def write_weights(path: str, arrays: list[np.ndarray]) -> None:
-    """Write `arrays` as a `model.weights` file (format in the module docstring)."""
-    for i, a in enumerate(arrays):
-        _check(a.shape, a.dtype, f"weight {i}")
+def _layout(arrays: list[np.ndarray]) -> tuple[list[int], int]:
+    """The arrays' offsets in the file and its size."""
     offsets, end = [], _align(HEADER.size + ENTRY.size * len(arrays))
     for a in arrays:
         offsets.append(end)
         end = _align(end + a.nbytes)
-    size = offsets[-1] + arrays[-1].nbytes if arrays else HEADER.size
+    return offsets, (offsets[-1] + arrays[-1].nbytes if arrays else HEADER.size)
+
+
+def _body(arrays: list[np.ndarray]):
+    """The file's bytes after the header, piece by piece (entries, padding, arrays)."""
+    offsets, _ = _layout(arrays)
+    for a, off in zip(arrays, offsets, strict=True):
+        shape = list(a.shape) + [0] * (MAX_RANK - a.ndim)
+        yield ENTRY.pack(DTYPES[a.dtype][0], a.ndim, off, a.nbytes, *shape)
+    at = HEADER.size + ENTRY.size * len(arrays)
+    for a, off in zip(arrays, offsets, strict=True):
+        yield b"\0" * (off - at)
+        yield np.ascontiguousarray(a).reshape(-1).view(np.uint8).data
+        at = off + a.nbytes
+
+
+def weights_crc(arrays: list[np.ndarray]) -> int:
+    """The CRC-32 of the arrays' part of a weights file (the array table, padding and arrays)."""
+    crc = 0
+    for piece in _body(arrays):
+        crc = zlib.crc32(piece, crc)
+    return crc
+
+
+def model_id(code: str, arrays: list[np.ndarray]) -> str:
+    """The identity of a compile: 32 hex digits of SHA-256 over its code, the arrays' shapes and their CRC."""
+    h = hashlib.sha256(code.encode())
+    h.update(repr([(a.dtype.str, a.shape) for a in arrays]).encode())
+    h.update(weights_crc(arrays).to_bytes(4, "little"))
+    return h.hexdigest()[:ID_BYTES]
+
+
+def write_weights(path: str, arrays: list[np.ndarray], identity: str = "0" * ID_BYTES) -> None:
+    """Write `arrays` as a `model.weights` file of the compile `identity` (format in the module docstring)."""
+    for i, a in enumerate(arrays):
+        _check(a.shape, a.dtype, f"weight {i}")
+    _, size = _layout(arrays)
+    head = HEADER.pack(MAGIC, VERSION, len(arrays), size, 0, 0, identity.encode())
+    crc = zlib.crc32(head[28:], zlib.crc32(head[:24]))  # every byte but the crc field's own four
     with open(path, "wb") as f:
-        f.write(HEADER.pack(MAGIC, VERSION, len(arrays), size, 0))
-        for a, off in zip(arrays, offsets, strict=True):
-            shape = list(a.shape) + [0] * (MAX_RANK - a.ndim)
-            f.write(ENTRY.pack(DTYPES[a.dtype][0], a.ndim, off, a.nbytes, *shape))
-        for a, off in zip(arrays, offsets, strict=True):
-            f.write(b"\0" * (off - f.tell()))
-            f.write(np.ascontiguousarray(a).reshape(-1).view(np.uint8).data)
+        f.write(head)
+        for piece in _body(arrays):
+            f.write(piece)
+            crc = zlib.crc32(piece, crc)
+        f.seek(0)
+        f.write(HEADER.pack(MAGIC, VERSION, len(arrays), size, crc, 0, identity.encode()))
 
 
-def read_weights(path: str) -> list[np.ndarray]:
-    """The arrays of a `model.weights` file (for tools and tests; the C loader is what the library uses)."""
-    data = np.fromfile(path, np.uint8)
+def read_weights(path: str, identity: str | None = None) -> list[np.ndarray]:
+    """The arrays of a `model.weights` file, checked as the C loader checks it (header, size, CRC, entries; the
+    compile's `identity` when given); a one-line QcompError otherwise. For tools and tests: the C loader is
+    what the library uses."""
+    try:
+        data = np.fromfile(path, np.uint8)
+    except OSError as e:
+        raise QcompError(f"{path}: {e.strerror or e}") from None
     if data.size < HEADER.size or bytes(data[:8]) != MAGIC:
-        raise QcompError(f"{path}: not a qcomp weights file")
-    _, version, count, size, _ = HEADER.unpack_from(data)
-    if version != VERSION or size != data.size:
-        raise QcompError(f"{path}: version {version}, {size} bytes in the header, {data.size} on disk")
+        raise QcompError(f"{path}: not a qcomp weights file (no {MAGIC.decode()} header)")
+    _, version, count, size, crc, _, ident = HEADER.unpack_from(data)
+    if version != VERSION:
+        raise QcompError(f"{path}: weights format version {version}, qcomp reads version {VERSION}")
+    if size != data.size:
+        raise QcompError(f"{path}: truncated or damaged: the header says {size} bytes, the file has {data.size}")
+    if zlib.crc32(data[28:].data, zlib.crc32(data[:24].data)) != crc:
+        raise QcompError(f"{path}: damaged: the CRC-32 of its contents does not match its header")
+    if HEADER.size + count * ENTRY.size > size:
+        raise QcompError(f"{path}: truncated: the array table runs past the end of the file")
+    if identity is not None and ident != identity.encode():
+        raise QcompError(
+            f"{path}: weights of another compile (model id {ident.decode(errors='replace')}, this model is {identity})"
+        )
     out = []
     for i in range(count):
         code, rank, off, nbytes, *shape = ENTRY.unpack_from(data, HEADER.size + i * ENTRY.size)
-        out.append(data[off : off + nbytes].view(_BY_CODE[code]).reshape(shape[:rank]))
+        dtype = _BY_CODE.get(code)
+        dims = shape[:rank]
+        if dtype is None or rank > MAX_RANK or min(dims, default=0) < 0:
+            raise QcompError(f"{path}: array {i} has dtype code {code} and rank {rank}, which qcomp does not write")
+        if off % ALIGN or off + nbytes > size or int(np.prod(dims, dtype=np.int64)) * dtype.itemsize != nbytes:
+            raise QcompError(f"{path}: array {i} ({nbytes} bytes at offset {off}) does not fit its shape or the file")
+        out.append(data[off : off + nbytes].view(dtype).reshape(dims))
     return out
 
 
@@ -163,8 +226,15 @@ def header_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec]) ->
     )
 
 
-def wrapper_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec]) -> str:
-    """model_api.c: model.h's API over MLIR's packed entry point, with the weights loader."""
+def wrapper_text(
+    inputs: list[Spec],
+    outputs: list[Spec],
+    weights: list[Spec],
+    id_bounds: list[tuple[int, int]] = (),
+    identity: str = "0" * ID_BYTES,
+) -> str:
+    """model_api.c: model.h's API over MLIR's packed entry point, with the weights loader; `id_bounds`:
+    (input, vocabulary size) of the inputs embeddings index with (`input_checks.token_id_bounds`)."""
     sizes = "\n".join(f"    case QCOMP_{short.upper()}: return {dt.itemsize};" for dt, (_, _, short) in DTYPES.items())
     return WRAPPER_TEMPLATE.format(
         tables="\n".join(
@@ -173,11 +243,15 @@ def wrapper_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec]) -
         n_inputs=len(inputs),
         n_outputs=len(outputs),
         n_weights=len(weights),
+        n_id_checks=len(id_bounds),
+        id_checks=", ".join(f"{{{i}, {v}}}" for i, v in id_bounds) or "{0, 0}",
         in_words=_words(inputs),
         out_words=_words(outputs),
         w_words=_words(weights),
         sizes=sizes,
         magic=MAGIC.decode(),
+        model_id=identity,
+        id_bytes=ID_BYTES,
         version=VERSION,
         header_size=HEADER.size,
         entry_size=ENTRY.size,
@@ -221,11 +295,12 @@ def save_aot(fn, directory: str) -> list[str]:
         for i, (shape, dtype) in enumerate(specs):
             _check(shape, dtype, f"{kind} {i}")
     fn.engine.dump_to_object_file(os.path.join(directory, "model.o"))
-    write_weights(os.path.join(directory, "model.weights"), fn.weights)
+    identity = model_id(fn.llvm_text, fn.weights)
+    write_weights(os.path.join(directory, "model.weights"), fn.weights, identity)
     with open(os.path.join(directory, "model.h"), "w") as f:
         f.write(header_text(inputs, outputs, weights))
     with open(os.path.join(directory, "model_api.c"), "w") as f:
-        f.write(wrapper_text(inputs, outputs, weights))
+        f.write(wrapper_text(inputs, outputs, weights, getattr(fn, "id_bounds", []), identity))
     written = ["model.o", "model.weights", "model.h", "model_api.c"]
     cc = find_c_compiler()
     if cc is None:

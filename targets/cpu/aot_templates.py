@@ -15,6 +15,8 @@ HEADER_TEMPLATE = """\
  * copies); qcomp_model_run_inplace hands @main the buffers themselves, so an input the model updates in place
  * (qcomp.compile_lm's KV cache) is updated in the caller's buffer and carries over to the next call.
 {ins}
+ * Token ids: an input an embedding indexes with is checked first: an id outside the vocabulary makes the run
+ * return QCOMP_ERR_INPUT (nothing computed, qcomp_error() names the input, the id and its index).
  * Outputs: caller's buffers, row-major; every element is written.
 {outs}
  * Weights: {n_weights} arrays in model.weights (format: qcomp's targets/cpu/aot.py), checked when loaded.
@@ -31,6 +33,11 @@ extern "C" {{
 #endif
 
 #define QCOMP_ABI_VERSION 1
+
+/* Return codes of qcomp_model_run / qcomp_model_run_inplace. */
+#define QCOMP_OK 0
+#define QCOMP_ERR 1       /* NULL arguments, out of memory */
+#define QCOMP_ERR_INPUT 2 /* an input's values are outside what the model accepts (token ids) */
 
 /* Element types (f16 travels as uint16_t bits, i1 as one byte holding 0 or 1). */
 enum {{
@@ -54,7 +61,8 @@ typedef struct qcomp_model qcomp_model;
 /* Read and check a weights file; NULL (and qcomp_error() says why, in one line) on failure. */
 qcomp_model *qcomp_model_load(const char *weights_path);
 void qcomp_model_free(qcomp_model *m);
-/* Run once: inputs[i] holds input i, outputs[i] receives output i. 0 on success, else see qcomp_error(). */
+/* Run once: inputs[i] holds input i, outputs[i] receives output i. QCOMP_OK (0) on success, else a QCOMP_ERR*
+   code and qcomp_error() says why. */
 int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *const outputs[]);
 /* The same without copying the inputs: the model may write input buffers (those it updates in place). */
 int qcomp_model_run_inplace(const qcomp_model *m, void *const inputs[], void *const outputs[]);
@@ -96,6 +104,14 @@ extern void _mlir__mlir_ciface_main(void **args);
 #define N_OUTPUTS {n_outputs}
 #define N_WEIGHTS {n_weights}
 #define N_ARGS (N_INPUTS + N_WEIGHTS + N_OUTPUTS + 1)
+#define MODEL_ID "{model_id}" /* the compile this library belongs to, as its weights file names it */
+
+/* Inputs embeddings index with: {{input, vocabulary size}} (a dummy row when none). */
+#define N_ID_CHECKS {n_id_checks}
+static const struct {{
+    int input;
+    int64_t vocab;
+}} id_checks[] = {{{id_checks}}};
 
 struct qcomp_model {{
     unsigned char *file;     /* the whole weights file, {align}-byte aligned */
@@ -162,6 +178,27 @@ static void entry_text(char *buf, size_t n, uint32_t dtype, uint32_t rank, const
     if (used < (int)n) snprintf(buf + used, n - used, "]");
 }}
 
+/* zlib's crc32(crc, p, n): the CRC-32 of n more bytes, eight at a time (slicing-by-8 tables built per call). */
+static uint32_t crc32_of(uint32_t crc, const unsigned char *p, uint64_t n) {{
+    static const uint32_t poly = 0xEDB88320u;
+    uint32_t t[8][256];
+    for (uint32_t i = 0; i < 256; i++) {{
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? poly ^ (c >> 1) : c >> 1;
+        t[0][i] = c;
+    }}
+    for (uint32_t i = 0; i < 256; i++)
+        for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xFF];
+    uint32_t c = ~crc;
+    for (; n >= 8; p += 8, n -= 8) {{
+        uint32_t lo = u32_at(p) ^ c, hi = u32_at(p + 4);
+        c = t[7][lo & 0xFF] ^ t[6][(lo >> 8) & 0xFF] ^ t[5][(lo >> 16) & 0xFF] ^ t[4][lo >> 24] ^ t[3][hi & 0xFF] ^
+            t[2][(hi >> 8) & 0xFF] ^ t[1][(hi >> 16) & 0xFF] ^ t[0][hi >> 24];
+    }}
+    for (; n; p++, n--) c = t[0][(c ^ *p) & 0xFF] ^ (c >> 8);
+    return ~c;
+}}
+
 static int check_entries(const char *path, const unsigned char *file, uint64_t size) {{
     for (int i = 0; i < N_WEIGHTS; i++) {{
         const unsigned char *e = file + {header_size} + (size_t)i * {entry_size};
@@ -218,12 +255,19 @@ qcomp_model *qcomp_model_load(const char *path) {{
     }} else if (u64_at(file + 16) != size) {{
         set_error("%s: truncated or damaged: the header says %llu bytes, the file has %llu", path,
                   (unsigned long long)u64_at(file + 16), (unsigned long long)size);
+    }} else if (crc32_of(crc32_of(0, file, 24), file + 28, size - 28) != u32_at(file + 24)) {{
+        set_error("%s: damaged: the CRC-32 of its contents does not match its header", path);
     }} else if (u32_at(file + 12) != N_WEIGHTS) {{
         set_error("%s: holds %u arrays, the model expects %d (weights of another model?)", path, u32_at(file + 12),
                   N_WEIGHTS);
     }} else if ((uint64_t){header_size} + (uint64_t)N_WEIGHTS * {entry_size} > size) {{
         set_error("%s: truncated: the array table runs past the end of the file", path);
-    }} else if (check_entries(path, file, size)) {{
+    }} else if (!check_entries(path, file, size)) {{
+        /* check_entries set the error */
+    }} else if (memcmp(file + 32, MODEL_ID, {id_bytes}) != 0) {{
+        set_error("%s: weights of another compile (model id %.{id_bytes}s, this model is %s)", path,
+                  (const char *)(file + 32), MODEL_ID);
+    }} else {{
         int64_t *d = m->wdesc;
         for (int i = 0; i < N_WEIGHTS; i++)
             d += fill_desc(d, m->file + u64_at(file + {header_size} + (size_t)i * {entry_size} + 8), &weight_info[i]);
@@ -239,6 +283,34 @@ void qcomp_model_free(qcomp_model *m) {{
     free(m);
 }}
 
+static int64_t element_at(const void *p, int dtype, size_t i) {{
+    switch (dtype) {{
+    case QCOMP_I8: return ((const int8_t *)p)[i];
+    case QCOMP_I16: return ((const int16_t *)p)[i];
+    case QCOMP_I32: return ((const int32_t *)p)[i];
+    case QCOMP_I64: return ((const int64_t *)p)[i];
+    case QCOMP_U8: return ((const uint8_t *)p)[i];
+    default: return 0;
+    }}
+}}
+
+/* 1 when every token id is inside its vocabulary, else 0 with the error set. */
+static int check_token_ids(const char *who, void *const inputs[]) {{
+    for (int c = 0; c < N_ID_CHECKS; c++) {{
+        const qcomp_tensor_info *t = &input_info[id_checks[c].input];
+        size_t size = qcomp_dtype_size(t->dtype), n = size ? t->nbytes / size : 0;
+        for (size_t i = 0; i < n; i++) {{
+            int64_t id = element_at(inputs[id_checks[c].input], t->dtype, i);
+            if (id < 0 || id >= id_checks[c].vocab) {{
+                set_error("%s: input %d: token id %lld at element %llu is outside the embedding's vocabulary [0, %lld)",
+                          who, id_checks[c].input, (long long)id, (unsigned long long)i, (long long)id_checks[c].vocab);
+                return 0;
+            }}
+        }}
+    }}
+    return 1;
+}}
+
 /* @main over inputs (copied first when `copy`: @main may update its arguments in place) and outputs. */
 static int run(const char *who, const qcomp_model *m, void *const inputs[], void *const outputs[], int copy) {{
     int null = !m || (N_INPUTS && !inputs) || !outputs;
@@ -246,8 +318,9 @@ static int run(const char *who, const qcomp_model *m, void *const inputs[], void
     for (int i = 0; !null && i < N_OUTPUTS; i++) null = !outputs[i];
     if (null) {{
         set_error("%s: the model, an input or an output is NULL", who);
-        return 1;
+        return QCOMP_ERR;
     }}
+    if (!check_token_ids(who, inputs)) return QCOMP_ERR_INPUT;
     void *copies[N_INPUTS + 1] = {{NULL}};
     int ok = 1;
     for (int i = 0; copy && i < N_INPUTS && ok; i++) {{
@@ -279,7 +352,7 @@ static int run(const char *who, const qcomp_model *m, void *const inputs[], void
         set_error("%s: out of memory for the inputs", who);
     }}
     for (int i = 0; i < N_INPUTS; i++) free(copies[i]);
-    return ok ? 0 : 1;
+    return ok ? QCOMP_OK : QCOMP_ERR;
 }}
 
 int qcomp_model_run(const qcomp_model *m, const void *const inputs[], void *const outputs[]) {{

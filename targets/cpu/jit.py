@@ -14,6 +14,7 @@ from qcomp.irutil import first_op
 from qcomp.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
+from .input_checks import InputError, check_token_ids, refuse_empty_layers, token_id_bounds
 from .kernels import ISA_FEATURES, host_isa
 from .threads import load_openmp
 
@@ -281,8 +282,75 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
+def descriptor_words(shape: tuple[int, ...]) -> list[int]:
+    """A row-major memref descriptor's int64 words with its two pointers 0: {allocated, aligned, offset,
+    sizes[rank], strides[rank]} (strides in elements)."""
+    strides, stride = [], 1
+    for d in reversed(shape):
+        strides.append(stride)
+        stride *= d
+    return [0, 0, 0, *shape, *reversed(strides)]
+
+
+class PackedArgs:
+    """The `void *args[]` of a packed MLIR entry point over row-major buffers of fixed shapes.
+
+    `args[i]` points to a pointer to descriptor i; all descriptors live in one int64 array built from a
+    template, so a call creates no ctypes types or objects (the torch-mlir helpers make a new Structure
+    class per array and ctypes caches a pointer type for each: memory that grows with every call)."""
+
+    def __init__(self, shapes: list[tuple[int, ...]]):
+        words: list[int] = []
+        starts = []
+        for shape in shapes:
+            starts.append(len(words))
+            words += descriptor_words(tuple(shape))
+        self.template = np.array(words or [0], np.int64)
+        self.starts = np.array(starts, np.int64)
+        self.n = len(shapes)
+
+    def set_template(self, i: int, address: int) -> None:
+        """Make argument i of every later call point at `address` (weights: fixed buffers)."""
+        self.template[self.starts[i] : self.starts[i] + 2] = address
+
+    def address(self, i: int) -> int:
+        return int(self.template[self.starts[i]])
+
+    def pack(self, arrays: dict[int, np.ndarray]) -> tuple:
+        """(args, keep): `args` the address of the void*[] for the template plus `arrays` (argument index ->
+        buffer, C-contiguous, of its shape); `keep` must stay alive until the call returns."""
+        desc = self.template.copy()
+        if arrays:
+            idx = self.starts[list(arrays)]
+            addrs = np.array([a.ctypes.data for a in arrays.values()], np.int64)
+            desc[idx] = addrs
+            desc[idx + 1] = addrs
+        slots = self.starts * 8 + desc.ctypes.data
+        args = np.arange(self.n, dtype=np.int64) * 8 + slots.ctypes.data
+        return int(args.ctypes.data), (desc, slots, args, arrays)
+
+
+class _WeightSlots:
+    """`JitFunction._weight_ptrs`: weight i's buffer address; assigning one (share_weights) rebinds it."""
+
+    def __init__(self, packed: PackedArgs, first: int, count: int):
+        self._packed, self._first, self._count = packed, first, count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, i: int) -> int:
+        return self._packed.address(self._first + i)
+
+    def __setitem__(self, i: int, address: int) -> None:
+        self._packed.set_template(self._first + i, address)
+
+
 class JitFunction:
-    """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs."""
+    """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs.
+
+    Calls are thread-safe (each builds its own argument array; the code keeps no state between calls).
+    Inputs that embeddings index with are checked against the vocabulary (`input_checks`)."""
 
     def __init__(
         self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1, isa: str = ""
@@ -292,12 +360,12 @@ class JitFunction:
         isa: the instruction set to compile for (`kernels.ISAS`; "": the host's best)."""
         keep_freed_memory()
         from torch_mlir import execution_engine
-        from torch_mlir.runtime import get_ranked_memref_descriptor
 
-        self._desc = get_ranked_memref_descriptor
         from .pack_weights import PackWeightsPass
 
         inputs, self.results = signature(module)
+        refuse_empty_layers(main_func(module))
+        self.id_bounds = token_id_bounds(main_func(module), len(inputs))
         PackWeightsPass().run(module)  # constant GEMM weights into the kernels' layouts, once
         self.weights = externalize_constants(module)
         self.inputs = inputs
@@ -319,24 +387,35 @@ class JitFunction:
         for name, callback in self._runtime.items():
             self.engine.register_runtime(name, callback)
         self._fn = self.engine.lookup("main")
-        self._weight_ptrs = [self._ptr(w) for w in self.weights]
+        n_in, n_w = len(inputs), len(self.weights)
+        self._packed = PackedArgs(
+            [s for s, _ in inputs] + [w.shape for w in self.weights] + [s for s, _ in self.results]
+        )
+        for i, w in enumerate(self.weights):
+            self._packed.set_template(n_in + i, w.ctypes.data)
+        self._weight_ptrs = _WeightSlots(self._packed, n_in, n_w)
+        self._out_at = n_in + n_w
 
-    def _ptr(self, arr: np.ndarray):
-        return ctypes.pointer(ctypes.pointer(self._desc(arr)))
-
-    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+    def _checked(self, inputs) -> list[np.ndarray]:
         if len(inputs) != len(self.inputs):
-            raise ValueError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+            raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
         ins = []
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
             x = np.ascontiguousarray(x)
             if tuple(x.shape) != shape or x.dtype != dtype:
-                raise ValueError(f"input {i}: expected {dtype.name}{list(shape)}, got {x.dtype.name}{list(x.shape)}")
+                raise InputError(f"input {i}: expected {dtype.name}{list(shape)}, got {x.dtype.name}{list(x.shape)}")
             ins.append(x)
+        return ins
+
+    def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
+        ins = self._checked(inputs)
+        check_token_ids(ins, self.id_bounds)
         outs = [np.empty(shape, dtype) for shape, dtype in self.results]
-        ptrs = [self._ptr(a) for a in ins] + self._weight_ptrs + [self._ptr(o) for o in outs]
-        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
-        self._fn(packed)
+        arrays = dict(enumerate(ins))
+        arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
+        args, keep = self._packed.pack(arrays)
+        self._fn(args)
+        del keep
         return outs
 
     def bind(self, *inputs: np.ndarray):
@@ -344,18 +423,21 @@ class JitFunction:
         reused by every run) computed from the arrays' current contents. The arrays must stay alive and keep
         their shape; callers refill them in place (a decode loop: token ids, positions, the KV cache)."""
         if len(inputs) != len(self.inputs):
-            raise ValueError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
+            raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
             if tuple(x.shape) != shape or x.dtype != dtype or not x.flags.c_contiguous:
-                raise ValueError(f"input {i}: expected a contiguous {dtype.name}{list(shape)}")
+                raise InputError(f"input {i}: expected a contiguous {dtype.name}{list(shape)}")
         outs = [np.empty(shape, dtype) for shape, dtype in self.results]
-        ptrs = [self._ptr(a) for a in inputs] + self._weight_ptrs + [self._ptr(o) for o in outs]
-        packed = (ctypes.c_void_p * len(ptrs))(*[ctypes.cast(p, ctypes.c_void_p) for p in ptrs])
-        keep = (inputs, ptrs, packed)
+        arrays = dict(enumerate(inputs))
+        arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
+        args, keep = self._packed.pack(arrays)
+        bounds = self.id_bounds
 
         def run() -> list[np.ndarray]:
             assert keep
-            self._fn(packed)
+            if bounds:
+                check_token_ids(inputs, bounds)
+            self._fn(args)
             return outs
 
         return run

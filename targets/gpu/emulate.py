@@ -10,8 +10,6 @@ target, and integer accumulation is exact (no overflow below `kernels.max_k`).
 
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.errors import QcompError
@@ -48,6 +46,7 @@ class EmulatedKernels:
         run_pipeline(module, TO_LLVM)
         self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
         self._module = module
+        self._functions: dict = {}
 
     def run(self, spec, arrays: list[np.ndarray]):
         """The kernel's output(s) from its inputs of any leading shape (flattened to the kernel's shapes);
@@ -81,8 +80,12 @@ class EmulatedKernels:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def _invoke(self, name: str, args: list[np.ndarray]) -> None:
-        from torch_mlir.runtime import get_ranked_memref_descriptor
+        """Call kernel `name` on contiguous arrays, creating no ctypes types per call (`jit.PackedArgs`)."""
+        from qcomp.targets.cpu.jit import PackedArgs
 
-        descs = [get_ranked_memref_descriptor(a) for a in args]
-        ptrs = [ctypes.pointer(ctypes.pointer(d)) for d in descs]
-        self.engine.invoke(name, *ptrs)
+        fn = self._functions.get(name)
+        if fn is None:
+            fn = self._functions[name] = self.engine.lookup(name)
+        packed, keep = PackedArgs([a.shape for a in args]).pack(dict(enumerate(args)))
+        fn(packed)
+        del keep

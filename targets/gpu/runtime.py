@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import threading
 
 import numpy as np
 from qcomp.errors import QcompError
@@ -70,6 +71,7 @@ class CudaRuntime:
             self.functions[name] = fn
         self.resident: dict[tuple[int, int], int] = {}  # (op index, operand) -> device pointer
         self.scratch: dict[int, tuple[int, int]] = {}  # size class -> (pointer, bytes)
+        self._lock = threading.Lock()
 
     def _alloc(self, nbytes: int) -> int:
         ptr = ctypes.c_uint64()
@@ -92,7 +94,14 @@ class CudaRuntime:
 
     def launch(self, op_index: int, kernel: str, grid, block, arrays: list[np.ndarray], outs, constant=()) -> None:
         """Run `kernel` on the input arrays, filling `outs` (one array or a list); inputs whose index is in
-        `constant` (weights, scales, bias: constants of the model) stay on the device after the first call."""
+        `constant` (weights, scales, bias: constants of the model) stay on the device after the first call.
+        Thread-safe: launches are serialized (they share the scratch buffers), each with the context current
+        on the calling thread."""
+        with self._lock:
+            _check(self.lib.cuCtxSetCurrent(self.ctx), "cuCtxSetCurrent")
+            self._launch(op_index, kernel, grid, block, arrays, outs, constant)
+
+    def _launch(self, op_index: int, kernel: str, grid, block, arrays: list[np.ndarray], outs, constant) -> None:
         outs = [outs] if isinstance(outs, np.ndarray) else list(outs)
         ptrs = []
         for i, a in enumerate(arrays):

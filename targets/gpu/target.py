@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,9 @@ class Kernel:
     mlir: str
     llvm_ir: str
     ptx: str
+
+
+_RUNTIME_LOCK = threading.Lock()
 
 
 class GpuArtifact(Artifact):
@@ -114,7 +118,9 @@ class GpuArtifact(Artifact):
         if self._emulator is None and self._runtime is None:
             from .runtime import CudaRuntime
 
-            self._runtime = CudaRuntime({name: k.ptx for name, k in self.kernels.items()})
+            with _RUNTIME_LOCK:  # one runtime however many threads make the first call
+                if self._runtime is None:
+                    self._runtime = CudaRuntime({name: k.ptx for name, k in self.kernels.items()})
         return self.program(*inputs)
 
     def step_metrics(self) -> dict[str, float]:

@@ -6,7 +6,7 @@ accepted op of @main is replaced through `targets/common/offload.py` by `func.ca
 keeping its name, attributes and location; every other qc op stays for the host (CPU) lowering.
 The pass records the partition as the module attribute `qc.npu_partition` = {npu = n, host = {op: count}}.
 Options: prefix (the external functions' name prefix, default "npu"). Precondition: qc dialect after
-qc-quantize (and qc-fuse{act=false}); ops with dynamic shapes are left on the host.
+qc-quantize (and qc-fuse{act=false}); ops with dynamic or empty (0-row) shapes are left on the host.
 """
 
 from dataclasses import dataclass
@@ -25,7 +25,10 @@ def accepts(op) -> bool:
     if op.name not in NPU_OPS or ir.StringAttr(op.attributes["act"]).value not in NPU_ACTS:
         return False
     values = [*op.operands, *op.results]
-    return all(isinstance(v.type, ir.RankedTensorType) and ir.RankedTensorType(v.type).has_static_shape for v in values)
+    shapes = [ir.RankedTensorType(v.type) for v in values if isinstance(v.type, ir.RankedTensorType)]
+    if len(shapes) != len(values) or not all(t.has_static_shape for t in shapes):
+        return False
+    return all(d > 0 for t in shapes for d in t.shape)  # an empty GEMM (0 rows) stays on the host: nothing to run
 
 
 def _host_qc_ops(module: ir.Module) -> dict[str, int]:

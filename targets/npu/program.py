@@ -65,14 +65,19 @@ class Layer:
         stats = timing(program, arch)
         return Layer(op.symbol, g, lay, binary, program, image, stats, bound_cycles(arch, g, lay), runtime)
 
-    def run(self, machine: Machine, arrays: list[np.ndarray], result_shape: tuple[int, ...]) -> np.ndarray:
+    def run(
+        self, machine: Machine, arrays: list[np.ndarray], result_shape: tuple[int, ...], image: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The layer on `arrays` (its run-time operands), simulated on `machine` over `image` (a copy of
+        `self.image` owned by the caller: concurrent runs need one each; None: `self.image` itself)."""
+        image = self.image if image is None else image
         lay = self.layout
         offs = (lay.x, lay.xs, lay.w, lay.ws, lay.b)
         for i in self.runtime:
-            _put(self.image, offs[i], arrays[i], arrays[i].dtype)
-        machine.execute(self.program, self.image)
+            _put(image, offs[i], arrays[i], arrays[i].dtype)
+        machine.execute(self.program, image)
         g = self.gemm
-        return self.image[lay.y : lay.y + 4 * g.m * g.n].view(np.float32).reshape(result_shape).copy()
+        return image[lay.y : lay.y + 4 * g.m * g.n].view(np.float32).reshape(result_shape).copy()
 
 
 def _put(image: np.ndarray, offset: int, value: np.ndarray, dtype) -> None:

@@ -11,6 +11,7 @@ layer and the host/NPU partition. `save(dir)` writes npu.s (assembly), npu.bin (
 import json
 import os
 import struct
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -49,20 +50,37 @@ def layer_row(arch: Arch, layer: Layer) -> dict:
 
 
 class NpuArtifact(Artifact):
-    """Host code on the CPU JIT plus one simulated NPU program per offloaded op."""
+    """Host code on the CPU JIT plus one simulated NPU program per offloaded op.
+
+    Thread-safe: each thread runs on its own simulated machine (scratchpad, accumulator) and its own copy of
+    each layer's DRAM image, made on that thread's first call of the layer."""
 
     def __init__(self, arch: Arch, host: HostProgram, layers: list[Layer], part: dict):
         self.arch, self.host, self.layers, self.partition = arch, host, layers, part
-        self.machine = Machine(arch)
         self.llvm_text = host.llvm_text
         self.calls = 0
+        self._local = threading.local()
+        self._lock = threading.Lock()
+
+    @property
+    def machine(self) -> Machine:
+        """This thread's simulated NPU."""
+        local = self._local
+        if not hasattr(local, "machine"):
+            local.machine, local.images = Machine(self.arch), {}
+        return local.machine
 
     def execute(self, op, arrays: list[np.ndarray]) -> np.ndarray:
-        return self.layers[op.index].run(self.machine, arrays, op.result_type[0])
+        machine, layer = self.machine, self.layers[op.index]
+        images = self._local.images
+        if op.index not in images:
+            images[op.index] = layer.image.copy()
+        return layer.run(machine, arrays, op.result_type[0], images[op.index])
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         outs = self.host(*inputs)
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         return outs
 
     def step_metrics(self) -> dict[str, float]:
