@@ -40,8 +40,8 @@ class CpuOptions:
             isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
         ):
             raise QcompError(f"cpu target: threads must be a positive integer or None, got {self.threads!r}")
-        if self.opt_level not in (0, 1, 2, 3):
-            raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level}")
+        if type(self.opt_level) is not int or self.opt_level not in (0, 1, 2, 3):  # 2.0 == 2, but LLVM wants an int
+            raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level!r}")
         if not isinstance(self.fuse, bool):
             raise QcompError(f"cpu target: fuse must be true or false, got {self.fuse!r}")
 
