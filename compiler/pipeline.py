@@ -8,6 +8,7 @@ It can print the IR after every pass and times every pass.
 """
 
 import dataclasses
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -52,9 +53,13 @@ def _coerce(cls, key: str, value: str) -> Any:
             if value.lower() not in ("true", "false", "1", "0"):
                 raise ValueError
             return value.lower() in ("true", "1")
-        return typ(value)
+        out = typ(value)
     except ValueError:
         raise QcompError(f"{cls.name}: option '{key}' expects {typ.__name__}, got {value!r}") from None
+    # inf and nan parse as floats, and a huge integer as an int: both pass range checks written as `x > 0`
+    if (typ is float and not math.isfinite(out)) or (typ is int and not -(2**31) <= out < 2**31):
+        raise QcompError(f"{cls.name}: option '{key}' must be a finite number in the 32-bit range, got {value!r}")
+    return out
 
 
 def make_pass(spec: str, registry: dict[str, type]):

@@ -8,6 +8,7 @@ import argparse
 import re
 import sys
 
+import numpy as np
 from qcomp.errors import QcompError, mlir_error_text
 
 SPLIT = re.compile(r"^// -----\s*$", re.M)
@@ -93,6 +94,29 @@ def _verify(chunk: str, offset: int, diags: list[tuple[int, str]], filename: str
     return problems
 
 
+MAX_NESTING = 500  # brackets, braces and parentheses (regions, operand lists, attributes)
+OPEN, CLOSE = np.frombuffer(b"{([", np.uint8), np.frombuffer(b"})]", np.uint8)
+_IGNORED = re.compile(r'"(?:\\.|[^"\\\n])*"|//[^\n]*')  # string literals and comments
+
+
+def _depths(chunk: str) -> np.ndarray:
+    """The bracket nesting depth after each character of `chunk` (strings and comments blanked)."""
+    text = _IGNORED.sub(lambda m: " " * len(m.group()), chunk).encode("utf-8", "replace")
+    b = np.frombuffer(text, np.uint8)
+    step = np.isin(b, OPEN).astype(np.int64) - np.isin(b, CLOSE).astype(np.int64)
+    return np.cumsum(step)
+
+
+def nesting_depth(chunk: str) -> int:
+    d = _depths(chunk)
+    return int(d.max()) if d.size else 0
+
+
+def depth_at(chunk: str, level: int) -> int:
+    """The offset (in UTF-8 bytes, close enough for a line number of ASCII IR) where `level` is first reached."""
+    return int(np.argmax(_depths(chunk) >= level))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="qcomp-opt", description=__doc__.splitlines()[0])
     ap.add_argument("input", help="MLIR file, or - for stdin")
@@ -110,9 +134,21 @@ def main(argv: list[str] | None = None) -> int:
 
     filename = "<stdin>" if args.input == "-" else args.input
     try:
-        text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+        if args.input == "-":  # a text stream without a byte buffer (tests) is already decoded
+            stdin = sys.stdin
+            data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read().encode("utf-8", "surrogateescape")
+        else:
+            with open(args.input, "rb") as f:
+                data = f.read()
+        text = data.decode("utf-8")
     except OSError as e:
         print(f"qcomp-opt: error: cannot read {filename}: {e.strerror}", file=sys.stderr)
+        return 1
+    except UnicodeDecodeError as e:
+        print(
+            f"qcomp-opt: error: {filename}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})",
+            file=sys.stderr,
+        )
         return 1
     try:
         pipeline_text = args.pipeline
@@ -124,6 +160,12 @@ def main(argv: list[str] | None = None) -> int:
     outputs, failed = [], False
     for offset, chunk in _chunks(text, args.split_input_file):
         ctx = new_context()
+        depth = nesting_depth(chunk)
+        if depth > MAX_NESTING:  # MLIR's recursive parser and printer overflow the stack (8,000 modules: SIGSEGV)
+            line = offset + 1 + chunk.count("\n", 0, depth_at(chunk, MAX_NESTING + 1))
+            print(f"{filename}:{line}: error: nesting deeper than {MAX_NESTING} levels ({depth})", file=sys.stderr)
+            failed = True
+            continue
         try:
             with ctx, ir.Location.unknown():
                 module = ir.Module.parse("\n" * offset + chunk)

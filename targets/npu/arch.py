@@ -14,6 +14,7 @@ Presets (numbers from shared/notes/anchors.md §4):
 The DRAM latency (100 cycles), clock (1 GHz) and vector lanes (one per array column) are our choices.
 """
 
+import math
 from dataclasses import dataclass, fields
 
 from qcomp.errors import QcompError
@@ -59,9 +60,14 @@ PRESETS: dict[str, Arch] = {
 }
 
 
+# upper bounds of the integer options: beyond them the simulator's buffers or loops would not fit in a run
+MOST = {"rows": 4096, "cols": 4096, "vector_lanes": 65536, "scratchpad_kib": 1 << 20, "accumulator_kib": 1 << 20}
+
+
 def _positive_int(name: str, v) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise QcompError(f"npu target: {name} must be a positive integer, got {v!r}")
+    most = MOST.get(name, 1 << 16)
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= most:
+        raise QcompError(f"npu target: {name} must be a positive integer, got {v!r} (at most {most})")
 
 
 @dataclass(frozen=True)
@@ -96,12 +102,16 @@ class NpuOptions:
         if a.dataflow not in DATAFLOWS:
             raise QcompError(f"npu target: dataflow must be one of {DATAFLOWS}, got {a.dataflow!r}")
         bw = a.dram_bandwidth
-        if bw is not None and (isinstance(bw, bool) or not isinstance(bw, int | float) or not bw > 0):
+        if bw is not None and (isinstance(bw, bool) or not isinstance(bw, int | float) or not 0 < bw < math.inf):
             raise QcompError(f"npu target: dram_bandwidth must be a positive number of bytes/cycle or None, got {bw!r}")
-        if isinstance(a.dram_latency, bool) or not isinstance(a.dram_latency, int) or a.dram_latency < 0:
+        if (
+            isinstance(a.dram_latency, bool)
+            or not isinstance(a.dram_latency, int)
+            or not 0 <= a.dram_latency <= 1 << 30
+        ):
             raise QcompError(f"npu target: dram_latency must be a non-negative integer, got {a.dram_latency!r}")
-        if isinstance(a.clock_hz, bool) or not isinstance(a.clock_hz, int | float) or not a.clock_hz > 0:
-            raise QcompError(f"npu target: clock_hz must be a positive number, got {a.clock_hz!r}")
+        if isinstance(a.clock_hz, bool) or not isinstance(a.clock_hz, int | float) or not 0 < a.clock_hz < math.inf:
+            raise QcompError(f"npu target: clock_hz must be a positive finite number, got {a.clock_hz!r}")
 
     @property
     def arch(self) -> Arch:
