@@ -213,9 +213,9 @@ def load_recipe(path: str) -> Recipe:
     import yaml
 
     try:
-        with open(path) as f:
+        with open(path, "rb") as f:  # bytes: PyYAML's reader reports non-UTF-8 text as a YAMLError
             data = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, yaml.YAMLError, RecursionError) as e:
         raise QcompError(f"{path}: cannot read recipe: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict) or "pipeline" not in data:
         raise QcompError(f"{path}: a recipe needs at least a 'pipeline' key")
