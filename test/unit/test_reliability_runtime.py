@@ -98,8 +98,8 @@ def _target(name: str):
     return qcomp.targets.get("gpu", emulate=True) if name == "gpu" else name
 
 
-@pytest.mark.parametrize("target", ["npu", "cim", "gpu"])
-def test_accelerator_targets_agree_from_four_threads(target):
+@pytest.mark.parametrize("target", ["cpu", "npu", "cim", "gpu"])
+def test_every_target_agrees_from_four_threads(target):
     # one NPU simulator state was shared: 94 of 100 threaded calls were wrong (NaN, inf, another's output)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.ReLU(), torch.nn.Linear(64, 16))
