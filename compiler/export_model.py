@@ -42,10 +42,11 @@ class ExportResult:
 
 
 def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", calibration=None, target="cpu"):
-    """(qc module after the recipe's passes, Recipe): the front half of `qcomp.compile`, no code generation."""
+    """(qc module after the recipe's passes, Recipe): the front half of `qcomp.compile` (keep the two in step),
+    without code generation."""
     from qcomp import calibrate as calib
     from qcomp import targets
-    from qcomp.api import gain_reference
+    from qcomp.api import gain_reference, needs_hessian
     from qcomp.dialects._mlir import ir
     from qcomp.frontend import import_torch
     from qcomp.pipeline import Pipeline
@@ -59,7 +60,9 @@ def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", cali
     ctable = None
     if calibration is not None:
         method, pct = calibration_method(rec.calibration or "minmax", rec.name)
-        ctable = calib.resolve(calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec))
+        ctable = calib.resolve(
+            calibration, model, inputs, method, pct, tgt, sensitivity=gain_reference(rec), hessian=needs_hessian(rec)
+        )
     module = import_torch(model, inputs)
     Pipeline.parse("qc-raise-norms,qc-from-torch").run(module)
     if ctable is not None:

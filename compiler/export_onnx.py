@@ -165,8 +165,9 @@ def write_onnx(lx: LlamaExport, path: str, recipe=None, weights: str = "qdq") ->
     cos, sin = (
         g.op("Slice", g.const(a, n), i64(0), seq, i64(0)) for a, n in zip(_rope_tables(hp), ("cos", "sin"), strict=True)
     )
-    mask = np.triu(np.full((hp["max_position_embeddings"],) * 2, -np.inf, np.float32), 1)
-    mask = g.op("Slice", g.const(mask, "mask"), i64(0, 0), g.op("Concat", seq, seq, axis=0), i64(0, 1))
+    pos = g.op("Range", g.const(np.int64(0), "start"), g.op("Squeeze", seq), g.const(np.int64(1), "step"))
+    future = g.op("Greater", g.op("Unsqueeze", pos, i64(0)), g.op("Unsqueeze", pos, i64(1)))  # [T, T]: key > query
+    mask = g.op("Where", future, g.const(np.float32(-np.inf), "ninf"), g.const(np.float32(0), "zero"))
 
     def norm(x: str, gamma: str) -> str:
         ms = g.op("ReduceMean", g.op("Mul", x, x), ax, keepdims=1)

@@ -184,7 +184,8 @@ def fake_quant_reference(lm, lx: LlamaExport, ids) -> np.ndarray:
         names.update({f"model.layers.{i}.{hf}": f"blk.{i}.{g}.weight" for g, hf in HF_NAMES.items()})
     for mod, name in names.items():
         t = lx.tensors[name]
-        mods[mod].weight.data = torch.from_numpy(np.array(t.dequantize() if isinstance(t, QWeight) else t))
+        w = torch.from_numpy(np.array(t.dequantize() if isinstance(t, QWeight) else t))
+        mods[mod].weight = torch.nn.Parameter(w, requires_grad=False)  # unties tied embeddings
         if lx.activations.get(name):
             gran = lx.activations[name][1]
 
