@@ -297,7 +297,8 @@ def compile_lm(
     """Compile a transformers causal LM (as loaded: f32, bf16 or f16) for generation: see `CompiledLM`.
 
     max_seq: cache positions per row (rounded up to a multiple of 16); kv: the cache format, "fp32" or "int8"
-    (symmetric, one scale per token and head); batch: rows per call; chunk: prompt tokens per prefill call
+    (symmetric, f16 scales per token and head for values and per token, head and 16 channels for keys);
+    batch: rows per call; chunk: prompt tokens per prefill call
     (1: no prefill build, prompts run through the decode step, half the compile time).
     calibration: for recipes that need it, a list of token-id tensors [batch, n] (the first `chunk` tokens
     of each are run)."""

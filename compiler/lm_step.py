@@ -8,7 +8,9 @@ Falcon … any model whose attention calls transformers' attention interface) so
 where row b's tokens sit at positions pos[b] .. pos[b] + T - 1 (per-row positions: prompts of different lengths
 in one batch need no left padding) and `cache` is the preallocated KV cache (`cache_shapes`):
 - kv="fp32": k [L, B, Hkv, D, S] (keys transposed: a vector of 16 positions per head dim), v [L, B, Hkv, S, D];
-- kv="int8": the same as int8, plus scales per token and head ks, vs [L, B, Hkv, S] (symmetric, absmax / 127).
+- kv="int8": the same as int8 (symmetric), plus f16 scales carried as their bytes in int8 buffers: keys one per
+  token, head and 16 channels, ks [L, B, Hkv, D / 16, 2 S]; values one per token and head, vs [L, B, Hkv, 2 S]
+  (`reference.quantize_kv_rows`: 138 bytes per token and head at D = 64, 0.27x the f32 cache's 512).
 
 Each attention layer becomes one call of the custom op `qcomp::kv_attention`: it writes the step's keys and
 values into the cache at their positions and attends each query to the positions 0 .. its own (causal;
@@ -22,19 +24,22 @@ logit soft-capping (Gemma-2), attention sinks, relative position biases.
 """
 
 import torch
+from qcomp.dialects.reference import F16_MAX, KV_GROUP
 from qcomp.errors import QcompError
 
 ATTENTION = "qcomp_kv"  # the name under which the attention function is registered with transformers
 KV_FORMATS = ("fp32", "int8")
 
 
-def quantize_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 over the last dim: (q, scale) with scale = absmax / 127 (1 where the row is 0), q =
-    round-half-even(x · (1 / scale)) saturated — `reference.quantize_dynamic`, the int8 cache's format."""
-    scale = x.abs().amax(dim=-1) / 127.0
+def quantize_rows(x: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The int8 cache's format (`reference.quantize_kv_rows`): every `group` channels of a last-dim row share one
+    f16 scale = f16(min(absmax / 127, 65504)) (1 where it is 0); q = round-half-even(x · (1 / scale)) saturated.
+    Returns (q int8 [..., D], scale f16 [..., D / group])."""
+    xg = x.reshape(*x.shape[:-1], x.shape[-1] // group, group)
+    scale = torch.clamp(xg.abs().amax(dim=-1) / 127.0, max=F16_MAX).to(torch.float16)
     scale = torch.where(scale == 0, torch.ones_like(scale), scale)
-    q = torch.clamp(torch.round(x * (1.0 / scale)[..., None]), -127, 127).to(torch.int8)
-    return q, scale
+    q = torch.clamp(torch.round(xg * (1.0 / scale.float())[..., None]), -127, 127).to(torch.int8)
+    return q.reshape(x.shape), scale
 
 
 @torch.library.custom_op("qcomp::kv_attention", mutates_args=())
@@ -61,19 +66,20 @@ def kv_attention(
         if k_scale is None:
             k_cache[layer, b, :, :, idx] = k[b].transpose(1, 2).to(k_cache.dtype)
             v_cache[layer, b, :, idx, :] = v[b].to(v_cache.dtype)
-        else:
-            kq, ks = quantize_rows(k[b].float())
-            vq, vs = quantize_rows(v[b].float())
+        else:  # the scales' f16 bits travel in int8 buffers: ks [..., D / G, 2 S], vs [..., 2 S]
+            ks16, vs16 = k_scale[layer, b].view(torch.float16), v_scale[layer, b].view(torch.float16)
+            kq, ks = quantize_rows(k[b].float(), KV_GROUP)  # [Hkv, T, D], [Hkv, T, D / G]
+            vq, vs = quantize_rows(v[b].float(), d)
             k_cache[layer, b, :, :, idx] = kq.transpose(1, 2)
             v_cache[layer, b, :, idx, :] = vq
-            k_scale[layer, b, :, idx] = ks
-            v_scale[layer, b, :, idx] = vs
+            ks16[:, :, idx] = ks.transpose(1, 2)
+            vs16[:, idx] = vs[..., 0]
         n = p0 + t
         keys = k_cache[layer, b, :, :, :n].float()  # [Hkv, D, n]
         vals = v_cache[layer, b, :, :n, :].float()  # [Hkv, n, D]
         if k_scale is not None:
-            keys = keys * k_scale[layer, b, :, None, :n]
-            vals = vals * v_scale[layer, b, :, :n, None]
+            keys = keys * ks16[:, :, :n].float().repeat_interleave(KV_GROUP, dim=1)
+            vals = vals * vs16[:, :n, None].float()
         keys = keys.repeat_interleave(h // hkv, dim=0)
         vals = vals.repeat_interleave(h // hkv, dim=0)
         s = torch.matmul(q[b].float(), keys) * scale  # [H, T, n]
@@ -175,11 +181,13 @@ def cache_shapes(lm, batch: int, max_seq: int, kv: str) -> list[tuple[tuple[int,
     d = c["head_dim"]
     if kv == "fp32":
         return [((*lead, d, max_seq), torch.float32), ((*lead, max_seq, d), torch.float32)]
+    if d % KV_GROUP:
+        raise QcompError(f"kv='int8' needs a head dim that is a multiple of {KV_GROUP}, got {d}")
     return [
         ((*lead, d, max_seq), torch.int8),
         ((*lead, max_seq, d), torch.int8),
-        ((*lead, max_seq), torch.float32),
-        ((*lead, max_seq), torch.float32),
+        ((*lead, d // KV_GROUP, 2 * max_seq), torch.int8),  # f16 key scales' bytes: [..., D / G, S] as f16
+        ((*lead, 2 * max_seq), torch.int8),  # f16 value scales' bytes: [..., S] as f16
     ]
 
 

@@ -32,12 +32,11 @@ def _verify(op, int8: bool) -> bool:
     for i, name in ((3, "k_cache"), (4, "v_cache")):
         c(str(_etype(op.operands[i])) == elem, f"{name} must hold {elem}, got {_etype(op.operands[i])}")
     if int8 and c.ok:
+        c(d % ref.KV_GROUP == 0, f"head dim {d} must be a multiple of the key scale group {ref.KV_GROUP}")
+        want = {5: kc[:3] + [d // ref.KV_GROUP, 2 * kc[4]], 6: kc[:3] + [2 * kc[4]]}
         for i, name in ((5, "k_scale"), (6, "v_scale")):
-            c(
-                _shape(op.operands[i]) == kc[:3] + kc[4:],
-                f"{name} must be {kc[:3] + kc[4:]}, got {_shape(op.operands[i])}",
-            )
-            c(str(_etype(op.operands[i])) == "f32", f"{name} must hold f32")
+            c(_shape(op.operands[i]) == want[i], f"{name} must be {want[i]}, got {_shape(op.operands[i])}")
+            c(str(_etype(op.operands[i])) == "i8", f"{name} must hold i8 (the f16 scales' bytes)")
     c(_shape(op.results[0]) == [b, t, h, d], f"result must be [B, T, H, D] = {[b, t, h, d]}")
     if c.ok:
         c(0 <= _attr(op, "layer") < kc[0], f"'layer' {_attr(op, 'layer')} out of range for {kc[0]} cache layers")
@@ -69,9 +68,10 @@ class KvAttentionOp(QC.Operation, name="kv_attention"):
 
 
 class KvAttentionInt8Op(QC.Operation, name="kv_attention_int8"):
-    """`qc.kv_attention` over an int8 cache: k_cache/v_cache i8 and their per-(token, head) scales
-    k_scale/v_scale [L, B, Hkv, S] f32 (operands 5, 6, before pos); keys and values are quantized as
-    `reference.quantize_dynamic` (per token) when written, dequantized when read."""
+    """`qc.kv_attention` over an int8 cache: k_cache/v_cache i8 and their f16 scales as bytes (operands 5, 6,
+    before pos): k_scale [L, B, Hkv, D / 16, 2 S] (one scale per token, head and 16 key channels), v_scale
+    [L, B, Hkv, 2 S] (one per token and head). Keys and values are quantized as `reference.quantize_kv_rows`
+    when written, dequantized when read."""
 
     q: Operand[Tensor]
     k: Operand[Tensor]

@@ -289,18 +289,42 @@ def wlinear(x, wq, scale, b, *, bits: int, group: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- attention over a KV cache
+KV_GROUP = 16  # int8 cache: channels of a key row that share one scale
+F16_MAX = 65504.0
+
+
+def quantize_kv_rows(x: np.ndarray, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """The int8 cache's format for rows x [..., D]: every `group` channels of a row share one f16 scale.
+
+    (q i8 [..., D], scale f16 [..., D / group]): scale = f16(min(max|x| / 127, 65504)) (round half to even; 1
+    where it is 0), q = round-half-even(x · (1 / f32(scale))) saturated to [-127, 127]."""
+    x = np.asarray(x, F32)
+    xg = x.reshape(*x.shape[:-1], x.shape[-1] // group, group)
+    s = np.minimum(np.max(np.abs(xg), axis=-1) / F32(127), F32(F16_MAX)).astype(np.float16)
+    s = np.where(s == 0, np.float16(1), s)
+    inv = F32(1) / s.astype(F32)
+    q = np.clip(np.rint(xg * inv[..., None]), -127, 127).astype(np.int8)
+    return q.reshape(x.shape), s
+
+
 def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, layer: int, scale: float, window: int):
     """Causal attention of a step's queries over a KV cache, writing the step's keys and values into it first.
 
     q [B, H, T, D], k/v [B, Hkv, T, D] (H a multiple of Hkv: grouped-query heads), pos [B] i64: row b's tokens are
     at positions pos[b] + t. Caches (updated in place, layer `layer`): k_cache [L, B, Hkv, D, S] (keys transposed),
-    v_cache [L, B, Hkv, S, D]; as int8 with k_scale/v_scale [L, B, Hkv, S] they hold `quantize_dynamic` of each
-    (token, head) row (per-token symmetric int8). Query (b, h, t) at position p attends positions j in
-    [lo, p], lo = max(0, p - window + 1) when window > 0 else 0, with head h // (H / Hkv):
-    softmax_j(scale · q·K[j]) · V. Returns [B, T, H, D] f32. Positions past S are neither written nor read."""
+    v_cache [L, B, Hkv, S, D]. As int8 (`quantize_kv_rows`), each (token, head) key row has one f16 scale per
+    KV_GROUP channels and each value row one f16 scale; the scales travel as their f16 bits (little-endian) in
+    i8 buffers: k_scale [L, B, Hkv, D / KV_GROUP, 2 S] (viewed as f16: [..., S], positions contiguous),
+    v_scale [L, B, Hkv, 2 S]. Cached keys and values read back as f32(q) · f32(scale). Query (b, h, t) at
+    position p attends positions j in [lo, p], lo = max(0, p - window + 1) when window > 0 else 0, with head
+    h // (H / Hkv): softmax_j(scale · q·K[j]) · V. Returns [B, T, H, D] f32. Positions past S are neither
+    written nor read."""
     q, k, v = (np.asarray(a, F32) for a in (q, k, v))
     b_, h, t, d = q.shape
     hkv, s_max = k.shape[1], v_cache.shape[3]
+    int8 = k_scale is not None
+    if int8:
+        ks16, vs16 = k_scale.view(np.float16), v_scale.view(np.float16)  # [L, B, Hkv, D/G, S], [L, B, Hkv, S]
     out = np.zeros((b_, t, h, d), F32)
     for b in range(b_):
         p0 = int(pos[b])
@@ -308,12 +332,12 @@ def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, 
             p = p0 + i
             if not 0 <= p < s_max:
                 continue
-            if k_scale is None:
+            if not int8:
                 k_cache[layer, b, :, :, p], v_cache[layer, b, :, p, :] = k[b, :, i, :], v[b, :, i, :]
             else:
-                (kq, ks), (vq, vs) = quantize_dynamic(k[b, :, i, :]), quantize_dynamic(v[b, :, i, :])
-                k_cache[layer, b, :, :, p], k_scale[layer, b, :, p] = kq, ks[:, 0]
-                v_cache[layer, b, :, p, :], v_scale[layer, b, :, p] = vq, vs[:, 0]
+                (kq, ks), (vq, vs) = quantize_kv_rows(k[b, :, i, :], KV_GROUP), quantize_kv_rows(v[b, :, i, :], d)
+                k_cache[layer, b, :, :, p], ks16[layer, b, :, :, p] = kq, ks
+                v_cache[layer, b, :, p, :], vs16[layer, b, :, p] = vq, vs[:, 0]
         for i in range(t):
             p = p0 + i
             lo, hi = (max(0, p - window + 1) if window > 0 else 0), min(p + 1, s_max)
@@ -321,9 +345,9 @@ def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, 
                 continue
             keys = k_cache[layer, b, :, :, lo:hi].astype(F32)  # [Hkv, D, n]
             vals = v_cache[layer, b, :, lo:hi, :].astype(F32)  # [Hkv, n, D]
-            if k_scale is not None:
-                keys = keys * k_scale[layer, b, :, None, lo:hi]
-                vals = vals * v_scale[layer, b, :, lo:hi, None]
+            if int8:
+                keys = keys * np.repeat(ks16[layer, b, :, :, lo:hi].astype(F32), KV_GROUP, axis=1)
+                vals = vals * vs16[layer, b, :, lo:hi, None].astype(F32)
             for hh in range(h):
                 g = hh // (h // hkv)
                 sc = (q[b, hh, i] @ keys[g]) * F32(scale)
@@ -333,5 +357,6 @@ def kv_attention(q, k, v, k_cache, v_cache, pos, k_scale=None, v_scale=None, *, 
 
 
 def kv_attention_int8(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, *, layer: int, scale: float, window: int):
-    """`kv_attention` over an int8 cache with per-(token, head) scales (operands in the op's order)."""
+    """`kv_attention` over an int8 cache with f16 scales per (token, head, KV_GROUP key channels) and per
+    (token, head) for values (operands in the op's order)."""
     return kv_attention(q, k, v, k_cache, v_cache, pos, k_scale, v_scale, layer=layer, scale=scale, window=window)

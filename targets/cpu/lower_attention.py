@@ -20,6 +20,7 @@ contents are bit-identical to the reference.
 
 import math
 
+from qcomp.dialects.reference import F16_MAX, KV_GROUP
 from qcomp.errors import QcompError
 
 from . import vector_math
@@ -30,7 +31,7 @@ _V = f"vector<{LANES}xf32>"
 _VI = f"vector<{LANES}xi32>"
 
 
-def _write_phase(fn: Fn, b: str, int8: bool, t_: T, kc: T, vc: T, sc: T | None) -> None:
+def _write_phase(fn: Fn, b: str, int8: bool, t_: T, kc: T, vc: T, sc: T | None, vs: T | None) -> None:
     """Phase 1 for row %b (inside its loop): keys and values of every (g, t) into the cache at pos[b] + t."""
     _, hkv, tt, d = t_.shape
     e = fn.emit
@@ -50,10 +51,12 @@ def _write_phase(fn: Fn, b: str, int8: bool, t_: T, kc: T, vc: T, sc: T | None) 
             e(f"      %vx{i} = vector.load %vb[{b}, %g, %t, %c{i * LANES}] : {t_.memref}, {_V}")
             e(f"      vector.store %vx{i}, %vcb[%cL, {b}, %g, %p, %c{i * LANES}] : {vc.memref}, {_V}")
     else:
-        for src, name in (("%kb", "k"), ("%vb", "v")):
-            _quantize_row(fn, src, name, b, d, t_)
-        e(f"      memref.store %k_scale, %ksb[%cL, {b}, %g, %p] : {sc.memref}")
-        e(f"      memref.store %v_scale, %vsb[%cL, {b}, %g, %p] : {sc.memref}")
+        _quantize_row(fn, "%kb", "k", b, d, KV_GROUP, t_)
+        _quantize_row(fn, "%vb", "v", b, d, d, t_)
+        e("      %p2 = arith.muli %p, %c2 : index")
+        for gi in range(d // KV_GROUP):
+            _store_scale(fn, f"%k_sc{gi}", f"%ksb[%cL, {b}, %g, %c{gi}, %p2]", sc.memref)
+        _store_scale(fn, "%v_sc0", f"%vsb[%cL, {b}, %g, %p2]", vs.memref)
         for i in range(d // LANES):
             e(f"      vector.store %v_q{i}, %vcb[%cL, {b}, %g, %p, %c{i * LANES}] : {vc.memref}, vector<{LANES}xi8>")
             for lane in range(LANES):
@@ -64,40 +67,54 @@ def _write_phase(fn: Fn, b: str, int8: bool, t_: T, kc: T, vc: T, sc: T | None) 
     e("}")
 
 
-def _quantize_row(fn: Fn, src: str, name: str, b: str, d: str, t_: T) -> None:
-    """%{name}_scale and %{name}_q<i> (vector<16xi8>): `reference.quantize_dynamic` of the (b, g, t) row."""
+def _quantize_row(fn: Fn, src: str, name: str, b: str, d: int, group: int, t_: T) -> None:
+    """%{name}_sc<g> (f16) and %{name}_q<i> (vector<16xi8>): `reference.quantize_kv_rows` of the (b, g, t) row,
+    one scale per `group` channels."""
     e = fn.emit
-    n = d // LANES
-    for i in range(n):
+    per = group // LANES
+    for i in range(d // LANES):
         e(f"      %{name}_x{i} = vector.load {src}[{b}, %g, %t, %c{i * LANES}] : {t_.memref}, {_V}")
-    e(f"      %{name}_a0 = math.absf %{name}_x0 : {_V}")
-    for i in range(1, n):
-        e(f"      %{name}_ab{i} = math.absf %{name}_x{i} : {_V}")
-        e(f"      %{name}_a{i} = arith.maximumf %{name}_a{i - 1}, %{name}_ab{i} : {_V}")
-    e(f"      %{name}_amax = vector.reduction <maximumf>, %{name}_a{n - 1} : {_V} into f32")
-    e(f"      %{name}_s0 = arith.divf %{name}_amax, %f127 : f32")
-    e(f"      %{name}_z = arith.cmpf oeq, %{name}_s0, %f0 : f32")
-    e(f"      %{name}_scale = arith.select %{name}_z, %f1, %{name}_s0 : f32")
-    e(f"      %{name}_inv = arith.divf %f1, %{name}_scale : f32")
-    e(f"      %{name}_invv = vector.broadcast %{name}_inv : f32 to {_V}")
-    for i in range(n):
-        e(f"      %{name}_m{i} = arith.mulf %{name}_x{i}, %{name}_invv : {_V}")
-        e(f"      %{name}_r{i} = math.roundeven %{name}_m{i} : {_V}")
-        e(f"      %{name}_lo{i} = arith.maximumf %{name}_r{i}, %v_m127 : {_V}")
-        e(f"      %{name}_hi{i} = arith.minimumf %{name}_lo{i}, %v_p127 : {_V}")
-        e(f"      %{name}_q{i} = arith.fptosi %{name}_hi{i} : {_V} to vector<{LANES}xi8>")
+    for gi in range(d // group):
+        first = gi * per
+        e(f"      %{name}_a{first} = math.absf %{name}_x{first} : {_V}")
+        for i in range(first + 1, first + per):
+            e(f"      %{name}_ab{i} = math.absf %{name}_x{i} : {_V}")
+            e(f"      %{name}_a{i} = arith.maximumf %{name}_a{i - 1}, %{name}_ab{i} : {_V}")
+        n = f"{name}{gi}"
+        e(f"      %{n}_amax = vector.reduction <maximumf>, %{name}_a{first + per - 1} : {_V} into f32")
+        e(f"      %{n}_s0 = arith.divf %{n}_amax, %f127 : f32")
+        e(f"      %{n}_s1 = arith.minimumf %{n}_s0, %f16max : f32")
+        e(f"      %{n}_h = arith.truncf %{n}_s1 : f32 to f16")
+        e(f"      %{n}_z = arith.cmpf oeq, %{n}_h, %h0 : f16")
+        e(f"      %{name}_sc{gi} = arith.select %{n}_z, %h1, %{n}_h : f16")
+        e(f"      %{n}_scale = arith.extf %{name}_sc{gi} : f16 to f32")
+        e(f"      %{n}_inv = arith.divf %f1, %{n}_scale : f32")
+        e(f"      %{n}_invv = vector.broadcast %{n}_inv : f32 to {_V}")
+        for i in range(first, first + per):
+            e(f"      %{name}_m{i} = arith.mulf %{name}_x{i}, %{n}_invv : {_V}")
+            e(f"      %{name}_r{i} = math.roundeven %{name}_m{i} : {_V}")
+            e(f"      %{name}_lo{i} = arith.maximumf %{name}_r{i}, %v_m127 : {_V}")
+            e(f"      %{name}_hi{i} = arith.minimumf %{name}_lo{i}, %v_p127 : {_V}")
+            e(f"      %{name}_q{i} = arith.fptosi %{name}_hi{i} : {_V} to vector<{LANES}xi8>")
 
 
-def _load_keys(fn: Fn, int8: bool, kc: T) -> str:
-    if not int8:
-        fn.emit(f"        %kv = vector.load %kcb[%cL, %b, %g, %d, %j0] : {kc.memref}, {_V}")
-        return "%kv"
-    fn.emit(f"        %kv8 = vector.load %kcb[%cL, %b, %g, %d, %j0] : {kc.memref}, vector<{LANES}xi8>")
-    fn.emit(f"        %kv = arith.sitofp %kv8 : vector<{LANES}xi8> to {_V}")
-    return "%kv"
+def _store_scale(fn: Fn, scale: str, at: str, memref: str) -> None:
+    """Store f16 %scale as its two bytes (little-endian) at `at` of an i8 scale buffer."""
+    v = scale.lstrip("%")
+    fn.emit(f"      %{v}_v = vector.broadcast {scale} : f16 to vector<1xf16>")
+    fn.emit(f"      %{v}_b = vector.bitcast %{v}_v : vector<1xf16> to vector<2xi8>")
+    fn.emit(f"      vector.store %{v}_b, {at} : {memref}, vector<2xi8>")
 
 
-def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | None, out: T) -> None:
+def _load_scales(fn: Fn, at: str, memref: str, name: str) -> str:
+    """16 f16 scales (32 bytes at `at`) as a vector<16xf32>."""
+    fn.emit(f"  %{name}8 = vector.load {at} : {memref}, vector<{2 * LANES}xi8>")
+    fn.emit(f"  %{name}16 = vector.bitcast %{name}8 : vector<{2 * LANES}xi8> to vector<{LANES}xf16>")
+    fn.emit(f"  %{name} = arith.extf %{name}16 : vector<{LANES}xf16> to {_V}")
+    return f"%{name}"
+
+
+def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | None, vs: T | None, out: T) -> None:
     """Phase 2 for query (%b, %h, %t): online softmax over the window, 16 positions per step."""
     b_, h, tt, d = q.shape
     hkv = kc.shape[2]
@@ -128,18 +145,31 @@ def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | N
     types = ", ".join([_V] * n)
     carried = f"iter_args(%m = %fninf, %l = %f0, {accs}) -> (f32, f32, {types})"
     e(f"%res:{n + 2} = scf.for %j0 = %jstart to %hi step %c16 {carried} {{")
-    e(f"  %s = scf.for %d = %c0 to %c{d} step %c1 iter_args(%sa = %vzero) -> ({_V}) {{")
-    e(f"    %qd = memref.load %qb[%b, %h, %t, %d] : {q.memref}")
-    e(f"    %qv = vector.broadcast %qd : f32 to {_V}")
-    kv = _load_keys(fn, int8, kc)
-    e(f"    %sn = vector.fma %qv, {kv}, %sa : {_V}")
-    e(f"    scf.yield %sn : {_V}")
-    e("  }")
-    s = "%s"
-    if int8:
-        e(f"  %ksv = vector.load %ksb[%cL, %b, %g, %j0] : {sc.memref}, {_V}")
-        e(f"  %sk = arith.mulf %s, %ksv : {_V}")
-        s = "%sk"
+    if not int8:
+        e(f"  %s = scf.for %d = %c0 to %c{d} step %c1 iter_args(%sa = %vzero) -> ({_V}) {{")
+        e(f"    %qd = memref.load %qb[%b, %h, %t, %d] : {q.memref}")
+        e(f"    %qv = vector.broadcast %qd : f32 to {_V}")
+        e(f"    %kv = vector.load %kcb[%cL, %b, %g, %d, %j0] : {kc.memref}, {_V}")
+        e(f"    %sn = vector.fma %qv, %kv, %sa : {_V}")
+        e(f"    scf.yield %sn : {_V}")
+        e("  }")
+        s = "%s"
+    else:  # per group of KV_GROUP channels: the integer keys' partial scores, times the group's 16 scales
+        e("  %j02 = arith.muli %j0, %c2 : index")
+        s = "%vzero"
+        for gi in range(d // KV_GROUP):
+            lo, hi = gi * KV_GROUP, (gi + 1) * KV_GROUP
+            e(f"  %s{gi} = scf.for %d = %c{lo} to %c{hi} step %c1 iter_args(%sa = %vzero) -> ({_V}) {{")
+            e(f"    %qd = memref.load %qb[%b, %h, %t, %d] : {q.memref}")
+            e(f"    %qv = vector.broadcast %qd : f32 to {_V}")
+            e(f"    %kv8 = vector.load %kcb[%cL, %b, %g, %d, %j0] : {kc.memref}, vector<{LANES}xi8>")
+            e(f"    %kv = arith.sitofp %kv8 : vector<{LANES}xi8> to {_V}")
+            e(f"    %sn = vector.fma %qv, %kv, %sa : {_V}")
+            e(f"    scf.yield %sn : {_V}")
+            e("  }")
+            ks = _load_scales(fn, f"%ksb[%cL, %b, %g, %c{gi}, %j02]", sc.memref, f"ks{gi}")
+            e(f"  %sk{gi} = vector.fma %s{gi}, {ks}, {s} : {_V}")
+            s = f"%sk{gi}"
     e(f"  %ss = arith.mulf {s}, %vscale : {_V}")
     e("  %j032 = arith.index_cast %j0 : index to i32")
     e(f"  %jv0 = vector.broadcast %j032 : i32 to {_VI}")
@@ -162,8 +192,8 @@ def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | N
     e("  %ln = arith.addf %lc, %ps : f32")
     e(f"  %cv = vector.broadcast %c : f32 to {_V}")
     if int8:
-        e(f"  %vsv = vector.load %vsb[%cL, %b, %g, %j0] : {sc.memref}, {_V}")
-        e(f"  %pw = arith.mulf {pv}, %vsv : {_V}")
+        vsv = _load_scales(fn, "%vsb[%cL, %b, %g, %j02]", vs.memref, "vsv")
+        e(f"  %pw = arith.mulf {pv}, {vsv} : {_V}")
         pv = "%pw"
     cur = [f"%acc{i}" for i in range(n)]
     for i in range(n):
@@ -194,7 +224,7 @@ def _attend_phase(fn: Fn, attrs: dict, int8: bool, q: T, kc: T, vc: T, sc: T | N
 
 def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
     q, k, v, kc, vc = fn.args[:5]
-    sc = fn.args[5] if int8 else None
+    sc, vs = (fn.args[5], fn.args[6]) if int8 else (None, None)
     b_, h, tt, d = q.shape
     s_max = kc.shape[4]
     if d % LANES or s_max % LANES:
@@ -208,7 +238,7 @@ def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
     for i, (name, t) in enumerate(zip(names, fn.args, strict=True)):
         e(f"{name} = bufferization.to_buffer %arg{i} read_only : {t.s} to {t.memref}")
     e(f"%ob = memref.alloc() {{alignment = 64 : i64}} : {out.memref}")
-    consts = {0, 1, 16, b_, h, tt, d, kc.shape[2], *range(d + 1)}
+    consts = {0, 1, 2, 16, b_, h, tt, d, kc.shape[2], *range(d + 1)}
     if int(attrs["window"]) > 0:
         consts.add(int(attrs["window"]))
     for c in sorted(consts):
@@ -218,6 +248,9 @@ def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
     e("%f0 = arith.constant 0.0 : f32")
     e("%f1 = arith.constant 1.0 : f32")
     e("%f127 = arith.constant 127.0 : f32")
+    e(f"%f16max = arith.constant {F16_MAX} : f32")
+    e("%h0 = arith.constant 0.0 : f16")
+    e("%h1 = arith.constant 1.0 : f16")
     e(f"%fninf = arith.constant {f32(-math.inf)} : f32")
     e(f"%vzero = arith.constant dense<0.0> : {_V}")
     e(f"%vninf = arith.constant dense<{f32(-math.inf)}> : {_V}")
@@ -227,7 +260,7 @@ def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
     e(f"%iota = arith.constant dense<[{', '.join(str(i) for i in range(LANES))}]> : {_VI}")
     e(f"scf.for %b = %c0 to %c{b_} step %c1 {{")
     body_start = len(fn.lines)
-    _write_phase(fn, "%b", int8, k, kc, vc, sc)
+    _write_phase(fn, "%b", int8, k, kc, vc, sc, vs)
     fn.lines[body_start:] = ["  " + line for line in fn.lines[body_start:]]
     e("}")
     loop = "scf.parallel" if tt > 1 else "scf.for"
@@ -238,7 +271,7 @@ def _lower(fn: Fn, attrs: dict, int8: bool) -> list[str]:
         e(f"scf.for %h = %c0 to %c{h} step %c1 {{")
         e("%t = arith.addi %c0, %c0 : index")
     body_start = len(fn.lines)
-    _attend_phase(fn, attrs, int8, q, kc, vc, sc, out)
+    _attend_phase(fn, attrs, int8, q, kc, vc, sc, vs, out)
     fn.lines[body_start:] = ["  " + line for line in fn.lines[body_start:]]
     if loop == "scf.parallel":
         e("  scf.reduce")

@@ -62,7 +62,8 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
                 %iq: tensor<1x3x8x8xi8>, %kq: tensor<5x3x3x3xi8>, %wgs: tensor<8x4xf32>,
                 %aq4: tensor<1x4x2x16xf32>, %ak4: tensor<1x2x2x16xf32>, %kc: tensor<3x1x2x16x32xf32>,
                 %vc: tensor<3x1x2x32x16xf32>, %pos: tensor<1xi64>, %kc8: tensor<3x1x2x16x32xi8>,
-                %vc8: tensor<3x1x2x32x16xi8>, %cs: tensor<3x1x2x32xf32>) {
+                %vc8: tensor<3x1x2x32x16xi8>, %ks8: tensor<3x1x2x1x64xi8>,
+                %vs8: tensor<3x1x2x64xi8>) {
   %0 = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %1 = "qc.matmul"(%a3, %b3) : (tensor<2x4x16xf32>, tensor<2x16x3xf32>) -> tensor<2x4x3xf32>
   %2 = "qc.conv2d"(%img, %k, %kb)
@@ -114,10 +115,10 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %26 = "qc.kv_attention"(%aq4, %ak4, %ak4, %kc, %vc, %pos) {layer = 2 : i64, scale = 0.25 : f64, window = 0 : i64}
       : (tensor<1x4x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<3x1x2x16x32xf32>,
          tensor<3x1x2x32x16xf32>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
-  %27 = "qc.kv_attention_int8"(%aq4, %ak4, %ak4, %kc8, %vc8, %cs, %cs, %pos)
+  %27 = "qc.kv_attention_int8"(%aq4, %ak4, %ak4, %kc8, %vc8, %ks8, %vs8, %pos)
       {layer = 0 : i64, scale = 0.25 : f64, window = 8 : i64}
       : (tensor<1x4x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<3x1x2x16x32xi8>,
-         tensor<3x1x2x32x16xi8>, tensor<3x1x2x32xf32>, tensor<3x1x2x32xf32>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
+         tensor<3x1x2x32x16xi8>, tensor<3x1x2x1x64xi8>, tensor<3x1x2x64xi8>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
   return
 }
 """

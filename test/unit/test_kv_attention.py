@@ -12,11 +12,11 @@ def _module(t: int, int8: bool, window: int, layer: int) -> str:
     q, kv = f"tensor<{B}x{H}x{t}x{D}xf32>", f"tensor<{B}x{HKV}x{t}x{D}xf32>"
     e = "i8" if int8 else "f32"
     kc, vc = f"tensor<{L}x{B}x{HKV}x{D}x{S}x{e}>", f"tensor<{L}x{B}x{HKV}x{S}x{D}x{e}>"
-    sc = f"tensor<{L}x{B}x{HKV}x{S}xf32>"
+    ks, vs = f"tensor<{L}x{B}x{HKV}x{D // 16}x{2 * S}xi8>", f"tensor<{L}x{B}x{HKV}x{2 * S}xi8>"
     out = f"tensor<{B}x{t}x{H}x{D}xf32>"
-    scales = f", %ks: {sc}, %vs: {sc}" if int8 else ""
+    scales = f", %ks: {ks}, %vs: {vs}" if int8 else ""
     operands = "%q, %k, %v, %kc, %vc" + (", %ks, %vs" if int8 else "") + ", %pos"
-    types = f"{q}, {kv}, {kv}, {kc}, {vc}" + (f", {sc}, {sc}" if int8 else "") + f", tensor<{B}xi64>"
+    types = f"{q}, {kv}, {kv}, {kc}, {vc}" + (f", {ks}, {vs}" if int8 else "") + f", tensor<{B}xi64>"
     name = "qc.kv_attention_int8" if int8 else "qc.kv_attention"
     return (
         f"func.func @main(%q: {q}, %k: {kv}, %v: {kv}, %kc: {kc}, %vc: {vc}{scales}, %pos: tensor<{B}xi64>)"
@@ -33,8 +33,8 @@ def _caches(int8: bool, rng) -> list[np.ndarray]:
     return [
         rng.integers(-127, 128, (L, B, HKV, D, S), dtype=np.int8),
         rng.integers(-127, 128, (L, B, HKV, S, D), dtype=np.int8),
-        rng.uniform(0.001, 0.02, (L, B, HKV, S)).astype(np.float32),
-        rng.uniform(0.001, 0.02, (L, B, HKV, S)).astype(np.float32),
+        rng.uniform(0.001, 0.02, (L, B, HKV, D // 16, S)).astype(np.float16).view(np.int8),
+        rng.uniform(0.001, 0.02, (L, B, HKV, S)).astype(np.float16).view(np.int8),
     ]
 
 
@@ -68,6 +68,31 @@ def test_kv_attention_matches_reference(t, int8, window, pos):
         np.testing.assert_array_equal(got, exp)
     assert any(not np.array_equal(a, b) for a, b in zip(mine, caches, strict=True))
     assert np.array_equal(mine[0][0], caches[0][0])  # other layers untouched
+
+
+def test_kv_attention_int8_scales_edge_cases():
+    """Key groups that are 0, below f16's smallest scale, or beyond its largest: the cache bytes (scales as f16
+    bits, saturated integers) equal the reference's."""
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((B, H, 4, D), np.float32)
+    k = rng.standard_normal((B, HKV, 4, D), np.float32)
+    v = rng.standard_normal((B, HKV, 4, D), np.float32)
+    k[0, 0, :, :16] = 0  # a zero group: scale 1
+    k[0, 1, :, 16:32] *= 1e-6  # scale under f16's smallest subnormal: 0, then 1
+    k[1, 0, :, 16:32] *= 1e7  # scale over f16's largest: clamped to 65504, integers saturate
+    v[1, 1, :, :] *= 3e-5  # a value row with a subnormal f16 scale
+    pos = np.array([2, 30], np.int64)
+    caches = _caches(True, rng)
+    mine, theirs = [c.copy() for c in caches], [c.copy() for c in caches]
+    y = jit_from_text(_module(4, True, 0, layer=0))(q, k, v, *mine, pos)[0]
+    ref.kv_attention_int8(q, k, v, *theirs, pos, layer=0, scale=0.17677669529663687, window=0)
+    for got, exp in zip(mine, theirs, strict=True):
+        np.testing.assert_array_equal(got, exp)
+    ks = theirs[2].view(np.float16)
+    assert ks[0, 0, 0, 0, 2] == 1  # [L, B, Hkv, D / 16, S]
+    assert ks[0, 0, 1, 1, 2] == 1
+    assert ks[0, 1, 0, 1, 30] == 65504
+    assert np.isfinite(y).all()
 
 
 def test_kv_attention_rejects_bad_shapes():
