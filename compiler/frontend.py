@@ -14,6 +14,7 @@ from qcomp.dialects._mlir import PassFailure, ir, run_pipeline
 from qcomp.errors import QcompError, mlir_error_text
 
 from .custom_ops import lower_custom_ops
+from .shapes import SHAPES_ATTR, spec_of
 
 # what torch-mlir's fx.export_and_import runs for OutputType.TORCH
 BACKEND_PIPELINE = (
@@ -70,8 +71,13 @@ def _prepare(model: torch.nn.Module) -> torch.nn.Module:
     return model.eval()
 
 
-def import_torch(model: torch.nn.Module, example_inputs: tuple, context: ir.Context | None = None) -> ir.Module:
-    """Export `model` on `example_inputs` and import it as a torch-dialect module (value semantics)."""
+def import_torch(
+    model: torch.nn.Module, example_inputs: tuple, context: ir.Context | None = None, dynamic_shapes=None
+) -> ir.Module:
+    """Export `model` on `example_inputs` and import it as a torch-dialect module (value semantics).
+
+    dynamic_shapes: torch.export's (`Dim` per dynamic dimension, each with an upper bound); the module then
+    has `?` dimensions and carries their ranges and its outputs' shapes in `qc.shapes` (`shapes.ShapeSpec`)."""
     from torch_mlir import fx
     from torch_mlir.compiler_utils import OutputType
     from torch_mlir.extras.fx_importer import FxImporter
@@ -84,15 +90,21 @@ def import_torch(model: torch.nn.Module, example_inputs: tuple, context: ir.Cont
         warnings.simplefilter("ignore")
         try:
             with torch.no_grad():
+                prog = torch.export.export(
+                    _prepare(model), tuple(example_inputs), dynamic_shapes=dynamic_shapes, strict=False
+                )
+                spec = spec_of(prog) if dynamic_shapes is not None else None
                 module = fx.export_and_import(
-                    _prepare(model),
-                    *example_inputs,
+                    prog,
                     output_type=OutputType.RAW,
                     fx_importer=importer,
                     decomposition_table=decomposition_table(),
                 )
             lower_custom_ops(module)  # qcomp's own torch ops, which the backend pipeline would reject
             run_pipeline(module, BACKEND_PIPELINE.format(legal=",".join(KEPT_OPS)))
+            if spec is not None and spec.dynamic:
+                with module.context:
+                    module.operation.attributes[SHAPES_ATTR] = ir.StringAttr.get(spec.to_json())
         except PassFailure as e:
             raise QcompError(
                 f"torch-mlir could not import {type(model).__name__}: {mlir_error_text(e).splitlines()[0]}"

@@ -377,6 +377,16 @@ class ChannelPermuteOp(QC.Operation, name="channel_permute", traits=[Pure]):
         return c.ok
 
 
+def _dynamic_ok(v: ir.Value, op) -> bool:
+    """Dynamic sizes (`?`, `qcomp.compile(dynamic_shapes=...)`) are allowed in any dimension of an activation
+    but its last one, and in the last one of a qc.matmul's second operand and result (attention's key length)."""
+    shape = _shape(v)
+    dyn = [i for i, d in enumerate(shape) if ir.ShapedType.is_dynamic_size(d)]
+    if dyn and dyn[-1] < len(shape) - 1:
+        return True
+    return op.operation.name == "qc.matmul" and v != op.operands[0]
+
+
 def _guarded(cls, verify):
     """Run an op's verifier so that malformed IR (missing operands or attributes, wrong attribute kinds,
     non-tensor or dynamically shaped values) yields a located diagnostic, never a Python exception."""
@@ -397,8 +407,8 @@ def _guarded(cls, verify):
         for v in [*self.operands, *self.results]:
             if not isinstance(v.type, ir.RankedTensorType):
                 return c(False, f"expects ranked tensor operands and results, got {v.type}")
-            if not ir.RankedTensorType(v.type).has_static_shape:
-                return c(False, f"expects static shapes, got {v.type}")
+            if not ir.RankedTensorType(v.type).has_static_shape and not _dynamic_ok(v, self):
+                return c(False, f"expects static shapes but for leading (row) dimensions, got {v.type}")
         before = _Check.emitted
         try:
             return verify(self)

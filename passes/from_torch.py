@@ -47,11 +47,11 @@ _DTYPES = {
 
 # ----------------------------------------------------------------------------- helpers
 def builtin_type(t: ir.Type) -> ir.RankedTensorType | None:
-    """!torch.vtensor<[4,16],f32> -> tensor<4x16xf32>; None for dynamic or unknown types."""
+    """!torch.vtensor<[?,16],f32> -> tensor<?x16xf32>; None for unknown types."""
     m = re.fullmatch(r"!torch\.vtensor<\[([^\]]*)\],(\w+)>", str(t))
-    if not m or m.group(2) not in _DTYPES or "?" in m.group(1):
+    if not m or m.group(2) not in _DTYPES:
         return None
-    shape = [int(d) for d in m.group(1).split(",") if d]
+    shape = [ir.ShapedType.get_dynamic_size() if d == "?" else int(d) for d in m.group(1).split(",") if d]
     return ir.RankedTensorType.get(shape, ir.Type.parse(_DTYPES[m.group(2)]))
 
 
@@ -141,6 +141,8 @@ def _conv2d(op, rw):
     except LookupError:
         return True
     if not isinstance(pad, list) or g != 1 or not (_f32_tensor(x) and _f32_tensor(w)) or len(_shape(x)) not in (3, 4):
+        return True
+    if any(d < 0 for d in _shape(x)[1:]):  # dynamic channels or image size: host code
         return True
     bias = b if str(b.type) != "!torch.none" else np.zeros(_shape(w)[0], np.float32)
     two = lambda v: list(v) * 2 if len(v) == 1 else list(v)  # noqa: E731

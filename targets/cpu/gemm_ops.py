@@ -105,12 +105,13 @@ def linear(fn: Fn) -> list[str] | None:
     n, k = w.shape
     if not panel_vectors(n):
         return None
-    m = math.prod(x.shape[:-1])
 
     def body(g: Fn, pt: T) -> list[str]:
-        x2 = collapse(g, "%arg0", x, (m, k))
-        acc = emit_gemm(g, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((m, k), "f32")), ("%arg1", pt), ("%arg2", b))
-        return [expand(g, acc, T((m, n), "f32"), fn.results[0].shape)]
+        m = g.count(x, x.rank - 1)  # rows: an int, or an SSA index where x has dynamic leading dims
+        mt = m if isinstance(m, int) else None
+        x2 = collapse(g, "%arg0", x, (mt, k))
+        acc = emit_gemm(g, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), ("%arg1", pt), ("%arg2", b))
+        return [expand(g, acc, T((mt, n), "f32"), fn.results[0].shape)]
 
     return _with_packed_weight(fn, 1, PACK_F32, body)
 
@@ -126,7 +127,7 @@ def _batched(fn: Fn, a: T, b: T, bi: int) -> tuple[str, T, str, T, int]:
 def matmul(fn: Fn) -> list[str] | None:
     a, b = fn.args
     n = b.shape[-1]
-    if not panel_vectors(n):
+    if a.dynamic or b.dynamic or not panel_vectors(n):
         return None
     a2, at, b2, bt, nb = _batched(fn, a, b, 1)
     (m, k) = a.shape[-2:]
@@ -145,24 +146,25 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
     n, k = w.shape
     if not (panel_vectors(n) and k % 4 == 0):
         return None
-    m = math.prod(x.shape[:-1])
 
     def body(g: Fn, pt: T, int4: bool = False) -> list[str]:
         corr = None if int4 else (f"%arg{len(g.args) - 1}", g.args[-1])  # the i8 kernel's last operand: COLSUM
-        x2 = collapse(g, "%arg0", x, (m, k))
+        m = g.count(x, x.rank - 1)  # rows: an int, or an SSA index where x has dynamic leading dims
+        mt = m if isinstance(m, int) else None
+        x2 = collapse(g, "%arg0", x, (mt, k))
         per_row = xs.shape != (1,)
-        xs2 = collapse(g, "%arg1", xs, (m,)) if per_row else "%arg1"
+        xs2 = collapse(g, "%arg1", xs, (mt,)) if per_row else "%arg1"
         inputs = [
-            (xs2, T((m,), "f32") if per_row else xs, "row" if per_row else "scalar"),
+            (xs2, T((mt,), "f32") if per_row else xs, "row" if per_row else "scalar"),
             ("%arg3", ws, "col"),
             ("%arg4", b, "col"),
         ]
         if gate is not None:
-            inputs.append((collapse(g, "%arg5", gate, (m, n)), T((m, n), "f32"), "full"))
+            inputs.append((collapse(g, "%arg5", gate, (mt, n)), T((mt, n), "f32"), "full"))
         ep = Epilogue(tuple(inputs), tuple(epilogue[0]), epilogue[1])
         g8 = Gemm(m, n, k, 1, "panels", "i8", int4)
-        y = emit_gemm(g, g8, (x2, T((m, k), "i8")), ("%arg2", pt), epilogue=ep, corrections=corr)
-        return [expand(g, y, T((m, n), "f32"), fn.results[0].shape)]
+        y = emit_gemm(g, g8, (x2, T((mt, k), "i8")), ("%arg2", pt), epilogue=ep, corrections=corr)
+        return [expand(g, y, T((mt, n), "f32"), fn.results[0].shape)]
 
     rs = _with_packed_weight(fn, 2, PACK_I8, body, colsum=True)
     if k % 8 == 0 and (precision is None or precision.startswith("w4")):
@@ -176,7 +178,7 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
 def qmatmul(fn: Fn, epilogue: Callable[[Fn, str], str]) -> list[str] | None:
     a, _, b, _ = fn.args
     (m, k), n = a.shape[-2:], b.shape[-1]
-    if not (panel_vectors(n) and k % 4 == 0):
+    if a.dynamic or b.dynamic or not (panel_vectors(n) and k % 4 == 0):
         return None
     a2, at, b2, bt, nb = _batched(fn, a, b, 2)
     # B [batch?, K, N] -> VNNI quads [batch?, K/4, N·4], copied per call (B is an activation)

@@ -52,20 +52,24 @@ def unpack(name: str, ref: str, memref: str, t: str) -> list[str]:
     ]
 
 
-def signed_quads(fn: Fn, c, m: int, k: int, a: tuple[str, str], dot: tuple[str, str], t: str) -> tuple[str, str, str]:
+def signed_quads(
+    fn: Fn, c, m: int | str, k: int, a: tuple[str, str], dot: tuple[str, str], t: str
+) -> tuple[str, str, str]:
     """A [M, K] i8 as i32 quads [M, K/4] (the k loop broadcasts one per row and quad) and the per-row
     correction 8·Σ_k A[m, k] as an i32 buffer [M], in one pass over A. c: the kernel's index constants; a: A's
     buffer and memref type; dot: the kernel's vpdpbusd function and its vector of 64 ones (u8), which sums 64
     bytes of A per instruction (K a multiple of 64; else 8 bytes at a time, sign-extended). Returns (quad
     buffer, its memref type, correction buffer)."""
     (abuf, am), (fdot, ones) = a, dot
-    qm, rm = T((m, k // 4), "i32").memref, T((m,), "i32").memref
+    mt = m if isinstance(m, int) else None  # a dynamic M is an SSA index
+    qm, rm = T((mt, k // 4), "i32").memref, T((mt,), "i32").memref
     w = 64 if k % 64 == 0 else 8
     vw, vq = ("vector<16xi32>", "vector<16xi32>") if w == 64 else ("vector<8xi32>", "vector<2xi32>")
     for v in (0, 1, 4, w, m, k):
         c(v)
-    fn.emit(f"%{t}_sq = memref.alloc() {{alignment = 64 : i64}} : {qm}")
-    fn.emit(f"%{t}_rc = memref.alloc() {{alignment = 64 : i64}} : {rm}")
+    dyn = "" if mt else m
+    fn.emit(f"%{t}_sq = memref.alloc({dyn}) {{alignment = 64 : i64}} : {qm}")
+    fn.emit(f"%{t}_rc = memref.alloc({dyn}) {{alignment = 64 : i64}} : {rm}")
     fn.emit(f"%{t}_sz = arith.constant dense<0> : {vw}")
     fn.emit(f"%{t}_s3 = arith.constant 3 : i32")
     fn.emit(f"scf.for %{t}_sm = {c(0)} to {c(m)} step {c(1)} {{")
@@ -90,7 +94,7 @@ def signed_quads(fn: Fn, c, m: int, k: int, a: tuple[str, str], dot: tuple[str, 
     return f"%{t}_sq", qm, f"%{t}_rc"
 
 
-def row_correction(fn: Fn, rcbuf: str, m: int, row: str, name: str) -> str:
+def row_correction(fn: Fn, rcbuf: str, m: int | None, row: str, name: str) -> str:
     """The broadcast 8·Σ_k A of row `row` (subtracted from each of the row's accumulators)."""
     fn.emit(f"{name}s = memref.load {rcbuf}[{row}] : {T((m,), 'i32').memref}")
     fn.emit(f"{name} = vector.broadcast {name}s : i32 to vector<16xi32>")

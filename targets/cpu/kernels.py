@@ -63,13 +63,18 @@ class Gemm:
     scratch that every row tile of the panel then reads (see `Dequant`).
     """
 
-    m: int
+    m: int | str  # an SSA index where the row count is dynamic (then `m_t` is None)
     n: int
     k: int
     batch: int
     b_layout: str
     elem: str  # 'f32' or 'i8'
     int4: bool = False  # i8 'panels' only: B packed two int4 per byte (`int4_panels`)
+
+    @property
+    def m_t(self) -> int | None:
+        """M in types: the int, or None (`?`) for a dynamic M."""
+        return self.m if isinstance(self.m, int) else None
 
     @property
     def k_steps(self) -> int:
@@ -118,7 +123,9 @@ class _Emitter:
         self.fn, self.tag = fn, tag
         self.consts: dict[int, str] = {}
 
-    def c(self, v: int) -> str:
+    def c(self, v: int | str) -> str:
+        if isinstance(v, str):  # already an SSA index (a dynamic M)
+            return v
         if v not in self.consts:
             name = f"%{self.tag}_c{v}"
             self.fn.emit(f"{name} = arith.constant {v} : index")
@@ -154,18 +161,24 @@ def emit_gemm(
     t = e.tag
     acc_elem = "f32" if g.elem == "f32" else "i32"
     vt = f"vector<{LANES}x{acc_elem}>"
-    out = T(((g.batch,) if g.batch > 1 else ()) + (g.m, g.n), "f32" if epilogue else acc_elem)
+    out = T(((g.batch,) if g.batch > 1 else ()) + (g.m_t, g.n), "f32" if epilogue else acc_elem)
     om = out.memref
     ovt = f"vector<{LANES}x{out.elem}>"
     batched = g.batch > 1
-    mr = min(rows_per_tile(g.nv), g.m)
-    full = g.m // mr * mr
+    mr = min(rows_per_tile(g.nv), g.m_t or rows_per_tile(g.nv))
     # every index constant up front, so that all loop bodies see them
     for v in sorted(
-        {0, 1, 2, 4, g.m, full, mr, g.batch, g.n // g.nr, g.k_steps, g.nr, g.group, *range(mr)}
+        {0, 1, 2, 4, mr, g.batch, g.n // g.nr, g.k_steps, g.nr, g.group, *range(mr)}
+        | ({g.m, g.m // mr * mr} if g.m_t else set())
         | {j * LANES * s for j in range(g.nv) for s in (1, g.group)}
     ):
         e.c(v)
+    if g.m_t:
+        full = g.m // mr * mr
+    else:  # rows in whole tiles, the rest one at a time: computed per call
+        full = f"%{t}_full"
+        fn.emit(f"%{t}_ntiles = arith.divui {g.m}, {e.c(mr)} : index")
+        fn.emit(f"{full} = arith.muli %{t}_ntiles, {e.c(mr)} : index")
     am, bm = a[1].memref, b[1].memref
     abuf, bbuf = _buffer(fn, *a), _buffer(fn, *b)
     biasbuf = _buffer(fn, *bias) if bias is not None else None
@@ -175,7 +188,7 @@ def emit_gemm(
             fn.emit(f"%{t}_esc{n} = memref.load {eb}[{e.c(0)}] : {et.memref}")
             fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to vector<{LANES}xf32>")
     obuf = fn.v()
-    fn.emit(f"{obuf} = memref.alloc() {{alignment = 64 : i64}} : {om}")
+    fn.emit(f"{obuf} = memref.alloc({'' if g.m_t else g.m}) {{alignment = 64 : i64}} : {om}")
     if g.elem == "i8":
         ones = fn.v()
         fn.emit(f"{ones} = arith.constant dense<1> : vector<{4 * LANES}xi8>")
@@ -272,7 +285,7 @@ def emit_gemm(
         fn.emit("}")
         for i in range(mr):
             row_inputs = epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
-            rc = int4_panels.row_correction(fn, rcbuf, g.m, rows[i], f"%{p}_rc{i}") if g.int4 else None
+            rc = int4_panels.row_correction(fn, rcbuf, g.m_t, rows[i], f"%{p}_rc{i}") if g.int4 else None
             for j in range(g.nv):
                 v = f"{res}#{i * g.nv + j}"
                 if g.elem == "f32" and bias is not None:
@@ -300,7 +313,7 @@ def emit_gemm(
                 if kind == "col":
                     fn.emit(f"%{q}_ec{j}_{n} = vector.load {eb}[%{q}_col{j}] : {et.memref}, vector<{LANES}xf32>")
 
-    big = g.batch * g.m * g.n * g.k >= PARALLEL_MIN_MACS
+    big = g.batch * (g.m_t or 1) * g.n * g.k >= PARALLEL_MIN_MACS  # a dynamic M is priced as one row
     panels = e.c(g.n // g.nr)
     if g.b_layout == "dequant":  # per panel: dequantize into the scratch, then every row tile reads it
         for v in (g.k // 2, 2, dequant.group):  # constants before the loops, visible in every body
@@ -311,7 +324,7 @@ def emit_gemm(
         _dequant_panel(fn, e, g, (bbuf, bm), (sbuf, dequant.scales[1].memref), dequant)
         panel(f"%{t}_p", f"{t}_dP")
         for m_lo, m_hi, m_step, tmr, tag in ((0, full, mr, mr, "t"), (full, g.m, 1, 1, "u")):
-            if m_lo < m_hi:
+            if not (g.m_t and m_lo >= m_hi):
                 fn.emit(f"scf.for %{t}_m{tag} = {e.c(m_lo)} to {e.c(m_hi)} step {e.c(m_step)} {{")
                 tile(tmr, f"%{t}_m{tag}", f"{t}_{tag}", f"{t}_dP")
                 fn.emit("}")
@@ -326,7 +339,7 @@ def emit_gemm(
     lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
     pvar = f"%{t}_p"
     for m_lo, m_hi, m_step, tmr, tag in ((e.c(0), e.c(full), e.c(mr), mr, "t"), (e.c(full), e.c(g.m), e.c(1), 1, "u")):
-        if tag == "u" and full == g.m:
+        if tag == "u" and g.m_t and full == g.m:
             break
         mvar = f"%{t}_m{tag}"
         ivs = [*bi, pvar, mvar]
@@ -344,10 +357,10 @@ def _flipped_quads(fn: Fn, e: _Emitter, g: Gemm, abuf: str, am: str) -> tuple[st
     written 64 bytes at a time when K allows (else 4); returns the buffer and its memref type."""
     t = e.tag
     batched = g.batch > 1
-    out = T(((g.batch,) if batched else ()) + (g.m, g.k // 4), "i32").memref
+    out = T(((g.batch,) if batched else ()) + (g.m_t, g.k // 4), "i32").memref
     w = 64 if g.k % 64 == 0 else 4
     buf = f"%{t}_af"
-    fn.emit(f"{buf} = memref.alloc() {{alignment = 64 : i64}} : {out}")
+    fn.emit(f"{buf} = memref.alloc({'' if g.m_t else g.m}) {{alignment = 64 : i64}} : {out}")
     fn.emit(f"%{t}_fx = arith.constant dense<-128> : vector<{w}xi8>")
     for v in (w, w // 4, g.k):
         e.c(v)

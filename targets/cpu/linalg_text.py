@@ -4,24 +4,29 @@ The CPU lowering writes each qc op as a private function in MLIR text (readable,
 parses it and inlines it; these helpers keep that text short and uniform.
 """
 
+import math
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class T:
-    """A ranked tensor type: shape and element type ('f32', 'i8', 'i32', 'i64')."""
+    """A ranked tensor type: shape and element type ('f32', 'i8', 'i32', 'i64'); None is a dynamic size (`?`)."""
 
-    shape: tuple[int, ...]
+    shape: tuple[int | None, ...]
     elem: str
 
     @property
     def s(self) -> str:
-        return "tensor<" + "".join(f"{d}x" for d in self.shape) + self.elem + ">"
+        return "tensor<" + "".join(f"{_d(d)}x" for d in self.shape) + self.elem + ">"
 
     @property
     def memref(self) -> str:
         """The matching identity-layout memref type."""
-        return "memref<" + "".join(f"{d}x" for d in self.shape) + self.elem + ">"
+        return "memref<" + "".join(f"{_d(d)}x" for d in self.shape) + self.elem + ">"
+
+    @property
+    def dynamic(self) -> bool:
+        return None in self.shape
 
     @property
     def rank(self) -> int:
@@ -34,7 +39,21 @@ class T:
     def parse(text: str) -> "T":
         body = text.strip()[len("tensor<") : -1]
         *dims, elem = body.split("x")
-        return T(tuple(int(d) for d in dims), elem)
+        return T(tuple(None if d == "?" else int(d) for d in dims), elem)
+
+
+def _d(d: int | None) -> str:
+    return "?" if d is None else str(d)
+
+
+def lead(shape) -> int | None:
+    """The product of the leading dims (the row count of a row-wise op); None when one is dynamic."""
+    n = 1
+    for d in shape[:-1]:
+        if d is None:
+            return None
+        n *= d
+    return n
 
 
 def dims(n: int) -> list[str]:
@@ -58,6 +77,8 @@ class Fn:
         self.attrs: dict[str, str] = {}  # function attributes, as MLIR attribute text
         self.n = 0
         self.row_group = None  # a `row_fusion.RowGroup` while generics are row-fused
+        self._consts: set[str] = set()  # index constants, argument dims and row products defined at the top
+        self.head: list[str] = []  # their lines, in order, before `lines`
 
     def v(self) -> str:
         self.n += 1
@@ -72,15 +93,60 @@ class Fn:
         return r
 
     def fill(self, t: T, value: str) -> str:
-        e, c, f = self.v(), self.const(value, t.elem), self.v()
-        self.emit(f"{e} = tensor.empty() : {t.s}")
+        e, c, f = self.empty(t), self.const(value, t.elem), self.v()
         self.emit(f"{f} = linalg.fill ins({c} : {t.elem}) outs({e} : {t.s}) -> {t.s}")
         return f
 
     def empty(self, t: T) -> str:
         e = self.v()
-        self.emit(f"{e} = tensor.empty() : {t.s}")
+        self.emit(f"{e} = tensor.empty({', '.join(self.sizes(t))}) : {t.s}")
         return e
+
+    def index(self, v: int) -> str:
+        """An index constant (one per value and function)."""
+        name = f"%cidx{v}"
+        if name not in self._consts:
+            self._consts.add(name)
+            self.head.append(f"  {name} = arith.constant {v} : index")
+        return name
+
+    def arg_dim(self, i: int, d: int) -> str:
+        """The size of dim d of argument i (an SSA index; emitted once, at the function's start)."""
+        if self.args[i].shape[d] is not None:
+            return self.index(self.args[i].shape[d])
+        name = f"%dim{i}_{d}"
+        if name not in self._consts:
+            self._consts.add(name)
+            self.head.append(f"  {name} = tensor.dim %arg{i}, {self.index(d)} : {self.args[i].s}")
+        return name
+
+    def sizes(self, t: T) -> list[str]:
+        """SSA sizes of t's dynamic dims, from the arguments: dim d from the first argument dynamic at d.
+        (qc ops with dynamic shapes keep their sizes in place: rows lead, a matmul's key length is last.)
+        Collapsed types (`collapse`) have no such argument: their callers count rows with `count`."""
+        out = []
+        for d, size in enumerate(t.shape):
+            if size is None:
+                src = next((i for i, a in enumerate(self.args) if a.rank > d and a.shape[d] is None), None)
+                if src is None:
+                    raise ValueError(f"{self.name}: no argument gives the size of dim {d} of {t.s}")
+                out.append(self.arg_dim(src, d))
+        return out
+
+    def count(self, t: T, n: int) -> int | str:
+        """The product of t's first n dims: an int where they are static, else an SSA index (emitted once)."""
+        if None not in t.shape[:n]:
+            return math.prod(t.shape[:n])
+        dyn = iter(self.sizes(T(t.shape[:n], t.elem)))
+        factors = [next(dyn) if d is None else self.index(d) for d in t.shape[:n]]
+        acc = factors[0]
+        for f in factors[1:]:
+            name = f"%n_{acc[1:]}_{f[1:]}"
+            if name not in self._consts:
+                self._consts.add(name)
+                self.head.append(f"  {name} = arith.muli {acc}, {f} : index")
+            acc = name
+        return acc
 
     def generic(
         self,
@@ -130,7 +196,7 @@ class Fn:
         ret = f"  return {', '.join(returns)} : {res}"
         attrs = (" attributes {" + ", ".join(f"{k} = {v}" for k, v in self.attrs.items()) + "}") if self.attrs else ""
         head = f"func.func private @{self.name}({sig}) -> ({res}){attrs} {{"
-        return "\n".join([head, *self.lines, ret, "}", *self.extra])
+        return "\n".join([head, *self.head, *self.lines, ret, "}", *self.extra])
 
 
 def f32(x: float) -> str:
@@ -159,7 +225,10 @@ def expand(fn: Fn, src: str, t: T, shape: tuple[int, ...]) -> str:
         return src
     groups = _groups(t.shape, shape)
     r = fn.v()
-    fn.emit(f"{r} = tensor.expand_shape {src} {groups} output_shape {list(shape)} : {t.s} into {T(shape, t.elem).s}")
+    out = T(shape, t.elem)
+    dyn = iter(fn.sizes(out))
+    sizes = "[" + ", ".join(str(d) if d is not None else next(dyn) for d in shape) + "]"
+    fn.emit(f"{r} = tensor.expand_shape {src} {groups} output_shape {sizes} : {t.s} into {out.s}")
     return r
 
 

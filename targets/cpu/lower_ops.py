@@ -349,7 +349,9 @@ def token_scales(fn: Fn, scale: str, x: T) -> str:
     rt, st = T(x.shape[:-1], "f32"), T(x.shape[:-1] + (1,), "f32")
     groups = [[i] for i in range(x.rank - 2)] + [[x.rank - 2, x.rank - 1]]
     out = fn.v()
-    fn.emit(f"{out} = tensor.expand_shape {scale} {groups} output_shape {list(st.shape)} : {rt.s} into {st.s}")
+    dyn = iter(fn.sizes(st))
+    sizes = ", ".join(str(d) if d is not None else next(dyn) for d in st.shape)
+    fn.emit(f"{out} = tensor.expand_shape {scale} {groups} output_shape [{sizes}] : {rt.s} into {st.s}")
     return out
 
 

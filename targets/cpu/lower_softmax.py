@@ -69,14 +69,14 @@ def _masked_scores(fn: Fn, x: T, m: T) -> str:
         f"  vector.store %{tag}_s, {ob}[{group.row}, %{tag}_c] : {xt.memref}, {vt}",
         "}",
     ]
-    return group.add(fn, row, (ob, xt), x.shape, rows * cols)
+    return group.add(fn, row, (ob, xt), x.shape, rows * cols, rows)
 
 
 def lower_masked_softmax(fn: Fn, attrs: dict) -> list[str]:
     x, m = fn.args
     zero = attrs["masked_rows"] == "zero"
     with fused_rows(fn):
-        if fn.row_group is not None and x.shape[-1] % LANES == 0:
+        if fn.row_group is not None and x.shape[-1] % LANES == 0 and not (x.dynamic or m.dynamic):
             z = _masked_scores(fn, x, m)
         else:  # a plain broadcast add (no vector rows: the softmax steps follow as linalg too)
             full = dims(x.rank)

@@ -13,11 +13,10 @@ unfused chain. A generic that cannot join (not vectorizable, other rows, or read
 result across rows) closes the loop first and is emitted after it, as before.
 """
 
-import math
 from contextlib import contextmanager
 
 from .linalg_text import Fn, T, collapse, expand
-from .vector_map import LINE, PARALLEL_MIN_ELEMENTS, SCALARS, TOKEN
+from .vector_map import DYNAMIC_ROWS, LINE, PARALLEL_MIN_ELEMENTS, SCALARS, TOKEN
 
 
 class RowGroup:
@@ -30,16 +29,17 @@ class RowGroup:
 
     def _reset(self) -> None:
         self.row = f"%rows{self.fn.v()[2:]}"
-        self.rows: int | None = None
+        self.rows: int | str | None = None  # an int, or an SSA index (dynamic rows)
         self.size = 0
         self.body: list[str] = []
         self.post: list[str] = []
         self.pending: dict[str, tuple[str, T]] = {}
 
-    def accepts(self, rows: int, cols: int, ins: list, kinds: list[str]) -> bool:
+    def accepts(self, rows: int | str, cols: int, ins: list, kinds: list[str]) -> bool:
         """Whether a step over `rows` x `cols` reading `ins` (with `vector_map` kinds) can join the loop."""
         if self.rows is not None and rows != self.rows:
             return False
+        rows = rows if isinstance(rows, int) else None
         for (v, _, _), k in zip(ins, kinds, strict=True):
             if v in self.pending:
                 shape = self.pending[v][1].shape
@@ -47,10 +47,10 @@ class RowGroup:
                     return False
         return True
 
-    def add(self, fn: Fn, row: list[str], out: tuple[str, T], shape: tuple[int, ...], elements: int) -> str:
+    def add(self, fn: Fn, row: list[str], out: tuple[str, T], shape: tuple, elements: int, rows: int | str) -> str:
         """Append a step's row body; returns the name its result tensor will have after the loop."""
         ob, res_t = out
-        self.rows = res_t.shape[0]
+        self.rows = rows
         self.size = max(self.size, elements)
         self.body += row
         saved, fn.lines = fn.lines, self.post
@@ -66,8 +66,9 @@ class RowGroup:
         if not self.body:
             return
         fn = self.fn
-        lo, one, hi = fn.const("0", "index"), fn.const("1", "index"), fn.const(str(self.rows), "index")
-        parallel = self.rows > 1 and self.size >= PARALLEL_MIN_ELEMENTS
+        lo, one = fn.const("0", "index"), fn.const("1", "index")
+        hi = self.rows if isinstance(self.rows, str) else fn.const(str(self.rows), "index")
+        parallel = self.rows != 1 and self.size >= PARALLEL_MIN_ELEMENTS
         if parallel:  # rows are independent: OpenMP threads share them when the JIT has threads
             fn.emit(f"scf.parallel ({self.row}) = ({lo}) to ({hi}) step ({one}) {{")
         else:
@@ -101,11 +102,11 @@ def scalar_row_map(fn: Fn, ins: list, out: tuple, body: list[str], yield_: str) 
     group = fn.row_group
     _, ot, oexprs = out
     full = [f"d{i}" for i in range(ot.rank)]
-    if group.rows is None or math.prod(ot.shape) != group.rows or oexprs != full or ot.elem not in SCALARS:
+    if group.rows is None or fn.count(ot, ot.rank) != group.rows or oexprs != full or ot.elem not in SCALARS:
         return None
     if any(e != full or t.shape != ot.shape or t.elem not in SCALARS for _, t, e in ins):
         return None
-    rows = group.rows
+    rows = group.rows if isinstance(group.rows, int) else None
     tag = fn.v()[1:]
     local = {f"%a{i}": f"%{tag}_a{i}" for i in range(len(ins))}
     lines = []
@@ -128,7 +129,7 @@ def scalar_row_map(fn: Fn, ins: list, out: tuple, body: list[str], yield_: str) 
             fn.emit(f"{b} = bufferization.to_buffer {collapse(fn, v, t, ct.shape)} read_only : {ct.s} to {ct.memref}")
         row.append(f"{local[f'%a{i}']} = memref.load {b}[{group.row}] : {ct.memref}")
     ob = f"%{tag}_out"
-    fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {rt.memref}")
+    fn.emit(f"{ob} = memref.alloc({'' if rows else group.rows}) {{alignment = 64 : i64}} : {rt.memref}")
     row += lines
     row.append(f"memref.store {local[yield_]}, {ob}[{group.row}] : {rt.memref}")
-    return group.add(fn, row, (ob, rt), ot.shape, rows)
+    return group.add(fn, row, (ob, rt), ot.shape, rows or DYNAMIC_ROWS, group.rows)

@@ -22,6 +22,7 @@ from .kernels import LANES
 from .linalg_text import Fn, T, collapse, expand
 
 PARALLEL_MIN_ELEMENTS = 1 << 15  # smaller maps keep a plain row loop: an OpenMP fork costs a few µs
+DYNAMIC_ROWS = 64  # the row count assumed for that choice where it is known only at run time
 
 SCALARS = ("f32", "i8", "i32", "i1")
 TOKEN = re.compile(r"%[A-Za-z_][\w]*")
@@ -107,9 +108,9 @@ def vector_generic(
     if any(k == "full" and t.shape != shape for k, (_, t, _) in zip(kinds, ins, strict=True)):
         return None
     tag = fn.v()[1:]
-    rows, cols = 1, shape[-1]
-    for d in shape[:-1]:
-        rows *= d
+    cols = shape[-1]
+    rows = fn.count(T(shape, ot.elem), nd - 1)  # an int, or an SSA index where a leading dim is dynamic
+    rows_t = rows if isinstance(rows, int) else None  # the row dim of the collapsed types
     if fn.row_group is not None and not fn.row_group.accepts(rows, cols, ins, kinds):
         return None
     names = {f"%a{i}": f"%{tag}_in{i}" for i in range(len(ins))}
@@ -128,7 +129,9 @@ def vector_generic(
     if yield_ not in local:
         return None
 
-    def c(v: int) -> str:
+    def c(v: int | str) -> str:
+        if isinstance(v, str):  # already an SSA index
+            return v
         name = f"%{tag}_c{v}"
         if name not in consts:
             consts.add(name)
@@ -144,9 +147,9 @@ def vector_generic(
             bufs.append(group.pending[v])
             continue
         if k == "full":
-            t2 = T((rows, cols), t.elem)
+            t2 = T((rows_t, cols), t.elem)
         elif k == "row":
-            t2 = T((rows,), t.elem)
+            t2 = T((rows_t,), t.elem)
         else:
             t2 = t
         b = f"%{tag}_buf{i}"
@@ -159,14 +162,14 @@ def vector_generic(
             idx = ", ".join(c(0) for _ in t2.shape)
             fn.emit(f"%{tag}_s{i} = memref.load {b}[{idx}] : {t2.memref}")
             fn.emit(f"{names[f'%a{i}']} = vector.broadcast %{tag}_s{i} : {t2.elem} to {_vt(t2.elem)}")
-    res_t = T((rows,) if n_red else (rows, cols), ot.elem)
+    res_t = T((rows_t,) if n_red else (rows_t, cols), ot.elem)
     ob = f"%{tag}_out"
-    fn.emit(f"{ob} = memref.alloc() {{alignment = 64 : i64}} : {res_t.memref}")
+    fn.emit(f"{ob} = memref.alloc({'' if rows_t else rows}) {{alignment = 64 : i64}} : {res_t.memref}")
     r = group.row if group is not None else f"%{tag}_r"
     col = f"%{tag}_col"
     init_buf = f"%{tag}_initb"
     if n_red:  # the generic's init tensor (a fill) joins the lanes' results
-        init_src = collapse(fn, ov, ot, (rows,))
+        init_src = collapse(fn, ov, ot, (rows_t,))
         fn.emit(f"{init_buf} = bufferization.to_buffer {init_src} read_only : {res_t.s} to {res_t.memref}")
     row = []  # the body of the row loop
     for i, (k, (b, t2)) in enumerate(zip(kinds, bufs, strict=True)):
@@ -195,9 +198,10 @@ def vector_generic(
         row.append(f"scf.for {col} = {c(0)} to {c(cols)} step {c(LANES)} {{")
         row += ["  " + line for line in loads + lines]
         row += [f"  vector.store {y}, {ob}[{r}, {col}] : {res_t.memref}, {_vt(ot.elem)}", "}"]
+    elements = rows * cols if rows_t else DYNAMIC_ROWS * cols
     if group is not None:
-        return group.add(fn, row, (ob, res_t), ot.shape, rows * cols)
-    parallel = rows > 1 and rows * cols >= PARALLEL_MIN_ELEMENTS
+        return group.add(fn, row, (ob, res_t), ot.shape, elements, rows)
+    parallel = rows != 1 and elements >= PARALLEL_MIN_ELEMENTS
     if parallel:  # rows are independent: OpenMP threads share them when the JIT has threads
         fn.emit(f"scf.parallel ({r}) = ({c(0)}) to ({c(rows)}) step ({c(1)}) {{")
     else:

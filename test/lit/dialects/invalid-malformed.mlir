@@ -48,11 +48,11 @@ func.func @unranked(%x: tensor<*xf32>) -> tensor<*xf32> {
 
 // -----
 
-// qc ops have static shapes (the CPU lowering and the shape rules rely on it).
-func.func @dynamic_shape(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
-  // expected-error @+1 {{'qc.relu' op expects static shapes, got tensor<?x4xf32>}}
-  %y = "qc.relu"(%x) : (tensor<?x4xf32>) -> tensor<?x4xf32>
-  return %y : tensor<?x4xf32>
+// Dynamic sizes are allowed in leading (row) dimensions only: the last one sizes vectors and weights.
+func.func @dynamic_last_dim(%x: tensor<4x?xf32>) -> tensor<4x?xf32> {
+  // expected-error @+1 {{'qc.relu' op expects static shapes but for leading (row) dimensions, got tensor<4x?xf32>}}
+  %y = "qc.relu"(%x) : (tensor<4x?xf32>) -> tensor<4x?xf32>
+  return %y : tensor<4x?xf32>
 }
 
 // -----

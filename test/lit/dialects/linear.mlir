@@ -53,3 +53,13 @@ func.func @linear_precision_attr(%x: tensor<1x4xf32>, %w: tensor<2x4xf32>, %b: t
   %y = "qc.linear"(%x, %w, %b) {qc.precision = "fp32"} : (tensor<1x4xf32>, tensor<2x4xf32>, tensor<2xf32>) -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
+
+// -----
+
+// Dynamic leading dimensions (qcomp.compile(dynamic_shapes=...)): batch and sequence sizes known at run time.
+// CHECK-LABEL: func.func @linear_dynamic_rows
+// CHECK: "qc.linear"(%{{.*}}, %{{.*}}, %{{.*}}) : (tensor<?x?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<?x?x8xf32>
+func.func @linear_dynamic_rows(%x: tensor<?x?x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>) -> tensor<?x?x8xf32> {
+  %y = "qc.linear"(%x, %w, %b) : (tensor<?x?x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<?x?x8xf32>
+  return %y : tensor<?x?x8xf32>
+}
