@@ -102,6 +102,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="directory for the exported files (default: a temporary one)")
     p.add_argument("--no-onnx", action="store_true")
+    p.add_argument("--no-peers", action="store_true", help="skip the F32 GGUF and llama.cpp's own Q8_0/Q4_0")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -133,7 +134,7 @@ def main() -> None:
         ppl, fp_logits = ppl_of(lambda w: model(w).numpy(), wins)
     row(recipe="fp32", runtime="PyTorch", ppl=ppl)
     for name, f in (("llama.cpp F32 GGUF", "f32"), ("llama.cpp own Q8_0", "q8_0"), ("llama.cpp own Q4_0", "q4_0")):
-        r = llamacpp(PEER_GGUF / f"smollm2-135m-{f}.gguf", wins, a.threads)
+        r = None if a.no_peers else llamacpp(PEER_GGUF / f"smollm2-135m-{f}.gguf", wins, a.threads)
         if r is not None:
             row(recipe="fp32", runtime=name, ppl=r[0], **compare(r[1], fp_logits))
     for recipe in a.recipes.split(","):
