@@ -3,11 +3,13 @@
 Two phases, on the operands' buffers:
 1. write: each (row b, kv head g, step token t) at position p = pos[b] + t < S stores its key into the
    transposed key cache (a column of [D, S]) and its value into the value cache (a row of [S, D]); the int8
-   form quantizes each (token, head) row first (per-token absmax / 127, multiply by the inverse scale,
-   round half to even, saturate: `reference.quantize_dynamic`) and stores its scale.
+   form quantizes first (`reference.quantize_kv_rows`: absmax / 127 rounded to f16, multiply by the inverse
+   scale, round half to even, saturate), keys per 16 channels and values per row, and stores the f16 scales'
+   two bytes each in the i8 scale buffers (positions contiguous, so 16 positions' scales are one 32-byte load).
 2. attend: each query (b, h, t) walks the positions of its window 16 at a time (one vector lane each): 16
    scores are D fused multiply-adds of a broadcast query element and 16 keys (the transposed layout makes them
-   one vector load), masked to the window, then folded into a running max, sum and D-wide accumulator
+   one vector load; int8: per 16-channel group, times the group's 16 key scales), masked to the window, then
+   folded into a running max, sum and D-wide accumulator
    (online softmax: no score buffer, one pass over the cache). For T > 1 (a prefill chunk) the queries run
    as a parallel loop.
 

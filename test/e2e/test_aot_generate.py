@@ -63,3 +63,16 @@ def test_c_generate_one_line_errors(built):
     assert r.stderr.startswith("generate: ")
     assert r.stderr.count("\n") == 1
     assert "prefill/model.so" in r.stderr
+
+
+def test_c_generate_int8_cache_equals_python(built, tmp_path):
+    """The int8 cache (i8 keys/values and f16 scales as bytes) through the same C generator."""
+    _, ids, _, exe = built
+    lm = tiny_llama_lm("w8a8", kv="int8")
+    lm.save(str(tmp_path))
+    for n in (11, 62):
+        prompt = (ids * 4)[:n]
+        want = lm.generate(prompt, max_new_tokens=16)[0]
+        r = _run(exe, tmp_path, "-n", 16, *prompt)
+        assert r.returncode == 0, r.stderr
+        assert [int(t) for t in r.stdout.split()] == want
