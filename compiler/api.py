@@ -111,6 +111,7 @@ def compile(
     recipe: "str | Recipe" = "w8a8",
     calibration=None,
     taps: tuple[str, ...] = (),
+    dynamic_shapes=None,
 ) -> CompiledModel:
     """Compile `model` for `target` with `recipe`.
 
@@ -120,11 +121,19 @@ def compile(
         recipe's method on the fp32 model), a `CalibrationTable`, or the path of a saved table (.json).
         Other recipes accept it too (the scales are attached and unused).
     taps: qc op names whose operands and results are also returned (see `run_with_taps`).
+    dynamic_shapes: torch.export's, e.g. `{"x": {0: Dim("batch", max=32)}}`: one build then serves every size
+        in the ranges (each dynamic dimension needs an upper bound; calls outside get a one-line error).
+        Calibration runs on `example_inputs` and `calibration` as given.
     """
     tgt = targets.get(target) if isinstance(target, str) else target
     rec = get_recipe(recipe)
     inputs = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
     ctable = None
+    if dynamic_shapes is not None and not tgt.capabilities.dynamic_shapes:
+        raise QcompError(
+            f"target {tgt.name!r} builds for static shapes only: compile without dynamic_shapes (one build per "
+            "input shape), or for the cpu target"
+        )
     if rec.calibration and calibration is None:
         raise QcompError(
             f"recipe {rec.name!r} needs calibration: compile(..., calibration=[input tuples] | CalibrationTable "
@@ -139,7 +148,7 @@ def compile(
     stages: dict[str, str] = {}
 
     t0 = time.perf_counter()
-    module = import_torch(model, inputs)
+    module = import_torch(model, inputs, dynamic_shapes=dynamic_shapes)
     timings["import"] = time.perf_counter() - t0
     stages["torch"] = _asm(module)
     _, results = _signature_counts(module)

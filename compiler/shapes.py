@@ -125,3 +125,13 @@ def spec_of(prog) -> ShapeSpec:
             if isinstance(d, str) and d not in ranges:
                 raise QcompError(f"input dimension {d} is an expression; give each dynamic input dimension a Dim")
     return ShapeSpec(tuple(inputs), tuple(outputs), ranges, tuple(names))
+
+
+def module_spec(module) -> ShapeSpec | None:
+    """The `qc.shapes` of a module (None where all its shapes are static)."""
+    attrs = module.operation.attributes
+    if SHAPES_ATTR not in attrs:
+        return None
+    from qcomp.dialects._mlir import ir
+
+    return ShapeSpec.from_json(ir.StringAttr(attrs[SHAPES_ATTR]).value)

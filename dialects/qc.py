@@ -377,14 +377,20 @@ class ChannelPermuteOp(QC.Operation, name="channel_permute", traits=[Pure]):
         return c.ok
 
 
-def _dynamic_ok(v: ir.Value, op) -> bool:
-    """Dynamic sizes (`?`, `qcomp.compile(dynamic_shapes=...)`) are allowed in any dimension of an activation
-    but its last one, and in the last one of a qc.matmul's second operand and result (attention's key length)."""
-    shape = _shape(v)
+def allows_dynamic(op_name: str, shape, operand: int | None) -> bool:
+    """Whether a value of `shape` may be operand `operand` (None: the result) of `op_name` (`?` sizes from
+    `qcomp.compile(dynamic_shapes=...)`): dynamic sizes are allowed in any dimension but the last, and in the
+    last one of a qc.matmul's second operand and result (attention's key length)."""
     dyn = [i for i, d in enumerate(shape) if ir.ShapedType.is_dynamic_size(d)]
-    if dyn and dyn[-1] < len(shape) - 1:
+    if not dyn or dyn[-1] < len(shape) - 1:
         return True
-    return op.operation.name == "qc.matmul" and v != op.operands[0]
+    return op_name == "qc.matmul" and operand != 0
+
+
+def _dynamic_ok(v: ir.Value, op) -> bool:
+    operands = list(op.operands)
+    idx = next((i for i, o in enumerate(operands) if o == v), None)
+    return allows_dynamic(op.operation.name, _shape(v), idx)
 
 
 def _guarded(cls, verify):

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
+from qcomp.dialects.qc import allows_dynamic
 from qcomp.errors import QcompError, mlir_error_text
 from qcomp.irutil import count_ops, find_ops, first_op
 from qcomp.irutil import i64_attr as _i64
@@ -91,6 +92,11 @@ def _shape(v: ir.Value) -> list[int]:
 def _emit(op, rewriter, name: str, operands: list, attrs: dict | None = None, const_operands=()) -> bool:
     """Replace torch `op` by `name`(operands) between casts. Returns False (= matched) like a pattern."""
     rt = op.results[0].type
+    shapes = [(None, builtin_type(rt))] + [
+        (i, builtin_type(a.type)) for i, a in enumerate(operands) if isinstance(a, ir.Value)
+    ]
+    if any(t is None or not allows_dynamic(name, t.shape, i) for i, t in shapes):
+        return True  # a dynamic size where the qc op needs a static one: host code
     with rewriter.ip, op.location:
         vals = [make_constant(a) if isinstance(a, np.ndarray) else _to_builtin(a) for a in operands]
         new = ir.Operation.create(name, results=[builtin_type(rt)], operands=vals, attributes=attrs or {})

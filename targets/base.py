@@ -20,6 +20,7 @@ class Capabilities:
     weight_bits: tuple[int, ...]
     activation_bits: tuple[int, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+    dynamic_shapes: bool = False  # builds take run-time sizes (`qcomp.compile(dynamic_shapes=...)`)
 
     def supports(self, op_name: str) -> bool:
         return op_name in self.ops

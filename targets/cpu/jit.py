@@ -10,18 +10,23 @@ import functools
 
 import numpy as np
 from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
+from qcomp.errors import QcompError
 from qcomp.irutil import first_op
+from qcomp.shapes import module_spec
 from qcomp.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
+from .dynamic import results_as_destinations
 from .input_checks import InputError, check_token_ids, refuse_empty_layers, token_id_bounds
 from .kernels import ISA_FEATURES, host_isa
 from .threads import load_openmp
 
 
-def bufferize_pipeline(copy_before_write: bool) -> str:
+def bufferize_pipeline(copy_before_write: bool, dynamic: bool = False) -> str:
     """Tensors -> buffers; results become out-parameters. torch-mlir's tm_tensor ops (e.g. cumsum) bufferize
-    outside One-Shot Analysis, so modules holding them are bufferized with copy-before-write."""
+    outside One-Shot Analysis, so modules holding them are bufferized with copy-before-write. dynamic: results
+    of dynamic shape cannot be out-parameters; functions keep returning their buffers (`dynamic.
+    keep_results`) and @main writes into its destinations (`dynamic.results_as_destinations`)."""
     cbw = " copy-before-write" if copy_before_write else ""
     return (
         "func.func(tm-tensor-bufferize),"
@@ -29,8 +34,13 @@ def bufferize_pipeline(copy_before_write: bool) -> str:
         + "one-shot-bufferize{bufferize-function-boundaries function-boundary-type-conversion=identity-layout-map"
         + cbw
         + "},"
-        "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
-        "buffer-deallocation-pipeline"
+        + (
+            "drop-equivalent-buffer-results,"  # host code returning the `outs` it was given
+            if dynamic
+            else "buffer-results-to-out-params{hoist-static-allocs=true modify-public-functions=true},"
+        )
+        + "buffer-deallocation-pipeline"
+        + (",convert-bufferization-to-memref" if dynamic else "")  # clones of returned buffers
     )
 
 
@@ -299,15 +309,18 @@ class PackedArgs:
     template, so a call creates no ctypes types or objects (the torch-mlir helpers make a new Structure
     class per array and ctypes caches a pointer type for each: memory that grows with every call)."""
 
-    def __init__(self, shapes: list[tuple[int, ...]]):
+    def __init__(self, shapes: list[tuple[int, ...]], dynamic: bool = False):
+        """dynamic: some shapes have dynamic sizes; every call then writes the sizes and strides of the
+        arrays it passes."""
         words: list[int] = []
         starts = []
         for shape in shapes:
             starts.append(len(words))
-            words += descriptor_words(tuple(shape))
+            words += descriptor_words(tuple(max(d, 0) for d in shape))
         self.template = np.array(words or [0], np.int64)
         self.starts = np.array(starts, np.int64)
         self.n = len(shapes)
+        self.dynamic = dynamic
 
     def set_template(self, i: int, address: int) -> None:
         """Make argument i of every later call point at `address` (weights: fixed buffers)."""
@@ -325,6 +338,10 @@ class PackedArgs:
             addrs = np.array([a.ctypes.data for a in arrays.values()], np.int64)
             desc[idx] = addrs
             desc[idx + 1] = addrs
+        if self.dynamic:
+            for i, a in arrays.items():
+                words = descriptor_words(a.shape)[3:]
+                desc[self.starts[i] + 3 : self.starts[i] + 3 + len(words)] = words
         slots = self.starts * 8 + desc.ctypes.data
         args = np.arange(self.n, dtype=np.int64) * 8 + slots.ctypes.data
         return int(args.ctypes.data), (desc, slots, args, arrays)
@@ -364,13 +381,16 @@ class JitFunction:
         from .pack_weights import PackWeightsPass
 
         inputs, self.results = signature(module)
+        self.spec = module_spec(module)  # dynamic dimensions: ranges and output shapes (None: all static)
         refuse_empty_layers(main_func(module))
         self.id_bounds = token_id_bounds(main_func(module), len(inputs))
         PackWeightsPass().run(module)  # constant GEMM weights into the kernels' layouts, once
         self.weights = externalize_constants(module)
         self.inputs = inputs
+        if self.spec is not None:
+            results_as_destinations(module)
         scans_to_linalg(module)
-        run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor.")))
+        run_pipeline(module, bufferize_pipeline(has_ops(module, "tm_tensor."), dynamic=self.spec is not None))
         write_results_in_place(module)
         sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
@@ -389,7 +409,8 @@ class JitFunction:
         self._fn = self.engine.lookup("main")
         n_in, n_w = len(inputs), len(self.weights)
         self._packed = PackedArgs(
-            [s for s, _ in inputs] + [w.shape for w in self.weights] + [s for s, _ in self.results]
+            [s for s, _ in inputs] + [w.shape for w in self.weights] + [s for s, _ in self.results],
+            dynamic=self.spec is not None,
         )
         for i, w in enumerate(self.weights):
             self._packed.set_template(n_in + i, w.ctypes.data)
@@ -402,15 +423,25 @@ class JitFunction:
         ins = []
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
             x = np.ascontiguousarray(x)
-            if tuple(x.shape) != shape or x.dtype != dtype:
-                raise InputError(f"input {i}: expected {dtype.name}{list(shape)}, got {x.dtype.name}{list(x.shape)}")
+            if x.dtype != dtype or (self.spec is None and tuple(x.shape) != shape):
+                raise InputError(f"input {i}: expected {dtype.name}{_dims(shape)}, got {x.dtype.name}{list(x.shape)}")
             ins.append(x)
         return ins
+
+    def output_shapes(self, inputs: list[np.ndarray]) -> list[tuple[int, ...]]:
+        """The results' shapes for these inputs (checked against the dynamic dimensions' ranges)."""
+        if self.spec is None:
+            return [shape for shape, _ in self.results]
+        try:
+            env = self.spec.bind([x.shape for x in inputs])
+        except QcompError as e:
+            raise InputError(str(e)) from None
+        return self.spec.output_shapes(env)
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         ins = self._checked(inputs)
         check_token_ids(ins, self.id_bounds)
-        outs = [np.empty(shape, dtype) for shape, dtype in self.results]
+        outs = [np.empty(shape, dtype) for shape, (_, dtype) in zip(self.output_shapes(ins), self.results, strict=True)]
         arrays = dict(enumerate(ins))
         arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
         args, keep = self._packed.pack(arrays)
@@ -425,9 +456,10 @@ class JitFunction:
         if len(inputs) != len(self.inputs):
             raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
-            if tuple(x.shape) != shape or x.dtype != dtype or not x.flags.c_contiguous:
-                raise InputError(f"input {i}: expected a contiguous {dtype.name}{list(shape)}")
-        outs = [np.empty(shape, dtype) for shape, dtype in self.results]
+            if (self.spec is None and tuple(x.shape) != shape) or x.dtype != dtype or not x.flags.c_contiguous:
+                raise InputError(f"input {i}: expected a contiguous {dtype.name}{_dims(shape)}")
+        shapes = self.output_shapes(list(inputs))
+        outs = [np.empty(shape, dtype) for shape, (_, dtype) in zip(shapes, self.results, strict=True)]
         arrays = dict(enumerate(inputs))
         arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
         args, keep = self._packed.pack(arrays)
@@ -441,6 +473,10 @@ class JitFunction:
             return outs
 
         return run
+
+
+def _dims(shape) -> str:
+    return "[" + ", ".join("?" if d < 0 else str(d) for d in shape) + "]"
 
 
 def jit_from_text(text: str, opt_level: int = 2, threads: int = 1, isa: str = "") -> JitFunction:

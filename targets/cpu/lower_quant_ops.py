@@ -16,8 +16,6 @@ the map (n, k floordiv 2), the nibble chosen by the parity of k), then an f32 x 
 mulf), so the dequantized weight is bit-exact, and both routes give identical results.
 """
 
-import math
-
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
@@ -63,15 +61,16 @@ def _wlinear_fast(fn: Fn, bits: int, group: int) -> list[str] | None:
         _dequant_body(bits),
         "%w",
     )
-    m = math.prod(x.shape[:-1])
-    x2 = collapse(fn, "%arg0", x, (m, k))
-    acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((m, k), "f32")), (w, pt), ("%arg3", b))
+    m = fn.count(x, x.rank - 1)  # rows: an int, or an SSA index where x has dynamic leading dims
+    mt = m if isinstance(m, int) else None
+    x2 = collapse(fn, "%arg0", x, (mt, k))
+    acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg3", b))
     if bits > 4 or group % 2 == 0:
-        _packed_twin(fn, bits, group, m)
-    return [expand(fn, acc, T((m, n), "f32"), fn.results[0].shape)]
+        _packed_twin(fn, bits, group)
+    return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
 
 
-def _packed_twin(fn: Fn, bits: int, group: int, m: int) -> None:
+def _packed_twin(fn: Fn, bits: int, group: int) -> None:
     """`<fn>_packed`: the same wlinear on the weight and its scales packed in panels (qc-cpu-pack-weights
     calls it where both are constants), dequantized inside the GEMM one panel at a time: the f32 weight is
     never written whole, so a call reads the int4/int8 weight once instead of a 4-8x bigger f32 copy."""
@@ -81,12 +80,14 @@ def _packed_twin(fn: Fn, bits: int, group: int, m: int) -> None:
     qt = T((n // nr, wq.shape[1], nr), "i8")
     st = T((n // nr, s.shape[1], nr), "f32")
     g = Fn(f"{fn.name}_packed", [x, qt, st, b], fn.results)
-    x2 = collapse(g, "%arg0", x, (m, k))
+    m = g.count(x, x.rank - 1)
+    mt = m if isinstance(m, int) else None
+    x2 = collapse(g, "%arg0", x, (mt, k))
     dq = Dequant(("%arg2", st), bits, group)
     acc = emit_gemm(
-        g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((m, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
+        g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((mt, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
     )
-    fn.extra.append(g.text([expand(g, acc, T((m, n), "f32"), fn.results[0].shape)]))
+    fn.extra.append(g.text([expand(g, acc, T((mt, n), "f32"), fn.results[0].shape)]))
     fn.attrs.update(
         {"qc.packed": f"@{g.name}", "qc.pack": f'"{PACK_F32},{PACK_F32}"', "qc.pack_operand": "array<i64: 1, 2>"}
     )

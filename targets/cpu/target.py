@@ -61,6 +61,10 @@ class JitArtifact(Artifact):
 
     def save(self, directory: str) -> list[str]:
         """model.o, model.weights, model.h, model_api.c and model.so: the C API of `aot.save_aot`."""
+        if self.fn.spec is not None:
+            raise QcompError(
+                "the C library (model.so) is built for static shapes: compile without dynamic_shapes to save it"
+            )
         return save_aot(self.fn, directory)
 
 
@@ -76,6 +80,7 @@ class CpuTarget(Target):
             weight_bits=(2, 3, 4, 5, 6, 7, 8),
             activation_bits=(8,),
             facts={"int8_storage": True},
+            dynamic_shapes=True,
         )
 
     def cost(self, op, precision: str) -> Cost:

@@ -100,7 +100,7 @@ def vector_generic(
     if nd < 2 or n_red > 1:
         return None
     shape = tuple(ins[0][1].shape) if n_red else ot.shape
-    if len(shape) != nd or shape[-1] % LANES or _kind(oexprs, nd) != ("row" if n_red else "full"):
+    if len(shape) != nd or shape[-1] is None or shape[-1] % LANES or _kind(oexprs, nd) != ("row" if n_red else "full"):
         return None
     kinds = [_kind(e, nd) for _, _, e in ins]
     if None in kinds or any(t.elem not in SCALARS for _, t, _ in ins) or ot.elem not in SCALARS:

@@ -1,0 +1,70 @@
+"""Dynamic shapes: one CPU build serves every size in its torch.export `Dim` ranges."""
+
+import pytest
+import qcomp
+import torch
+from qcomp.errors import QcompError
+from qcomp.examples.models import mlp
+from torch.export import Dim
+
+BATCH = {"x": {0: Dim("batch", min=1, max=32)}}
+
+
+@pytest.mark.parametrize("recipe", ["fp32", "w8a8", "w4a16"])
+def test_mlp_one_build_every_batch_equals_static_builds(recipe):
+    """Each batch size gives what a static build for that size gives (the same kernels and arithmetic per row:
+    bit-identical), and the fp32 build matches PyTorch."""
+    model, (x,) = mlp()
+    dyn = qcomp.compile(model, (x,), recipe=recipe, dynamic_shapes=BATCH)
+    for n in (1, 5, 13, 32):
+        xs = torch.randn(n, 64, generator=torch.Generator().manual_seed(n))
+        got = dyn(xs)
+        assert tuple(got.shape) == (n, 32)
+        want = qcomp.compile(model, (xs,), recipe=recipe)(xs)
+        assert torch.equal(got, want), f"batch {n}: max diff {float((got - want).abs().max())}"
+        if recipe == "fp32":
+            with torch.no_grad():
+                assert float((got - model(xs)).abs().max()) < 1e-5
+
+
+def test_size_outside_the_range_is_one_line_naming_input_dim_and_range():
+    model, (x,) = mlp()
+    cm = qcomp.compile(model, (x,), recipe="fp32", dynamic_shapes=BATCH)
+    with pytest.raises(QcompError, match=r"input 'x': dimension 0 \(\w+\) is 40, outside its range \[1, 32\]"):
+        cm(torch.randn(40, 64))
+    with pytest.raises(QcompError, match=r"input 'x': dimension 1 must be 64"):
+        cm(torch.randn(4, 65))
+
+
+def test_unbounded_dim_and_static_only_targets_are_refused():
+    model, (x,) = mlp()
+    with pytest.raises(QcompError, match="has no upper bound"):
+        qcomp.compile(model, (x,), recipe="fp32", dynamic_shapes={"x": {0: Dim("batch")}})
+    with pytest.raises(QcompError, match="target 'npu' builds for static shapes only"):
+        qcomp.compile(model, (x,), target="npu", recipe="fp32", dynamic_shapes=BATCH)
+
+
+def test_minilm_any_length_and_batch_from_one_w8a8_build():
+    """all-MiniLM-L6-v2 at W8A8, one build for batch <= 32 and length <= 512: every (batch, length) gives
+    PyTorch's sentence embeddings (cosine >= 0.99, the bound of the static W8A8 build's test). The attention
+    matmul over keys and the softmax, whose last dim is the dynamic length, run as f32 host code here."""
+    from qcomp.evaluate import default_text
+    from qcomp.models import minilm
+
+    model, tok = minilm()
+    words = default_text().split()
+    dims = {0: Dim("batch", min=1, max=32), 1: Dim("seq", min=2, max=512)}
+    texts = lambda b, n: [" ".join(words[i * 50 : i * 50 + n]) for i in range(b)]  # noqa: E731
+    enc = tok(texts(2, 12), padding=True, return_tensors="pt")
+    example = (enc["input_ids"], enc["attention_mask"])
+    cm = qcomp.compile(model, example, recipe="w8a8", dynamic_shapes={"input_ids": dims, "attention_mask": dims})
+    for b, n in ((1, 6), (3, 40), (2, 300)):
+        enc = tok(texts(b, n), padding=True, truncation=True, max_length=512, return_tensors="pt")
+        ids, mask = enc["input_ids"], enc["attention_mask"]
+        got = cm(ids, mask)
+        assert tuple(got.shape) == (*ids.shape, 384)
+        with torch.no_grad():
+            want = model(ids, mask)
+        m = mask.unsqueeze(-1).float()
+        emb = lambda h, m=m: torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)  # noqa: E731
+        assert float((emb(got) * emb(want)).sum(-1).min()) >= 0.99
