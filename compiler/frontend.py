@@ -114,7 +114,13 @@ def import_torch(
         except QcompError:
             raise
         except Exception as e:  # torch.export raises many exception types
-            raise QcompError(f"torch.export failed on {type(model).__name__}: {_first_line(e)}") from e
+            hint = ""
+            if dynamic_shapes is not None and "Constraints violated" in str(e):
+                hint = (
+                    " (a dynamic dimension's example size must be 2 or more, torch.export specializes 0 and 1; "
+                    "and the model must not fix it)"
+                )
+            raise QcompError(f"torch.export failed on {type(model).__name__}: {_first_line(e)}{hint}") from e
     return module
 
 
