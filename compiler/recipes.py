@@ -209,19 +209,49 @@ def _set_option(spec: str, key: str, value: str) -> str:
     return f"{name}{{{','.join([*items, f'{key}={value}'])}}}"
 
 
+MAX_RECIPE_BYTES = 1 << 20  # a recipe is a few lines; refuse anything larger before parsing it
+
+
+def _safe_loader():
+    """PyYAML's SafeLoader without anchors and aliases: a recipe needs none, and aliases of aliases expand
+    exponentially once the value is turned into text (a 600-byte "billion laughs" file is gigabytes)."""
+    import yaml
+
+    class RecipeLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark
+                raise _AliasError(f"line {mark.line + 1}, column {mark.column + 1}")
+            return super().compose_node(parent, index)
+
+    return RecipeLoader
+
+
+class _AliasError(Exception):
+    pass
+
+
 def load_recipe(path: str) -> Recipe:
     import yaml
 
     try:
         with open(path, "rb") as f:  # bytes: PyYAML's reader reports non-UTF-8 text as a YAMLError
-            data = yaml.safe_load(f)
+            text = f.read(MAX_RECIPE_BYTES + 1)
+        if len(text) > MAX_RECIPE_BYTES:
+            raise QcompError(f"{path}: cannot read recipe: larger than {MAX_RECIPE_BYTES} bytes")
+        data = yaml.load(text, Loader=_safe_loader())  # a SafeLoader subclass
+    except _AliasError as e:
+        raise QcompError(f"{path}: {e}: YAML aliases (*name) are not allowed in a recipe") from None
     except (OSError, yaml.YAMLError, RecursionError) as e:
         raise QcompError(f"{path}: cannot read recipe: {str(e).splitlines()[0]}") from e
     if not isinstance(data, dict) or "pipeline" not in data:
         raise QcompError(f"{path}: a recipe needs at least a 'pipeline' key")
     unknown = set(data) - {"name", "version", "pipeline", "description", "calibration"}
     if unknown:
-        raise QcompError(f"{path}: unknown recipe keys {sorted(unknown)}")
+        raise QcompError(f"{path}: unknown recipe keys {sorted(map(str, unknown))}")
+    for key in ("name", "pipeline", "description", "calibration"):
+        if isinstance(data.get(key), (list, dict)):
+            raise QcompError(f"{path}: recipe key '{key}' must be text, got a {type(data[key]).__name__}")
     version = data.get("version", 1)
     if not isinstance(version, int):
         raise QcompError(f"{path}: 'version' must be an integer, got {version!r}")

@@ -19,7 +19,7 @@ Groups whose producer cannot absorb the scale (e.g. attention output -> o_proj) 
 A layer's own width and group (`qc.wbits`, `qc.wgroup`, as qc-assign-precision sets them; one group per
 output channel for a layer it gave int8 activations, `qc.abits = 8`) override the options.
 Needs `qc.act_mean` and `qc.act_sample` (calibrate from input samples). Options: wbits (2..8, default 4),
-group (>= 0, 0 = per output channel, default 128), grid (>= 2, default 20), clip (default true).
+group (>= 0, 0 = per output channel, default 128), grid (2..1000, default 20), clip (default true).
 """
 
 from dataclasses import dataclass
@@ -44,6 +44,7 @@ from .channel_fold import (
 )
 from .smooth import error_rows
 
+MAX_GRID = 1000  # search points; AWQ uses 20, each point quantizes every weight of a group again
 CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
 
 
@@ -73,8 +74,8 @@ class AwqPass:
             raise QcompError(f"qc-awq: wbits must be in [2, 8], got {self.wbits}")
         if self.group < 0:
             raise QcompError(f"qc-awq: group must be >= 0, got {self.group}")
-        if self.grid < 2:
-            raise QcompError(f"qc-awq: grid must be >= 2, got {self.grid}")
+        if not 2 <= self.grid <= MAX_GRID:  # the search costs `grid` quantizations of every weight
+            raise QcompError(f"qc-awq: grid must be in [2, {MAX_GRID}], got {self.grid}")
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():

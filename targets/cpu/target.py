@@ -37,9 +37,9 @@ class CpuOptions:
             if ISAS.index(self.isa) < ISAS.index(host_isa()):
                 raise QcompError(f"cpu target: isa {self.isa} is not available on this CPU (best: {host_isa()})")
         if self.threads is not None and (
-            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
-        ):
-            raise QcompError(f"cpu target: threads must be a positive integer or None, got {self.threads!r}")
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or not 1 <= self.threads <= 1024
+        ):  # OpenMP starts every thread of a team: a huge count exhausts the machine
+            raise QcompError(f"cpu target: threads must be an integer in [1, 1024] or None, got {self.threads!r}")
         if type(self.opt_level) is not int or self.opt_level not in (0, 1, 2, 3):  # 2.0 == 2, but LLVM wants an int
             raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level!r}")
         if not isinstance(self.fuse, bool):

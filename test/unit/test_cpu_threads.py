@@ -52,7 +52,7 @@ def test_small_kernels_stay_serial(rng):
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
 def test_thread_option_validated(bad):
-    with pytest.raises(QcompError, match="threads must be a positive integer or None"):
+    with pytest.raises(QcompError, match=r"threads must be an integer in \[1, 1024\] or None"):
         targets.get("cpu", threads=bad)
 
 

@@ -63,7 +63,7 @@
 // KIND-NOT: {{.}}
 
 // The AWQ grid needs at least r = 0 and one other exponent.
-// GRID: {{^}}qcomp-opt: error: qc-awq: grid must be >= 2, got 1{{$}}
+// GRID: {{^}}qcomp-opt: error: qc-awq: grid must be in [2, 1000], got 1{{$}}
 // GRID-NOT: {{.}}
 
 // Outlier groups are quantized to 2..8 bits (0 disables the split).
