@@ -159,6 +159,7 @@ def test_preset_spec_and_pipeline():
     assert t.pipeline() == f"{fuse},qc-cim-offload{{preset=mnsim}},qc-lower-to-linalg,qc-outline-host-ops"
 
 
+@pytest.mark.slow
 def test_minilm_ideal_bit_identical_to_cpu():
     from qcomp.evaluate import default_text, encoder_batches
     from qcomp.models import minilm

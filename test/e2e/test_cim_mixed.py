@@ -22,6 +22,7 @@ def _outs(y):
     return [t.numpy() for t in (y if isinstance(y, tuple) else (y,))]
 
 
+@pytest.mark.slow
 def test_arrays_budget_is_respected_and_built():
     model, inputs = BUILTIN["tiny-llama"]()
     tgt = targets.get("cim", ideal=True)

@@ -44,6 +44,7 @@ def test_unbounded_dim_and_static_only_targets_are_refused():
         qcomp.compile(model, (x,), target="npu", recipe="fp32", dynamic_shapes=BATCH)
 
 
+@pytest.mark.slow
 def test_minilm_any_length_and_batch_from_one_w8a8_build():
     """all-MiniLM-L6-v2 at W8A8, one build for batch <= 32 and length <= 512: every (batch, length) gives
     PyTorch's sentence embeddings (cosine >= 0.99, the bound of the static W8A8 build's test). The attention

@@ -46,6 +46,7 @@ def test_fused_and_unfused_builds_bit_identical(name, acts, norms, masks):
     assert "__qc_softmax" not in target
 
 
+@pytest.mark.slow
 def test_minilm_fused_gelu_and_shared_quantization_bit_identical():
     model, tok = minilm()
     inputs = tuple(encoder_batches(tok, default_text(), 1, 32)[0])

@@ -95,6 +95,7 @@ def test_tiny_llama_w8a8_with_norms_softmax_silu_and_quantize_on_the_gpu():
         targets.get("gpu", ops="norms")
 
 
+@pytest.mark.slow
 def test_minilm_w8a8_emulated_bit_identical_and_ptx_assembles():
     model, tok = minilm()
     inputs = tuple(encoder_batches(tok, default_text(), 1, 32)[0])

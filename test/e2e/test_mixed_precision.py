@@ -23,6 +23,7 @@ def test_with_budget_rewrites_only_the_assign_step():
         with_budget(get_recipe("w8a8"), 5.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget", [4.5, 6.0])
 def test_eval_mixed_budget_is_honoured(capsys, budget):
     argv = ["eval", "minilm", "--recipe", "mixed", "--budget", str(budget), "--windows", "4", "--seq", "32", "--json"]
@@ -33,6 +34,7 @@ def test_eval_mixed_budget_is_honoured(capsys, budget):
     assert r["value"] > 0.9
 
 
+@pytest.mark.slow
 def test_eval_budget_below_the_cheapest_is_one_line(capsys):
     argv = ["eval", "minilm", "--recipe", "mixed", "--budget", "4.0", "--windows", "2", "--seq", "32"]
     assert main(argv) != 0
@@ -43,6 +45,7 @@ def test_eval_budget_below_the_cheapest_is_one_line(capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_eval_two_budgets_calibrate_once_and_give_a_pareto_table_and_plot(tmp_path, capsys, monkeypatch):
     calls = []
     real = qcomp.calibrate.calibrate

@@ -54,6 +54,7 @@ def test_npu_build_bit_identical_to_cpu(name, npu, tmp_path):
     assert json.loads((tmp_path / "npu_report.json").read_text())["cycles"] == r["cycles"]
 
 
+@pytest.mark.slow
 def test_minilm_npu_bit_identical_to_cpu():
     model, tok = minilm()
     inputs = tuple(encoder_batches(tok, default_text(), 1, 32)[0])

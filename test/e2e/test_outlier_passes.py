@@ -56,6 +56,14 @@ def mini():
     return model, batches[0], table, ref
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    model, inputs = tiny_llama()
+    table = calibrate(model, [inputs, (torch.flip(inputs[0], dims=[1]),)])
+    ref = qcomp.compile(model, inputs, target=CPU_O0, recipe="fp32")(*inputs).numpy()
+    return model, inputs, table, ref
+
+
 _COMPILED: dict = {}
 
 
@@ -69,17 +77,27 @@ def _compiled(which: str, fixture, pipeline: str):
 
 
 @pytest.mark.parametrize("pipeline", FP32_PASSES)
+def test_pass_keeps_tiny_llama_fp32_function(tiny, pipeline):
+    """The fast stand-in of the SmolLM2 check below (`make test-slow`): same passes, a 2-layer LLaMA."""
+    _, inputs, _, ref = tiny
+    assert _rel(_compiled("tiny", tiny, pipeline)(*inputs).numpy(), ref) <= 1e-5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("pipeline", FP32_PASSES)
 def test_pass_keeps_smollm2_fp32_function(smol, pipeline):
     _, inputs, _, ref = smol
     assert _rel(_compiled("smol", smol, pipeline)(*inputs).numpy(), ref) <= 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pipeline", [*FP32_PASSES, "qc-smooth{auto=true}"])  # auto: other scales, same folding
 def test_pass_keeps_minilm_fp32_function(mini, pipeline):
     _, inputs, _, ref = mini
     assert _rel(_compiled("mini", mini, pipeline)(*inputs).numpy(), ref) <= 1e-5
 
 
+@pytest.mark.slow
 def test_passes_really_rewrite_smollm2(smol):
     """The fp32 checks above are not vacuous: the passes do change SmolLM2's IR."""
     q = {p: _compiled("smol", smol, p).stages["quantized"] for p in ("qc-smooth", "qc-rotate", "qc-split-outliers")}
@@ -130,6 +148,7 @@ def test_recipes_repair_planted_outliers(factory, inject, rtn, repaired, hurt):
     assert fixed < 1.25 * rtn_clean  # ... down to about round-to-nearest on the model without outliers
 
 
+@pytest.mark.slow
 def test_minilm_outlier_recipes_keep_embeddings_close():
     """The calibrated recipes through `qcomp eval`'s path on MiniLM (8 sentences): W8A8 with smoothing reaches
     >= 0.995 cosine to fp32, dynamic and static, where round-to-nearest static stays below 0.99; AWQ beats

@@ -13,6 +13,8 @@ from qcomp.evaluate import default_text, embed, encoder_batches, perplexity, tok
 from qcomp.models import minilm, smollm2
 from qcomp.tools.qcomp_main import main
 
+pytestmark = pytest.mark.slow  # real pretrained models: `make test-slow`
+
 SEQ = 64
 
 
