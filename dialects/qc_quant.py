@@ -331,3 +331,48 @@ class WLinearOp(QC.Operation, name="wlinear", traits=[Pure]):
         c(b == [n], f"b must have shape [{n}]")
         c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
         return c.ok
+
+
+class WLinearAsymOp(QC.Operation, name="wlinear_asym", traits=[Pure]):
+    """Weight-only linear with asymmetric weights: unsigned codes and a zero point per group (GPTQ/AWQ's int4).
+
+    w[n, k] = f32(i32(q[n, k]) - i32(zp[n, k // group])) · scale[n, k // group]; y = x · wᵀ + b in f32.
+    x: [..., K] f32; scale: [N, ceil(K / group)] f32; zp: [N, ceil(K / group)] i8 holding unsigned zero points;
+    b: [N] f32; attrs bits (2..8), group (> 0). q holds unsigned codes in [0, 2^bits - 1] as i8 bit patterns:
+    bits <= 4 packs two per byte along K (element 2j in the low nibble, 2j+1 in the high nibble; see
+    `reference_asym.pack_uint4`), wider codes are i8 [N, K] read as unsigned.
+    """
+
+    x: Operand[Tensor]
+    wq: Operand[Tensor]
+    scale: Operand[Tensor]
+    zp: Operand[Tensor]
+    b: Operand[Tensor]
+    bits: ir.IntegerAttr
+    group: ir.IntegerAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.wlinear_asym)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, w, s, z, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
+        _float_operands(c, self, ["x"])
+        c(_int_width(_etype(self.operands[1])) == 8, "wq must be i8")
+        c(_int_width(_etype(self.operands[3])) == 8, "zp must be i8")
+        c(_is_float(_etype(self.operands[2])) and _is_float(_etype(self.operands[4])), "scale and b must be float")
+        bits = _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        if not c.ok:
+            return False
+        k = x[-1] if x else 0
+        kw = -(-k // 2) if bits <= 4 else k
+        c(len(w) == 2 and w[1] == kw, f"wq must be [N, {kw}] for K = {k} at {bits} bits, got {w}")
+        if not c.ok:
+            return False
+        n, g = w[0], -(-k // group)
+        c(s == [n, g], f"scale must be [{n}, {g}] (groups of {group}), got {s}")
+        c(z == [n, g], f"zp must be [{n}, {g}] like scale, got {z}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok

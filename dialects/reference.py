@@ -360,3 +360,7 @@ def kv_attention_int8(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, *, layer
     """`kv_attention` over an int8 cache with f16 scales per (token, head, KV_GROUP key channels) and per
     (token, head) for values (operands in the op's order)."""
     return kv_attention(q, k, v, k_cache, v_cache, pos, k_scale, v_scale, layer=layer, scale=scale, window=window)
+
+
+# asymmetric weights (zero points) live in reference_asym.py; their op's reference is re-exported here
+from .reference_asym import wlinear_asym  # noqa: E402, F401

@@ -130,8 +130,62 @@ def lower_layer_norm_quantize(fn: Fn, attrs: dict) -> list[str]:
     return [q, token_scales(fn, scale, x)]
 
 
+def _dequant_asym_body(bits: int) -> list[str]:
+    """%a0: the code byte, %a1: the scale, %a2: the zero point: f32(i32(q) - i32(zp)) · scale, codes unsigned."""
+    if bits > 4:
+        q, code = [], "%a0"
+    else:
+        q = [
+            "%k = linalg.index 1 : index",
+            "%c2 = arith.constant 2 : index",
+            "%par = arith.remui %k, %c2 : index",
+            "%c0 = arith.constant 0 : index",
+            "%odd = arith.cmpi ne, %par, %c0 : index",
+            "%c15 = arith.constant 15 : i8",
+            "%c4 = arith.constant 4 : i8",
+            "%lo = arith.andi %a0, %c15 : i8",
+            "%hi = arith.shrui %a0, %c4 : i8",
+            "%q = arith.select %odd, %hi, %lo : i8",
+        ]
+        code = "%q"
+    return [
+        *q,
+        f"%qi = arith.extui {code} : i8 to i32",
+        "%zi = arith.extui %a2 : i8 to i32",
+        "%d = arith.subi %qi, %zi : i32",
+        "%f = arith.sitofp %d : i32 to f32",
+        "%w = arith.mulf %f, %a1 : f32",
+    ]
+
+
+def lower_wlinear_asym(fn: Fn, attrs: dict) -> list[str]:
+    """qc.wlinear_asym: the zero point subtracted in i32 while dequantizing (exact), then the f32 GEMM as
+    qc.wlinear's per-call route (into the microkernel's panels when N allows, else [N, K] and linalg)."""
+    x, wq, s, zp, b = fn.args
+    bits, group = attrs["bits"], attrs["group"]
+    n, k = wq.shape[0], x.shape[-1]
+    kmap = "d1 floordiv 2" if bits <= 4 else "d1"
+    if panel_vectors(n):
+        pt = packed_f32_type(n, k)
+        row = f"d0 * {pt.shape[2]} + d2"
+        ins = [("%arg1", wq, [row, kmap]), ("%arg2", s, [row, f"d1 floordiv {group}"])]
+        ins.append(("%arg3", zp, [row, f"d1 floordiv {group}"]))
+        w = fn.generic(3, ins, (fn.empty(pt), pt, ["d0", "d1", "d2"]), _dequant_asym_body(bits), "%w")
+        m = fn.count(x, x.rank - 1)
+        mt = m if isinstance(m, int) else None
+        x2 = collapse(fn, "%arg0", x, (mt, k))
+        acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg4", b))
+        return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
+    wt = T((n, k), "f32")
+    ins = [("%arg1", wq, ["d0", kmap]), ("%arg2", s, ["d0", f"d1 floordiv {group}"])]
+    ins.append(("%arg3", zp, ["d0", f"d1 floordiv {group}"]))
+    w = fn.generic(2, ins, (fn.empty(wt), wt, ["d0", "d1"]), _dequant_asym_body(bits), "%w")
+    return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg4", b))]
+
+
 LOWERINGS = {
     "wlinear": lower_wlinear,
+    "wlinear_asym": lower_wlinear_asym,
     "rms_norm_quantize": lower_rms_norm_quantize,
     "layer_norm_quantize": lower_layer_norm_quantize,
 }

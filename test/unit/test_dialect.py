@@ -34,6 +34,7 @@ ALL_OPS = {
     "qc.qmatmul",
     "qc.qconv2d",
     "qc.wlinear",
+    "qc.wlinear_asym",
     "qc.kv_attention",
     "qc.kv_attention_int8",
 }
@@ -63,7 +64,7 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
                 %aq4: tensor<1x4x2x16xf32>, %ak4: tensor<1x2x2x16xf32>, %kc: tensor<3x1x2x16x32xf32>,
                 %vc: tensor<3x1x2x32x16xf32>, %pos: tensor<1xi64>, %kc8: tensor<3x1x2x16x32xi8>,
                 %vc8: tensor<3x1x2x32x16xi8>, %ks8: tensor<3x1x2x1x64xi8>,
-                %vs8: tensor<3x1x2x64xi8>) {
+                %vs8: tensor<3x1x2x64xi8>, %wgz: tensor<8x4xi8>) {
   %0 = "qc.linear"(%x, %w, %b) : (tensor<4x16xf32>, tensor<8x16xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %1 = "qc.matmul"(%a3, %b3) : (tensor<2x4x16xf32>, tensor<2x16x3xf32>) -> tensor<2x4x3xf32>
   %2 = "qc.conv2d"(%img, %k, %kb)
@@ -103,6 +104,9 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %21 = "qc.wlinear"(%x, %wq, %wgs, %b)
       {bits = 8 : i64, group = 4 : i64}
       : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %28 = "qc.wlinear_asym"(%x, %wq, %wgs, %wgz, %b)
+      {bits = 8 : i64, group = 4 : i64}
+      : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8x4xi8>, tensor<8xf32>) -> tensor<4x8xf32>
   %25 = "qc.qlinear_gated"(%xq, %xs, %wq, %b, %b, %0) {act = "none"}
       : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<8x16xi8>, tensor<8xf32>, tensor<8xf32>, tensor<4x8xf32>)
       -> tensor<4x8xf32>
