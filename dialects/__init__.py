@@ -1,7 +1,8 @@
 """qcomp.dialects: the MLIR shim and the `qc` dialect (qc.py: compute and structure ops; qc_quant.py:
-quantization ops; qc_attention.py: attention over a KV cache; reference.py: numpy semantics)."""
+quantization ops; qc_attention.py: attention over a KV cache; qc_float.py: float number formats; reference.py,
+formats.py: numpy semantics)."""
 
-from . import qc_attention, qc_quant  # noqa: F401  (define the quantization and KV-cache attention ops on QC)
+from . import qc_attention, qc_float, qc_quant  # noqa: F401  (define the quantization, float-format and KV-cache ops)
 from ._mlir import ir, register_torch
 from .qc import QC, _guarded
 

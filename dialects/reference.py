@@ -362,5 +362,8 @@ def kv_attention_int8(q, k, v, k_cache, v_cache, k_scale, v_scale, pos, *, layer
     return kv_attention(q, k, v, k_cache, v_cache, pos, k_scale, v_scale, layer=layer, scale=scale, window=window)
 
 
+# float number formats (fp8, MX, NVFP4) live in formats.py; their ops' references are re-exported here
+from .formats import fp_fake_quant, fp_fake_quant_static, fp_wlinear  # noqa: E402, F401
+
 # asymmetric weights (zero points) live in reference_asym.py; their op's reference is re-exported here
 from .reference_asym import wlinear_asym  # noqa: E402, F401

@@ -37,6 +37,9 @@ ALL_OPS = {
     "qc.wlinear_asym",
     "qc.kv_attention",
     "qc.kv_attention_int8",
+    "qc.fp_wlinear",
+    "qc.fp_fake_quant",
+    "qc.fp_fake_quant_static",
 }
 
 
@@ -123,6 +126,10 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
       {layer = 0 : i64, scale = 0.25 : f64, window = 8 : i64}
       : (tensor<1x4x2x16xf32>, tensor<1x2x2x16xf32>, tensor<1x2x2x16xf32>, tensor<3x1x2x16x32xi8>,
          tensor<3x1x2x32x16xi8>, tensor<3x1x2x1x64xi8>, tensor<3x1x2x64xi8>, tensor<1xi64>) -> tensor<1x2x4x16xf32>
+  %29 = "qc.fp_wlinear"(%x, %wq, %wgs, %b) {format = "e4m3:f32:4", group = 4 : i64}
+      : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %30 = "qc.fp_fake_quant"(%x) {format = "nvfp4"} : (tensor<4x16xf32>) -> tensor<4x16xf32>
+  %31 = "qc.fp_fake_quant_static"(%x, %s1) {format = "fp8"} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xf32>
   return
 }
 """
