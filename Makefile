@@ -33,12 +33,13 @@ demo: $(STAMP)
 
 # `make test`: the lit IR tests and every pytest not marked slow (the tiny built-in models): minutes.
 # `make test-slow`: the tests on real pretrained models and the budget searches. CI runs both.
+# pytest-xdist runs one test file per core (module fixtures stay in one process).
 test: $(STAMP)
 	$(BIN)/lit -sv test/lit
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile
 
 test-slow: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m slow -n auto --dist loadfile
 
 test-all: test test-slow
 

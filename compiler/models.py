@@ -9,6 +9,7 @@ attention mask) and returns one tensor.
 
 import importlib.util
 import os
+import shutil
 
 import torch
 from qcomp.errors import QcompError
@@ -81,10 +82,21 @@ def smollm2():
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        os.makedirs(cached, exist_ok=True)
-        model.save_pretrained(cached)
-        tok.save_pretrained(cached)
+        _save_atomically(cached, model, tok)
     return CausalLMLogits(model.eval()).eval(), tok
+
+
+def _save_atomically(path: str, model, tok) -> None:
+    """Write the de-quantized copy beside `path`, then rename it into place: a concurrent reader (another test
+    worker, another process) sees the whole model or none of it."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process got there first: its copy is the same
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def minilm():
