@@ -21,7 +21,7 @@ import time
 
 from qcomp.errors import QcompError
 
-from . import export_cmd, generate_cmd
+from . import export_cmd, generate_cmd, sweep_cmd
 
 
 def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...] = (2,)):
@@ -307,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     rp.add_argument("--png", default=None, help="write the predicted Pareto frontier plot here")
     generate_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
+    sweep_cmd.add_parser(sub)
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
@@ -315,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         return opt_main(argv[1:])
     args = ap.parse_args(argv)
     try:
-        commands = {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report}
+        commands = {"compile": cmd_compile, "eval": cmd_eval, "report": cmd_report, "sweep": sweep_cmd.cmd_sweep}
         return {**commands, "generate": generate_cmd.cmd_generate, "export": export_cmd.cmd_export}[args.command](args)
     except QcompError as e:
         print(f"qcomp: error: {e}", file=sys.stderr)
