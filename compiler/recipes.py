@@ -185,6 +185,29 @@ BUILTIN: dict[str, Recipe] = {
             "AWQ scale and clip search, then int4 weights per output channel with dynamic int8 activations",
             calibration="minmax",
         ),
+        Recipe(
+            "w4a16-asym",
+            1,
+            "qc-quantize{wbits=4,abits=16,group=128,sym=false,search=mse},canonicalize",
+            "round-to-nearest onto asymmetric int4 weights (unsigned codes, a zero point per group of 128), each "
+            "group's range chosen by MSE search; no calibration",
+        ),
+        Recipe(
+            "w4a16-gptq-asym",
+            1,
+            "qc-gptq{wbits=4,group=128,sym=false,act_order=true,static_groups=true},"
+            "qc-quantize{wbits=4,abits=16,group=128,sym=false},canonicalize",
+            "GPTQ (act-order, static groups) onto asymmetric int4 weights with a zero point per group of 128",
+            calibration="minmax",
+        ),
+        Recipe(
+            "w3a16-gptq",
+            1,
+            "qc-gptq{wbits=3,group=128,sym=false,act_order=true,static_groups=true},"
+            "qc-quantize{wbits=3,abits=16,group=128,sym=false},canonicalize",
+            "GPTQ (act-order, static groups) onto asymmetric int3 weights with a zero point per group of 128",
+            calibration="minmax",
+        ),
     )
 }
 

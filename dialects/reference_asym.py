@@ -57,7 +57,7 @@ def unpack_uint4(p: np.ndarray, k: int) -> np.ndarray:
     return np.stack([u & 0xF, u >> 4], axis=-1).reshape(*u.shape[:-1], 2 * u.shape[-1])[..., :k]
 
 
-def _expand(a: np.ndarray, group: int, k: int) -> np.ndarray:
+def expand_groups(a: np.ndarray, group: int, k: int) -> np.ndarray:
     return np.repeat(np.asarray(a), group, axis=-1)[..., :k]
 
 
@@ -85,15 +85,15 @@ def quantize_weight_grouped_asym(
         lo, hi = group_min_max(w, group)
     g = n_groups(k, group)
     scale, zp = asymmetric_params(np.asarray(lo, F32).reshape(n, g), np.asarray(hi, F32).reshape(n, g), bits)
-    q = quantize_asym(w, _expand(scale, group, k), _expand(zp, group, k), bits)
+    q = quantize_asym(w, expand_groups(scale, group, k), expand_groups(zp, group, k), bits)
     return (pack_uint4(q) if bits <= 4 else q.view(np.int8)), scale, zp.view(np.int8)
 
 
 def dequantize_weight_asym(wq, scale, zp, *, bits: int, group: int, k: int) -> np.ndarray:
     """w[n, k] = f32(i32(q[n, k]) - i32(z[n, k // group])) · scale[n, k // group] (codes unpacked at <= 4 bits)."""
     q = unpack_uint4(wq, k) if bits <= 4 else np.asarray(wq, np.int8).view(np.uint8)
-    z = _expand(np.asarray(zp, np.int8).view(np.uint8), group, k)
-    return (q.astype(np.int32) - z.astype(np.int32)).astype(F32) * _expand(np.asarray(scale, F32), group, k)
+    z = expand_groups(np.asarray(zp, np.int8).view(np.uint8), group, k)
+    return (q.astype(np.int32) - z.astype(np.int32)).astype(F32) * expand_groups(np.asarray(scale, F32), group, k)
 
 
 def wlinear_asym(x, wq, scale, zp, b, *, bits: int, group: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from . import act_stats
 UNARY = ("qc.silu", "qc.gelu", "qc.relu")
 RESHAPES = ("tensor.collapse_shape", "tensor.expand_shape", "tensor.reshape")
 WEIGHT_CLIP = "qc.weight_clip"
+WEIGHT_RANGE = "qc.weight_range"  # (lo, hi) per output channel and group of asymmetric weights (qc-gptq{sym=false})
 WBITS = "qc.wbits"  # a layer's own weight width (qc-reorder-channels, qc-assign-precision)
 ABITS = "qc.abits"  # a layer's own activation width (qc-assign-precision)
 WGROUP = "qc.wgroup"  # a layer's own weight group size, 0 = per output channel (qc-assign-precision)

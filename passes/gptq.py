@@ -22,9 +22,14 @@ activations, `qc.abits = 8`) override the options, as in qc-awq; `qc.precision =
 without calibration statistics are left alone. Not sequential: every layer's Hessian comes from the
 float model's activations (the statistics calibration attaches), not from already quantized layers.
 
-Options: wbits (2..8, default 4), group (>= 0, default 128), sym (only true: the weight formats are
-symmetric), act_order (default false), block (>= 1, default 128), damp (> 0, default 0.01), static_groups
-(default false). Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
+sym=false: asymmetric weights (unsigned codes and a zero point per group, `reference_asym`, the GPTQ
+reference's default `sym=False` quantizer): a group's range is its (min, max) (within ±`qc.weight_clip` where
+qc-awq set one), recorded as `qc.weight_range` [N, groups, 2] for qc-quantize{sym=false}; layers with int8
+activations stay symmetric (qc.qlinear).
+
+Options: wbits (2..8, default 4), group (>= 0, default 128), sym (default true), act_order (default false),
+block (>= 1, default 128), damp (> 0, default 0.01), static_groups (default false).
+Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
 """
 
 from dataclasses import dataclass
@@ -32,12 +37,13 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects import reference as ref
+from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.irutil import ops_named
 
 from . import act_stats
-from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WGROUP, linear_weight, set_constant
+from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WEIGHT_RANGE, WGROUP, linear_weight, set_constant
 
 F32 = np.float32
 DAMP_RETRIES = 4  # a Hessian that is not positive definite after damping is retried with damp · 10, · 100 …
@@ -84,10 +90,14 @@ def gptq_quantize(
     act_order: bool = False,
     static_groups: bool = False,
     clip: np.ndarray | None = None,
+    sym: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """GPTQ of W [N, K] with input Hessian H [K, K] (see module docstring): (q int8 [N, K], range [N, groups]).
-    The quantized weight is `ref.dequantize_weight` of q with scale = `ref.symmetric_scale(range, bits)`;
-    group 0 is one group per output channel. `clip` [N, groups]: fixed ranges (implies static groups)."""
+    """GPTQ of W [N, K] with input Hessian H [K, K] (see module docstring): (q [N, K], range).
+    sym: q int8, range max|w| [N, groups]; the quantized weight is `ref.dequantize_weight` of q with scale =
+    `ref.symmetric_scale(range, bits)`. sym=false: q unsigned codes (int16), range (lo, hi) [N, groups, 2]; the
+    quantized weight is (q - z) · scale with (scale, z) = `reference_asym.asymmetric_params(lo, hi, bits)`.
+    group 0 is one group per output channel. `clip` ([N, groups], or [N, groups, 2] with sym=false): fixed
+    ranges (implies static groups)."""
     w = np.array(w, F32)
     n, k = w.shape
     g = group or k
@@ -97,31 +107,32 @@ def gptq_quantize(
     dead = np.diag(h) == 0
     h[dead, dead] = 1.0
     w[:, dead] = 0.0
-    ranges = np.zeros((n, ref.n_groups(k, g)), F32)
+    ranges = np.zeros((n, ref.n_groups(k, g)) if sym else (n, ref.n_groups(k, g), 2), F32)
     fixed = clip is not None or static_groups or g == k
     if clip is not None:
         ranges[:] = np.asarray(clip, F32).reshape(ranges.shape)
     elif fixed:
-        ranges[:] = group_ranges(w, g)
+        ranges[:] = _ranges(w, g, sym)
     perm = np.argsort(-np.diag(h), kind="stable") if act_order else np.arange(k)
     w, h = w[:, perm], h[perm][:, perm]
     u = _upper_inverse_cholesky(h, damp).astype(F32)
-    qmax = ref.qmax(bits)
-    q = np.zeros((n, k), np.int8)
-    inv = F32(1) / ref.symmetric_scale(ranges, bits)  # refreshed per group when ranges are not fixed
+    lo_q, hi_q = (-ref.qmax(bits), ref.qmax(bits)) if sym else (0, ra.umax(bits))
+    q = np.zeros((n, k), np.int16)
+    scale, zero = _params(ranges, bits, sym)  # refreshed per group when ranges are not fixed
     for i1 in range(0, k, block):
         i2 = min(i1 + block, k)
         w1, err = w[:, i1:i2].copy(), np.zeros((n, i2 - i1), F32)
         for i in range(i2 - i1):
             j = perm[i1 + i]  # the original column
+            gi = j // g
             if not fixed and j % g == 0:  # a new group: its range from the weights as they are now
                 cols = np.concatenate([w1[:, i : i + g], w[:, i2 : i1 + i + g]], axis=1)
-                ranges[:, j // g] = np.abs(cols).max(axis=1)
-                inv = F32(1) / ref.symmetric_scale(ranges, bits)
+                ranges[:, gi] = _ranges(cols, cols.shape[1], sym)[:, 0]
+                scale[:, gi], zero[:, gi] = (a[:, 0] for a in _params(ranges[:, gi : gi + 1], bits, sym))
             col = w1[:, i]
-            qi = np.clip(np.rint(col * inv[:, j // g]), -qmax, qmax)
+            qi = np.clip(np.rint(col * (F32(1) / scale[:, gi])) + zero[:, gi], lo_q, hi_q)
             q[:, i1 + i] = qi
-            deq = qi.astype(F32) * ref.symmetric_scale(ranges[:, j // g], bits)
+            deq = (qi - zero[:, gi]) * scale[:, gi]
             e = (col - deq) / u[i1 + i, i1 + i]
             w1[:, i:] -= np.outer(e, u[i1 + i, i1 + i : i2])
             err[:, i] = e
@@ -129,6 +140,19 @@ def gptq_quantize(
     out = np.empty_like(q)
     out[:, perm] = q
     return out, ranges
+
+
+def _ranges(w: np.ndarray, group: int, sym: bool) -> np.ndarray:
+    """Group ranges of w: max|w| [N, G] (sym) or (min, max) [N, G, 2]."""
+    return group_ranges(w, group) if sym else np.stack(ra.group_min_max(w, group), axis=-1)
+
+
+def _params(ranges: np.ndarray, bits: int, sym: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, zero point) [N, G] f32 of group ranges (symmetric: zero points 0)."""
+    if sym:
+        return ref.symmetric_scale(ranges, bits), np.zeros(ranges.shape, F32)
+    s, z = ra.asymmetric_params(ranges[..., 0], ranges[..., 1], bits)
+    return s, z.astype(F32)
 
 
 @dataclass(frozen=True)
@@ -149,8 +173,6 @@ class GptqPass:
             raise QcompError(f"qc-gptq: wbits must be in [2, 8], got {self.wbits}")
         if self.group < 0:
             raise QcompError(f"qc-gptq: group must be >= 0, got {self.group}")
-        if not self.sym:
-            raise QcompError("qc-gptq: sym=false (zero points) is not supported: qcomp's weight formats are symmetric")
         if self.block < 1:
             raise QcompError(f"qc-gptq: block must be >= 1, got {self.block}")
         if not 0 < self.damp < 1e3:
@@ -179,6 +201,7 @@ class GptqPass:
     def _quantize(self, op, w: np.ndarray, h: np.ndarray) -> None:
         bits, group = _bits(op, self.wbits), _group(op, self.group)
         g = group or w.shape[1]
+        sym = self.sym or _int8_activations(op)  # qc.qlinear's weights are symmetric
         clip = None
         if WEIGHT_CLIP in op.attributes:  # qc-awq's ranges: kept as static groups
             clip = np.array(op.attributes[WEIGHT_CLIP], dtype=F32)
@@ -187,6 +210,10 @@ class GptqPass:
                     f"{op.location}: qc-gptq: '{WEIGHT_CLIP}' has {clip.size} values, not one per output channel "
                     f"and group of {g}: was qc-awq run with another group size?"
                 )
+            if not sym:  # asymmetric: each group's (min, max) within ±clip
+                lo, hi = ra.group_min_max(w, g)
+                clip = clip.reshape(lo.shape)
+                clip = np.stack([np.maximum(lo, -clip), np.minimum(hi, clip)], axis=-1)
         try:
             q, ranges = gptq_quantize(
                 w,
@@ -198,12 +225,15 @@ class GptqPass:
                 act_order=self.act_order,
                 static_groups=self.static_groups,
                 clip=clip,
+                sym=sym,
             )
         except np.linalg.LinAlgError as e:
             raise QcompError(f"{op.location}: qc-gptq: {e} (raise damp)") from None
-        deq = ref.dequantize_weight(q, ref.symmetric_scale(ranges, bits), bits=8, group=g, k=w.shape[1])
-        set_constant(op, 1, deq)
-        op.attributes[WEIGHT_CLIP] = ir.DenseElementsAttr.get(
+        scale, zero = _params(ranges, bits, sym)
+        k = w.shape[1]
+        deq = (q - ra.expand_groups(zero, g, k)) * ra.expand_groups(scale, g, k)  # exact (q - z), one f32 product
+        set_constant(op, 1, deq.astype(F32))
+        op.attributes[WEIGHT_CLIP if sym else WEIGHT_RANGE] = ir.DenseElementsAttr.get(
             np.ascontiguousarray(ranges), type=ir.RankedTensorType.get(list(ranges.shape), ir.F32Type.get())
         )
 
@@ -211,6 +241,11 @@ class GptqPass:
 def _bits(op, default: int) -> int:
     a = op.attributes[WBITS] if WBITS in op.attributes else None
     return a.value if isinstance(a, ir.IntegerAttr) and 2 <= a.value <= 8 else default
+
+
+def _int8_activations(op) -> bool:
+    a = op.attributes[ABITS] if ABITS in op.attributes else None
+    return isinstance(a, ir.IntegerAttr) and a.value == 8
 
 
 def _group(op, default: int) -> int:

@@ -17,6 +17,13 @@ quantized offline through the reference semantics (`quantize_weight`, `quantize_
 A `qc.weight_clip` attribute (set by qc-awq: one range per output channel and group) replaces max|w|
 as the quantization range of that group; weights beyond it saturate.
 
+sym=false (weight-only linear layers): asymmetric weights, `qc.wlinear_asym` with unsigned codes and a zero
+point per group (`reference_asym`); a group's range is `qc.weight_range` [N, groups, 2] (lo, hi; set by
+qc-gptq{sym=false}) where present, else its (min, max) bounded by ±`qc.weight_clip`. Layers that get int8
+activations and convolutions stay symmetric. search=mse: a group without a recorded range gets the range of
+least Σ|w - deq(q(w))|^2.4 over shrunk min/max ranges (`reference_asym.mse_ranges`, the GPTQ reference's
+`find_params(mse=True)` grid: 100 steps, shrinking up to 80%), sym or not; needs no calibration.
+
 An op carrying `qc.wbits = N` gets N-bit weights whatever the `wbits` option says (per-layer widths);
 `qc.abits = 8 | 16` likewise switches a layer between int8 activations and weight-only (groups of
 `group`, 128 when the pass itself quantizes activations), as qc-assign-precision decides.
@@ -24,7 +31,8 @@ An op carrying `qc.precision = "fp32"` is left alone (how mixed precision and us
 in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
 Options: wbits (2..8, default 8), abits (8 | 16), granularity ("per_token" | "per_tensor", dynamic
-linear layers), group (>= 0, weight-only only), static (bool, abits=8 only).
+linear layers), group (>= 0, weight-only only), static (bool, abits=8 only), sym (default true; false: zero
+points, weight-only only), search ("none" | "mse", weight-only only).
 Precondition: qc ops on builtin tensors (after qc-from-torch).
 """
 
@@ -34,6 +42,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects import reference as ref
+from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.irutil import i64_attr as _i64
@@ -41,7 +50,7 @@ from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
 from .act_stats import SCALE as ACT_SCALE
-from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WGROUP
+from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WEIGHT_RANGE, WGROUP
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class QuantizePass:
     granularity: str = "per_token"
     group: int = 0
     static: bool = False
+    sym: bool = True
+    search: str = "none"
 
     def __post_init__(self):
         if not 2 <= self.wbits <= 8:
@@ -68,6 +79,10 @@ class QuantizePass:
             raise QcompError("qc-quantize: group applies to weight-only quantization (abits=16)")
         if self.static and self.abits != 8:
             raise QcompError("qc-quantize: static activation scales need abits=8")
+        if self.search not in ("none", "mse"):
+            raise QcompError(f"qc-quantize: search must be none or mse, got {self.search!r}")
+        if (not self.sym or self.search != "none") and self.abits != 16:
+            raise QcompError("qc-quantize: sym=false and search=mse apply to weight-only quantization (abits=16)")
 
     @property
     def precision(self) -> str:
@@ -85,7 +100,12 @@ class QuantizePass:
                     q = replace(self, wbits=self._wbits(op))
                 if ABITS in op.attributes and (ab := self._abits(op)) != q.abits:  # qc-assign-precision
                     q = replace(
-                        q, abits=ab, group=(self.group or 128) if ab == 16 else 0, static=self.static and ab == 8
+                        q,
+                        abits=ab,
+                        group=(self.group or 128) if ab == 16 else 0,
+                        static=self.static and ab == 8,
+                        sym=self.sym or ab == 8,  # int8 activations: symmetric qc.qlinear weights
+                        search=self.search if ab == 16 else "none",
                     )
                 if WGROUP in op.attributes and q.abits == 16:
                     q = replace(q, group=self._wgroup(op))
@@ -144,6 +164,28 @@ class QuantizePass:
                 "another group size than qc-quantize?"
             )
         return clip.reshape(want)
+
+    def _range(self, op, w, group: int):
+        """(lo, hi) [N, groups] of an asymmetric layer: `qc.weight_range`, else (min, max) within ±`qc.weight_clip`,
+        else the MSE search (search=mse), else None (the groups' min and max)."""
+        n, g = w.shape[0], ref.n_groups(w.shape[1], group)
+        if WEIGHT_RANGE in op.attributes:
+            r = np.array(op.attributes[WEIGHT_RANGE], dtype=np.float32)
+            if r.size != n * g * 2 or not np.all(np.isfinite(r)) or np.any(r[..., 0] > r[..., 1]):
+                raise QcompError(
+                    f"{op.location}: qc-quantize: '{WEIGHT_RANGE}' must hold {n}x{g}x2 finite (lo, hi) pairs with "
+                    f"lo <= hi (one per output channel and group of {group}), got {r.size} values: was qc-gptq run "
+                    "with another group size than qc-quantize?"
+                )
+            r = r.reshape(n, g, 2)
+            return r[..., 0], r[..., 1]
+        clip = self._clip(op, w, group)
+        if clip is not None:
+            lo, hi = ra.group_min_max(w, group)
+            return np.maximum(lo, -clip), np.minimum(hi, clip)
+        if self.search == "mse":
+            return ra.mse_ranges(w, bits=self.wbits, group=group, sym=False)
+        return None, None
 
     def _rewrite(self, op, w) -> None:
         conv = op.name == "qc.conv2d"
@@ -208,9 +250,22 @@ class QuantizePass:
                     operands=[x, wd.results[0], b],
                     attributes={**attrs, "qc.precision": prec},
                 )
+            elif not self.sym:
+                group = self.group or w.shape[1]
+                lo, hi = self._range(op, w, group)
+                wq, ws, wz = ra.quantize_weight_grouped_asym(w, bits=self.wbits, group=group, lo=lo, hi=hi)
+                new = ir.Operation.create(
+                    "qc.wlinear_asym",
+                    results=[op.results[0].type],
+                    operands=[x, make_constant(wq), make_constant(ws), make_constant(wz), b],
+                    attributes={"bits": _i64(self.wbits), "group": _i64(group), "qc.precision": prec},
+                )
             else:
                 group = self.group or w.shape[1]
-                wq, ws = ref.quantize_weight_grouped(w, bits=self.wbits, group=group, clip=self._clip(op, w, group))
+                clip = self._clip(op, w, group)
+                if clip is None and self.search == "mse":
+                    clip = ra.mse_ranges(w, bits=self.wbits, group=group, sym=True)[1]
+                wq, ws = ref.quantize_weight_grouped(w, bits=self.wbits, group=group, clip=clip)
                 new = ir.Operation.create(
                     "qc.wlinear",
                     results=[op.results[0].type],
