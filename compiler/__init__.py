@@ -22,11 +22,11 @@ def __getattr__(name):  # keep `import qcomp` light: torch and MLIR load on firs
         from .recipes import Recipe
 
         return Recipe
-    if name == "targets":
+    if name in ("targets", "calibrate"):  # qcomp.calibrate(model, samples, ...) calls calibrate.calibrate
         import importlib
 
-        return importlib.import_module("qcomp.targets")
+        return importlib.import_module(f"qcomp.{name}")
     raise AttributeError(name)
 
 
-__all__ = ["CompiledLM", "CompiledModel", "QcompError", "Recipe", "compile", "compile_lm", "targets"]
+__all__ = ["CompiledLM", "CompiledModel", "QcompError", "Recipe", "calibrate", "compile", "compile_lm", "targets"]

@@ -11,9 +11,12 @@ from qcomp import targets
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.frontend import import_torch
+from qcomp.irutil import find_ops
+from qcomp.passes.context import PassContext
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import Recipe, calibration_method, get_recipe
 from qcomp.taps import Tap, expose, split
+from qcomp.targets.cpu.input_checks import InputError
 from qcomp.weights import constant_array
 
 STAGES = ("torch", "qc", "quantized", "target", "llvm")
@@ -35,9 +38,12 @@ class CompiledModel:
     report: dict
     n_outputs: int
     taps: list[Tap] = field(default_factory=list)
+    finite_only: bool = False  # static activation scales: NaN/inf inputs are refused (docs/numerics.md)
 
     def _run(self, inputs) -> list[np.ndarray]:
         arrays = [x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x) for x in inputs]
+        if self.finite_only:
+            refuse_non_finite(arrays)
         outs = self.artifact(*arrays)
         self.report["target"].update(self.artifact.report)  # simulators: cycles, energy … of this call
         return outs
@@ -153,9 +159,11 @@ def compile(
     stages["torch"] = _asm(module)
     _, results = _signature_counts(module)
 
+    ctx = PassContext(target=tgt)
+
     def stage(name: str, pipeline: str) -> Pipeline:
         p = Pipeline.parse(pipeline) if pipeline else Pipeline([])
-        p.run(module)
+        p.run(module, ctx=ctx)  # passes that take a context get the caller's Target object
         for t in p.timings:
             timings[t.name] = timings.get(t.name, 0.0) + t.seconds
         stages[name] = _asm(module)
@@ -168,6 +176,7 @@ def compile(
         module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
+    static = bool(find_ops(module, lambda op: op.name == "qc.quantize", first=True))  # calibrated scales
     avg_wbits = _avg_wbits(module)
     table = _op_table(module, tgt)
     q_bytes = _weight_bytes(module)
@@ -196,7 +205,19 @@ def compile(
         report["precision_plan"] = precision_plan(module, ctable)
     if ctable is not None:
         report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
-    return CompiledModel(artifact, stages, report, results, tap_list)
+    return CompiledModel(artifact, stages, report, results, tap_list, finite_only=static)
+
+
+def refuse_non_finite(arrays) -> None:
+    """A one-line error for the first NaN or inf in a float input. A quantizer with a calibrated (static) scale
+    has no code for them: it would saturate inf and turn NaN into 0, a finite and wrong output."""
+    for i, a in enumerate(arrays):
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            at = np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)
+            raise InputError(
+                f"input {i}: {a[at]} at index {[int(j) for j in at]}: this model quantizes activations with static "
+                "(calibrated) scales, which cannot carry NaN or inf (a dynamic recipe propagates them like PyTorch)"
+            )
 
 
 def _avg_wbits(module: ir.Module) -> float | None:

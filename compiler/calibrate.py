@@ -39,6 +39,8 @@ import hashlib
 import json
 import math
 import os
+import sys
+import types
 import zipfile
 from dataclasses import dataclass, field, replace
 
@@ -261,8 +263,12 @@ class CalibrationTable:
                 gain = {str(k): float(v) for k, v in gain.items()} if gain is not None else None
             except (KeyError, TypeError, ValueError) as e:
                 raise bad(f"op {i}: {type(e).__name__}: {e}") from None
-            if absmax.ndim != 1 or not all(math.isfinite(c) and c >= 0 for c in clips.values()):
-                raise bad(f"op {i} ({key}): absmax must be a list and clips finite and >= 0")
+            if (
+                absmax.ndim != 1
+                or not np.isfinite(absmax).all()
+                or not all(math.isfinite(c) and c >= 0 for c in clips.values())
+            ):
+                raise bad(f"op {i} ({key}): absmax must be a list of finite numbers and clips finite and >= 0")
             if mean is not None and mean.shape != absmax.shape:
                 raise bad(f"op {i} ({key}): mean_abs must have the length of absmax")
             if gain is not None and not all(math.isfinite(g) and g >= 0 for g in gain.values()):
@@ -353,12 +359,14 @@ def calibrate(
     observers = [Observer(1 if t.op == "qc.conv2d" else -1, per_sample) for t in cm.taps]
     xtx: dict[int, list] = {}  # tapped input slot -> [Σ XᵀX (f64), rows]: q/k/v share one input
     for n, inputs in enumerate(samples):
+        _refuse_non_finite(f"calibration sample {n}", ((f"input {i}", x) for i, x in enumerate(inputs)))
         try:
             _, tapped = cm.run_with_taps(*inputs)
         except ValueError as e:
             raise QcompError(f"calibration sample {n}: {str(e).splitlines()[0]}") from None
         seen = set()
         for obs, (t, operands, _) in zip(observers, tapped, strict=True):
+            _refuse_non_finite(f"calibration sample {n}", [(f"the input of {t.op} at {t.location}", operands[0])])
             obs.update(operands[0])
             if hessian and t.op == "qc.linear" and isinstance(t.operands[0], int) and t.operands[0] not in seen:
                 seen.add(t.operands[0])
@@ -383,6 +391,15 @@ def calibrate(
     if sensitivity:
         table = with_output_gains(table, model, _samples(sensitivity_samples or samples[:1]), layers, sensitivity)
     return table
+
+
+def _refuse_non_finite(where: str, tensors) -> None:
+    """NaN or inf in a calibration tensor would become every scale it reaches (NaN) or an infinite clip range."""
+    for what, x in tensors:
+        a = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            at = [int(j) for j in np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)]
+            raise QcompError(f"{where}: {what} holds {a.reshape(-1)[np.ravel_multi_index(at, a.shape)]} at index {at}")
 
 
 def _hessian(xtx: dict, slot) -> np.ndarray | None:
@@ -468,3 +485,14 @@ def resolve(
             )
         return table
     return calibrate(model, calibration, method, percentile, target, sensitivity=sensitivity, hessian=hessian)
+
+
+class _CallableModule(types.ModuleType):
+    """`qcomp.calibrate(model, samples, ...)` (as README writes it) calls `calibrate`; the module's other names
+    (`CalibrationTable`, `attach`, ...) stay where they are."""
+
+    def __call__(self, *args, **kwargs) -> CalibrationTable:
+        return calibrate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -93,13 +93,14 @@ def import_torch(
                 prog = torch.export.export(
                     _prepare(model), tuple(example_inputs), dynamic_shapes=dynamic_shapes, strict=False
                 )
+                refuse_data_dependent_shapes(prog, type(model).__name__)
                 spec = spec_of(prog) if dynamic_shapes is not None else None
+                prog = prog.run_decompositions(decomposition_table())  # functional: in-place ops become outputs
+                mutated = mutated_input_outputs(prog, type(model).__name__)
                 module = fx.export_and_import(
-                    prog,
-                    output_type=OutputType.RAW,
-                    fx_importer=importer,
-                    decomposition_table=decomposition_table(),
+                    prog, output_type=OutputType.RAW, fx_importer=importer, decomposition_table={}
                 )
+            drop_results(module, mutated)
             lower_custom_ops(module)  # qcomp's own torch ops, which the backend pipeline would reject
             run_pipeline(module, BACKEND_PIPELINE.format(legal=",".join(KEPT_OPS)))
             if spec is not None and spec.dynamic:
@@ -122,6 +123,64 @@ def import_torch(
                 )
             raise QcompError(f"torch.export failed on {type(model).__name__}: {_first_line(e)}{hint}") from e
     return module
+
+
+def refuse_data_dependent_shapes(prog, model_name: str) -> None:
+    """One line naming the first op whose output shape depends on tensor values (`x[x > 0]`, `nonzero`,
+    `unique`, ...): torch.export gives it an unbacked size (u0), which the lowering cannot bound."""
+    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+    for node in prog.graph.nodes:
+        val = node.meta.get("val")
+        if isinstance(val, torch.Tensor) and free_unbacked_symbols(val.shape):
+            shape = "x".join(str(d) for d in val.shape)
+            raise QcompError(
+                f"{_source_of(node)}: {node.target} in {model_name} has a data-dependent output shape ({shape}): "
+                "qcomp compiles static shapes (or torch.export Dims); mask with torch.where instead"
+            )
+
+
+def mutated_input_outputs(prog, model_name: str) -> set[int]:
+    """The positions of @main's results that only carry an in-place update of an input (`x.mul_(2)`:
+    torch.export returns the new x ahead of the outputs). The compiled model never writes its inputs, so they
+    are dropped: the outputs are PyTorch's, the caller's tensors stay as they were. A model that updates its
+    own buffers is refused: qcomp freezes module state, later calls would not see the update."""
+    from torch.export.graph_signature import OutputKind
+
+    drop = set()
+    for i, o in enumerate(prog.graph_signature.output_specs):
+        if o.kind in (OutputKind.BUFFER_MUTATION, OutputKind.PARAMETER_MUTATION):
+            raise QcompError(
+                f"{model_name} updates its state '{o.target}' in forward: qcomp compiles a model's state as "
+                "constants, so later calls would not see the update (keep state outside the model)"
+            )
+        if o.kind == OutputKind.USER_INPUT_MUTATION:
+            drop.add(i)
+    return drop
+
+
+def drop_results(module: ir.Module, drop: set[int]) -> None:
+    """Remove the results at positions `drop` from @main (its return and its type)."""
+    if not drop:
+        return
+    with module.context:
+        for op in module.body.operations:
+            if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == "main":
+                ret = op.regions[0].blocks[0].operations[len(op.regions[0].blocks[0].operations) - 1]
+                keep = [v for i, v in enumerate(ret.operands) if i not in drop]
+                with ir.InsertionPoint(ret), ret.location:
+                    ir.Operation.create("func.return", operands=keep)
+                ret.erase()
+                ft = ir.FunctionType(ir.TypeAttr(op.attributes["function_type"]).value)
+                op.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(ft.inputs, [v.type for v in keep]))
+
+
+def _source_of(node) -> str:
+    """'file:line' of the model code that made an FX node (the innermost frame of its stack trace)."""
+    import re
+
+    frames = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
+    return f"{frames[-1][0]}:{frames[-1][1]}" if frames else "loc(unknown)"
 
 
 def _first_line(e: Exception) -> str:

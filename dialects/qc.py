@@ -174,7 +174,7 @@ def _verify_conv(op, float_names: list[str], xi: int, wi: int, bi: int) -> bool:
 
 
 class EmbeddingOp(QC.Operation, name="embedding", traits=[Pure]):
-    """y[..., :] = w[ids[...], :]. w: [V, D] float, ids: integer tensor; out-of-range ids are undefined."""
+    """y[..., :] = w[ids[...], :]. w: [V, D] float, ids: integer tensor; an id outside [0, V) gives a NaN row."""
 
     w: Operand[Tensor]
     ids: Operand[Tensor]

@@ -141,8 +141,10 @@ def matmul(a, b) -> np.ndarray:
 
 
 def embedding(w, ids) -> np.ndarray:
-    """w[ids]."""
-    return np.asarray(w, F32)[np.asarray(ids)]
+    """w[ids]; an id outside [0, V) (computed in the model: inputs are checked) gives a row of NaN."""
+    w, ids = np.asarray(w, F32), np.asarray(ids)
+    ok = (ids >= 0) & (ids < w.shape[0])
+    return np.where(ok[..., None], w[np.clip(ids, 0, max(w.shape[0] - 1, 0))], np.float32(np.nan))
 
 
 def layer_norm(x, gamma, beta, *, eps: float) -> np.ndarray:

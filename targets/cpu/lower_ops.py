@@ -172,15 +172,24 @@ def lower_conv2d(fn: Fn, attrs: dict) -> list[str]:
 
 
 def lower_embedding(fn: Fn, attrs: dict) -> list[str]:
+    """Row ids[...] of the table; an id outside [0, V) (one the model computed: inputs are checked before the
+    call) reads row clamp(id, 0, V - 1), never memory past the table, and yields NaN (`reference.embedding`)."""
     w, ids = fn.args
     yt = T(ids.shape + w.shape[1:], "f32")
     nd = yt.rank
     body = [
         f"%i = arith.index_cast %a0 : {ids.elem} to index",
         f"%j = linalg.index {nd - 1} : index",
-        "%e = tensor.extract %arg0[%i, %j] : " + w.s,
+        "%emb_lo = arith.constant 0 : index",
+        f"%emb_hi = arith.constant {max(w.shape[0] - 1, 0)} : index",
+        "%emb_nan = arith.constant 0x7FC00000 : f32",
+        "%ilo = arith.maxsi %i, %emb_lo : index",
+        "%ic = arith.minsi %ilo, %emb_hi : index",
+        "%ok = arith.cmpi eq, %ic, %i : index",
+        "%e = tensor.extract %arg0[%ic, %j] : " + w.s,
+        "%r = arith.select %ok, %e, %emb_nan : f32",
     ]
-    return [fn.generic(nd, [("%arg1", ids, dims(nd - 1))], (fn.empty(yt), yt, dims(nd)), body, "%e")]
+    return [fn.generic(nd, [("%arg1", ids, dims(nd - 1))], (fn.empty(yt), yt, dims(nd)), body, "%r")]
 
 
 def row_reduce(fn: Fn, src: str, x: T, init: str, body: list[str], extra=()) -> tuple[str, T]:
