@@ -271,8 +271,9 @@ def scales(amax: np.ndarray, qf: QFormat, tensor_amax: np.ndarray | float | None
     ta = np.asarray(amax if tensor_amax is None else tensor_amax, F32)
     ts = ta / F32(f.max_finite * ELEMS["e4m3"].max_finite)
     ts = np.where(ts == 0, F32(1), ts).astype(F32)
-    bs = round_to("e4m3", (amax / F32(f.max_finite)) / ts)
-    return (bs * ts).astype(F32)
+    with np.errstate(invalid="ignore"):  # inf / inf where the tensor holds an infinity: NaN scales
+        bs = round_to("e4m3", (amax / F32(f.max_finite)) / ts)
+        return (bs * ts).astype(F32)
 
 
 def _inverse(s: np.ndarray) -> np.ndarray:
@@ -301,13 +302,15 @@ def quantize_rows(x: np.ndarray, qf: QFormat, tensor_amax=None) -> tuple[np.ndar
         tensor_amax = np.max(amax, axis=-1, keepdims=True) if amax.size else F32(0)
     s = scales(amax, qf, tensor_amax)
     inv = np.repeat(_inverse(s), g, axis=-1)[..., :k]
-    return quantize_elems(qf.elem, x * inv), s
+    with np.errstate(invalid="ignore"):  # inf · 0 where a NaN or inf sits in a group: NaN, as on the targets
+        return quantize_elems(qf.elem, x * inv), s
 
 
 def dequantize_rows(codes: np.ndarray, s: np.ndarray, elem: str, group: int) -> np.ndarray:
     """x̂ = decode(q) · s[..., k // group] in f32."""
     v = decode(elem, codes)
-    return (v * np.repeat(np.asarray(s, F32), group, axis=-1)[..., : v.shape[-1]]).astype(F32)
+    with np.errstate(invalid="ignore"):
+        return (v * np.repeat(np.asarray(s, F32), group, axis=-1)[..., : v.shape[-1]]).astype(F32)
 
 
 def fake_quantize(x: np.ndarray, qf: QFormat, scale: np.ndarray | None = None) -> np.ndarray:

@@ -6,6 +6,7 @@ from .from_torch import FromTorchPass
 from .fuse import FusePass
 from .gptq import GptqPass
 from .quantize import QuantizePass
+from .quantize_float import QuantizeFloatPass
 from .raise_norms import RaiseNormsPass
 from .reorder_channels import ReorderChannelsPass
 from .rotate import RotatePass
@@ -21,6 +22,7 @@ PASSES: dict[str, type] = {
         FusePass,
         GptqPass,
         QuantizePass,
+        QuantizeFloatPass,
         RaiseNormsPass,
         ReorderChannelsPass,
         RotatePass,

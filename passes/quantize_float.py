@@ -1,0 +1,110 @@
+"""qc-quantize-float: round-to-nearest quantization of linear layers to float number formats (FP8, MX, NVFP4).
+
+Every `qc.linear` whose weight is a constant becomes `qc.fp_wlinear`: its weight stored as codes of the weight
+format (`dialects/formats.py`: fp8 one byte each, fp4 two per byte) with one f32 scale per output channel or
+per block of K (MX: powers of two chosen as the OCP MX v1.0 spec states; NVFP4: e4m3 block scales times one
+f32 tensor scale). With an activation format, the layer's input first goes through `qc.fp_fake_quant`
+(dynamic: scales per token, per block or per tensor chosen from x at run time) or, static=true, through
+`qc.fp_fake_quant_static` with one per-tensor scale max(qc.act_absmax) / max_finite from calibration (min-max,
+as llm-compressor's FP8 static observers); the product then runs in f32 on the fake-quantized values (an
+FP8 × FP8 product is exact in f32; accumulation in f32 as on tensor cores). Without one, activations stay
+f32 (weight-only: W4A16 MXFP4/NVFP4).
+
+Like qc-quantize: layers with `qc.precision = "fp32"` are left alone; quantized ops get `qc.precision`
+= '<format>-w<bits>a<bits>' (`formats.precision_name`, e.g. 'nvfp4-w4a16', 'fp8-w8a8'). Convolutions stay
+float. The pass combines with the outlier passes that run before it (qc-smooth, qc-rotate, qc-split-outliers).
+
+Options: wformat (a format text, default fp8), aformat ("" for f32 activations, or a format), static (bool:
+a static per-tensor activation scale; aformat must have f32 scales and block 'tensor', e.g. e4m3:f32:tensor).
+Precondition: qc ops on builtin tensors (after qc-from-torch); static=true: calibrated (`qc.act_absmax`).
+"""
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from qcomp.dialects import formats as fmt
+from qcomp.dialects._mlir import ir
+from qcomp.errors import QcompError
+from qcomp.irutil import i64_attr as _i64
+from qcomp.irutil import ops_named
+from qcomp.weights import constant_array, make_constant
+
+from .act_stats import ABSMAX
+
+
+@dataclass(frozen=True)
+class QuantizeFloatPass:
+    """Quantize linear layers to float formats (see module docstring for options)."""
+
+    name: ClassVar[str] = "qc-quantize-float"
+    wformat: str = "fp8"
+    aformat: str = ""
+    static: bool = False
+
+    def __post_init__(self):
+        w = fmt.parse(self.wformat, "qc-quantize-float: wformat")
+        a = fmt.parse(self.aformat, "qc-quantize-float: aformat") if self.aformat else None
+        if self.static and (a is None or a.scale != "f32" or a.block != -1):
+            raise QcompError(
+                "qc-quantize-float: static=true needs an aformat with one f32 scale per tensor (e.g. e4m3:f32:tensor)"
+            )
+        object.__setattr__(self, "_w", w)
+        object.__setattr__(self, "_a", a)
+
+    @property
+    def precision(self) -> str:
+        return fmt.precision_name(self._w, self._a)
+
+    def run(self, module: ir.Module) -> None:
+        with module.context, ir.Location.unknown():
+            for op in ops_named(module, "qc.linear"):
+                keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
+                w = constant_array(op.operands[1])
+                if keep == "fp32" or w is None or w.dtype != np.float32 or w.ndim != 2:
+                    continue
+                k = w.shape[1]
+                if self._a is not None and self._a.block > 0 and k % self._a.block:
+                    raise QcompError(
+                        f"{op.location}: qc-quantize-float: K = {k} is not a multiple of the activation block "
+                        f"of {self._a} ({self._a.block})"
+                    )
+                self._rewrite(op, w)
+
+    def _static_scale(self, op) -> float:
+        if ABSMAX not in op.attributes:
+            raise QcompError(
+                f"{op.location}: qc-quantize-float{{static=true}}: '{op.name}' has no '{ABSMAX}' attribute "
+                "(calibrate the model first)"
+            )
+        amax = float(np.max(np.array(op.attributes[ABSMAX], dtype=np.float32)))
+        if not np.isfinite(amax):
+            raise QcompError(f"{op.location}: qc-quantize-float: '{ABSMAX}' must be finite, got max {amax}")
+        return float(fmt.scales(np.float32(amax), self._a))
+
+    def _rewrite(self, op, w) -> None:
+        x, b = op.operands[0], op.operands[2]
+        wq, ws = fmt.quantize_weight(w, self._w)
+        group = self._w.group(w.shape[1])
+        scale = self._static_scale(op) if self.static else None
+        with ir.InsertionPoint(op), op.location:
+            if self._a is not None:
+                fa = {"format": ir.StringAttr.get(str(self._a))}
+                if scale is None:
+                    x = ir.Operation.create("qc.fp_fake_quant", results=[x.type], operands=[x], attributes=fa)
+                else:
+                    s = make_constant(np.array([scale], np.float32))
+                    x = ir.Operation.create("qc.fp_fake_quant_static", results=[x.type], operands=[x, s], attributes=fa)
+                x = x.results[0]
+            new = ir.Operation.create(
+                "qc.fp_wlinear",
+                results=[op.results[0].type],
+                operands=[x, make_constant(wq), make_constant(ws), b],
+                attributes={
+                    "format": ir.StringAttr.get(str(self._w)),
+                    "group": _i64(group),
+                    "qc.precision": ir.StringAttr.get(self.precision),
+                },
+            )
+        op.results[0].replace_all_uses_with(new.results[0])
+        op.erase()

@@ -1,0 +1,319 @@
+"""CPU lowerings of the float-format ops (qc.fp_wlinear, qc.fp_fake_quant, qc.fp_fake_quant_static), merged into
+`lower_qc`'s table; bit-identical to `dialects/formats.py`.
+
+qc.fp_wlinear keeps its weight packed in the format (fp8 one code per byte, fp4 two per byte) and decodes it on
+every call, by bit manipulation, into the f32 GEMM microkernel's panel layout [N/NR][K][NR] (a plain [N, K]
+tensor and linalg loops when N is not a multiple of 16), then runs the f32 kernel as qc.linear does. Decoding a
+code: sign, exponent E and mantissa M by shifts and masks; a normal number's f32 bits are (E + 127 - bias) << 23
+| M << (23 - mbits), a subnormal's value M · 2^(emin - mbits) (exact), NaN and infinity codes as the format
+defines them; then one mulf by the group's f32 scale, as `formats.dequantize_rows`.
+
+qc.fp_fake_quant rounds to the format as `formats.round_to` does, with integer ops on the f32 bits: the binade
+exponent max(floor(log2|y|), emin) (capped at emax + 1, which keeps infinities saturating) gives the ulp 2^(e -
+mbits) and its inverse as exact powers of two; roundeven(|y| · 1/ulp) · ulp, min with max_finite (NaN stays
+NaN), copysign. Scales as the reference chooses them: f32 (amax / max_finite, 1 where 0) per token, per tensor or
+per block; e8m0 (OCP MX: 2^clamp(floor(log2 amax) - emax_elem, -127, 127), floor(log2) from the exponent bits,
+NaN for NaN/inf amax); e4m3 block scales times a per-row f32 tensor scale (NVFP4). Block formats need static
+shapes and K a multiple of the block (the verifier checks the latter).
+"""
+
+import math
+
+from qcomp.dialects import formats as fmt
+from qcomp.errors import QcompError
+
+from .kernels import Gemm, emit_gemm, packed_f32_type, panel_vectors
+from .linalg_text import Fn, T, collapse, dims, expand, f32
+from .lower_ops import _ABSMAX, linear_loops, row_reduce
+
+_NAN_BITS, _INF_BITS, _SUB127 = 0x7FC00000, 0x7F800000, 0x00400000  # f32 bits: NaN, +inf, 2^-127
+
+
+def _ci(name: str, v: int) -> str:
+    return f"{name} = arith.constant {v} : i32"
+
+
+def decode_lines(elem: str, code: str, out: str) -> list[str]:
+    """Scalar lines turning an i32 `code` (the format's bits, high bits zero) into its f32 value `out`."""
+    f = fmt.ELEMS[elem]
+    e, m = f.ebits, f.mbits
+    lines = [
+        _ci("%d_ssh", e + m),
+        "%d_s0 = arith.shrui " + code + ", %d_ssh : i32",
+        _ci("%d_one", 1),
+        "%d_s = arith.andi %d_s0, %d_one : i32",
+        _ci("%d_c31", 31),
+        "%d_sb = arith.shli %d_s, %d_c31 : i32",
+        _ci("%d_mm", (1 << m) - 1),
+        f"%d_m = arith.andi {code}, %d_mm : i32",
+        _ci("%d_msh", m),
+        f"%d_e0 = arith.shrui {code}, %d_msh : i32",
+        _ci("%d_em", (1 << e) - 1),
+        "%d_e = arith.andi %d_e0, %d_em : i32",
+        _ci("%d_adj", 127 - f.bias),
+        "%d_eb = arith.addi %d_e, %d_adj : i32",
+        _ci("%d_c23", 23),
+        "%d_ebs = arith.shli %d_eb, %d_c23 : i32",
+        _ci("%d_msh2", 23 - m),
+        "%d_ms = arith.shli %d_m, %d_msh2 : i32",
+        "%d_nb = arith.ori %d_ebs, %d_ms : i32",
+        "%d_mf = arith.sitofp %d_m : i32 to f32",
+        f"%d_sub = arith.constant {2.0 ** (f.emin - m)} : f32",
+        "%d_sv = arith.mulf %d_mf, %d_sub : f32",
+        "%d_svb = arith.bitcast %d_sv : f32 to i32",
+        _ci("%d_z", 0),
+        "%d_isn = arith.cmpi ne, %d_e, %d_z : i32",
+        "%d_mag0 = arith.select %d_isn, %d_nb, %d_svb : i32",
+    ]
+    if f.nan == "fn":  # S.1111.111 is NaN
+        lines += [
+            _ci("%d_low", (1 << (e + m)) - 1),
+            f"%d_lw = arith.andi {code}, %d_low : i32",
+            "%d_isnan = arith.cmpi eq, %d_lw, %d_low : i32",
+            _ci("%d_nan", _NAN_BITS),
+            "%d_mag = arith.select %d_isnan, %d_nan, %d_mag0 : i32",
+        ]
+    elif f.nan == "ieee":  # top exponent: infinity (M = 0) or NaN
+        lines += [
+            "%d_top = arith.cmpi eq, %d_e, %d_em : i32",
+            _ci("%d_inf", _INF_BITS),
+            "%d_spb = arith.ori %d_inf, %d_ms : i32",
+            "%d_mag = arith.select %d_top, %d_spb, %d_mag0 : i32",
+        ]
+    else:
+        lines.append("%d_mag = arith.ori %d_mag0, %d_z : i32")
+    return [*lines, "%d_bits = arith.ori %d_mag, %d_sb : i32", f"{out} = arith.bitcast %d_bits : i32 to f32"]
+
+
+def round_lines(elem: str, y: str, out: str, tag: str = "r") -> list[str]:
+    """Scalar lines rounding f32 `y` to the format (`formats.round_to`) into f32 `out`."""
+    f = fmt.ELEMS[elem]
+    t = f"%{tag}_"
+    return [
+        f"{t}a = math.absf {y} : f32",
+        f"{t}b = arith.bitcast {t}a : f32 to i32",
+        _ci(f"{t}c23", 23),
+        f"{t}e0 = arith.shrui {t}b, {t}c23 : i32",
+        _ci(f"{t}c127", 127),
+        f"{t}e1 = arith.subi {t}e0, {t}c127 : i32",
+        _ci(f"{t}emin", f.emin),
+        _ci(f"{t}ecap", f.emax + 1),
+        f"{t}e2 = arith.maxsi {t}e1, {t}emin : i32",
+        f"{t}e = arith.minsi {t}e2, {t}ecap : i32",
+        _ci(f"{t}mb", f.mbits),
+        f"{t}ue = arith.subi {t}e, {t}mb : i32",
+        f"{t}ub0 = arith.addi {t}ue, {t}c127 : i32",
+        f"{t}ub = arith.shli {t}ub0, {t}c23 : i32",
+        f"{t}ulp = arith.bitcast {t}ub : i32 to f32",
+        f"{t}ib0 = arith.subi {t}c127, {t}ue : i32",
+        f"{t}ib = arith.shli {t}ib0, {t}c23 : i32",
+        f"{t}iulp = arith.bitcast {t}ib : i32 to f32",
+        f"{t}t = arith.mulf {t}a, {t}iulp : f32",
+        f"{t}tr = math.roundeven {t}t : f32",
+        f"{t}r = arith.mulf {t}tr, {t}ulp : f32",
+        f"{t}mx = arith.constant {f32(f.max_finite)} : f32",
+        f"{t}rc = arith.minimumf {t}r, {t}mx : f32",
+        f"{out} = math.copysign {t}rc, {y} : f32",
+    ]
+
+
+# ----------------------------------------------------------------------------- weights
+def _wdecode_body(elem: str) -> list[str]:
+    """Generic body: %a0 the stored i8 (a byte of two 4-bit codes, or one code), %a1 the scale -> %w."""
+    if fmt.ELEMS[elem].bits == 4:
+        code = [
+            "%k = linalg.index 1 : index",
+            "%c2 = arith.constant 2 : index",
+            "%par = arith.remui %k, %c2 : index",
+            "%c0 = arith.constant 0 : index",
+            "%odd = arith.cmpi ne, %par, %c0 : index",
+            "%u = arith.extui %a0 : i8 to i32",
+            _ci("%c4", 4),
+            "%hi = arith.shrui %u, %c4 : i32",
+            _ci("%c15", 15),
+            "%lo = arith.andi %u, %c15 : i32",
+            "%code = arith.select %odd, %hi, %lo : i32",
+        ]
+    else:
+        code = ["%code = arith.extui %a0 : i8 to i32"]
+    return [*code, *decode_lines(elem, "%code", "%v"), "%w = arith.mulf %v, %a1 : f32"]
+
+
+def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
+    x, wq, s, b = fn.args
+    elem, group = fmt.parse(attrs["format"]).elem, attrs["group"]
+    n, k = wq.shape[0], x.shape[-1]
+    kmap = "d1 floordiv 2" if fmt.ELEMS[elem].bits == 4 else "d1"
+    if panel_vectors(n):  # decode straight into the f32 microkernel's panels
+        pt = packed_f32_type(n, k)
+        row = f"d0 * {pt.shape[2]} + d2"
+        w = fn.generic(
+            3,
+            [("%arg1", wq, [row, kmap]), ("%arg2", s, [row, f"d1 floordiv {group}"])],
+            (fn.empty(pt), pt, ["d0", "d1", "d2"]),
+            _wdecode_body(elem),
+            "%w",
+        )
+        m = fn.count(x, x.rank - 1)
+        mt = m if isinstance(m, int) else None
+        x2 = collapse(fn, "%arg0", x, (mt, k))
+        acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg3", b))
+        return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
+    wt = T((n, k), "f32")
+    w = fn.generic(
+        2,
+        [("%arg1", wq, ["d0", kmap]), ("%arg2", s, ["d0", f"d1 floordiv {group}"])],
+        (fn.empty(wt), wt, ["d0", "d1"]),
+        _wdecode_body(elem),
+        "%w",
+    )
+    return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg3", b))]
+
+
+# ----------------------------------------------------------------------------- activations
+def _f32_scale_lines(qf: fmt.QFormat) -> list[str]:
+    """%a0 = amax -> %r = amax / max_finite (1 where 0)."""
+    return [
+        f"%mx = arith.constant {f32(qf.elem_format.max_finite)} : f32",
+        "%one = arith.constant 1.0 : f32",
+        "%zero = arith.constant 0.0 : f32",
+        "%d = arith.divf %a0, %mx : f32",
+        "%z = arith.cmpf oeq, %d, %zero : f32",
+        "%r = arith.select %z, %one, %d : f32",
+    ]
+
+
+def _e8m0_scale_lines(qf: fmt.QFormat) -> list[str]:
+    """%a0 = amax -> %r = 2^clamp(floor(log2 amax) - emax, -127, 127); NaN for a NaN or infinite amax."""
+    return [
+        "%b = arith.bitcast %a0 : f32 to i32",
+        _ci("%c23", 23),
+        "%eb = arith.shrui %b, %c23 : i32",
+        _ci("%off", 127 + qf.elem_format.emax),
+        "%x0 = arith.subi %eb, %off : i32",
+        _ci("%lo", -127),
+        _ci("%hi", 127),
+        "%x1 = arith.maxsi %x0, %lo : i32",
+        "%x = arith.minsi %x1, %hi : i32",
+        _ci("%c127", 127),
+        "%nb0 = arith.addi %x, %c127 : i32",
+        "%nb = arith.shli %nb0, %c23 : i32",
+        _ci("%m126", -126),
+        "%isn = arith.cmpi sge, %x, %m126 : i32",
+        _ci("%sub", _SUB127),
+        "%sb = arith.select %isn, %nb, %sub : i32",
+        _ci("%c255", 255),
+        "%bad = arith.cmpi eq, %eb, %c255 : i32",
+        _ci("%nan", _NAN_BITS),
+        "%rb = arith.select %bad, %nan, %sb : i32",
+        "%r = arith.bitcast %rb : i32 to f32",
+    ]
+
+
+def _nv_scale_lines(qf: fmt.QFormat) -> list[str]:
+    """%a0 = block amax, %a1 = row amax -> %r = f32(e4m3(amax / emax_val / ts)) · ts, ts = ta / (emax_val · 448)."""
+    me = qf.elem_format.max_finite
+    return [
+        f"%den = arith.constant {f32(me * fmt.ELEMS['e4m3'].max_finite)} : f32",
+        "%one = arith.constant 1.0 : f32",
+        "%zero = arith.constant 0.0 : f32",
+        "%ts0 = arith.divf %a1, %den : f32",
+        "%tz = arith.cmpf oeq, %ts0, %zero : f32",
+        "%ts = arith.select %tz, %one, %ts0 : f32",
+        f"%me = arith.constant {f32(me)} : f32",
+        "%q0 = arith.divf %a0, %me : f32",
+        "%q1 = arith.divf %q0, %ts : f32",
+        *round_lines("e4m3", "%q1", "%bs", "n"),
+        "%r = arith.mulf %bs, %ts : f32",
+    ]
+
+
+def _apply_body(elem: str) -> list[str]:
+    """%a0 = x, %a1 = its scale s -> %y = round_to(x · (1/s)) · s, 1/s taken as 0 where s is 0."""
+    return [
+        "%one = arith.constant 1.0 : f32",
+        "%zero = arith.constant 0.0 : f32",
+        "%inv0 = arith.divf %one, %a1 : f32",
+        "%sz = arith.cmpf oeq, %a1, %zero : f32",
+        "%inv = arith.select %sz, %zero, %inv0 : f32",
+        "%t = arith.mulf %a0, %inv : f32",
+        *round_lines(elem, "%t", "%q"),
+        "%y = arith.mulf %q, %a1 : f32",
+    ]
+
+
+def _map(fn: Fn, src: str, t: T, scale: str, st: T, smap: list[str], elem: str) -> str:
+    full = dims(t.rank)
+    return fn.generic(t.rank, [(src, t, full), (scale, st, smap)], (fn.empty(t), t, full), _apply_body(elem), "%y")
+
+
+def _scale_map(fn: Fn, ins: list[tuple[str, T]], body: list[str]) -> str:
+    t = ins[0][1]
+    full = dims(t.rank)
+    return fn.generic(t.rank, [(v, tt, full) for v, tt in ins], (fn.empty(t), t, full), body, "%r")
+
+
+def lower_fp_fake_quant(fn: Fn, attrs: dict) -> list[str]:
+    x = fn.args[0]
+    qf = fmt.parse(attrs["format"])
+    full = dims(x.rank)
+    if qf.block == -1 or (qf.block == 0 and x.rank < 2):  # one scale for the tensor
+        zt = T((), "f32")
+        am = fn.generic(x.rank, [("%arg0", x, full)], (fn.fill(zt, "0.0"), zt, []), _ABSMAX, "%r", n_reduce=x.rank)
+        s = fn.generic(0, [(am, zt, [])], (fn.empty(zt), zt, []), _f32_scale_lines(qf), "%r")
+        return [_map(fn, "%arg0", x, s, zt, [], qf.elem)]
+    if qf.block == 0:  # per token
+        am, rt = row_reduce(fn, "%arg0", x, "0.0", _ABSMAX)
+        s = _scale_map(fn, [(am, rt)], _f32_scale_lines(qf))
+        return [_map(fn, "%arg0", x, s, rt, full[:-1], qf.elem)]
+    if x.dynamic:
+        raise QcompError(f"cpu target: qc.fp_fake_quant with block format {qf} needs static shapes, got {x.s}")
+    k, g = x.shape[-1], qf.block
+    r = math.prod(x.shape[:-1])  # 1 for a rank-1 x
+    x2t, x3t = T((r, k), "f32"), T((r, k // g, g), "f32")
+    x2 = collapse(fn, "%arg0", x, (r, k)) if x.rank >= 2 else _expand_rank1(fn, x, x2t)
+    x3 = fn.v()
+    fn.emit(f"{x3} = tensor.expand_shape {x2} [[0], [1, 2]] output_shape [{r}, {k // g}, {g}] : {x2t.s} into {x3t.s}")
+    am, bt = row_reduce(fn, x3, x3t, "0.0", _ABSMAX)  # [R, G]
+    if qf.scale == "e8m0":
+        s = _scale_map(fn, [(am, bt)], _e8m0_scale_lines(qf))
+    elif qf.scale == "e4m3":
+        ta, tt = row_reduce(fn, am, bt, "0.0", ["%r = arith.maximumf %o, %a0 : f32"])  # [R]
+        s = fn.generic(
+            2, [(am, bt, ["d0", "d1"]), (ta, tt, ["d0"])], (fn.empty(bt), bt, ["d0", "d1"]), _nv_scale_lines(qf), "%r"
+        )
+    else:
+        s = _scale_map(fn, [(am, bt)], _f32_scale_lines(qf))
+    y3 = _map(fn, x3, x3t, s, bt, ["d0", "d1"], qf.elem)
+    y2 = _collapse3(fn, y3, x3t, x2t)
+    return [expand(fn, y2, x2t, x.shape) if x.rank >= 2 else _collapse_rank1(fn, y2, x2t, x)]
+
+
+def _expand_rank1(fn: Fn, x: T, out: T) -> str:
+    v = fn.v()
+    fn.emit(f"{v} = tensor.expand_shape %arg0 [[0, 1]] output_shape [1, {x.shape[0]}] : {x.s} into {out.s}")
+    return v
+
+
+def _collapse_rank1(fn: Fn, src: str, t: T, x: T) -> str:
+    v = fn.v()
+    fn.emit(f"{v} = tensor.collapse_shape {src} [[0, 1]] : {t.s} into {x.s}")
+    return v
+
+
+def _collapse3(fn: Fn, src: str, t3: T, t2: T) -> str:
+    v = fn.v()
+    fn.emit(f"{v} = tensor.collapse_shape {src} [[0], [1, 2]] : {t3.s} into {t2.s}")
+    return v
+
+
+def lower_fp_fake_quant_static(fn: Fn, attrs: dict) -> list[str]:
+    x, s = fn.args
+    return [_map(fn, "%arg0", x, "%arg1", s, ["0"], fmt.parse(attrs["format"]).elem)]
+
+
+LOWERINGS = {
+    "fp_wlinear": lower_fp_wlinear,
+    "fp_fake_quant": lower_fp_fake_quant,
+    "fp_fake_quant_static": lower_fp_fake_quant_static,
+}
