@@ -185,6 +185,51 @@ BUILTIN: dict[str, Recipe] = {
             "AWQ scale and clip search, then int4 weights per output channel with dynamic int8 activations",
             calibration="minmax",
         ),
+        # float number formats (issue 21; `qcomp.dialects.formats`): round-to-nearest, fake-quantized activations
+        Recipe(
+            "fp8",
+            1,
+            "qc-quantize-float{wformat=fp8,aformat=fp8},canonicalize",
+            "FP8 W8A8: e4m3 weights per output channel, e4m3 activations per token (dynamic), f32 scales",
+        ),
+        Recipe(
+            "fp8-static",
+            1,
+            "qc-quantize-float{wformat=fp8,aformat=e4m3:f32:tensor,static=true},canonicalize",
+            "FP8 W8A8: e4m3 weights per output channel, e4m3 activations with one static scale per tensor "
+            "(calibrated max|x| / 448)",
+            calibration="minmax",
+        ),
+        Recipe(
+            "mxfp8",
+            1,
+            "qc-quantize-float{wformat=mxfp8,aformat=mxfp8},canonicalize",
+            "MXFP8 (OCP MX v1.0): e4m3 weights and activations in blocks of 32 sharing an e8m0 scale",
+        ),
+        Recipe(
+            "mxfp4",
+            1,
+            "qc-quantize-float{wformat=mxfp4},canonicalize",
+            "MXFP4 weights (e2m1 in blocks of 32 with an e8m0 scale), float activations",
+        ),
+        Recipe(
+            "mxfp4-w4a4",
+            1,
+            "qc-quantize-float{wformat=mxfp4,aformat=mxfp4},canonicalize",
+            "MXFP4 weights and activations (blocks of 32, e8m0 scales)",
+        ),
+        Recipe(
+            "nvfp4",
+            1,
+            "qc-quantize-float{wformat=nvfp4},canonicalize",
+            "NVFP4 weights (e2m1 in blocks of 16 with e4m3 scales and one f32 tensor scale), float activations",
+        ),
+        Recipe(
+            "nvfp4-w4a4",
+            1,
+            "qc-quantize-float{wformat=nvfp4,aformat=nvfp4},canonicalize",
+            "NVFP4 weights and activations (activations: e4m3 block scales under an f32 scale per token)",
+        ),
         Recipe(
             "w4a16-asym",
             1,
