@@ -21,6 +21,8 @@ import torch
 W4G = "qc-quantize{wbits=4,abits=16,group=128}"
 W4A8 = "qc-quantize{wbits=4,abits=8,granularity=per_token}"
 GPTQ = "qc-gptq{wbits=4,group=128"
+W3A = "qc-quantize{wbits=3,abits=16,group=128"
+GPTQ3 = "qc-gptq{wbits=3,group=128,act_order=true,static_groups=true"
 # (precision, row label, recipe name or pipeline); the first row of each precision is round-to-nearest
 ROWS = [
     ("w4a16 g128", "rtn (= recipe w4a16)", "w4a16"),
@@ -28,11 +30,17 @@ ROWS = [
     ("w4a16 g128", "qc-gptq", GPTQ + "}," + W4G),
     ("w4a16 g128", "qc-gptq{act_order,static_groups} (= w4a16-gptq)", "w4a16-gptq"),
     ("w4a16 g128", "qc-awq + qc-gptq{act_order}", "qc-awq," + GPTQ + ",act_order=true,static_groups=true}," + W4G),
+    ("w4a16 g128", "recipe w4a16-asym (zero points, mse range)", "w4a16-asym"),
+    ("w4a16 g128", "recipe w4a16-gptq-asym (zero points)", "w4a16-gptq-asym"),
     ("w4a8 per-channel", "rtn (= recipe w4a8)", "w4a8"),
     ("w4a8 per-channel", "recipe w4a8-awq", "w4a8-awq"),
     ("w4a8 per-channel", "recipe w4a8-rotate", "w4a8-rotate"),
     ("w4a8 per-channel", "qc-gptq{group=0,act_order} (= w4a8-gptq)", "w4a8-gptq"),
     ("w4a8 per-channel", "qc-rotate + qc-gptq{group=0,act_order}", "qc-rotate,qc-gptq{group=0,act_order=true}," + W4A8),
+    ("w3a16 g128", "rtn symmetric", "qc-quantize{wbits=3,abits=16,group=128}"),
+    ("w3a16 g128", "qc-quantize{sym=false,search=mse} (asym rtn)", W3A + ",sym=false,search=mse}"),
+    ("w3a16 g128", "qc-gptq{act_order,static_groups} symmetric", GPTQ3 + "}," + W3A + "}"),
+    ("w3a16 g128", "recipe w3a16-gptq (zero points)", "w3a16-gptq"),
 ]
 
 

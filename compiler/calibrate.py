@@ -28,9 +28,8 @@ which keep them consistent as they transform the layer's input; see `qcomp.passe
 the module `qc.calibration = {method, percentile}`. `calibrate(..., sensitivity='w4a16g128')` also
 measures each linear layer's output gains (`qcomp.sensitivity`), kept in the table and attached as
 `qc.output_gain` (mse) and `qc.output_gain_kl` for qc-assign-precision{sensitivity=output_mse|output_kl}.
-`calibrate(..., hessian=True)` also streams each linear input's H = 2·XᵀX / rows over all calibration rows
-(qc-gptq; O(K²) per distinct input, saved beside the table as `<name>.hessians.npz`), attached as
-`qc.act_hessian`.
+`calibrate(..., hessian=True)` streams each linear input's H = 2·XᵀX / rows (qc-gptq; saved as
+`<name>.hessians.npz`, attached as `qc.act_hessian`); "sequential": after GPTQ of the earlier blocks.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from qcomp import sequential
 from qcomp.clip_methods import BINS, KL_LEVELS, kl_clip, mse_clip, percentile_clip, quant_mse  # noqa: F401
 from qcomp.dialects import reference as ref
 from qcomp.errors import QcompError
@@ -339,14 +339,15 @@ def calibrate(
     target="cpu",
     sensitivity: str | None = None,
     sensitivity_samples=None,
-    hessian: bool = False,
+    hessian: bool | str = False,
+    gptq: dict | None = None,
 ) -> CalibrationTable:
     """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable.
 
     sensitivity: a reference precision (e.g. 'w4a16g128') to also measure each linear layer's output gain
     on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
     qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
-    hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq), once per distinct input value."""
+    hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq)."""
     import qcomp
 
     if method not in METHODS:
@@ -387,6 +388,8 @@ def calibrate(
         )
         for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
     )
+    if hessian == "sequential":  # earlier blocks quantized by GPTQ with qc-gptq's options `gptq`
+        ops = sequential.with_sequential_hessians(ops, layers, model, samples, gptq or {})
     table = CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
     if sensitivity:
         table = with_output_gains(table, model, _samples(sensitivity_samples or samples[:1]), layers, sensitivity)
@@ -464,14 +467,7 @@ def attach(module, table: CalibrationTable, bits: int = 8) -> None:
 
 
 def resolve(
-    calibration,
-    model,
-    inputs,
-    method: str,
-    percentile: float,
-    target,
-    sensitivity: str | None = None,
-    hessian: bool = False,
+    calibration, model, inputs, method: str, percentile: float, target, sensitivity: str | None = None, hessian=False
 ) -> CalibrationTable:
     """A CalibrationTable from what `qcomp.compile(calibration=...)` accepts: a table, a .json path, or samples.
     sensitivity: the reference precision when the recipe needs output gains (measured from samples; a

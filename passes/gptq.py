@@ -142,6 +142,13 @@ def gptq_quantize(
     return out, ranges
 
 
+def dequantized(q: np.ndarray, ranges: np.ndarray, bits: int, group: int, sym: bool) -> np.ndarray:
+    """The f32 weight of `gptq_quantize`'s (q, ranges): (q - z) · scale per group (exact q - z, one product)."""
+    scale, zero = _params(ranges, bits, sym)
+    k = q.shape[1]
+    return ((q - ra.expand_groups(zero, group, k)) * ra.expand_groups(scale, group, k)).astype(F32)
+
+
 def _ranges(w: np.ndarray, group: int, sym: bool) -> np.ndarray:
     """Group ranges of w: max|w| [N, G] (sym) or (min, max) [N, G, 2]."""
     return group_ranges(w, group) if sym else np.stack(ra.group_min_max(w, group), axis=-1)
@@ -229,10 +236,7 @@ class GptqPass:
             )
         except np.linalg.LinAlgError as e:
             raise QcompError(f"{op.location}: qc-gptq: {e} (raise damp)") from None
-        scale, zero = _params(ranges, bits, sym)
-        k = w.shape[1]
-        deq = (q - ra.expand_groups(zero, g, k)) * ra.expand_groups(scale, g, k)  # exact (q - z), one f32 product
-        set_constant(op, 1, deq.astype(F32))
+        set_constant(op, 1, dequantized(q, ranges, bits, g, sym))
         op.attributes[WEIGHT_CLIP if sym else WEIGHT_RANGE] = ir.DenseElementsAttr.get(
             np.ascontiguousarray(ranges), type=ir.RankedTensorType.get(list(ranges.shape), ir.F32Type.get())
         )

@@ -1,0 +1,135 @@
+"""llm-compressor's GPTQModifier as a peer for bench/gptq.py: SmolLM2-135M W4A16 / W3A16 g128 perplexity.
+
+Runs with its own venv's python (llmcompressor pins transformers<=5.17; qcomp is not importable there)::
+
+    python3.11 -m venv ~/.cache/qcomp-bench/llmc-venv
+    ~/.cache/qcomp-bench/llmc-venv/bin/pip install /path/to/torch-2.13.0+cpu-...whl  # the CPU torch, never CUDA
+    echo 'torch==2.13.0+cpu' > c.txt; PIP_CONSTRAINT=c.txt ~/.cache/qcomp-bench/llmc-venv/bin/pip install \\
+        llmcompressor==0.14.0.1
+    ~/.cache/qcomp-bench/llmc-venv/bin/python bench/peers/llmcompressor_gptq.py --windows 16 --calib 8
+
+Same weights, windows and protocol as bench/gptq.py: the fp32 checkpoint `qcomp.models.smollm2()` caches under
+$XDG_CACHE_HOME/qcomp/smollm2-135m-fp32 (run qcomp once first), the vendored text, `windows` non-overlapping
+windows of `seq` tokens (no special tokens) scored independently in float64, calibration on the `calib`
+windows after them (qcomp.evaluate.token_windows, re-implemented here line for line); --sha prints a digest of
+the windows so both sides can be compared. Every Linear layer is quantized, lm_head included (untied from the
+embedding first, so the embedding stays fp32 as in qcomp, whose tied lm_head is a qc.linear of its own).
+
+GPTQModifier options: int weights in groups of `group` (strategy group), actorder static (qcomp's
+act_order + static_groups), block_size 128, dampening_frac 0.01; --sym / --asym picks compressed-tensors'
+symmetric (scale = absmax / 7.5, codes [-8, 7] at 4 bits — qcomp's is absmax / 7 on [-7, 7]) or asymmetric
+(zero points) format. --pipeline sequential (llm-compressor's default: each decoder layer's Hessians from the
+outputs of the already quantized layers before it) or basic (all Hessians from the float model, as qcomp's
+qc-gptq today).
+"""
+
+import argparse
+import hashlib
+import math
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qcomp"
+HF_DIR = CACHE / "smollm2-135m-fp32"
+TEXT = Path(__file__).resolve().parents[2] / "compiler" / "data" / "eb1911-shakespeare.txt"
+
+
+def token_windows(tok, text: str, windows: int, seq: int, calib: int):
+    """qcomp.evaluate.token_windows: (evaluation windows, calibration windows), [1, seq] each, disjoint."""
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    need = (windows + calib) * seq
+    if len(ids) < need:
+        sys.exit(f"the text has {len(ids)} tokens, fewer than {windows} + {calib} windows of {seq}")
+    t = torch.tensor(ids[:need], dtype=torch.int64).reshape(-1, 1, seq)
+    return list(t[:windows]), list(t[windows:])
+
+
+def perplexity(model, wins) -> float:
+    """exp(mean -log p(token t+1 | <= t)) over the windows, each scored alone, in float64 (qcomp.evaluate)."""
+    nll, count = 0.0, 0
+    with torch.no_grad():
+        for w in wins:
+            logits = model(input_ids=w, use_cache=False).logits
+            logp = torch.log_softmax(logits[0, :-1].double(), dim=-1)
+            nll += float(-logp.gather(1, w[0, 1:, None]).sum())
+            count += w.shape[1] - 1
+    return math.exp(nll / count)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--windows", type=int, default=16)
+    ap.add_argument("--seq", type=int, default=512)
+    ap.add_argument("--calib", type=int, default=8, help="calibration windows")
+    ap.add_argument("--wbits", type=int, default=4)
+    ap.add_argument("--group", type=int, default=128)
+    ap.add_argument("--asym", action="store_true", help="zero points (default: symmetric)")
+    ap.add_argument("--pipeline", choices=("sequential", "basic"), default="sequential")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sha", action="store_true", help="print a digest of the evaluation and calibration windows")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(args.threads)
+    if not (HF_DIR / "model.safetensors").is_file():
+        sys.exit(f"{HF_DIR}: no fp32 SmolLM2 checkpoint: run qcomp.models.smollm2() in qcomp's venv once first")
+
+    from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
+    from datasets import Dataset
+    from llmcompressor import oneshot
+    from llmcompressor.modifiers.quantization import GPTQModifier
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(HF_DIR)
+    model = AutoModelForCausalLM.from_pretrained(HF_DIR, dtype=torch.float32).eval()
+    if model.lm_head.weight is model.model.embed_tokens.weight:  # untie: quantizing lm_head must not touch it
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
+        model.config.tie_word_embeddings = False
+    wins, calw = token_windows(tok, TEXT.read_text(), args.windows, args.seq, args.calib)
+    if args.sha:
+        for name, ws in (("eval", wins), ("calib", calw)):
+            print(f"# {name} windows sha256 {hashlib.sha256(torch.cat(ws).numpy().tobytes()).hexdigest()[:16]}")
+    fp32 = perplexity(model, wins)
+    print(f"# llmcompressor GPTQ peer: {args.windows} windows x {args.seq} tokens, calibration {args.calib} windows")
+    print(f"# fp32 {fp32:.4f}", flush=True)
+
+    weights = QuantizationArgs(
+        num_bits=args.wbits, type="int", symmetric=not args.asym, strategy="group", group_size=args.group
+    )
+    recipe = GPTQModifier(
+        config_groups={"group_0": QuantizationScheme(targets=["Linear"], weights=weights)},
+        block_size=128,
+        dampening_frac=0.01,
+        actorder="static",
+    )
+    ds = Dataset.from_dict(
+        {"input_ids": [c[0].tolist() for c in calw], "attention_mask": [[1] * args.seq for _ in calw]}
+    )
+    start = time.perf_counter()
+    oneshot(
+        model=model,
+        dataset=ds,
+        recipe=recipe,
+        max_seq_length=args.seq,
+        num_calibration_samples=len(calw),
+        pipeline=args.pipeline,
+    )
+    gptq_s = time.perf_counter() - start
+    quantized = [n for n, m in model.named_modules() if hasattr(m, "weight_scale")]
+    value = perplexity(model, wins)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    fmt = "asym" if args.asym else "sym"
+    print(
+        f"llmcompressor GPTQModifier w{args.wbits}a16 g{args.group} {fmt} actorder=static pipeline={args.pipeline}: "
+        f"ppl {value:.4f}  x fp32 {value / fp32:.4f}  ({len(quantized)} Linear layers, GPTQ {gptq_s:.0f} s, "
+        f"peak RSS {rss:.2f} GiB)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

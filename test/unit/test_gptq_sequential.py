@@ -1,0 +1,108 @@
+"""Sequential GPTQ Hessians (`qcomp.sequential`): block b's layer inputs come from a model whose blocks < b are
+already GPTQ-quantized; calibrate(hessian="sequential") puts them on the matching qc.linear ops."""
+
+import numpy as np
+import pytest
+import torch
+from qcomp.calibrate import calibrate
+from qcomp.errors import QcompError
+from qcomp.passes.gptq import dequantized, gptq_quantize
+from qcomp.sequential import blocks_of, sequential_hessians, weight_key
+
+D = 32
+OPTS = {"wbits": 3, "group": 16, "sym": False}
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.up, self.down = torch.nn.Linear(D, 2 * D), torch.nn.Linear(2 * D, D)
+
+    def forward(self, x):
+        return x + self.down(torch.relu(self.up(x)))
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.layers = torch.nn.ModuleList(Block() for _ in range(3))
+        self.head = torch.nn.Linear(D, 8)
+
+    def forward(self, x):
+        for b in self.layers:
+            x = b(x)
+        return self.head(x)
+
+
+def _h(x: torch.Tensor) -> np.ndarray:
+    x = x.reshape(-1, x.shape[-1]).double()
+    return (2 * x.T @ x / x.shape[0]).numpy().astype(np.float32)
+
+
+def test_blocks_are_the_module_list_items_then_the_rest():
+    net = Net()
+    blocks = blocks_of(net)
+    assert [[id(m) for m in b] for b in blocks] == [
+        *[[id(b.up), id(b.down)] for b in net.layers],
+        [id(net.head)],
+    ]
+
+
+def test_each_block_sees_the_earlier_blocks_quantized():
+    net = Net().eval()
+    samples = [(torch.randn(2, 5, D),), (torch.randn(2, 5, D),)]
+    got = sequential_hessians(net, samples, OPTS)
+    # expected: quantize block by block by hand; each layer's H from the inputs of that moment
+    ref = Net().eval()
+    for b_ref, b in zip(ref.layers, net.layers, strict=True):
+        b_ref.load_state_dict(b.state_dict())
+    ref.head.load_state_dict(net.head.state_dict())
+    want = {}
+    for block in [[b.up, b.down] for b in ref.layers] + [[ref.head]]:
+        seen = {m: [] for m in block}
+        hs = [m.register_forward_pre_hook(lambda m, a, seen=seen: seen[m].append(a[0])) for m in block]
+        with torch.no_grad():
+            for s in samples:
+                ref(*s)
+        for h in hs:
+            h.remove()
+        for m in block:
+            h = _h(torch.cat([x.reshape(-1, x.shape[-1]) for x in seen[m]]))
+            w = m.weight.detach().numpy()
+            want[weight_key(w)] = h
+            q, r = gptq_quantize(w, h, bits=3, group=16, sym=False)
+            m.weight = torch.nn.Parameter(torch.from_numpy(dequantized(q, r, 3, 16, False)))
+    assert set(got) == set(want)
+    for k, h in want.items():
+        np.testing.assert_allclose(got[k], h, rtol=1e-5, atol=1e-6)
+    # the first block saw the float input; later ones did not see the float model's activations
+    float_h = _h(torch.cat([s[0] for s in samples]))
+    np.testing.assert_allclose(got[weight_key(net.layers[0].up.weight.detach().numpy())], float_h, rtol=1e-5)
+    head = weight_key(net.head.weight.detach().numpy())  # the model's own weights are untouched
+    assert not np.allclose(got[head], _float_head_h(net, samples), rtol=1e-3)
+
+
+def _float_head_h(net, samples):
+    seen = []
+    h = net.head.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    with torch.no_grad():
+        for s in samples:
+            net(*s)
+    h.remove()
+    return _h(torch.cat([x.reshape(-1, D) for x in seen]))
+
+
+def test_calibrate_attaches_the_sequential_hessians():
+    net = Net().eval()
+    samples = [(torch.randn(1, 5, D),)]
+    flat = calibrate(net, samples, hessian=True)
+    seq = calibrate(net, samples, hessian="sequential", gptq=OPTS)
+    want = sequential_hessians(net, samples, OPTS)
+    assert len(seq.ops) == 7
+    first, last = seq.ops[0], seq.ops[-1]
+    np.testing.assert_allclose(first.hessian, flat.ops[0].hessian, rtol=1e-4, atol=1e-6)  # block 0: float input
+    np.testing.assert_array_equal(last.hessian, want[weight_key(net.head.weight.detach().numpy())])
+    assert not np.allclose(last.hessian, flat.ops[-1].hessian, rtol=1e-3)
+    with pytest.raises(QcompError, match="wbits"):
+        calibrate(net, samples, hessian="sequential", gptq={"wbits": 9})
