@@ -25,6 +25,7 @@ from typing import ClassVar
 
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
+from qcomp.targets.common.float_formats import refuse_float_formats
 from qcomp.targets.common.offload import OFFLOAD_ATTR, _main, offload
 from qcomp.weights import constant_array
 
@@ -32,6 +33,8 @@ from .arch import CimArch, CimOptions
 from .mapping import plan_layer
 
 PREFIX = "cim"
+FORMATS = ("int",)  # Capabilities.facts["formats"]
+FORMAT_REASON = "crossbars store integer weight bits in their cells and take integer inputs bit-serially"
 
 
 def weight_bits(op) -> int:
@@ -64,6 +67,7 @@ class CimOffloadPass:
         return CimOptions(preset=self.preset, cell_bits=self.cell_bits or None, encoding=self.encoding or None).arch()
 
     def run(self, module: ir.Module) -> None:
+        refuse_float_formats(module, "cim", FORMATS, FORMAT_REASON)
         arch = self.arch()
         main = _main(module)
         if main is None:

@@ -24,7 +24,7 @@ from qcomp.targets.common.offload import HostProgram, OffloadedOp
 from .arch import CimArch, CimOptions
 from .energy import LayerCost, layer_cost, summary
 from .mapping import plan_layer
-from .offload_pass import CimOffloadPass
+from .offload_pass import FORMATS, CimOffloadPass
 
 if TYPE_CHECKING:
     from .simulator import CrossbarLayer
@@ -162,6 +162,7 @@ class CimTarget(Target):
                 "adc_bits": a.adc_bits,
                 "encoding": a.encoding,
                 "int8_storage": True,
+                "formats": FORMATS,
             },
         )
 

@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir
+from qcomp.targets.common.float_formats import refuse_float_formats
 from qcomp.targets.common.offload import offload
 
 NPU_OPS = ("qc.qlinear",)
 NPU_ACTS = ("none", "relu")
+FORMATS = ("int",)  # Capabilities.facts["formats"]
+FORMAT_REASON = "the systolic array has int8 MACs with i32 accumulators (no FP8 or FP4 multipliers)"
 PARTITION_ATTR = "qc.npu_partition"
 
 
@@ -52,6 +55,7 @@ class NpuOffloadPass:
     prefix: str = "npu"
 
     def run(self, module: ir.Module) -> None:
+        refuse_float_formats(module, "npu", FORMATS, FORMAT_REASON)
         n = offload(module, accepts, self.prefix)
         host = _host_qc_ops(module)
         with module.context:

@@ -23,7 +23,7 @@ from qcomp.targets.common.offload import HostProgram, offloaded_ops
 from . import isa
 from .arch import Arch, NpuOptions
 from .codegen import Gemm, Layout, generate
-from .offload_pass import NPU_OPS, NpuOffloadPass, partition
+from .offload_pass import FORMATS, NPU_OPS, NpuOffloadPass, partition
 from .program import Layer
 from .simulator import Machine, timing
 
@@ -179,6 +179,7 @@ class NpuTarget(Target):
                 "scratchpad_bytes": a.scratchpad_bytes,
                 "accumulator_bytes": a.accumulator_bytes,
                 "host": "cpu",
+                "formats": FORMATS,
             },
         )
 
