@@ -62,17 +62,17 @@ def read_results(path: str) -> dict[str, dict]:
 
 
 class _Writer:
+    """Appends records to results.jsonl, one flushed and synced line each; a torn last line (a driver killed while
+    writing) is cut off first."""
+
     def __init__(self, path: str):
         self.path = path
         if os.path.exists(path) and os.path.getsize(path):
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                torn = f.read(1) != b"\n"
-        else:
-            torn = False
+            with open(path, "rb+") as f:
+                data = f.read()
+                if not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
         self.f = open(path, "a", encoding="utf-8")  # closed by close()
-        if torn:
-            self.f.write("\n")
 
     def write(self, record: dict) -> None:
         self.f.write(json.dumps(record, sort_keys=True) + "\n")
