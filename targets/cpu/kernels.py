@@ -23,6 +23,7 @@ its body after bufferization (buffer deallocation rejects the intrinsic op): `ll
 AVX512-VNNI, elsewhere (the AVX2 fallback, generic CPUs) the same u8 × s8 quad sums in plain vector ops.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import int4_panels
@@ -99,11 +100,13 @@ class Dequant:
     """B of a 'dequant' GEMM: integer weights q as panels [N/NR][K'][NR] i8 (K' = K/2 int4 nibble pairs, low
     nibble = even k, when bits <= 4; else K' = K) and their scales as panels [N/NR][G][NR] f32 (one per group
     of `group` k, group even for nibbles): B[k, n] = f32(q[k, n]) · scale[k // group, n], as
-    `reference.dequantize_weight` (one sitofp, one mulf)."""
+    `reference.dequantize_weight` (one sitofp, one mulf). `decode` replaces the sitofp for float formats:
+    (i8 vector of codes, f32 vector result name, tag) -> vector lines (`lower_float_formats.vector_decode`)."""
 
     scales: tuple[str, T]
     bits: int
     group: int
+    decode: Callable[[str, str, str], list[str]] | None = None
 
 
 def packed_f32_type(n: int, k: int) -> T:
@@ -408,7 +411,11 @@ def _dequant_panel(fn: Fn, e: _Emitter, g: Gemm, qb: tuple[str, str], sb: tuple[
             fn.emit(f"{q}k1 = arith.addi {k0}, {e.c(1)} : index")
             parts = [(f"{q}lo", k0), (f"{q}hi", f"{q}k1")]
         for n, (v, kk) in enumerate(parts):
-            fn.emit(f"{q}f{n} = arith.sitofp {v} : vector<{LANES}xi8> to vector<{LANES}xf32>")
+            if dq.decode is None:
+                fn.emit(f"{q}f{n} = arith.sitofp {v} : vector<{LANES}xi8> to vector<{LANES}xf32>")
+            else:
+                for line in dq.decode(v, f"{q}f{n}", f"{q[1:]}d{n}"):
+                    fn.emit(line)
             fn.emit(f"{q}w{n} = arith.mulf {q}f{n}, {q}s : vector<{LANES}xf32>")
             fn.emit(f"vector.store {q}w{n}, %{t}_wsc[{kk}, {col}] : {sm}, vector<{LANES}xf32>")
     fn.emit("}")

@@ -18,13 +18,16 @@ shapes and K a multiple of the block (the verifier checks the latter).
 """
 
 import math
+import re
 
 from qcomp.dialects import formats as fmt
 from qcomp.errors import QcompError
 
-from .kernels import Gemm, emit_gemm, packed_f32_type, panel_vectors
+from .gemm_ops import PACK_F32
+from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, dims, expand, f32
 from .lower_ops import _ABSMAX, linear_loops, row_reduce
+from .vector_map import vector_body
 
 _NAN_BITS, _INF_BITS, _SUB127 = 0x7FC00000, 0x7F800000, 0x00400000  # f32 bits: NaN, +inf, 2^-127
 
@@ -139,6 +142,49 @@ def _wdecode_body(elem: str) -> list[str]:
     return [*code, *decode_lines(elem, "%code", "%v"), "%w = arith.mulf %v, %a1 : f32"]
 
 
+def vector_decode(elem: str):
+    """The `kernels.Dequant.decode` of a format: an i8 vector holding codes in its low bits (4-bit codes
+    sign-extended from their nibble) -> f32 values, `decode_lines` on vectors."""
+    mask = (1 << fmt.ELEMS[elem].bits) - 1
+
+    def emit(src: str, out: str, tag: str) -> list[str]:
+        body = [
+            "%u = arith.extui %src : i8 to i32",
+            _ci("%msk", mask),
+            "%code = arith.andi %u, %msk : i32",
+            *decode_lines(elem, "%code", "%v"),
+        ]
+        lines, _, local = vector_body(body, tag, {"%src": src})
+        res = local["%v"]
+        return [re.sub(re.escape(res) + r"\b", out, line) for line in lines]
+
+    return emit
+
+
+def _packed_twin(fn: Fn, elem: str, group: int) -> None:
+    """`<fn>_packed`: the same op on the codes and scales packed in panels (qc-cpu-pack-weights calls it where
+    both are constants), decoded inside the GEMM one panel at a time (`kernels.Dequant` with `vector_decode`):
+    the f32 weight is never written whole."""
+    x, wq, s, b = fn.args
+    n, k = wq.shape[0], x.shape[-1]
+    nr = LANES * panel_vectors(n)
+    qt = T((n // nr, wq.shape[1], nr), "i8")
+    st = T((n // nr, s.shape[1], nr), "f32")
+    g = Fn(f"{fn.name}_packed", [x, qt, st, b], fn.results)
+    m = g.count(x, x.rank - 1)
+    mt = m if isinstance(m, int) else None
+    x2 = collapse(g, "%arg0", x, (mt, k))
+    bits = 4 if fmt.ELEMS[elem].bits == 4 else 8
+    dq = Dequant(("%arg2", st), bits, group, vector_decode(elem))
+    acc = emit_gemm(
+        g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((mt, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
+    )
+    fn.extra.append(g.text([expand(g, acc, T((mt, n), "f32"), fn.results[0].shape)]))
+    fn.attrs.update(
+        {"qc.packed": f"@{g.name}", "qc.pack": f'"{PACK_F32},{PACK_F32}"', "qc.pack_operand": "array<i64: 1, 2>"}
+    )
+
+
 def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
     x, wq, s, b = fn.args
     elem, group = fmt.parse(attrs["format"]).elem, attrs["group"]
@@ -158,6 +204,8 @@ def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
         mt = m if isinstance(m, int) else None
         x2 = collapse(fn, "%arg0", x, (mt, k))
         acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg3", b))
+        if fmt.ELEMS[elem].bits != 4 or (group % 2 == 0 and k % 2 == 0):  # nibble pairs stay in one group
+            _packed_twin(fn, elem, group)
         return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
     wt = T((n, k), "f32")
     w = fn.generic(

@@ -26,8 +26,8 @@ def _store(elem: str, codes: np.ndarray) -> np.ndarray:
     return F.pack_nibbles(codes) if F.ELEMS[elem].bits == 4 else codes.view(np.int8)
 
 
-@pytest.mark.parametrize("name", WFORMATS)
-@pytest.mark.parametrize("n", [32, 5])  # 32: decoded into the microkernel's panels; 5: plain loops
+# n = 32: decoded into the microkernel's panels; n = 5: plain loops
+@pytest.mark.parametrize(("name", "n"), [*((f, 32) for f in WFORMATS), ("fp8", 5), ("fp4", 5)])
 def test_fp_wlinear_decodes_every_code_bit_exactly(name, n):
     qf = F.PRESETS[name]
     k = 64
@@ -105,3 +105,34 @@ def test_fp_fake_quant_static_saturates():
     np.testing.assert_array_equal(got[0], want[0])
     assert got[0][0, 2] == np.float32(448) * s[0]
     assert got[0][0, 3] == -np.float32(448) * s[0]
+
+
+def _dense(a: np.ndarray) -> str:
+    return "dense<" + np.array2string(a, separator=", ", threshold=1 << 20, max_line_width=1 << 20) + ">"
+
+
+@pytest.mark.parametrize("name", ["fp8", "fp8_e5m2", "mxfp6_e3m2", "fp4", "mxfp4", "nvfp4"])
+def test_constant_weights_decode_inside_the_gemm_kernel(name):
+    """Constant codes and scales are packed in panels at compile time and decoded one panel at a time inside the
+    f32 GEMM (the `_packed` twin): x = I gives the decoded weight, bit for bit."""
+    from qcomp.targets.cpu.jit import jit_from_text
+
+    qf, n, k = F.PRESETS[name], 32, 64
+    rng = np.random.default_rng(11)
+    codes = _finite_codes(qf.elem, (n, k), rng)
+    group = qf.group(k)
+    s = np.exp2(rng.integers(-6, 6, (n, k // group))).astype(np.float32) * np.float32(0.75)
+    wq = _store(qf.elem, codes)
+    text = (
+        f"func.func @main(%x: tensor<{k}x{k}xf32>) -> tensor<{k}x{n}xf32> {{\n"
+        f"  %w = arith.constant {_dense(wq)} : tensor<{n}x{wq.shape[1]}xi8>\n"
+        f"  %s = arith.constant {_dense(s)} : tensor<{n}x{s.shape[1]}xf32>\n"
+        f"  %b = arith.constant dense<0.0> : tensor<{n}xf32>\n"
+        f'  %y = "qc.fp_wlinear"(%x, %w, %s, %b) {{format = "{name}", group = {group} : i64}} : '
+        f"(tensor<{k}x{k}xf32>, tensor<{n}x{wq.shape[1]}xi8>, tensor<{n}x{s.shape[1]}xf32>, tensor<{n}xf32>) "
+        f"-> tensor<{k}x{n}xf32>\n  return %y : tensor<{k}x{n}xf32>\n}}\n"
+    )
+    fn = jit_from_text(text)
+    assert "fp_wlinear_0_packed" in fn.llvm_text  # the in-kernel decoding twin runs
+    (got,) = fn(np.eye(k, dtype=np.float32))
+    np.testing.assert_array_equal(got, F.dequantize_weight(wq, s, elem=qf.elem, group=group, k=k).T)
