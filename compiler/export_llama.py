@@ -48,6 +48,7 @@ REFUSED = {
     "qc.layer_norm": "a LayerNorm (LLaMA-family models use RMSNorm)",
     "qc.conv2d": "a convolution",
     "qc.qconv2d": "a convolution",
+    "qc.wlinear_asym": "asymmetric weights with zero points (the files hold qcomp's symmetric codes)",
 }
 
 
