@@ -1,12 +1,14 @@
 """CPU lowerings of the float-format ops (qc.fp_wlinear, qc.fp_fake_quant, qc.fp_fake_quant_static), merged into
 `lower_qc`'s table; bit-identical to `dialects/formats.py`.
 
-qc.fp_wlinear keeps its weight packed in the format (fp8 one code per byte, fp4 two per byte) and decodes it on
-every call, by bit manipulation, into the f32 GEMM microkernel's panel layout [N/NR][K][NR] (a plain [N, K]
-tensor and linalg loops when N is not a multiple of 16), then runs the f32 kernel as qc.linear does. Decoding a
-code: sign, exponent E and mantissa M by shifts and masks; a normal number's f32 bits are (E + 127 - bias) << 23
-| M << (23 - mbits), a subnormal's value M · 2^(emin - mbits) (exact), NaN and infinity codes as the format
-defines them; then one mulf by the group's f32 scale, as `formats.dequantize_rows`.
+qc.fp_wlinear keeps its weight packed in the format (fp8 one code per byte, fp4 two per byte). With constant
+weights (what qc-quantize-float makes), qc-cpu-pack-weights lays codes and scales out in panels at compile time
+and the f32 GEMM microkernel decodes one panel at a time into a [K][NR] scratch (`kernels.Dequant.decode`, on
+16-lane vectors); otherwise the whole weight is decoded per call into the microkernel's panel layout (plain
+linalg loops when N is not a multiple of 16). Decoding a code (`decode_lines`): the exponent and mantissa bits
+shifted to f32's places with the sign on top make an f32 equal to the value times 2^(bias - 127) (subnormal
+codes become f32 subnormals), so one exact multiply by 2^(127 - bias) gives the value; NaN and infinity codes
+are selected apart; then one mulf by the group's f32 scale, as `formats.dequantize_rows`.
 
 qc.fp_fake_quant rounds to the format as `formats.round_to` does, with integer ops on the f32 bits: the binade
 exponent max(floor(log2|y|), emin) (capped at emax + 1, which keeps infinities saturating) gives the ulp 2^(e -
@@ -37,55 +39,45 @@ def _ci(name: str, v: int) -> str:
 
 
 def decode_lines(elem: str, code: str, out: str) -> list[str]:
-    """Scalar lines turning an i32 `code` (the format's bits, high bits zero) into its f32 value `out`."""
+    """Scalar lines turning an i32 `code` (the format's bits, high bits zero) into its f32 value `out`.
+
+    The exponent and mantissa bits go where f32 keeps its own (a shift), with the sign on top; that f32 is
+    the value times 2^(bias - 127) (a normal code gives a normal f32, a subnormal code an f32 subnormal), so
+    one exact multiply by 2^(127 - bias) gives the value. NaN and infinity codes are selected apart."""
     f = fmt.ELEMS[elem]
     e, m = f.ebits, f.mbits
+    magmask = (1 << (e + m)) - 1
     lines = [
         _ci("%d_ssh", e + m),
         "%d_s0 = arith.shrui " + code + ", %d_ssh : i32",
-        _ci("%d_one", 1),
-        "%d_s = arith.andi %d_s0, %d_one : i32",
         _ci("%d_c31", 31),
-        "%d_sb = arith.shli %d_s, %d_c31 : i32",
-        _ci("%d_mm", (1 << m) - 1),
-        f"%d_m = arith.andi {code}, %d_mm : i32",
-        _ci("%d_msh", m),
-        f"%d_e0 = arith.shrui {code}, %d_msh : i32",
-        _ci("%d_em", (1 << e) - 1),
-        "%d_e = arith.andi %d_e0, %d_em : i32",
-        _ci("%d_adj", 127 - f.bias),
-        "%d_eb = arith.addi %d_e, %d_adj : i32",
-        _ci("%d_c23", 23),
-        "%d_ebs = arith.shli %d_eb, %d_c23 : i32",
-        _ci("%d_msh2", 23 - m),
-        "%d_ms = arith.shli %d_m, %d_msh2 : i32",
-        "%d_nb = arith.ori %d_ebs, %d_ms : i32",
-        "%d_mf = arith.sitofp %d_m : i32 to f32",
-        f"%d_sub = arith.constant {2.0 ** (f.emin - m)} : f32",
-        "%d_sv = arith.mulf %d_mf, %d_sub : f32",
-        "%d_svb = arith.bitcast %d_sv : f32 to i32",
-        _ci("%d_z", 0),
-        "%d_isn = arith.cmpi ne, %d_e, %d_z : i32",
-        "%d_mag0 = arith.select %d_isn, %d_nb, %d_svb : i32",
+        "%d_sb = arith.shli %d_s0, %d_c31 : i32",
+        _ci("%d_mm", magmask),
+        f"%d_mag = arith.andi {code}, %d_mm : i32",
+        _ci("%d_sh", 23 - m),
+        "%d_fb = arith.shli %d_mag, %d_sh : i32",
+        "%d_b = arith.ori %d_fb, %d_sb : i32",
+        "%d_t = arith.bitcast %d_b : i32 to f32",
+        f"%d_k = arith.constant {f32(2.0 ** (127 - f.bias))} : f32",
+        "%d_v = arith.mulf %d_t, %d_k : f32",
     ]
+    if f.nan == "none":
+        return [*lines[:-1], f"{out} = arith.mulf %d_t, %d_k : f32"]
     if f.nan == "fn":  # S.1111.111 is NaN
-        lines += [
-            _ci("%d_low", (1 << (e + m)) - 1),
-            f"%d_lw = arith.andi {code}, %d_low : i32",
-            "%d_isnan = arith.cmpi eq, %d_lw, %d_low : i32",
-            _ci("%d_nan", _NAN_BITS),
-            "%d_mag = arith.select %d_isnan, %d_nan, %d_mag0 : i32",
-        ]
-    elif f.nan == "ieee":  # top exponent: infinity (M = 0) or NaN
-        lines += [
-            "%d_top = arith.cmpi eq, %d_e, %d_em : i32",
+        special = ["%d_isnan = arith.cmpi eq, %d_mag, %d_mm : i32", _ci("%d_spb", _NAN_BITS)]
+    else:  # ieee: the top exponent is infinity (M = 0) or NaN; keep the mantissa bits and the sign
+        special = [
+            _ci("%d_top", ((1 << e) - 1) << m),
+            "%d_isnan = arith.cmpi sge, %d_mag, %d_top : i32",
             _ci("%d_inf", _INF_BITS),
-            "%d_spb = arith.ori %d_inf, %d_ms : i32",
-            "%d_mag = arith.select %d_top, %d_spb, %d_mag0 : i32",
+            "%d_spb = arith.ori %d_inf, %d_b : i32",
         ]
-    else:
-        lines.append("%d_mag = arith.ori %d_mag0, %d_z : i32")
-    return [*lines, "%d_bits = arith.ori %d_mag, %d_sb : i32", f"{out} = arith.bitcast %d_bits : i32 to f32"]
+    return [
+        *lines,
+        *special,
+        "%d_spf = arith.bitcast %d_spb : i32 to f32",
+        f"{out} = arith.select %d_isnan, %d_spf, %d_v : f32",
+    ]
 
 
 def round_lines(elem: str, y: str, out: str, tag: str = "r") -> list[str]:
