@@ -13,6 +13,7 @@ What qc-assign-precision reads is the layer's *output gains* ("mse", "kl"): each
 error || x Wᵀ − Q_a(x) Q_w(W)ᵀ ||² on its calibration row sample at the same candidate. It scores every
 other candidate c as gain · local_error(c): the network propagates each candidate's rounding noise with
 the same gain (measured once per layer, so the cost is one forward pass per layer, not per candidate).
+With `executor="ray"` the layers are measured in Ray tasks that load the model from its factory spec (equal gains).
 """
 
 from __future__ import annotations
@@ -75,27 +76,70 @@ def output_gains(
     weights: list[np.ndarray | None],
     rows: list[np.ndarray | None],
     reference: str = "w4a16g128",
+    executor: str | None = None,
+    model_spec: str | None = None,
+    chunks: int = 8,
 ) -> tuple[list[dict[str, float] | None], float]:
     """The output gains {"mse", "kl"} of every op (None where its weight has no PyTorch owner or no row sample) and
-    the seconds spent. `weights[i]`: op i's constant weight [N, K]; `rows[i]`: its activation row sample."""
-    cand: Candidate = parse_candidate(reference)
+    the seconds spent. `weights[i]`: op i's constant weight [N, K]; `rows[i]`: its activation row sample.
+    executor: None or 'serial' (here), 'ray' or 'ray:ADDRESS' (`qcomp.executor`): the layers are measured in
+    `chunks` Ray tasks, each loading the model from `model_spec` (a factory spec that builds this same `model`,
+    e.g. 'smollm2' or 'file.py:factory'; the module never travels) at this process's torch threads: the same
+    gains as the serial loop."""
+    from qcomp.executor import map_tasks, parse_executor
+
     start = time.perf_counter()
     owners = _owners(model)
+    items = _assign(owners, weights, rows)
+    gains: list[dict[str, float] | None] = [None] * len(weights)
+    if parse_executor(executor) is None:
+        measured = _measure(model, owners, samples, items, reference)
+    else:
+        if not model_spec:
+            raise QcompError("sensitivity: executor='ray' needs model_spec (the factory spec the workers load)")
+        n = max(1, min(chunks, len(items)))
+        args = [(model_spec, torch.get_num_threads(), samples, items[c::n], reference) for c in range(n)]
+        measured = [g for part in map_tasks(_measure_task, args, executor) for g in part]
+    for i, g in measured:
+        gains[i] = g
+    return gains, time.perf_counter() - start
+
+
+def _assign(owners: dict, weights: list, rows: list) -> list[tuple]:
+    """(op index, weight digest, owner ordinal, W, x) of every measurable op; each module owns at most one op, in
+    op order (a tied weight is quantized only where its op uses it)."""
     used: set[int] = set()
+    items = []
+    for i, (w, x) in enumerate(zip(weights, rows, strict=True)):
+        if w is None or x is None or w.ndim != 2:
+            continue
+        digest = _digest(w)
+        free = [j for j, (m, _) in enumerate(owners.get(digest, [])) if id(m) not in used]
+        if free:
+            used.add(id(owners[digest][free[0]][0]))
+            items.append((i, digest, free[0], w, x))
+    return items
+
+
+def _measure_task(model_spec: str, threads: int, samples: list[tuple], items: list[tuple], reference: str):
+    """`_measure` in a worker: the model from its factory spec (loaded once per process)."""
+    from qcomp.sweep_work import load
+
+    torch.set_num_threads(threads)
+    _, model, _ = load(model_spec)
+    return _measure(model, _owners(model), samples, items, reference)
+
+
+def _measure(model, owners: dict, samples: list[tuple], items: list[tuple], reference: str) -> list[tuple]:
+    """[(op index, gains)] of `items` (see `_assign`): one forward pass per sample and layer."""
+    cand: Candidate = parse_candidate(reference)
     model.eval()
+    found = []
     with torch.no_grad():
         refs = [_first(model(*s)).float() for s in samples]
         ref_logps = [torch.log_softmax(r, dim=-1) for r in refs]
-        gains: list[dict[str, float] | None] = []
-        for w, x in zip(weights, rows, strict=True):
-            gains.append(None)
-            if w is None or x is None or w.ndim != 2:
-                continue
-            mods = [(m, t) for m, t in owners.get(_digest(w), []) if id(m) not in used]
-            if not mods:
-                continue
-            mod, _ = mods[0]
-            used.add(id(mod))
+        for i, digest, ordinal, w, x in items:
+            mod = owners[digest][ordinal][0]
             local = local_error(w, x, cand)
             wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
             dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
@@ -117,5 +161,7 @@ def output_gains(
                 errs = np.mean([_errors(o, r, lp) for o, r, lp in zip(outs, refs, ref_logps, strict=True)], axis=0)
             finally:
                 handle.remove()
-            gains[-1] = {k: float(e) / local if local > 0 else 0.0 for k, e in zip(("mse", "kl"), errs, strict=True)}
-    return gains, time.perf_counter() - start
+            found.append(
+                (i, {k: float(e) / local if local > 0 else 0.0 for k, e in zip(("mse", "kl"), errs, strict=True)})
+            )
+    return found

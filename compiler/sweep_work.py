@@ -171,7 +171,9 @@ def calibrate_for(
     try:
         with _threads(threads):
             _, module, _ = load(m.spec)
-            return calibrate(module, reference.calibration, "minmax", percentile, "cpu", sensitivity, None, hessian)
+            return calibrate(
+                module, reference.calibration, "minmax", percentile, "cpu", sensitivity=sensitivity, hessian=hessian
+            )
     except Exception as e:
         return f"{m.spec}: calibration: {_failed(e)}"
 

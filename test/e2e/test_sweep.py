@@ -186,3 +186,23 @@ def test_pareto_front():
     pts = [(4.0, 3.0), (5.0, 2.0), (8.0, 2.5), (8.0, 1.0), (4.5, 3.5)]
     assert pareto(pts, lower_is_better=True) == [True, True, False, True, False]
     assert pareto([(4.0, 0.9), (8.0, 0.99), (8.0, 0.95)], lower_is_better=False) == [True, True, False]
+
+
+def test_sensitivity_on_ray_equals_serial(cluster):
+    import numpy as np
+    import torch
+    from qcomp.sensitivity import output_gains
+    from qcomp.sweep_work import load
+
+    _, model, (example, _) = load("mlp")
+    weights = [m.weight.detach().numpy() for m in (model.fc1, model.fc2, model.fc3)] + [None]
+    rng = np.random.default_rng(0)
+    rows = [rng.standard_normal((16, w.shape[1])).astype(np.float32) for w in weights[:3]] + [None]
+    samples = [example, (example[0] + 0.1 * torch.randn(example[0].shape, generator=torch.Generator().manual_seed(1)),)]
+    serial, _ = output_gains(model, samples, weights, rows, "w4a16g32")
+    fanned, _ = output_gains(model, samples, weights, rows, "w4a16g32", executor="ray", model_spec="mlp", chunks=2)
+    assert serial[3] is None
+    assert all(g["mse"] > 0 for g in serial[:3])
+    assert fanned == serial
+    with pytest.raises(QcompError, match="needs model_spec"):
+        output_gains(model, samples, weights, rows, "w4a16g32", executor="ray")
