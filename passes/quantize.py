@@ -32,7 +32,9 @@ in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
 Options: wbits (2..8, default 8), abits (8 | 16), granularity ("per_token" | "per_tensor", dynamic
 linear layers), group (>= 0, weight-only only), static (bool, abits=8 only), sym (default true; false: zero
-points, weight-only only), search ("none" | "mse", weight-only only).
+points, weight-only only), search ("none" | "mse", weight-only only), wformat / aformat (float number
+formats, e.g. wformat=nvfp4 or wformat=fp8,aformat=fp8: linear layers go to `qc-quantize-float` with these
+formats and `static`; the integer options are then unused).
 Precondition: qc ops on builtin tensors (after qc-from-torch).
 """
 
@@ -51,6 +53,7 @@ from qcomp.weights import constant_array, make_constant
 
 from .act_stats import SCALE as ACT_SCALE
 from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WEIGHT_RANGE, WGROUP
+from .quantize_float import QuantizeFloatPass
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,14 @@ class QuantizePass:
     static: bool = False
     sym: bool = True
     search: str = "none"
+    wformat: str = ""
+    aformat: str = ""
 
     def __post_init__(self):
+        if self.wformat or self.aformat:
+            if not self.wformat:
+                raise QcompError("qc-quantize: aformat needs a wformat (float formats: see qc-quantize-float)")
+            self.float_pass()  # validates the formats
         if not 2 <= self.wbits <= 8:
             raise QcompError(f"qc-quantize: wbits must be in [2, 8], got {self.wbits}")
         if self.abits not in (8, 16):
@@ -88,7 +97,13 @@ class QuantizePass:
     def precision(self) -> str:
         return f"w{self.wbits}a{self.abits}"
 
+    def float_pass(self) -> QuantizeFloatPass:
+        return QuantizeFloatPass(wformat=self.wformat, aformat=self.aformat, static=self.static)
+
     def run(self, module: ir.Module) -> None:
+        if self.wformat:
+            self.float_pass().run(module)
+            return
         with module.context, ir.Location.unknown():
             for op in ops_named(module, "qc.linear", "qc.conv2d"):
                 keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None

@@ -1,6 +1,7 @@
 // qc-quantize-float: linear layers to float formats (the fp8, mxfp4, nvfp4 ... recipes).
 // RUN: qcomp-opt %s --split-input-file -p 'qc-quantize-float{wformat=fp8,aformat=fp8}' | filecheck %s
 // RUN: qcomp-opt %s --split-input-file -p 'qc-quantize-float{wformat=nvfp4}' | filecheck %s --check-prefix=NV
+// RUN: qcomp-opt %s --split-input-file -p 'qc-quantize{wformat=nvfp4}' | filecheck %s --check-prefix=NV
 
 // fp8 W8A8: e4m3 weights per output channel (scale max|w| / 448; codes as torch.float8_e4m3fn casts them:
 // 4/s = 448 -> 0x7E, -1.5/s = -168 -> tie between 160 and 176 -> 160 = 0xF2 = -14), activations fake-quantized
