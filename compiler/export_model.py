@@ -49,6 +49,7 @@ def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", cali
     from qcomp.api import gain_reference, needs_hessian
     from qcomp.dialects._mlir import ir
     from qcomp.frontend import import_torch
+    from qcomp.passes.context import PassContext
     from qcomp.pipeline import Pipeline
     from qcomp.recipes import calibration_method, get_recipe
 
@@ -70,7 +71,7 @@ def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", cali
     with module.context:
         module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
     if rec.pipeline:
-        Pipeline.parse(rec.pipeline).run(module)
+        Pipeline.parse(rec.pipeline).run(module, ctx=PassContext(target=tgt))
     return module, rec
 
 

@@ -4,7 +4,8 @@
 
 MLIR cannot find Python passes by name, so the runner splits the string at top-level commas, runs
 each of our passes itself and hands each run of consecutive upstream passes to `PassManager.parse`.
-It can print the IR after every pass and times every pass.
+It can print the IR after every pass and times every pass. Passes whose `run` takes a second argument get the
+run's `PassContext` (`ctx.target`: the Target object being compiled for; see `qcomp.passes.context`).
 """
 
 import dataclasses
@@ -17,6 +18,7 @@ from typing import Any
 
 from qcomp.dialects._mlir import ir, passmanager, run_pass_manager
 from qcomp.errors import QcompError, mlir_error_text
+from qcomp.passes.context import PassContext, run_pass
 
 
 def split_top_level(text: str) -> list[str]:
@@ -111,16 +113,22 @@ class Pipeline:
                 _parse_upstream(step, context)
 
     def run(
-        self, module: ir.Module, print_after_all: bool = False, printer: Callable[[str], None] | None = None
+        self,
+        module: ir.Module,
+        print_after_all: bool = False,
+        printer: Callable[[str], None] | None = None,
+        ctx: PassContext | None = None,
     ) -> None:
+        """Run every step on `module`; our passes that take a context get `ctx` (default: no target)."""
         out = printer or (lambda s: print(s, file=sys.stderr))
+        ctx = ctx or PassContext()
         for step in self.steps:
             label = step if isinstance(step, str) else step.name
             start = time.perf_counter()
             if isinstance(step, str):
                 _run_upstream(module, step)
             else:
-                step.run(module)
+                run_pass(step, module, ctx)
                 _verify_after(module, label)
             self.timings.append(PassTiming(label, time.perf_counter() - start))
             if print_after_all:
@@ -152,8 +160,10 @@ def _run_upstream(module: ir.Module, text: str) -> None:
     run_pass_manager(_parse_upstream(text, module.context), module)
 
 
-def run_pipeline(module: ir.Module, text: str, print_after_all: bool = False) -> Pipeline:
-    """Parse and run `text` on `module`; returns the pipeline with its timings."""
+def run_pipeline(
+    module: ir.Module, text: str, print_after_all: bool = False, ctx: PassContext | None = None
+) -> Pipeline:
+    """Parse and run `text` on `module` (passes get `ctx`); returns the pipeline with its timings."""
     p = Pipeline.parse(text)
-    p.run(module, print_after_all=print_after_all)
+    p.run(module, print_after_all=print_after_all, ctx=ctx)
     return p

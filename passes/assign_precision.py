@@ -33,10 +33,12 @@ Pareto frontier (least predicted error at each average bit width, from the same 
 Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
 `group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency | arrays |
 energy), group (>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the target whose cost
-model prices latency, arrays or energy, e.g. cim:isaac; default: the module's `qc.target`, which qcomp.compile
-sets), method (dp | first_last: the common heuristic, a baseline: the last layer, then the first, second, ... at
-the widest candidate while the budget allows, the rest at the first candidate; with room for exactly two, "first
-and last layer at 8 bits").
+model prices latency, arrays or energy, e.g. cim:isaac; default: the context's target, the Target object
+qcomp.compile builds for, with its options; when the option names that target without a preset, e.g. target=cim
+while building for cim:isaac, the context's object prices too; without a context, as in qcomp-opt: the target
+named by the module's `qc.target`, with default options), method (dp | first_last: the common heuristic, a
+baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows, the rest at
+the first candidate; with room for exactly two, "first and last layer at 8 bits").
 Needs `qc.act_sample` (calibrate from samples) and, for output_mse / output_kl, `qc.output_gain[_kl]`.
 """
 
@@ -54,6 +56,7 @@ from qcomp.irutil import i64_attr, ops_named
 from . import act_stats
 from .awq import fake_quant_grouped
 from .channel_fold import ABITS, WBITS, WGROUP, linear_weight
+from .context import PassContext
 from .knapsack import solve
 from .smooth import error_rows, fake_quant_rows
 
@@ -145,7 +148,8 @@ class AssignPrecisionPass:
     def cands(self) -> list[Candidate]:
         return [parse_candidate(c, self.group) for c in self.candidates.split(":")]
 
-    def run(self, module: ir.Module) -> None:
+    def run(self, module: ir.Module, ctx: PassContext | None = None) -> None:
+        ctx = ctx or PassContext()
         cands = self.cands()
         with module.context, ir.Location.unknown():
             layers, samples, weights = [], [], []  # each weight decoded once (an lm_head is 28M floats)
@@ -168,11 +172,11 @@ class AssignPrecisionPass:
             bits = np.array([[c.bits_per_weight(ki) for c in cands] for ki in k]) * sizes[:, None]
             fixed = 0.0
             if self.budget_kind == "latency":  # seconds per layer and candidate, the rest of the model fixed
-                costs, fixed = self._latencies(module, layers, cands)
+                costs, fixed = self._latencies(module, layers, cands, ctx)
                 unit = 1e-3  # seconds per budget unit (ms)
             elif self.budget_kind in PRICED:
                 field, scale, unit = PRICED[self.budget_kind]
-                costs = self._priced(module, layers, cands, field) * scale
+                costs = self._priced(module, layers, cands, field, ctx) * scale
             else:
                 costs = bits
                 unit = sizes.sum() if self.budget_kind == "avg_wbits" else 8.0  # bits per budget unit
@@ -245,10 +249,12 @@ class AssignPrecisionPass:
             picks = trial
         return picks
 
-    def _latencies(self, module: ir.Module, layers: list, cands: list[Candidate]) -> tuple[np.ndarray, float]:
+    def _latencies(
+        self, module: ir.Module, layers: list, cands: list[Candidate], ctx: PassContext
+    ) -> tuple[np.ndarray, float]:
         """Estimated seconds of each layer at each candidate, and of the rest of one model call, from the
-        target's cost model (the `target` option, else the module's `qc.target`)."""
-        name, tgt = self._target(module)
+        target's cost model (`_target`)."""
+        name, tgt = self._target(module, ctx)
         costs = np.array([[tgt.cost(op, c.name).latency_s or 0.0 for c in cands] for op in layers])
         total = tgt.estimate_latency(module, precision_of=lambda op: "fp32")
         if total is None or not np.all(costs > 0):
@@ -256,9 +262,11 @@ class AssignPrecisionPass:
         fixed = total - sum(tgt.cost(op, "fp32").latency_s for op in layers)
         return costs, fixed
 
-    def _priced(self, module: ir.Module, layers: list, cands: list[Candidate], field: str) -> np.ndarray:
+    def _priced(
+        self, module: ir.Module, layers: list, cands: list[Candidate], field: str, ctx: PassContext
+    ) -> np.ndarray:
         """The target's `field` (arrays, energy_j) of each layer at each candidate."""
-        name, tgt = self._target(module)
+        name, tgt = self._target(module, ctx)
         costs = np.array([[getattr(tgt.cost(op, c.name), field, None) for c in cands] for op in layers], object)
         if any(v is None for v in costs.ravel()) or not np.all(costs.astype(np.float64) > 0):
             raise QcompError(
@@ -267,9 +275,12 @@ class AssignPrecisionPass:
             )
         return costs.astype(np.float64)
 
-    def _target(self, module: ir.Module):
-        """(name, Target) whose cost model prices the budget: the `target` option, else the module's qc.target."""
-        from qcomp import targets
+    def _target(self, module: ir.Module, ctx: PassContext):
+        """(name, Target) whose cost model prices the budget: the context's target, unless the `target` option
+        names another target or a preset; without a context target, the option, else the module's qc.target."""
+        if ctx.target is not None and self.target in ("", ctx.target.name):
+            return ctx.target.name, ctx.target
+        from qcomp import targets  # a target named by the option or the IR (deferred: imports every target)
 
         name = self.target
         if not name and TARGET in module.operation.attributes:
