@@ -202,6 +202,23 @@ def make_target(name: str, options: dict, seed: int, threads: int):
     return qcomp.targets.get(name, **{**extra, **options})
 
 
+def measure(cm, ref: Reference, desc: str = "") -> float:
+    """The metric of the compiled model `cm` on the reference's evaluation inputs (see module docstring)."""
+    from qcomp.evaluate import embed, perplexity
+
+    with torch.no_grad():
+        if ref.metric == "perplexity":
+            return perplexity(cm, ref.evals, desc)[0]
+        if ref.metric == "cosine":
+            pairs = zip(ref.evals, ref.outputs, strict=True)
+            return float(np.mean([float((want * embed(cm(ids, mask), mask)).sum()) for (ids, mask), want in pairs]))
+        num = den = 0.0
+        for x, want in zip(ref.evals, ref.outputs, strict=True):
+            got = _first(cm(*x)).float()
+            num, den = num + float(((got - want) ** 2).sum()), den + float((want**2).sum())
+        return num / max(den, 1e-30)
+
+
 class _Timed:
     """A compiled model that records the seconds of each call (latency: their median)."""
 
@@ -231,7 +248,7 @@ def run_point(point: dict | Point, reference: Reference, table=None) -> dict:
 
 def _run(p: Point, ref: Reference, table) -> dict:
     import qcomp
-    from qcomp.evaluate import _plan, embed, perplexity
+    from qcomp.evaluate import _plan
     from qcomp.recipes import calibration_method, get_recipe, with_budget
 
     kind, module, _ = load(p.model.spec)
@@ -243,17 +260,7 @@ def _run(p: Point, ref: Reference, table) -> dict:
     start = time.perf_counter()
     cm = _Timed(qcomp.compile(module, ref.example, target=target, recipe=rec, calibration=table))
     compiled = time.perf_counter()
-    if ref.metric == "perplexity":
-        value, _ = perplexity(cm, ref.evals, f"{p.model.spec} {rec.name}")
-    elif ref.metric == "cosine":
-        pairs = zip(ref.evals, ref.outputs, strict=True)
-        value = float(np.mean([float((want * embed(cm(ids, mask), mask)).sum()) for (ids, mask), want in pairs]))
-    else:
-        num = den = 0.0
-        for x, want in zip(ref.evals, ref.outputs, strict=True):
-            got = _first(cm(*x)).float()
-            num, den = num + float(((got - want) ** 2).sum()), den + float((want**2).sum())
-        value = num / max(den, 1e-30)
+    value = measure(cm, ref, f"{p.model.spec} {rec.name}")
     seconds = time.perf_counter() - compiled
     avg_wbits, budget = _plan(cm.cm)
     tgt = cm.cm.report.get("target", {})

@@ -206,3 +206,17 @@ def test_sensitivity_on_ray_equals_serial(cluster):
     assert fanned == serial
     with pytest.raises(QcompError, match="needs model_spec"):
         output_gains(model, samples, weights, rows, "w4a16g32", executor="ray")
+
+
+def test_cim_monte_carlo_on_ray_equals_serial(cluster):
+    from qcomp.montecarlo import cim_monte_carlo
+
+    opts = {"variation": 0.05, "adc_bits": 6}
+    serial = cim_monte_carlo("mlp", [0, 1], options=opts)  # one compile, the arrays re-programmed per seed
+    fanned = cim_monte_carlo("mlp", [0, 1], options=opts, executor="ray", chunks=2)  # one compile per seed
+    assert fanned == serial
+    values = serial["seeds"]
+    assert values[0] != values[1]  # the seed draws the device
+    assert 0 < values[0] < 1
+    with pytest.raises(QcompError, match="give `seeds`"):
+        cim_monte_carlo("mlp", [0], options={"seed": 3})
