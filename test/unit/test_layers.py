@@ -1,0 +1,261 @@
+"""The package import graph, computed from the source with `ast` (every import, at module level or inside a
+function, but not under `if TYPE_CHECKING:`), checked against the layer rule of docs/architecture.md:
+
+    floor  (dialects/, errors, irutil, weights, clip_methods)  <  targets/base.py  <  passes/, targets/  <  roof
+
+A module imports only its own layer and the ones below; a pass imports no target but targets/base.py; a target
+imports no pass and no other target (shared code lives in targets/common/, which imports no target).
+Issue 18 tracks the cycles and upward imports that exist today: they are listed below, and the tests fail on
+any cycle or upward import that is not on these lists, so the lists can only shrink (remove what gets fixed).
+"""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PACKAGES = {  # folder -> package (pyproject.toml's package-dir)
+    "compiler": "qcomp",
+    "dialects": "qcomp.dialects",
+    "passes": "qcomp.passes",
+    "targets": "qcomp.targets",
+    "tools": "qcomp.tools",
+    "examples": "qcomp.examples",
+}
+FLOOR = {"qcomp.errors", "qcomp.irutil", "qcomp.weights", "qcomp.clip_methods"}  # in compiler/ until issue 18
+
+# Strongly connected components of the import graph at the time this test was written (issue 18). A cycle
+# among modules that are not all inside one of these sets fails the test.
+KNOWN_CYCLES: list[set[str]] = [
+    {
+        "qcomp",
+        "qcomp.api",
+        "qcomp.calibrate",
+        "qcomp.evaluate",
+        "qcomp.export_gguf",
+        "qcomp.export_model",
+        "qcomp.export_onnx",
+        "qcomp.generate",
+        "qcomp.models",
+        "qcomp.passes.act_stats",
+        "qcomp.passes.assign_precision",
+        "qcomp.passes.attention_mask",
+        "qcomp.passes.awq",
+        "qcomp.passes.channel_fold",
+        "qcomp.passes.fuse",
+        "qcomp.passes.gptq",
+        "qcomp.passes.quantize",
+        "qcomp.passes.quantize_float",
+        "qcomp.passes.registry",
+        "qcomp.passes.reorder_channels",
+        "qcomp.passes.rotate",
+        "qcomp.passes.smooth",
+        "qcomp.passes.split_outliers",
+        "qcomp.pipeline",
+        "qcomp.recipes",
+        "qcomp.sensitivity",
+        "qcomp.sequential",
+        "qcomp.sweep",
+        "qcomp.sweep_spec",
+        "qcomp.sweep_work",
+        "qcomp.tools.export_cmd",
+        "qcomp.tools.generate_cmd",
+        "qcomp.tools.qcomp_main",
+        "qcomp.tools.qcomp_opt",
+        "qcomp.tools.sweep_cmd",
+    },
+    {
+        "qcomp.targets.cpu.epilogue",
+        "qcomp.targets.cpu.int4_panels",
+        "qcomp.targets.cpu.kernels",
+        "qcomp.targets.cpu.linalg_text",
+        "qcomp.targets.cpu.row_fusion",
+        "qcomp.targets.cpu.vector_map",
+        "qcomp.targets.cpu.vector_math",
+    },
+    {
+        "qcomp.dialects.reference",
+        "qcomp.dialects.reference_asym",
+    },
+]
+# Imports against the layer rule at the time this test was written (issue 18): "importer -> imported".
+KNOWN_VIOLATIONS: set[str] = {
+    "qcomp.passes.act_stats -> qcomp.calibrate",  # upward
+    "qcomp.passes.assign_precision -> qcomp.targets",  # a pass imports a target
+    "qcomp.passes.registry -> qcomp.targets",  # a pass imports a target
+    "qcomp.targets.cim.simulator -> qcomp.targets.cpu.isa",  # a target imports another target
+    "qcomp.targets.common.offload -> qcomp.targets.cpu.jit",  # a target imports another target
+    "qcomp.targets.cpu.cost_measure -> qcomp.pipeline",  # upward
+    "qcomp.targets.cpu.cost_model -> qcomp.models",  # upward
+    "qcomp.targets.cpu.cost_model -> qcomp.pipeline",  # upward
+    "qcomp.targets.cpu.cost_model -> qcomp.targets",  # a target imports the registry
+    "qcomp.targets.cpu.jit -> qcomp.shapes",  # upward
+    "qcomp.targets.gpu.emulate -> qcomp.targets.cpu.jit",  # a target imports another target
+    "qcomp.targets.gpu.rowops -> qcomp.targets.cpu.linalg_text",  # a target imports another target
+    "qcomp.targets.gpu.rowops -> qcomp.targets.cpu.vector_math",  # a target imports another target
+}
+
+
+def modules() -> dict[str, pathlib.Path]:
+    """Every module of the qcomp packages, by its dotted name."""
+    out = {}
+    for folder, pkg in PACKAGES.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            out[".".join([pkg, *parts])] = path
+    return out
+
+
+def _targets(mod: str, node: ast.Import | ast.ImportFrom, is_pkg: bool, known: dict) -> list[str]:
+    """The qcomp modules an import statement of `mod` names (a package's __init__ for `from pkg import name`)."""
+    if isinstance(node, ast.Import):
+        names = [a.name.split(".") for a in node.names]
+        return [n for parts in names for n in [_longest(parts, known)] if n]
+    base = node.module or ""
+    if node.level:
+        pkg = mod.split(".") if is_pkg else mod.split(".")[:-1]
+        base = ".".join(pkg[: len(pkg) - node.level + 1] + ([base] if base else []))
+    return [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names if base in known]
+
+
+def _longest(parts: list[str], known: dict) -> str | None:
+    return next((".".join(parts[:i]) for i in range(len(parts), 0, -1) if ".".join(parts[:i]) in known), None)
+
+
+def _type_checking(node: ast.AST) -> bool:
+    t = getattr(node, "test", None)
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in (getattr(t, "id", None), getattr(t, "attr", None))
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module -> the qcomp modules it imports (explicitly: a parent package imported on the way is not counted)."""
+    known = modules()
+    graph = {}
+    for mod, path in known.items():
+        edges: set[str] = set()
+
+        def visit(node: ast.AST, mod=mod, path=path, edges=edges) -> None:
+            if _type_checking(node):
+                for child in node.orelse:
+                    visit(child)
+                return
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                edges.update(_targets(mod, node, path.name == "__init__.py", known))
+            for child in ast.iter_child_nodes(node):
+                visit(child)
+
+        visit(ast.parse(path.read_text(), str(path)))
+        graph[mod] = edges - {mod}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    out = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, children = work[-1]
+            w = next(children, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph.get(w, ())))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = set()
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    comp.add(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    out.append(comp)
+    return out
+
+
+def layer(mod: str) -> int:
+    """0 floor, 1 targets/base.py, 2 passes and targets, 3 the roof (compiler/, tools/, examples/)."""
+    if mod.startswith("qcomp.dialects") or mod in FLOOR:
+        return 0
+    if mod == "qcomp.targets.base":
+        return 1
+    if mod.startswith(("qcomp.passes", "qcomp.targets")):
+        return 2
+    return 3
+
+
+def _target_folder(mod: str) -> str | None:
+    """`cpu` for qcomp.targets.cpu.jit; None for the registry (qcomp.targets) and targets/base.py."""
+    parts = mod.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "targets" and parts[2] != "base" else None
+
+
+def violation(a: str, b: str) -> str | None:
+    """Why `a` importing `b` breaks the layer rule, or None."""
+    if layer(b) > layer(a):
+        return "upward"
+    if layer(a) != 2 or layer(b) != 2:
+        return None
+    if a.startswith("qcomp.passes"):
+        return None if b.startswith("qcomp.passes") else "a pass imports a target"
+    if b.startswith("qcomp.passes"):
+        return "a target imports a pass"
+    ta, tb = _target_folder(a), _target_folder(b)
+    if ta is None or ta == tb or tb == "common":
+        return None
+    return "a target imports the registry" if tb is None else "a target imports another target"
+
+
+def violations(graph: dict[str, set[str]]) -> dict[str, str]:
+    return {f"{a} -> {b}": why for a, bs in graph.items() for b in bs if (why := violation(a, b))}
+
+
+# ----------------------------------------------------------------------------- tests
+def test_graph_is_computed_from_the_source():
+    graph = import_graph()
+    assert "qcomp.dialects._mlir" in graph["qcomp.dialects.qc"]  # `from ._mlir import ...`
+    assert "qcomp.targets.base" in graph["qcomp.targets.cpu.target"]  # `from qcomp.targets.base import ...`
+    assert "qcomp.targets" in graph["qcomp.api"]  # `from qcomp import targets`: the package
+    assert "qcomp.errors" in graph["qcomp.recipes"]  # `from qcomp.errors import QcompError`
+
+
+def test_cycle_and_violation_detection_can_fail():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [{"a", "b", "c"}]
+    assert violation("qcomp.errors", "qcomp.api") == "upward"
+    assert violation("qcomp.passes.smooth", "qcomp.targets.cpu.jit") == "a pass imports a target"
+    assert violation("qcomp.passes.smooth", "qcomp.targets.base") is None
+    assert violation("qcomp.targets.npu.target", "qcomp.targets.cpu.jit") == "a target imports another target"
+    assert violation("qcomp.targets.npu.target", "qcomp.targets.common.offload") is None
+    assert violation("qcomp.targets.common.offload", "qcomp.targets.cpu.jit") == "a target imports another target"
+
+
+def test_no_new_import_cycle():
+    known = set().union(*KNOWN_CYCLES)
+    new = [c for c in cycles(import_graph()) if not any(c <= k for k in KNOWN_CYCLES)]
+    joined = [sorted(c - known) or sorted(c) for c in new]  # the modules that formed or joined a cycle
+    assert not new, f"new import cycles (issue 18; break them, e.g. import from the floor): {joined}"
+
+
+def test_no_new_import_against_the_layers():
+    new = {e: why for e, why in violations(import_graph()).items() if e not in KNOWN_VIOLATIONS}
+    assert not new, f"imports against the layer rule of docs/architecture.md (issue 18): {new}"
