@@ -49,10 +49,24 @@ def ray_init(address: str | None = "local", num_cpus: int | None = None):
             except ConnectionError:
                 ray.init(**local)
         else:
+            _reachable(address)
             ray.init(address=address, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise QcompError(f"cannot connect to the Ray cluster at {address!r}: {str(e).splitlines()[0]}") from None
     return ray
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """A one-line error now when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise QcompError(f"Ray address {address!r}: expected HOST:PORT or ray://HOST:PORT, 'auto' or 'local'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise QcompError(f"cannot reach the Ray cluster at {address!r}: {e.strerror or e}") from None
 
 
 def parse_executor(executor: str | None) -> str | None:

@@ -13,6 +13,8 @@ def add_parser(sub) -> None:
     s.add_argument("-o", "--output", default=None, help="results directory (default: sweeps/<spec name>)")
     s.add_argument(
         "--ray",
+        nargs="?",
+        const="auto",
         default=None,
         metavar="auto|local|ADDRESS",
         help="run points as Ray tasks: 'local' starts a cluster on 127.0.0.1, 'auto' joins the one Ray finds "
