@@ -28,10 +28,11 @@ def pareto(points: list[tuple[float, float]], lower_is_better: bool) -> list[boo
     return [not any(beats(q, p) for q in points if q is not p) for p in points]
 
 
-def _groups(results: list[dict]) -> dict[tuple, list[dict]]:
+def _groups(results: list[dict], finite: bool = True) -> dict[tuple, list[dict]]:
+    """(model, target, metric) -> the points measured there (with a finite metric unless `finite` is False)."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in results:
-        if "error" not in r and math.isfinite(r.get("value", math.nan)):
+        if "error" not in r and (not finite or math.isfinite(r.get("value", math.nan))):
             groups[r["model"], r["target"], r["metric"]].append(r)
     return groups
 
@@ -44,9 +45,10 @@ def _fmt(v, digits: int = 4) -> str:
 
 def markdown(name: str, results: list[dict]) -> str:
     lines = [f"# Sweep {name}", ""]
-    for (model, target, metric), rows in _groups(results).items():
+    for (model, target, metric), rows in _groups(results, finite=False).items():
         lower = rows[0]["lower_is_better"]
         front = pareto([(r["avg_wbits"], r["value"]) for r in rows], lower)
+        front = [on and math.isfinite(r["value"]) for r, on in zip(rows, front, strict=True)]
         lines += [
             f"## {model} on {target}: {metric} ({'lower' if lower else 'higher'} is better; fp32 "
             f"{_fmt(rows[0]['fp32_value'], 6)})",
