@@ -12,7 +12,6 @@ of those symbols (`s0`, `2*s0`). A `ShapeSpec` keeps both, so that a compiled fu
 import json
 from dataclasses import dataclass
 
-import torch
 from qcomp.errors import QcompError
 
 Dim = int | str  # a static size, or a symbol's name
@@ -88,6 +87,8 @@ def _eval(expr: str, env: dict[str, int]) -> int:
 def _dim(d, ranges: dict) -> Dim:
     if isinstance(d, int):
         return d
+    import torch  # here, not at the top: qcomp-opt imports this module and never needs torch
+
     expr = d.node.expr if isinstance(d, torch.SymInt) else d
     if hasattr(expr, "is_number") and expr.is_number:
         return int(expr)
@@ -96,6 +97,8 @@ def _dim(d, ranges: dict) -> Dim:
 
 def spec_of(prog) -> ShapeSpec:
     """The ShapeSpec of a torch.export ExportedProgram."""
+    import torch
+
     sig = prog.graph_signature
     user_inputs = set(sig.user_inputs)
     ranges = {}
