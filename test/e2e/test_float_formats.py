@@ -69,3 +69,21 @@ def test_integer_accelerators_refuse_float_formats(target):
     with pytest.raises(QcompError, match="float number formats") as e:
         qcomp.compile(model, inputs, target=target, recipe="nvfp4")
     assert "\n" not in str(e.value)
+
+
+def test_combines_with_rotation_and_smoothing():
+    """qc-rotate and qc-smooth run before the float quantizer: every linear layer of tiny-llama ends up NVFP4
+    (weights and activations) and the model stays close to PyTorch."""
+    from qcomp.recipes import Recipe
+
+    model, inputs = BUILTIN["tiny-llama"]()
+    with torch.no_grad():
+        want = model(*inputs).numpy()
+    pipeline = "qc-rotate{kind=hadamard},qc-smooth{alpha=0.5},qc-quantize{wformat=nvfp4,aformat=nvfp4}"
+    cm = qcomp.compile(
+        model, inputs, recipe=Recipe("nvfp4-rot", 1, pipeline, calibration="minmax"), calibration=[inputs]
+    )
+    ops = [r["op"] for r in cm.report["ops"]]
+    assert "qc.linear" not in ops
+    assert ops.count("qc.fp_wlinear") == 15  # 2 layers x (q, k, v, o, gate, up, down) + the LM head
+    assert cosine(cm(*inputs).numpy(), want) >= 0.97
