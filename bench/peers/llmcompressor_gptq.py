@@ -1,4 +1,10 @@
-"""llm-compressor's GPTQModifier as a peer for bench/gptq.py: SmolLM2-135M W4A16 / W3A16 g128 perplexity.
+"""llm-compressor's GPTQModifier as a peer for bench/gptq.py: SmolLM2-135M W4A16 / W3A16 perplexity.
+
+Group size: SmolLM2's hidden size is 576 = 4.5 x 128, and llm-compressor 0.14 cannot quantize in groups of 128
+with a partial last group: its divisibility check refuses the model, and with bypass_divisibility_checks=True
+its observer fails (`unflatten: sizes [-1, 128] don't multiply up to 576`). So the llm-compressor comparison
+runs at --group 64 (576 and 1536 divide), and at g128 the peer is bench/peers/gptq_reference.py (the GPTQ
+reference implementation's algorithm in plain PyTorch).
 
 Runs with its own venv's python (llmcompressor pins transformers<=5.17; qcomp is not importable there)::
 
@@ -24,8 +30,6 @@ qc-gptq today).
 """
 
 import argparse
-import hashlib
-import math
 import os
 import resource
 import sys
@@ -34,31 +38,8 @@ from pathlib import Path
 
 import torch
 
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qcomp"
-HF_DIR = CACHE / "smollm2-135m-fp32"
-TEXT = Path(__file__).resolve().parents[2] / "compiler" / "data" / "eb1911-shakespeare.txt"
-
-
-def token_windows(tok, text: str, windows: int, seq: int, calib: int):
-    """qcomp.evaluate.token_windows: (evaluation windows, calibration windows), [1, seq] each, disjoint."""
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    need = (windows + calib) * seq
-    if len(ids) < need:
-        sys.exit(f"the text has {len(ids)} tokens, fewer than {windows} + {calib} windows of {seq}")
-    t = torch.tensor(ids[:need], dtype=torch.int64).reshape(-1, 1, seq)
-    return list(t[:windows]), list(t[windows:])
-
-
-def perplexity(model, wins) -> float:
-    """exp(mean -log p(token t+1 | <= t)) over the windows, each scored alone, in float64 (qcomp.evaluate)."""
-    nll, count = 0.0, 0
-    with torch.no_grad():
-        for w in wins:
-            logits = model(input_ids=w, use_cache=False).logits
-            logp = torch.log_softmax(logits[0, :-1].double(), dim=-1)
-            nll += float(-logp.gather(1, w[0, 1:, None]).sum())
-            count += w.shape[1] - 1
-    return math.exp(nll / count)
+sys.path.insert(0, str(Path(__file__).parent))
+from protocol import digest, load_smollm2, perplexity, token_windows
 
 
 def _levels(w: torch.Tensor, group: int) -> int:
@@ -74,7 +55,7 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--calib", type=int, default=8, help="calibration windows")
     ap.add_argument("--wbits", type=int, default=4)
-    ap.add_argument("--group", type=int, default=128)
+    ap.add_argument("--group", type=int, default=64, help="576 and 1536 must divide (see the docstring)")
     ap.add_argument("--asym", action="store_true", help="zero points (default: symmetric)")
     ap.add_argument("--pipeline", choices=("sequential", "basic"), default="sequential")
     ap.add_argument("--threads", type=int, default=1)
@@ -82,24 +63,16 @@ def main() -> int:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
-    if not (HF_DIR / "model.safetensors").is_file():
-        sys.exit(f"{HF_DIR}: no fp32 SmolLM2 checkpoint: run qcomp.models.smollm2() in qcomp's venv once first")
 
     from compressed_tensors.quantization import QuantizationArgs, QuantizationScheme
     from datasets import Dataset
     from llmcompressor import oneshot
     from llmcompressor.modifiers.quantization import GPTQModifier
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(HF_DIR)
-    model = AutoModelForCausalLM.from_pretrained(HF_DIR, dtype=torch.float32).eval()
-    if model.lm_head.weight is model.model.embed_tokens.weight:  # untie: quantizing lm_head must not touch it
-        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
-        model.config.tie_word_embeddings = False
-    wins, calw = token_windows(tok, TEXT.read_text(), args.windows, args.seq, args.calib)
+    model, tok = load_smollm2()
+    wins, calw = token_windows(tok, args.windows, args.seq, args.calib)
     if args.sha:
-        for name, ws in (("eval", wins), ("calib", calw)):
-            print(f"# {name} windows sha256 {hashlib.sha256(torch.cat(ws).numpy().tobytes()).hexdigest()[:16]}")
+        print(f"# eval windows sha256 {digest(wins)}, calibration windows sha256 {digest(calw)}")
     fp32 = perplexity(model, wins)
     print(f"# llmcompressor GPTQ peer: {args.windows} windows x {args.seq} tokens, calibration {args.calib} windows")
     print(f"# fp32 {fp32:.4f}", flush=True)
@@ -112,7 +85,6 @@ def main() -> int:
         block_size=128,
         dampening_frac=0.01,
         actorder="static",
-        bypass_divisibility_checks=True,  # K = 576 = 4.5 groups of 128: a partial last group, as in qcomp
     )
     ds = Dataset.from_dict(
         {"input_ids": [c[0].tolist() for c in calw], "attention_mask": [[1] * args.seq for _ in calw]}

@@ -75,3 +75,21 @@ def test_int8_activation_layers_stay_symmetric():
         Pipeline.parse("qc-gptq{wbits=4,sym=false},qc-quantize{wbits=4,abits=16,sym=false}").run(module)
         (op,) = ops_named(module, "qc.qlinear")
         np.testing.assert_array_equal(constant_array(op.operands[2]), want_q)
+
+
+def test_same_weights_as_the_gptq_reference_algorithm():
+    # bench/peers/gptq_reference.py re-implements IST-DASLab/gptq's fasterquant in plain PyTorch; with zero
+    # points, act-order and static groups (both take group ranges from the original weight) the algorithms agree
+    sys.path.insert(0, str(Path(__file__).parents[2] / "bench" / "peers"))
+    import torch
+    from gptq_reference import fasterquant
+    from qcomp.passes.gptq import dequantized
+
+    x, w = _layer(4)
+    w = w + 0.3
+    h = hessian_of(x).astype(np.float32)
+    q, ranges = gptq_quantize(w, h, bits=4, group=32, act_order=True, static_groups=True, sym=False)
+    theirs = fasterquant(torch.from_numpy(w), torch.from_numpy(h), 4, False, 32, True, True).numpy()
+    ours = dequantized(q, ranges, 4, 32, False)
+    assert np.mean(ours == theirs) > 0.99  # f32 Cholesky on both sides; a tie may round the other way
+    np.testing.assert_allclose(ours, theirs, atol=np.abs(w).max() / 7)
