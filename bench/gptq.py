@@ -1,12 +1,18 @@
 """GPTQ against round-to-nearest and AWQ at 4 bits on SmolLM2-135M, in one run.
 
     .venv/bin/python bench/gptq.py [--windows 16] [--seq 512] [--calib 8] [--threads 1] [--match TEXT]
+                                   [--group 128] [--sequential]
 
 Protocol of shared/notes/models.md, as `qcomp eval` runs it: perplexity over the first `windows`
 non-overlapping 512-token windows of the vendored text (lower is better), calibration on the `calib`
 windows after them. Calibration (with each linear input's Hessian, for qc-gptq) runs once and every row
 reuses the table, so rows differ only by their pipeline. Prints the time of calibration and of each row's
-compile (qc-gptq included), and the process's peak RSS.
+compile (qc-gptq included), and the process's peak RSS. --sequential adds GPTQ rows on sequential Hessians
+(one more calibration per distinct qc-gptq options); --group G makes every g128 row g<G> (bench/peers/
+llmcompressor_gptq.py runs at g64: llm-compressor cannot do 576 columns in groups of 128).
+
+Peers on the same weights, windows and protocol: bench/peers/gptq_reference.py (the GPTQ reference algorithm,
+g128) and bench/peers/llmcompressor_gptq.py (llm-compressor's GPTQModifier, g64), each in its own process.
 """
 
 import argparse
@@ -42,12 +48,24 @@ ROWS = [
     ("w3a16 g128", "qc-gptq{act_order,static_groups} symmetric", GPTQ3 + "}," + W3A + "}"),
     ("w3a16 g128", "recipe w3a16-gptq (zero points)", "w3a16-gptq"),
 ]
+# --sequential: these rows again on Hessians from a model whose earlier blocks are GPTQ-quantized with the
+# row's qc-gptq options (calibrate(hessian="sequential", gptq=...)); (precision, label, recipe, gptq options)
+G4 = {"wbits": 4, "group": 128, "act_order": True, "static_groups": True}
+SEQ_ROWS = [
+    ("w4a16 g128", "w4a16-gptq, sequential Hessians", "w4a16-gptq", G4),
+    ("w4a16 g128", "w4a16-gptq-asym, sequential Hessians", "w4a16-gptq-asym", {**G4, "sym": False}),
+    ("w3a16 g128", "w3a16-gptq, sequential Hessians", "w3a16-gptq", {**G4, "wbits": 3, "sym": False}),
+]
 
 
-def _recipe(spec: str):
+def _recipe(spec: str, group: int = 128):
+    """The recipe (a built-in name or a pipeline) with its groups of 128 made groups of `group`."""
     from qcomp.recipes import BUILTIN, Recipe
 
-    return BUILTIN[spec] if spec in BUILTIN else Recipe(spec, 1, spec + ",canonicalize", calibration="minmax")
+    pipeline = BUILTIN[spec].pipeline if spec in BUILTIN else spec + ",canonicalize"
+    if spec in BUILTIN and group == 128:
+        return BUILTIN[spec]
+    return Recipe(spec, 1, pipeline.replace("group=128", f"group={group}"), calibration="minmax")
 
 
 def main() -> int:
@@ -57,6 +75,8 @@ def main() -> int:
     ap.add_argument("--calib", type=int, default=8, help="calibration windows")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--match", default="", help="run only rows whose label contains this text (and the rtn rows)")
+    ap.add_argument("--group", type=int, default=128, help="weight-only group size of every g128 row")
+    ap.add_argument("--sequential", action="store_true", help="also the sequential-Hessian GPTQ rows")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -77,17 +97,29 @@ def main() -> int:
     print(
         f"# fp32 (PyTorch eager) {fp32:.4f}; calibration with Hessians {time.perf_counter() - start:.0f} s", flush=True
     )
-    rows, rtn = [], None
-    for prec, label, spec in ROWS:
+    rows, rtn, tables = [], {}, {}
+    todo = [(*r, None) for r in ROWS] + (SEQ_ROWS if args.sequential else [])
+    for prec, label, spec, seq in todo:
         if args.match and not label.startswith("rtn") and args.match not in label:
             continue
+        prec = prec.replace("g128", f"g{args.group}")
+        cal = table
+        if seq is not None:
+            opts = {**seq, "group": args.group}
+            key = tuple(sorted(opts.items()))
+            if key not in tables:
+                start = time.perf_counter()
+                tables[key] = calibrate(model, [(c,) for c in calw], hessian="sequential", gptq=opts)
+                print(f"# sequential calibration {opts}: {time.perf_counter() - start:.0f} s", flush=True)
+            cal = tables[key]
         start = time.perf_counter()
-        cm = qcomp.compile(model, wins[0], recipe=_recipe(spec), calibration=table)
+        cm = qcomp.compile(model, wins[0], recipe=_recipe(spec, args.group), calibration=cal)
         compile_s = time.perf_counter() - start
         passes = {k: v for k, v in cm.report["timings_s"].items() if k.startswith("qc-gptq") or k.startswith("qc-awq")}
         value = perplexity(cm, wins)[0]
-        rtn = value if label.startswith("rtn") else rtn
-        rows.append((prec, label, value, value / fp32, rtn, compile_s))
+        if label.startswith("rtn"):
+            rtn[prec] = value
+        rows.append((prec, label, value, value / fp32, rtn.get(prec), compile_s))
         pass_s = "".join(f", {k} {v:.0f} s" for k, v in passes.items())
         print(
             f"{prec:16s} {label:48s} {value:9.4f}  x fp32 {value / fp32:.4f}  (compile {compile_s:.0f} s{pass_s})",
