@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.precision import Precision
 from qcomp.errors import QcompError
 from qcomp.targets.common.float_formats import refuse_float_formats
 from qcomp.targets.common.offload import OFFLOAD_ATTR, _main, offload
@@ -42,10 +43,10 @@ def weight_bits(op) -> int:
     if "qc.precision" not in op.attributes:
         return 8
     prec = ir.StringAttr(op.attributes["qc.precision"]).value
-    digits = prec[1:].split("a", 1)[0] if prec.startswith("w") else ""
-    if not digits.isdigit():
+    p = Precision.try_parse(prec)
+    if p is None or not p.is_integer:
         raise QcompError(f"{op.location}: qc.qlinear precision {prec!r} is not w<bits>a<bits>")
-    return int(digits)
+    return p.wbits
 
 
 def _accept(op) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from qcomp.dialects.precision import Precision
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp
@@ -40,9 +41,8 @@ class CimCost(Cost):
 
 
 def _weight_bits(op: OffloadedOp) -> int:
-    prec = str(op.attrs.get("qc.precision", "w8a8"))
-    digits = prec[1:].split("a", 1)[0] if prec.startswith("w") else ""
-    return int(digits) if digits.isdigit() else 8
+    p = Precision.try_parse(str(op.attrs.get("qc.precision", "w8a8")))
+    return p.wbits if p is not None and p.is_integer else 8
 
 
 class CimArtifact(Artifact):
@@ -176,15 +176,14 @@ class CimTarget(Target):
             return CimCost()
         n, k = ir.RankedTensorType(op.operands[2 if op.name == "qc.qlinear" else 1].type).shape
         x = ir.RankedTensorType(op.operands[0].type).shape
-        if precision == "fp32" or not precision.startswith("w"):
+        p = Precision.parse(precision, f"{op.location}: cim target") if precision.startswith("w") else None
+        if p is None or not p.is_integer:  # fp32, number formats: the layer stays on the host
             return CimCost(weight_bytes=4 * n * k)
-        bits = precision[1:].split("a", 1)[0]
-        if not bits.isdigit():
-            raise QcompError(f"{op.location}: cim target: precision {precision!r} is not w<bits>a<bits>")
-        plan = plan_layer(0, "", str(op.location), n, k, int(bits), self.arch)
+        bits = p.wbits
+        plan = plan_layer(0, "", str(op.location), n, k, bits, self.arch)
         c = layer_cost(plan, self.arch, math.prod(x[:-1]))
         return CimCost(
-            weight_bytes=(n * k * int(bits) + 7) // 8 + 4 * n,
+            weight_bytes=(n * k * bits + 7) // 8 + 4 * n,
             latency_s=c.latency_ns * 1e-9,
             energy_j=c.energy_pj * 1e-12,
             arrays=plan.arrays,

@@ -2,39 +2,24 @@
 shapes and sizes, and the bytes its weights take at a precision (as qc-quantize stores them)."""
 
 import math
-import re
-from dataclasses import dataclass
 
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.precision import FP32, Precision
 from qcomp.errors import QcompError
 
 _BYTES = {"f64": 8, "i64": 8, "f32": 4, "i32": 4, "f16": 2, "bf16": 2, "i16": 2, "i8": 1, "i1": 1}
 
 
 # ----------------------------------------------------------------------------- precisions
-@dataclass(frozen=True)
-class Precision:
-    """A layer's precision: 'fp32' or 'w<bits>a<8|16>' with an optional 'g<group>' (a16 only; none or
-    g0: one group per output channel, as qc-quantize's group=0)."""
-
-    wbits: int  # 32: float
-    abits: int  # 32 (float), 16 (weight-only) or 8
-    group: int = 0
-
-    @property
-    def is_float(self) -> bool:
-        return self.wbits == 32
-
-
 def parse_precision(text: str) -> Precision:
-    if text == "fp32":
-        return Precision(32, 32)
-    m = re.fullmatch(r"w(\d)a(8|16)(?:g(\d+))?", text)
-    if m is None or not 2 <= int(m.group(1)) <= 8 or (m.group(3) and m.group(2) != "16"):
+    """A layer's precision the cost model prices: 'fp32' or 'w<2..8>a<8|16>' with an optional 'g<group>' (a16
+    only; none or g0: one group per output channel, as qc-quantize's group=0)."""
+    p = Precision.try_parse(text)
+    if p is None or not (p == FP32 or (p.is_integer and p.abits in (8, 16) and (p.weight_only or not p.group))):
         raise QcompError(
             f"cpu cost: precision {text!r} must be 'fp32' or 'w<2..8>a<8|16>' (a group 'g<G>' with a16 only)"
         )
-    return Precision(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    return p
 
 
 def op_precision(op) -> str:

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.precision import Precision
 from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, offloaded_ops
@@ -217,9 +218,6 @@ class NpuTarget(Target):
 
 
 def _weight_bits(precision: str) -> int | None:
-    if precision.startswith("w") and "a" in precision:
-        try:
-            return int(precision[1 : precision.index("a")])
-        except ValueError:
-            pass
-    return None
+    """Integer weight bits of `precision` ('w8a8' -> 8); None for float layers, number formats and bad texts."""
+    p = Precision.try_parse(precision)
+    return p.wbits if p is not None and p.is_integer else None
