@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--kv-recipes", default="w8a8", help="W8A8 recipes whose int8 cache is compared (comma-separated)")
     ap.add_argument("--calib", type=int, default=4, help="calibration windows for recipes that need them")
-    ap.add_argument("--no-parity", action="store_true", help="skip the greedy parity table")
+    ap.add_argument("--no-parity", action="store_true", help="skip the greedy parity table and the fp32 build")
     args = ap.parse_args()
     import qcomp
     from qcomp.evaluate import default_text, token_windows
@@ -99,7 +99,8 @@ def main() -> None:
 
     built = {}
     kv_recipes = args.kv_recipes.split(",")
-    for recipe, kv in (("fp32", "fp32"), *((r, k) for r in kv_recipes for k in ("fp32", "int8"))):
+    fp32 = [] if args.no_parity else [("fp32", "fp32")]  # the parity table's build
+    for recipe, kv in (*fp32, *((r, k) for r in kv_recipes for k in ("fp32", "int8"))):
         t0 = time.perf_counter()
         built[recipe, kv] = compile_lm(
             model, tok, target=target, recipe=recipe, kv=kv, max_seq=max(args.seq, 256), calibration=calibration
