@@ -82,6 +82,19 @@ def make_pass(spec: str, registry: dict[str, type]):
     return cls(**opts)
 
 
+def pass_spec(p) -> str:
+    """Our pass `p` printed back as pipeline text, `name{k=v,...}` with the options that differ from their defaults
+    (`make_pass(pass_spec(p), registry) == p`)."""
+    opts = []
+    for f in dataclasses.fields(p):
+        v = getattr(p, f.name)
+        if v == f.default and type(v) is type(f.default):  # MISSING (no default) never equals a value
+            continue
+        text = ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else str(v)
+        opts.append(f"{f.name}={text}")
+    return p.name + (f"{{{','.join(opts)}}}" if opts else "")
+
+
 @dataclass
 class PassTiming:
     name: str
