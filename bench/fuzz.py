@@ -1,16 +1,23 @@
 """The reliability fuzzers of test/unit/test_reliability_fuzz.py and _files.py, run longer; prints a table of cases
-tried and findings (tracebacks, signals, multi-line errors) per fuzzer.
+tried and findings per fuzzer: tracebacks, signals, hangs and other findings (a multi-line error, a damaged file
+accepted).
 
-    python bench/fuzz.py [--cases N] [--seed S]
+    python bench/fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS]
 
-qcomp-opt runs in subprocesses of 50 cases each (a signal ends one: the case is reported); the weights file
-fuzzer needs a C compiler (model.so)."""
+qcomp-opt runs the mutated lit inputs in W driver subprocesses at a time (default: the machine's cores); a signal
+or a case running past --case-timeout ends its subprocess: the case is reported and the rest go on in a new one.
+Progress goes to stderr. The weights file fuzzer needs a C compiler (model.so)."""
 
 import argparse
 import importlib.util
+import json
+import os
+import queue
 import shutil
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -26,19 +33,81 @@ def _load(name: str):
     return mod
 
 
-def fuzz_qcomp_opt(fz, n: int, seed: int) -> tuple[int, list[str]]:
-    findings, done = [], 0
-    for start in range(0, n, 50):
-        cases = fz.qcomp_opt_cases(min(50, n - start), seed + start)
-        results, code = fz.run_qcomp_opt_cases(cases, timeout=600)
-        done += len(results)
-        for name, rc, err in results:
+def _progress(what: str, done: int, n: int, t0: float) -> None:
+    print(f"  {what}: {done}/{n} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+
+def _read_lines(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _write_text(stream, text: str) -> None:
+    try:
+        stream.write(text)
+        stream.close()
+    except OSError:  # the driver died or was killed first
+        pass
+
+
+def _driver_stream(fz, cases: list, case_timeout: float, findings: list, done: list) -> None:
+    """Run `cases` through qcomp-opt driver subprocesses, one after another; append findings, count done."""
+    i = 0
+    while i < len(cases):
+        p = subprocess.Popen(
+            [sys.executable, "-c", fz.DRIVER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_read_lines, args=(p.stdout, lines), daemon=True).start()
+        threading.Thread(target=_write_text, args=(p.stdin, json.dumps(cases[i:])), daemon=True).start()
+        limit = case_timeout + 60  # the first case also pays for the driver's imports
+        while i < len(cases):
+            try:
+                line = lines.get(timeout=limit)
+            except queue.Empty:
+                p.kill()
+                findings.append(f"hang: {cases[i][0]} {cases[i][1]!r}: no result after {limit:.0f} s")
+                i += 1
+                done[0] += 1
+                break
+            limit = case_timeout
+            if line is None:  # the driver died: a signal (or an exit) during case i
+                p.wait()
+                findings.append(f"signal: {cases[i][0]} {cases[i][1]!r}: driver exit code {p.returncode}")
+                i += 1
+                done[0] += 1
+                break
+            if not line.startswith("["):
+                continue
+            name, rc, err = json.loads(line)
             if rc not in (0, 1) or "Traceback" in err:
-                findings.append(f"{name}: rc {rc}: {err.strip().splitlines()[-1:]}")
-        if code != 0:
-            findings.append(f"{cases[len(results)][0]}: signal / exit {code}")
-            done += 1
-    return done, findings
+                findings.append(f"traceback: {name}: rc {rc}: {err.strip().splitlines()[-1:]}")
+            i += 1
+            done[0] += 1
+        p.kill()
+        p.wait()
+
+
+def fuzz_qcomp_opt(fz, n: int, seed: int, workers: int, case_timeout: float) -> tuple[int, list[str]]:
+    cases = fz.qcomp_opt_cases(n, seed)
+    findings: list[str] = []
+    done, t0 = [0], time.perf_counter()
+    streams = [
+        threading.Thread(target=_driver_stream, args=(fz, cases[k::workers], case_timeout, findings, done))
+        for k in range(workers)
+    ]
+    for t in streams:
+        t.start()
+    while any(t.is_alive() for t in streams):
+        for t in streams:
+            t.join(timeout=30)
+        _progress("qcomp-opt", done[0], n, t0)
+    return done[0], findings
 
 
 def fuzz_model_inputs(fz, n: int, seed: int) -> tuple[int, list[str]]:
@@ -54,9 +123,9 @@ def fuzz_model_inputs(fz, n: int, seed: int) -> tuple[int, list[str]]:
             cm(*[torch.from_numpy(np.asarray(a)) for a in fz.bad_inputs(rng, ids.numpy(), x.numpy())])
         except qcomp.QcompError as e:
             if "\n" in str(e):
-                findings.append(f"case {i}: multi-line error")
+                findings.append(f"multi-line: case {i}")
         except Exception as e:  # a finding
-            findings.append(f"case {i}: {type(e).__name__}: {e}")
+            findings.append(f"traceback: case {i}: {type(e).__name__}: {e}")
     return n, findings
 
 
@@ -91,9 +160,9 @@ def fuzz_file_loaders(n: int, seed: int) -> dict[str, tuple[int, list[str]]]:
                     load(str(path))
                 except QcompError as e:
                     if "\n" in str(e):
-                        findings.append(f"case {i}: multi-line error")
+                        findings.append(f"multi-line: case {i}")
                 except Exception as e:  # a finding
-                    findings.append(f"case {i}: {type(e).__name__}: {e}")
+                    findings.append(f"traceback: case {i}: {type(e).__name__}: {e}")
             out[what] = (n, findings)
     return out
 
@@ -126,34 +195,58 @@ def fuzz_weights(n: int, seed: int) -> tuple[int, list[str]]:
             m = lib.qcomp_model_load(str(path).encode())
             if m:
                 lib.qcomp_model_free(ctypes.c_void_p(m))
-                findings.append(f"case {i}: the C loader accepted a damaged file")
+                findings.append(f"accepted: case {i}: the C loader accepted a damaged file")
             try:
                 aot.read_weights(str(path))
-                findings.append(f"case {i}: read_weights accepted a damaged file")
-            except QcompError:
-                pass
+                findings.append(f"accepted: case {i}: read_weights accepted a damaged file")
+            except QcompError as e:
+                if "\n" in str(e):
+                    findings.append(f"multi-line: case {i}")
+            except Exception as e:  # a finding
+                findings.append(f"traceback: case {i}: {type(e).__name__}: {e}")
     return n, findings
+
+
+KINDS = ("traceback", "signal", "hang")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--case-timeout", type=float, default=60.0)
     args = ap.parse_args()
     fz = _load("test_reliability_fuzz")
-    rows = {}
+    rows, times = {}, {}
+
+    def run(name, fn):
+        t = time.perf_counter()
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        out = fn()
+        for k, v in out.items() if isinstance(out, dict) else [(name, out)]:
+            rows[k], times[k] = v, time.perf_counter() - t
+
     t0 = time.perf_counter()
-    rows["qcomp-opt (mutated lit inputs)"] = fuzz_qcomp_opt(fz, args.cases, args.seed)
-    rows["compiled model inputs"] = fuzz_model_inputs(fz, args.cases, args.seed)
-    rows.update(fuzz_file_loaders(args.cases, args.seed))
+    run(
+        "qcomp-opt (mutated lit inputs)",
+        lambda: fuzz_qcomp_opt(fz, args.cases, args.seed, max(1, args.workers), args.case_timeout),
+    )
+    run("compiled model inputs", lambda: fuzz_model_inputs(fz, args.cases, args.seed))
+    run("file loaders", lambda: fuzz_file_loaders(args.cases, args.seed))
     if shutil.which("cc") or shutil.which("gcc"):
-        rows["model.weights (C + Python loaders)"] = fuzz_weights(args.cases, args.seed)
-    print(f"{'fuzzer':40s} {'cases':>7s} {'findings':>9s}")
+        run("model.weights (C + Python loaders)", lambda: fuzz_weights(args.cases, args.seed))
+    print(f"{'fuzzer':36s} {'cases':>6s} {'tracebacks':>10s} {'signals':>8s} {'hangs':>6s} {'other':>6s} {'time':>7s}")
     for name, (n, findings) in rows.items():
-        print(f"{name:40s} {n:7d} {len(findings):9d}")
+        count = {k: sum(f.startswith(k + ":") for f in findings) for k in KINDS}
+        other = len(findings) - sum(count.values())
+        print(
+            f"{name:36s} {n:6d} {count['traceback']:10d} {count['signal']:8d} {count['hang']:6d} {other:6d} "
+            f"{times[name]:6.0f}s"
+        )
         for f in findings[:5]:
             print(f"    {f}")
-    print(f"({time.perf_counter() - t0:.0f} s, seed {args.seed})")
+    print(f"({time.perf_counter() - t0:.0f} s, seed {args.seed}, {args.workers} qcomp-opt workers)")
     return 1 if any(f for _, f in rows.values()) else 0
 
 
