@@ -74,7 +74,7 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--calib", type=int, default=8, help="calibration windows")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--match", default="", help="run only rows whose label contains this text (and the rtn rows)")
+    ap.add_argument("--match", default="", help="only rows whose label has one of these (a|b|c), and their rtn rows")
     ap.add_argument("--group", type=int, default=128, help="weight-only group size of every g128 row")
     ap.add_argument("--sequential", action="store_true", help="also the sequential-Hessian GPTQ rows")
     args = ap.parse_args()
@@ -99,9 +99,11 @@ def main() -> int:
     )
     rows, rtn, tables = [], {}, {}
     todo = [(*r, None) for r in ROWS] + (SEQ_ROWS if args.sequential else [])
+    if args.match:  # the matching rows, and the rtn row of each of their precisions
+        alts = args.match.split("|")
+        picked = [r for r in todo if any(m in r[1] for m in alts)]
+        todo = [r for r in todo if r in picked or (r[1].startswith("rtn") and any(p[0] == r[0] for p in picked))]
     for prec, label, spec, seq in todo:
-        if args.match and not label.startswith("rtn") and args.match not in label:
-            continue
         prec = prec.replace("g128", f"g{args.group}")
         cal = table
         if seq is not None:
