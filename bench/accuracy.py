@@ -1,11 +1,13 @@
 """Accuracy table: recipe x model, each cell the metric and its ratio to PyTorch eager fp32, in one run.
 
     .venv/bin/python bench/accuracy.py [--models smollm2,minilm] [--recipes fp32,w8a16,w8a8,w8a8-static,w4a16]
-                                       [--windows 16] [--seq 512] [--threads 1]
+                                       [--windows 16] [--seq 512] [--threads 1] [--calib 8]
 
 SmolLM2: perplexity over non-overlapping windows of the vendored 1911 Britannica text (lower is better).
 MiniLM: mean cosine similarity of sentence embeddings to fp32 (higher is better).
-All recipes are round-to-nearest baselines (the outlier passes must beat these numbers).
+The default recipes are round-to-nearest baselines (the outlier passes must beat these numbers);
+`--recipes 4bit` is the low-bit table: W4A16 g128 (rtn, zero points + MSE range, AWQ, GPTQ, GPTQ with zero
+points), W4A8 (rtn, GPTQ) and W3A16 g128 (GPTQ with zero points), calibrated recipes on `--calib` windows.
 """
 
 import argparse
@@ -25,7 +27,10 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--sentences", type=int, default=256, help="MiniLM sentences")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--calib", type=int, default=8, help="calibration windows (sentences for MiniLM)")
     args = ap.parse_args()
+    if args.recipes == "4bit":
+        args.recipes = "fp32,w4a16,w4a16-asym,w4a16-awq,w4a16-gptq,w4a16-gptq-asym,w4a8,w4a8-gptq,w3a16-gptq"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
@@ -44,9 +49,9 @@ def main() -> int:
             start = time.perf_counter()
             try:
                 if name == "minilm":
-                    r = evaluate(name, model, tok, recipe=recipe, windows=args.sentences, seq=128)
+                    r = evaluate(name, model, tok, recipe=recipe, windows=args.sentences, seq=128, calib=args.calib)
                 else:
-                    r = evaluate(name, model, tok, recipe=recipe, windows=args.windows, seq=args.seq)
+                    r = evaluate(name, model, tok, recipe=recipe, windows=args.windows, seq=args.seq, calib=args.calib)
                 cell = (r.metric, r.value, r.fp32_value, r.value / r.fp32_value)
             except QcompError as e:
                 cell = ("error", float("nan"), float("nan"), float("nan"))
