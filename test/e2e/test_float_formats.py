@@ -87,3 +87,13 @@ def test_combines_with_rotation_and_smoothing():
     assert "qc.linear" not in ops
     assert ops.count("qc.fp_wlinear") == 15  # 2 layers x (q, k, v, o, gate, up, down) + the LM head
     assert cosine(cm(*inputs).numpy(), want) >= 0.97
+
+
+def test_gpu_target_runs_float_formats_on_its_host_bit_identically():
+    """The GPU target has no float-format kernels yet: those layers stay in its host code, which is the CPU
+    build's (placement 'host'), so the results equal the CPU target's bit for bit."""
+    model, inputs, _, _ = _mlp()
+    want = qcomp.compile(model, inputs, recipe="nvfp4")(*inputs).numpy()
+    cm = qcomp.compile(model, inputs, target=qcomp.targets.get("gpu", emulate=True), recipe="nvfp4")
+    assert np.array_equal(cm(*inputs).numpy(), want)
+    assert {r["placement"] for r in cm.report["ops"] if r["op"] == "qc.fp_wlinear"} == {"host"}
