@@ -22,6 +22,8 @@ from qcomp.irutil import count_ops, find_ops, first_op
 from qcomp.irutil import i64_attr as _i64
 from qcomp.weights import constant_array, make_constant
 
+from .safe_indexing import clamp_gather_indices
+
 # torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay), after
 # decomposing what the front end kept whole but qc-from-torch declined (e.g. softmax over dim 0)
 TORCH_TO_LINALG = (
@@ -313,6 +315,7 @@ class FromTorchPass:
             run_pipeline(module, TORCH_TO_LINALG)
         except PassFailure as e:
             raise QcompError(f"torch-mlir could not lower the host ops: {mlir_error_text(e).splitlines()[0]}") from e
+        clamp_gather_indices(module)  # x[idx] with an index the model computed: never a read outside the tensor
         left = first_op(module, "torch")
         if left is not None:
             raise QcompError(f"{left.location}: host op '{left.name}' has no lowering to linalg in torch-mlir")

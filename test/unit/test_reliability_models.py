@@ -97,6 +97,34 @@ def test_computed_token_ids_out_of_range_give_nan_rows(recipe):
     assert torch.equal(y[ok], model.emb.weight.detach()[ids[ok]] * 2.0)
 
 
+class Gather(torch.nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.how = how
+        self.register_buffer("table", torch.arange(32.0).reshape(8, 4))
+
+    def forward(self, x, shift):
+        idx = x.argmax(-1) + shift.argmax()  # shift's argmax moves the ids past the table
+        if self.how == "index":
+            return self.table[idx]
+        if self.how == "index_select":
+            return torch.index_select(self.table, 0, idx.reshape(-1))
+        return torch.gather(self.table, 0, idx.reshape(-1, 1).expand(-1, 4))
+
+
+@pytest.mark.parametrize("how", ["index", "index_select", "gather"])
+def test_host_gathers_with_computed_indices_stay_inside_the_tensor(how):
+    # torch-mlir's lowering read outside the table (index, index_select: SIGSEGV) or aborted (gather: cf.assert)
+    model, x = Gather(how), torch.randn(3, 5, 8, generator=torch.Generator().manual_seed(0))
+    cm = qcomp.compile(model, (x, torch.zeros(4)), target="cpu", recipe="fp32")
+    assert torch.equal(cm(x, torch.zeros(4)), model(x, torch.zeros(4)))  # in range: PyTorch's values
+    far = torch.zeros(4)
+    far[3] = 1.0  # every id moves up by 3: some past row 7
+    idx = (x.argmax(-1) + 3).clamp(max=7)
+    want = model.table[idx] if how == "index" else model.table[idx.reshape(-1)]
+    assert torch.equal(cm(x, far), want)  # out of range: the clamped row, never another buffer
+
+
 def test_reference_embedding_gives_nan_rows():
     from qcomp.dialects import reference as ref
 

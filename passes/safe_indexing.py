@@ -1,0 +1,58 @@
+"""Memory-safe host gathers: every data-dependent index of a `tensor.extract` is clamped into its dimension.
+
+torch-mlir lowers `x[idx]` (aten.index.Tensor), `index_select` and `gather` to linalg.generic bodies that
+`tensor.extract` at an index computed from tensor values, with no bounds check (index, index_select: an index
+past the table read other memory or faulted) or behind `cf.assert` (gather: an out-of-range index aborted the
+process). Token ids that are inputs are checked before the call (`targets/cpu/input_checks.py`); indices the
+model computes (`x.argmax(-1)`) cannot be. `clamp_gather_indices` runs right after the torch -> linalg
+conversion (qc-from-torch): an index that is not a constant or a loop index becomes clamp(i, 0, dim - 1), and
+the gather bounds asserts are dropped (the clamp makes the read safe). The result for an out-of-range index is
+the clamped element (JAX's rule for gathers); `qc.embedding` yields NaN rows instead (docs/numerics.md).
+"""
+
+from qcomp.dialects._mlir import ir
+from qcomp.irutil import find_ops
+
+# torch-mlir's gather bounds checks (TorchToLinalg DataMovement): the clamp below makes both redundant
+BOUNDS_ASSERTS = ("index must be smaller than dim size", "index must be larger or equal to 0")
+_SAFE_PRODUCERS = ("arith.constant", "linalg.index")
+
+
+def _producer(v: ir.Value) -> str | None:
+    owner = v.owner
+    return owner.name if isinstance(owner, ir.Operation | ir.OpView) else None
+
+
+def _index_const(value: int) -> ir.Value:
+    t = ir.IndexType.get()
+    return ir.Operation.create("arith.constant", results=[t], attributes={"value": ir.IntegerAttr.get(t, value)}).result
+
+
+def clamp_gather_indices(module: ir.Module) -> int:
+    """Clamp the data-dependent indices of every tensor.extract in `module`; return how many were clamped."""
+    clamped = 0
+    with module.context:
+        for op in find_ops(module, lambda o: o.name == "tensor.extract"):
+            t = ir.RankedTensorType(op.operands[0].type)
+            for k in range(t.rank):
+                v = op.operands[1 + k]
+                if _producer(v) in _SAFE_PRODUCERS:
+                    continue
+                with ir.InsertionPoint(op), op.location:
+                    if t.is_dynamic_dim(k):
+                        size = ir.Operation.create(
+                            "tensor.dim", results=[ir.IndexType.get()], operands=[op.operands[0], _index_const(k)]
+                        ).result
+                        hi = ir.Operation.create(
+                            "arith.subi", results=[size.type], operands=[size, _index_const(1)]
+                        ).result
+                    else:
+                        hi = _index_const(max(t.shape[k] - 1, 0))
+                    lo = ir.Operation.create("arith.maxsi", results=[v.type], operands=[v, _index_const(0)]).result
+                    c = ir.Operation.create("arith.minsi", results=[v.type], operands=[lo, hi]).result
+                op.operands[1 + k] = c
+                clamped += 1
+        for op in find_ops(module, lambda o: o.name == "cf.assert"):
+            if ir.StringAttr(op.attributes["msg"]).value in BOUNDS_ASSERTS:
+                op.erase()
+    return clamped
