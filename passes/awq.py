@@ -19,7 +19,8 @@ Groups whose producer cannot absorb the scale (e.g. attention output -> o_proj) 
 A layer's own width and group (`qc.wbits`, `qc.wgroup`, as qc-assign-precision sets them; one group per
 output channel for a layer it gave int8 activations, `qc.abits = 8`) override the options.
 Needs `qc.act_mean` and `qc.act_sample` (calibrate from input samples). Options: wbits (2..8, default 4),
-group (>= 0, 0 = per output channel, default 128), grid (2..1000, default 20), clip (default true).
+group (>= 0, 0 = per output channel, default 128), grid (2..1000, default 20), clip (default true), sym
+(default true; false: Q is qc-quantize{sym=false}'s zero-point quantizer, for weight-only layers).
 """
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects import reference as ref
+from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 
@@ -48,11 +50,22 @@ MAX_GRID = 1000  # search points; AWQ uses 20, each point quantizes every weight
 CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
 
 
-def fake_quant_grouped(w: np.ndarray, bits: int, group: int, clip: np.ndarray | None = None) -> np.ndarray:
-    """w quantized and dequantized as qc-quantize's weight-only path does (group 0: per output channel)."""
+def fake_quant_grouped(
+    w: np.ndarray, bits: int, group: int, clip: np.ndarray | None = None, sym: bool = True
+) -> np.ndarray:
+    """w quantized and dequantized as qc-quantize's weight-only path does (group 0: per output channel); sym=false:
+    with zero points, each group's range its (min, max) within ±clip (qc-quantize{sym=false})."""
     group = group or w.shape[1]
-    q, s = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
-    return ref.dequantize_weight(q, s, bits=bits, group=group, k=w.shape[1])
+    if sym:
+        q, s = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
+        return ref.dequantize_weight(q, s, bits=bits, group=group, k=w.shape[1])
+    lo = hi = None
+    if clip is not None:
+        lo, hi = ra.group_min_max(w, group)
+        c = np.asarray(clip, np.float32).reshape(lo.shape)
+        lo, hi = np.maximum(lo, -c), np.minimum(hi, c)
+    q, s, z = ra.quantize_weight_grouped_asym(w, bits=bits, group=group, lo=lo, hi=hi)
+    return ra.dequantize_weight_asym(q, s, z, bits=bits, group=group, k=w.shape[1])
 
 
 def _sq(d: np.ndarray) -> float:
@@ -68,6 +81,7 @@ class AwqPass:
     group: int = 128
     grid: int = 20
     clip: bool = True
+    sym: bool = True
 
     def __post_init__(self):
         if not 2 <= self.wbits <= 8:
@@ -88,7 +102,11 @@ class AwqPass:
                 if only_users(x, group) and plan_scale(x, ones) is not None:
                     weights = [error_rows(linear_weight(op)) for op in group]
                     s = self._search_scale(
-                        stats, weights, [self._bits(op) for op in group], [self._group(op) for op in group]
+                        stats,
+                        weights,
+                        [self._bits(op) for op in group],
+                        [self._group(op) for op in group],
+                        [self._sym(op) for op in group],
                     )
                     if s is not None:
                         apply_scale(x, group, s)
@@ -127,7 +145,12 @@ class AwqPass:
         a = op.attributes[WGROUP] if WGROUP in op.attributes else None
         return a.value if isinstance(a, ir.IntegerAttr) and a.value >= 0 else self.group
 
-    def _search_scale(self, stats, weights: list, bits: list[int], groups: list[int]) -> np.ndarray | None:
+    def _sym(self, op) -> bool:
+        """Symmetric weights: sym=true, or a layer qc-assign-precision gave int8 activations (qc.qlinear)."""
+        a = op.attributes[ABITS] if ABITS in op.attributes else None
+        return self.sym or (isinstance(a, ir.IntegerAttr) and a.value == 8)
+
+    def _search_scale(self, stats, weights: list, bits: list, groups: list, syms: list) -> np.ndarray | None:
         x = stats.sample
         refs = [x @ w.T for w in weights]
         mean = np.maximum(stats.mean.astype(np.float64), 1e-4)
@@ -137,8 +160,8 @@ class AwqPass:
             s = (s / np.sqrt(s.max() * s.min())).astype(np.float32)
             xs = x / s
             err = sum(
-                _sq(xs @ fake_quant_grouped(w * s[None, :], b, g).T - r)
-                for w, b, g, r in zip(weights, bits, groups, refs, strict=True)
+                _sq(xs @ fake_quant_grouped(w * s[None, :], b, g, sym=y).T - r)
+                for w, b, g, y, r in zip(weights, bits, groups, syms, refs, strict=True)
             )
             if best is None or err < best:
                 best, best_s = err, (None if i == 0 else s)
@@ -147,6 +170,7 @@ class AwqPass:
     def _search_clip(self, op, x: np.ndarray) -> None:
         w, bits = linear_weight(op), self._bits(op)
         n, k = w.shape
+        sym = self._sym(op)
         g = self._group(op) or k
         ng = ref.n_groups(k, g)
         clip = np.zeros((n, ng), np.float32)
@@ -158,7 +182,7 @@ class AwqPass:
             clip[:, j] = amax
             for i in range(self.grid // 2):
                 c = (amax * (1 - i / self.grid)).astype(np.float32)
-                d = xg @ fake_quant_grouped(wg, bits, g, c[:, None]).T - org
+                d = xg @ fake_quant_grouped(wg, bits, g, c[:, None], sym=sym).T - org
                 err = np.einsum("ij,ij->j", d, d, dtype=np.float64)
                 better = err < best
                 best[better], clip[better, j] = err[better], c[better]

@@ -93,3 +93,24 @@ def test_same_weights_as_the_gptq_reference_algorithm():
     ours = dequantized(q, ranges, 4, 32, False)
     assert np.mean(ours == theirs) > 0.99  # f32 Cholesky on both sides; a tie may round the other way
     np.testing.assert_allclose(ours, theirs, atol=np.abs(w).max() / 7)
+
+
+def test_awq_clip_search_with_zero_points_is_what_qc_quantize_stores():
+    from qcomp.passes.awq import fake_quant_grouped
+    from qcomp.passes.channel_fold import WEIGHT_CLIP
+
+    x, w = _layer(5)
+    w[:, :4] *= 6  # a few large columns: clipping pays
+    x = x[:256]
+    with new_context(), ir.Location.unknown():
+        module = _module(x, w, with_hessian=False)
+        Pipeline.parse("qc-awq{wbits=4,group=32,sym=false}").run(module)
+        clip = np.array(ops_named(module, "qc.linear")[0].attributes[WEIGHT_CLIP])
+        Pipeline.parse("qc-quantize{wbits=4,abits=16,group=32,sym=false}").run(module)
+        (op,) = ops_named(module, "qc.wlinear_asym")
+        wq, ws, wz = (constant_array(op.operands[i]) for i in (1, 2, 3))
+    deq = ra.dequantize_weight_asym(wq, ws, wz, bits=4, group=32, k=K)
+    np.testing.assert_array_equal(deq, fake_quant_grouped(w, 4, 32, clip, sym=False))
+    rtn = fake_quant_grouped(w, 4, 32, sym=False)
+    assert np.linalg.norm(x @ (w - deq).T) < np.linalg.norm(x @ (w - rtn).T)
+    assert (clip < np.abs(w).reshape(w.shape[0], -1, 32).max(-1)).any()  # some group was clipped
