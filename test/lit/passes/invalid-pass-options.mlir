@@ -30,7 +30,7 @@
 // GRAN-NOT: {{.}}
 
 // An option the pass does not have lists the ones it has.
-// UNKNOWN: {{^}}qcomp-opt: error: qc-quantize: unknown option 'bits' (options: wbits, abits, granularity, group, static){{$}}
+// UNKNOWN: {{^}}qcomp-opt: error: qc-quantize: unknown option 'bits' (options: wbits, abits, granularity, group, static, sym, search, wformat, aformat){{$}}
 // UNKNOWN-NOT: {{.}}
 
 // A value of the wrong type, after an upstream pass.
