@@ -22,7 +22,7 @@ from qcomp.irutil import count_ops, find_ops, first_op
 from qcomp.irutil import i64_attr as _i64
 from qcomp.weights import constant_array, make_constant
 
-from .safe_indexing import clamp_gather_indices
+from .safe_indexing import clamp_gather_indices, clamp_scatter_indices
 
 # torch-backend-to-linalg-on-tensors-backend-pipeline without its final contract check (qc ops stay), after
 # decomposing what the front end kept whole but qc-from-torch declined (e.g. softmax over dim 0)
@@ -316,6 +316,7 @@ class FromTorchPass:
         except PassFailure as e:
             raise QcompError(f"torch-mlir could not lower the host ops: {mlir_error_text(e).splitlines()[0]}") from e
         clamp_gather_indices(module)  # x[idx] with an index the model computed: never a read outside the tensor
+        clamp_scatter_indices(module)  # x[idx] = v: never a write outside the tensor
         left = first_op(module, "torch")
         if left is not None:
             raise QcompError(f"{left.location}: host op '{left.name}' has no lowering to linalg in torch-mlir")

@@ -7,10 +7,15 @@ process). Token ids that are inputs are checked before the call (`targets/cpu/in
 model computes (`x.argmax(-1)`) cannot be. `clamp_gather_indices` runs right after the torch -> linalg
 conversion (qc-from-torch): an index that is not a constant or a loop index becomes clamp(i, 0, dim - 1), and
 the gather bounds asserts are dropped (the clamp makes the read safe). The result for an out-of-range index is
-the clamped element (JAX's rule for gathers); `qc.embedding` yields NaN rows instead (docs/numerics.md).
+the clamped element (JAX's `mode="clip"`); `qc.embedding` yields NaN rows instead (docs/numerics.md).
+
+Scatters (`index_put`, `x[idx] = v`: torch-mlir's `tm_tensor.scatter`) wrote at an out-of-range index into
+other memory; `clamp_scatter_indices` clamps their index tensors the same way (elementwise `arith` on tensors,
+then `convert-elementwise-to-linalg`), so an out-of-range update lands on the edge element of its dimension.
 """
 
-from qcomp.dialects._mlir import ir
+import numpy as np
+from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.irutil import find_ops
 
 # torch-mlir's gather bounds checks (TorchToLinalg DataMovement): the clamp below makes both redundant
@@ -56,3 +61,36 @@ def clamp_gather_indices(module: ir.Module) -> int:
             if ir.StringAttr(op.attributes["msg"]).value in BOUNDS_ASSERTS:
                 op.erase()
     return clamped
+
+
+def clamp_scatter_indices(module: ir.Module) -> int:
+    """Clamp the index tensor of every statically shaped tm_tensor.scatter into the dimensions it addresses;
+    return how many scatters were changed."""
+    done = 0
+    with module.context:
+        for op in find_ops(module, lambda o: o.name == "tm_tensor.scatter"):
+            updates, indices, original = op.operands[:3]
+            it, ot = ir.RankedTensorType(indices.type), ir.RankedTensorType(original.type)
+            dims = [int(d) for d in ir.DenseI64ArrayAttr(op.attributes["dimension_map"])]
+            if not it.has_static_shape or any(ot.is_dynamic_dim(d) for d in dims) or it.rank != 2:
+                continue
+            hi = np.broadcast_to(np.array([max(ot.shape[d] - 1, 0) for d in dims], np.int64), it.shape)
+            np_type = {32: np.int32, 64: np.int64}[ir.IntegerType(it.element_type).width]
+            with ir.InsertionPoint(op), op.location:
+                lo_c, hi_c = (
+                    ir.Operation.create(
+                        "arith.constant",
+                        results=[it],
+                        attributes={"value": ir.DenseElementsAttr.get(np.ascontiguousarray(a, np_type), type=it)},
+                    ).result
+                    for a in (np.zeros(it.shape, np_type), hi)
+                )
+                lo = ir.Operation.create("arith.maxsi", results=[it], operands=[indices, lo_c]).result
+                clamped = ir.Operation.create("arith.minsi", results=[it], operands=[lo, hi_c]).result
+            op.operands[1] = clamped
+            if "unique_indices" in op.attributes:  # clamped indices may coincide
+                op.attributes["unique_indices"] = ir.BoolAttr.get(False)
+            done += 1
+    if done:
+        run_pipeline(module, "func.func(convert-elementwise-to-linalg)")
+    return done

@@ -125,6 +125,22 @@ def test_host_gathers_with_computed_indices_stay_inside_the_tensor(how):
     assert torch.equal(cm(x, far), want)  # out of range: the clamped row, never another buffer
 
 
+class Scatter(torch.nn.Module):
+    def forward(self, x, shift):
+        idx = x.argmax(-1) + shift.argmax() * 1_000_000
+        return torch.zeros(8).index_put((idx,), torch.ones(idx.shape), accumulate=True)
+
+
+def test_scatter_with_computed_indices_stays_inside_the_tensor():
+    # index_put at a computed index past the tensor wrote 4 MB beyond its buffer (the output stayed all zero)
+    model, x = Scatter(), torch.randn(3, 8, generator=torch.Generator().manual_seed(0))
+    cm = qcomp.compile(model, (x, torch.zeros(4)), target="cpu", recipe="fp32")
+    assert torch.equal(cm(x, torch.zeros(4)), model(x, torch.zeros(4)))
+    far = torch.zeros(4)
+    far[1] = 1.0
+    assert cm(x, far).tolist() == [0.0] * 7 + [3.0]  # the three updates land on the last element
+
+
 def test_reference_embedding_gives_nan_rows():
     from qcomp.dialects import reference as ref
 
