@@ -89,7 +89,8 @@ def test_parse_defaults_without_options():
     [
         (
             "qc-quantize{bogus=1}",
-            "qc-quantize: unknown option 'bogus' (options: wbits, abits, granularity, group, static, sym, search, wformat, aformat)",
+            "qc-quantize: unknown option 'bogus' "
+            "(options: wbits, abits, granularity, group, static, sym, search, wformat, aformat)",
         ),
         ("qc-quantize{wbits=four}", "qc-quantize: option 'wbits' expects int, got 'four'"),
         ("qc-quantize{wbits=9}", "qc-quantize: wbits must be in [2, 8], got 9"),
