@@ -15,7 +15,9 @@ Like qc-quantize: layers with `qc.precision = "fp32"` are left alone; quantized 
 float. The pass combines with the outlier passes that run before it (qc-smooth, qc-rotate, qc-split-outliers).
 
 Options: wformat (a format text, default fp8), aformat ("" for f32 activations, or a format), static (bool:
-a static per-tensor activation scale; aformat must have f32 scales and block 'tensor', e.g. e4m3:f32:tensor).
+a static per-tensor activation scale; aformat must have f32 scales and block 'tensor', e.g. e4m3:f32:tensor),
+keep_last (bool: the last linear layer in program order, an LM's head or a classifier, stays f32, as
+llm-compressor's FP8 recipes ignore lm_head).
 Precondition: qc ops on builtin tensors (after qc-from-torch); static=true: calibrated (`qc.act_absmax`).
 """
 
@@ -41,6 +43,7 @@ class QuantizeFloatPass:
     wformat: str = "fp8"
     aformat: str = ""
     static: bool = False
+    keep_last: bool = False
 
     def __post_init__(self):
         w = fmt.parse(self.wformat, "qc-quantize-float: wformat")
@@ -58,7 +61,8 @@ class QuantizeFloatPass:
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():
-            for op in ops_named(module, "qc.linear"):
+            linears = ops_named(module, "qc.linear")
+            for op in linears[:-1] if self.keep_last else linears:
                 keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32 or w.ndim != 2:

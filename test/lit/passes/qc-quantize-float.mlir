@@ -2,6 +2,7 @@
 // RUN: qcomp-opt %s --split-input-file -p 'qc-quantize-float{wformat=fp8,aformat=fp8}' | filecheck %s
 // RUN: qcomp-opt %s --split-input-file -p 'qc-quantize-float{wformat=nvfp4}' | filecheck %s --check-prefix=NV
 // RUN: qcomp-opt %s --split-input-file -p 'qc-quantize{wformat=nvfp4}' | filecheck %s --check-prefix=NV
+// RUN: qcomp-opt %s --split-input-file -p 'qc-quantize-float{wformat=fp8,keep_last=true}' | filecheck %s --check-prefix=KEEP
 
 // fp8 W8A8: e4m3 weights per output channel (scale max|w| / 448; codes as torch.float8_e4m3fn casts them:
 // 4/s = 448 -> 0x7E, -1.5/s = -168 -> tie between 160 and 176 -> 160 = 0xF2 = -14), activations fake-quantized
@@ -35,4 +36,19 @@ func.func @negative_kept_float(%x: tensor<3x4xf32>, %w2: tensor<2x4xf32>) -> ten
   %z = "qc.linear"(%x, %w2, %b) : (tensor<3x4xf32>, tensor<2x4xf32>, tensor<2xf32>) -> tensor<3x2xf32>
   %r = "qc.add"(%y, %z) : (tensor<3x2xf32>, tensor<3x2xf32>) -> tensor<3x2xf32>
   return %r : tensor<3x2xf32>
+}
+
+// -----
+
+// keep_last: the last linear layer (an LM head) stays f32, the others are quantized.
+// KEEP-LABEL: func.func @keep_last
+// KEEP: "qc.fp_wlinear"
+// KEEP: "qc.linear"
+// KEEP-NOT: qc.fp_wlinear
+func.func @keep_last(%x: tensor<3x4xf32>) -> tensor<3x4xf32> {
+  %w = arith.constant dense<1.0> : tensor<4x4xf32>
+  %b = arith.constant dense<0.0> : tensor<4xf32>
+  %y = "qc.linear"(%x, %w, %b) : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
+  %z = "qc.linear"(%y, %w, %b) : (tensor<3x4xf32>, tensor<4x4xf32>, tensor<4xf32>) -> tensor<3x4xf32>
+  return %z : tensor<3x4xf32>
 }
