@@ -2,6 +2,7 @@
 input mutated in place, token ids the model computes itself, NaN/inf inputs and calibration data (the numeric
 contract of docs/numerics.md), the README's `qcomp.calibrate(...)` call and concurrent calls from threads."""
 
+import functools
 import threading
 
 import numpy as np
@@ -155,13 +156,18 @@ def _mlp():
     return torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 8))
 
 
+@functools.cache
+def _mlp_compiled(recipe: str):
+    return qcomp.compile(_mlp(), (torch.randn(4, 16),), target="cpu", recipe=recipe)
+
+
 @pytest.mark.parametrize("recipe", ["fp32", "w8a8", "w4a16"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_inputs_propagate_like_pytorch(recipe, value):
     # float and per-token dynamic recipes: the row holding NaN/inf is non-finite where PyTorch's is, other rows
     # are the clean call's bit for bit
     model, x = _mlp(), torch.randn(4, 16)
-    cm = qcomp.compile(model, (x,), target="cpu", recipe=recipe)
+    cm = _mlp_compiled(recipe)
     bad = x.clone()
     bad[1, 3] = value
     y = cm(bad)
@@ -213,8 +219,7 @@ def test_readme_calibrate_call_works():
 
 def test_threads_calling_one_compiled_model_get_the_serial_results():
     # cm(...) from 4 Python threads at once (torch tensors in and out) equals the serial calls, bit for bit
-    model = _mlp()
-    cm = qcomp.compile(model, (torch.randn(4, 16),), target="cpu", recipe="w8a8")
+    cm = _mlp_compiled("w8a8")
     xs = [torch.randn(4, 16, generator=torch.Generator().manual_seed(i)) for i in range(4)]
     want = [cm(x) for x in xs]
     wrong = []
