@@ -94,6 +94,7 @@ def import_torch(
                     _prepare(model), tuple(example_inputs), dynamic_shapes=dynamic_shapes, strict=False
                 )
                 refuse_data_dependent_shapes(prog, type(model).__name__)
+                refuse_unsigned_boundary(prog, type(model).__name__)
                 spec = spec_of(prog) if dynamic_shapes is not None else None
                 prog = prog.run_decompositions(decomposition_table())  # functional: in-place ops become outputs
                 mutated = mutated_input_outputs(prog, type(model).__name__)
@@ -138,6 +139,23 @@ def refuse_data_dependent_shapes(prog, model_name: str) -> None:
                 f"{_source_of(node)}: {node.target} in {model_name} has a data-dependent output shape ({shape}): "
                 "qcomp compiles static shapes (or torch.export Dims); mask with torch.where instead"
             )
+
+
+def refuse_unsigned_boundary(prog, model_name: str) -> None:
+    """Unsigned integer inputs and outputs (uint8 images, masks): builtin tensors are signless and the runtime
+    reads them as signed, so 200 would come back as -56. One line naming the input or output."""
+    unsigned = (torch.uint8, torch.uint16, torch.uint32, torch.uint64)
+    user_inputs = set(prog.graph_signature.user_inputs)
+    inputs = [n for n in prog.graph.nodes if n.op == "placeholder" and n.name in user_inputs]
+    outputs = [a for n in prog.graph.nodes if n.op == "output" for a in n.args[0]]
+    for what, nodes in (("input", inputs), ("output", outputs)):
+        for i, node in enumerate(nodes):
+            val = getattr(node, "meta", {}).get("val")
+            if isinstance(val, torch.Tensor) and val.dtype in unsigned:
+                raise QcompError(
+                    f"{model_name}: {what} {i} is a {str(val.dtype).removeprefix('torch.')} tensor: qcomp's compiled "
+                    "models take and return signed integers (cast to torch.int32 or int64 at the model's boundary)"
+                )
 
 
 def mutated_input_outputs(prog, model_name: str) -> set[int]:

@@ -84,11 +84,19 @@ def signature(module: ir.Module) -> tuple[list, list]:
     """(inputs, results) of @main as lists of (shape, numpy dtype)."""
     ft = ir.FunctionType(ir.TypeAttr(main_func(module).attributes["function_type"]).value)
 
-    def one(t):
+    def one(t, what: str):
         rt = ir.RankedTensorType(t)
-        return tuple(rt.shape), np.dtype(_ELEM[str(rt.element_type)])
+        elem = str(rt.element_type)
+        if elem not in _ELEM:  # f16, bf16, i16, ui8 ...: a traceback (KeyError) before
+            raise QcompError(
+                f"{what} of the model is a {elem} tensor: the CPU target takes and returns "
+                f"{', '.join(_ELEM)} tensors (convert the model with .float(), or cast at its boundary)"
+            )
+        return tuple(rt.shape), np.dtype(_ELEM[elem])
 
-    return [one(t) for t in ft.inputs], [one(t) for t in ft.results]
+    return [one(t, f"input {i}") for i, t in enumerate(ft.inputs)], [
+        one(t, f"output {i}") for i, t in enumerate(ft.results)
+    ]
 
 
 def _identity(t: ir.Type) -> bool:

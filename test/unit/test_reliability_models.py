@@ -236,3 +236,29 @@ def test_threads_calling_one_compiled_model_get_the_serial_results():
     for t in threads:
         t.join()
     assert not wrong
+
+
+class Double(torch.nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+class ToUint8(torch.nn.Module):
+    def forward(self, x):
+        return (x * 100).to(torch.uint8)
+
+
+@pytest.mark.parametrize(
+    ("model", "x", "match"),
+    [
+        (Double(), torch.ones(3, dtype=torch.float16), r"^input 0 of the model is a f16 tensor: the CPU target takes"),
+        (Double(), torch.ones(3, dtype=torch.bfloat16), r"^input 0 of the model is a bf16 tensor"),
+        (Double(), torch.tensor([1, 200], dtype=torch.uint8), r"^Double: input 0 is a uint8 tensor: .* signed"),
+        (ToUint8(), torch.ones(2), r"^ToUint8: output 0 is a uint8 tensor"),
+    ],
+)
+def test_unsupported_boundary_dtypes_are_one_line_errors(model, x, match):
+    # f16 failed with KeyError: 'f16'; uint8 was read back as int8 (200 -> -56) or refused only when called
+    with pytest.raises(QcompError, match=match) as e:
+        qcomp.compile(model, (x,), target="cpu", recipe="fp32")
+    assert "\n" not in str(e.value)
