@@ -11,8 +11,9 @@ FP8 × FP8 product is exact in f32; accumulation in f32 as on tensor cores). Wit
 f32 (weight-only: W4A16 MXFP4/NVFP4).
 
 Like qc-quantize: layers with `qc.precision = "fp32"` are left alone; quantized ops get `qc.precision`
-= '<format>-w<bits>a<bits>' (`formats.precision_name`, e.g. 'nvfp4-w4a16', 'fp8-w8a8'). Convolutions stay
-float. The pass combines with the outlier passes that run before it (qc-smooth, qc-rotate, qc-split-outliers).
+= '<format>-w<bits>a<bits>' (`formats.precision_name`, e.g. 'nvfp4-w4a16', 'fp8-w8a8'), fake-quantizations
+the activation format's name ('fp8', 'mxfp4'). Convolutions stay float. The pass combines with the outlier
+passes that run before it (qc-smooth, qc-rotate, qc-split-outliers).
 
 Options: wformat (a format text, default fp8), aformat ("" for f32 activations, or a format), static (bool:
 a static per-tensor activation scale; aformat must have f32 scales and block 'tensor', e.g. e4m3:f32:tensor),
@@ -93,7 +94,7 @@ class QuantizeFloatPass:
         scale = self._static_scale(op) if self.static else None
         with ir.InsertionPoint(op), op.location:
             if self._a is not None:
-                fa = {"format": ir.StringAttr.get(str(self._a))}
+                fa = {"format": ir.StringAttr.get(str(self._a)), "qc.precision": ir.StringAttr.get(str(self._a))}
                 if scale is None:
                     x = ir.Operation.create("qc.fp_fake_quant", results=[x.type], operands=[x], attributes=fa)
                 else:

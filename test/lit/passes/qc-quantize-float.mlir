@@ -10,7 +10,7 @@
 // CHECK-LABEL: func.func @linear
 // CHECK-DAG: %[[WQ:.*]] = arith.constant dense<{{\[}}[126, -14, 102, 122], [-2, 103, 111, 115]]> : tensor<2x4xi8>
 // CHECK-DAG: %[[WS:.*]] = arith.constant dense<{{\[}}[0.00892857183], [0.00167410716]]> : tensor<2x1xf32>
-// CHECK-DAG: %[[A:.*]] = "qc.fp_fake_quant"(%arg0) {format = "fp8"} : (tensor<3x4xf32>) -> tensor<3x4xf32>
+// CHECK-DAG: %[[A:.*]] = "qc.fp_fake_quant"(%arg0) {format = "fp8", qc.precision = "fp8"} : (tensor<3x4xf32>) -> tensor<3x4xf32>
 // CHECK: "qc.fp_wlinear"(%[[A]], %[[WQ]], %[[WS]], %{{.*}}) {format = "fp8", group = 4 : i64, qc.precision = "fp8-w8a8"}
 // NV-LABEL: func.func @linear
 // NV-NOT: qc.fp_fake_quant
