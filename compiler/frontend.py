@@ -142,12 +142,19 @@ def refuse_data_dependent_shapes(prog, model_name: str) -> None:
 
 
 def refuse_unsigned_boundary(prog, model_name: str) -> None:
-    """Unsigned integer inputs and outputs (uint8 images, masks): builtin tensors are signless and the runtime
-    reads them as signed, so 200 would come back as -56. One line naming the input or output."""
+    """Outputs that are not tensors, and unsigned integer inputs and outputs (uint8 images, masks: builtin
+    tensors are signless and the runtime reads them as signed, 200 would come back as -56): one line each."""
     unsigned = (torch.uint8, torch.uint16, torch.uint32, torch.uint64)
     user_inputs = set(prog.graph_signature.user_inputs)
     inputs = [n for n in prog.graph.nodes if n.op == "placeholder" and n.name in user_inputs]
     outputs = [a for n in prog.graph.nodes if n.op == "output" for a in n.args[0]]
+    for i, node in enumerate(outputs):  # a Python int, a shape, None: the runtime has no place for them
+        val = node.meta.get("val") if isinstance(node, torch.fx.Node) else node
+        if not isinstance(val, torch.Tensor):
+            raise QcompError(
+                f"{model_name}: output {i} is a {type(val).__name__} ({val}), not a tensor: a compiled model returns "
+                "tensors only (return torch.tensor(...), or leave it out)"
+            )
     for what, nodes in (("input", inputs), ("output", outputs)):
         for i, node in enumerate(nodes):
             val = getattr(node, "meta", {}).get("val")

@@ -298,8 +298,11 @@ class FromTorchPass:
     name: ClassVar[str] = "qc-from-torch"
 
     def run(self, module: ir.Module) -> None:
-        if not count_ops(module, "torch."):
-            return
+        signatures = [
+            str(op.attributes["function_type"]) for op in module.body.operations if "function_type" in op.attributes
+        ]
+        if not count_ops(module, "torch.") and not any("!torch." in t for t in signatures):
+            return  # nothing torch left (a model that returns its input unchanged still has torch types)
         with module.context, ir.Location.unknown():
             self._run(module)
 

@@ -430,7 +430,7 @@ class JitFunction:
             raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
         ins = []
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
-            x = np.ascontiguousarray(x)
+            x = np.require(x, requirements="C")  # ascontiguousarray makes a 0-d input 1-d
             if x.dtype != dtype or (self.spec is None and tuple(x.shape) != shape):
                 raise InputError(f"input {i}: expected {dtype.name}{_dims(shape)}, got {x.dtype.name}{list(x.shape)}")
             ins.append(x)

@@ -262,3 +262,32 @@ def test_unsupported_boundary_dtypes_are_one_line_errors(model, x, match):
     with pytest.raises(QcompError, match=match) as e:
         qcomp.compile(model, (x,), target="cpu", recipe="fp32")
     assert "\n" not in str(e.value)
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x):
+        return x
+
+
+class SumTwice(torch.nn.Module):
+    def forward(self, x):
+        return x.sum() * 2
+
+
+def test_identity_model_and_zero_d_input_compile():
+    # a forward returning its input failed with "Cannot cast type to RankedTensorType (!torch.vtensor)"; a 0-d
+    # input was refused by the model it was compiled with ("expected float32[], got float32[1]")
+    x = torch.randn(3)
+    assert torch.equal(qcomp.compile(Identity(), (x,), target="cpu", recipe="fp32")(x), x)
+    s = torch.tensor(1.5)
+    assert qcomp.compile(SumTwice(), (s,), target="cpu", recipe="fp32")(s).item() == 3.0
+
+
+class WithInt(torch.nn.Module):
+    def forward(self, x):
+        return x * 2, 3
+
+
+def test_non_tensor_output_is_a_one_line_error():
+    with pytest.raises(QcompError, match=r"^WithInt: output 1 is a int \(3\), not a tensor"):
+        qcomp.compile(WithInt(), (torch.randn(3),), target="cpu", recipe="fp32")
