@@ -11,6 +11,8 @@ module-level function (workers import it by name) and the items plain data or ob
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 
 from qcomp.errors import QcompError
@@ -30,6 +32,10 @@ def ray_init(address: str | None = "local", num_cpus: int | None = None):
     """The `ray` module, connected: to the running session if there is one; else `address` ('local': a new
     single-node cluster on 127.0.0.1 with `num_cpus` CPUs, no dashboard; 'auto': the cluster Ray finds on this
     machine or RAY_ADDRESS, else a local one; otherwise that cluster's address)."""
+    if address in (None, "local") and "ray" not in sys.modules:
+        # Ray reads this once, at import: off, a local cluster's node address is 127.0.0.1 and its servers listen on
+        # the loopback interface only (on, they listen on every interface)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = _ray()
     if ray.is_initialized():
         return ray
@@ -39,6 +45,9 @@ def ray_init(address: str | None = "local", num_cpus: int | None = None):
         "_node_ip_address": "127.0.0.1",
         "object_store_memory": LOCAL_OBJECT_STORE_BYTES,
         "log_to_driver": False,
+        # Ray runs workers at niceness 15 by default: on a shared machine they would get a sliver of the CPU the
+        # in-process sweep gets. The points are this cluster's main work, so its workers run at the driver's.
+        "_system_config": {"worker_niceness": 0},
     }
     try:
         if address in (None, "local"):

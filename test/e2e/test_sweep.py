@@ -13,6 +13,7 @@ from qcomp.sweep import read_results, run_sweep
 from qcomp.sweep_report import pareto
 from qcomp.sweep_spec import parse_spec
 
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # read at import: the cluster listens on 127.0.0.1 only
 ray = pytest.importorskip("ray")
 
 SPEC = {
@@ -27,7 +28,14 @@ EXACT = ("value", "fp32_value", "avg_wbits", "weights_bytes", "budget", "metric"
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        log_to_driver=False,
+        _system_config={"worker_niceness": 0},  # Ray's default 15 starves the workers on a loaded machine
+    )
+    assert ray.util.get_node_ip_address() == "127.0.0.1"
     try:
         yield ray
     finally:
