@@ -68,12 +68,6 @@ class QuantizeFloatPass:
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32 or w.ndim != 2:
                     continue
-                k = w.shape[1]
-                if self._a is not None and self._a.block > 0 and k % self._a.block:
-                    raise QcompError(
-                        f"{op.location}: qc-quantize-float: K = {k} is not a multiple of the activation block "
-                        f"of {self._a} ({self._a.block})"
-                    )
                 self._rewrite(op, w)
 
     def _static_scale(self, op) -> float:

@@ -15,15 +15,13 @@ exponent max(floor(log2|y|), emin) (capped at emax + 1, which keeps infinities s
 mbits) and its inverse as exact powers of two; roundeven(|y| · 1/ulp) · ulp, min with max_finite (NaN stays
 NaN), copysign. Scales as the reference chooses them: f32 (amax / max_finite, 1 where 0) per token, per tensor or
 per block; e8m0 (OCP MX: 2^clamp(floor(log2 amax) - emax_elem, -127, 127), floor(log2) from the exponent bits,
-NaN for NaN/inf amax); e4m3 block scales times a per-row f32 tensor scale (NVFP4). Block formats need static
-shapes and K a multiple of the block (the verifier checks the latter).
+NaN for NaN/inf amax); e4m3 block scales times a per-row f32 tensor scale (NVFP4). Blocks are
+formed by splitting the last dim (zero-padded when K is not a multiple of the block); leading dims may be dynamic.
 """
 
-import math
 import re
 
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
 
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
@@ -306,45 +304,54 @@ def lower_fp_fake_quant(fn: Fn, attrs: dict) -> list[str]:
         am, rt = row_reduce(fn, "%arg0", x, "0.0", _ABSMAX)
         s = _scale_map(fn, [(am, rt)], _f32_scale_lines(qf))
         return [_map(fn, "%arg0", x, s, rt, full[:-1], qf.elem)]
-    if x.dynamic:
-        raise QcompError(f"cpu target: qc.fp_fake_quant with block format {qf} needs static shapes, got {x.s}")
+    return [_blocks(fn, x, qf)]
+
+
+def _blocks(fn: Fn, x: T, qf: fmt.QFormat) -> str:
+    """Per-block scales along the last dim: x [..., K] -> [..., G, g] (zero-padded to whole blocks: zeros do not
+    change an absmax), block absmax [..., G], scales, the rounding map, and back to [..., K]."""
     k, g = x.shape[-1], qf.block
-    r = math.prod(x.shape[:-1])  # 1 for a rank-1 x
-    x2t, x3t = T((r, k), "f32"), T((r, k // g, g), "f32")
-    x2 = collapse(fn, "%arg0", x, (r, k)) if x.rank >= 2 else _expand_rank1(fn, x, x2t)
+    ng = -(-k // g)
+    lead = x.shape[:-1]
+    src, xp = "%arg0", x
+    if ng * g != k:
+        xp = T((*lead, ng * g), "f32")
+        zero, v = fn.const("0.0", "f32"), fn.v()
+        low, high = ", ".join(["0"] * x.rank), ", ".join(["0"] * (x.rank - 1) + [str(ng * g - k)])
+        fn.emit(f"{v} = tensor.pad {src} low[{low}] high[{high}] {{")
+        fn.emit("^bb0(" + ", ".join(f"%pi{i}: index" for i in range(x.rank)) + "):")
+        fn.emit(f"  tensor.yield {zero} : f32")
+        fn.emit(f"}} : {x.s} to {xp.s}")
+        src = v
+    x3t = T((*lead, ng, g), "f32")
+    groups = [[i] for i in range(x.rank - 1)] + [[x.rank - 1, x.rank]]
     x3 = fn.v()
-    fn.emit(f"{x3} = tensor.expand_shape {x2} [[0], [1, 2]] output_shape [{r}, {k // g}, {g}] : {x2t.s} into {x3t.s}")
-    am, bt = row_reduce(fn, x3, x3t, "0.0", _ABSMAX)  # [R, G]
+    fn.emit(f"{x3} = tensor.expand_shape {src} {groups} output_shape [{_sizes(fn, x3t)}] : {xp.s} into {x3t.s}")
+    am, bt = row_reduce(fn, x3, x3t, "0.0", _ABSMAX)  # [..., G]
+    full = dims(bt.rank)
     if qf.scale == "e8m0":
         s = _scale_map(fn, [(am, bt)], _e8m0_scale_lines(qf))
-    elif qf.scale == "e4m3":
-        ta, tt = row_reduce(fn, am, bt, "0.0", ["%r = arith.maximumf %o, %a0 : f32"])  # [R]
-        s = fn.generic(
-            2, [(am, bt, ["d0", "d1"]), (ta, tt, ["d0"])], (fn.empty(bt), bt, ["d0", "d1"]), _nv_scale_lines(qf), "%r"
-        )
+    elif qf.scale == "e4m3":  # the f32 tensor scale from the row's absmax, the largest of its blocks'
+        ta, tt = row_reduce(fn, am, bt, "0.0", ["%r = arith.maximumf %o, %a0 : f32"])
+        ins = [(am, bt, full), (ta, tt, full[:-1])]
+        s = fn.generic(bt.rank, ins, (fn.empty(bt), bt, full), _nv_scale_lines(qf), "%r")
     else:
         s = _scale_map(fn, [(am, bt)], _f32_scale_lines(qf))
-    y3 = _map(fn, x3, x3t, s, bt, ["d0", "d1"], qf.elem)
-    y2 = _collapse3(fn, y3, x3t, x2t)
-    return [expand(fn, y2, x2t, x.shape) if x.rank >= 2 else _collapse_rank1(fn, y2, x2t, x)]
+    y3 = _map(fn, x3, x3t, s, bt, full, qf.elem)
+    y = fn.v()
+    fn.emit(f"{y} = tensor.collapse_shape {y3} {groups} : {x3t.s} into {xp.s}")
+    if xp is x:
+        return y
+    r = fn.v()
+    offsets, ones = ", ".join(["0"] * x.rank), ", ".join(["1"] * x.rank)
+    fn.emit(f"{r} = tensor.extract_slice {y}[{offsets}] [{_sizes(fn, x)}] [{ones}] : {xp.s} to {x.s}")
+    return r
 
 
-def _expand_rank1(fn: Fn, x: T, out: T) -> str:
-    v = fn.v()
-    fn.emit(f"{v} = tensor.expand_shape %arg0 [[0, 1]] output_shape [1, {x.shape[0]}] : {x.s} into {out.s}")
-    return v
-
-
-def _collapse_rank1(fn: Fn, src: str, t: T, x: T) -> str:
-    v = fn.v()
-    fn.emit(f"{v} = tensor.collapse_shape {src} [[0, 1]] : {t.s} into {x.s}")
-    return v
-
-
-def _collapse3(fn: Fn, src: str, t3: T, t2: T) -> str:
-    v = fn.v()
-    fn.emit(f"{v} = tensor.collapse_shape {src} [[0], [1, 2]] : {t3.s} into {t2.s}")
-    return v
+def _sizes(fn: Fn, t: T) -> str:
+    """t's sizes as MLIR text: static ints, dynamic leading dims from the arguments."""
+    dyn = iter(fn.sizes(t))
+    return ", ".join(str(d) if d is not None else next(dyn) for d in t.shape)
 
 
 def lower_fp_fake_quant_static(fn: Fn, attrs: dict) -> list[str]:

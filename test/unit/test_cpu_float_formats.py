@@ -98,6 +98,14 @@ def test_fp_fake_quant_bit_exact(name):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@pytest.mark.parametrize("name", ["mxfp4", "nvfp4"])
+def test_fp_fake_quant_partial_last_block(name):
+    x = _activations(np.random.default_rng(8), 6, 40, F.parse(name).elem)  # blocks of 32/16: the last partial
+    x[0, 39] = 300.0  # the partial block's absmax
+    want, got = run_both("fp_fake_quant", [x], format=name)
+    np.testing.assert_array_equal(got[0], want[0])
+
+
 def test_fp_fake_quant_static_saturates():
     x = np.array([[1.0, -3.0, 1000.0, -np.inf, 0.0171875, np.nan, 2e-3, -5e-6]], np.float32)
     s = np.array([0.01], np.float32)

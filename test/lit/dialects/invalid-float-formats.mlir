@@ -27,15 +27,6 @@ func.func @mx_group_mismatch(%x: tensor<2x64xf32>, %wq: tensor<4x32xi8>, %s: ten
 
 // -----
 
-// Block activation formats need whole blocks along the last dim.
-func.func @partial_block(%x: tensor<2x40xf32>) -> tensor<2x40xf32> {
-  // expected-error @+1 {{the last dim 40 must be a multiple of the block of mxfp8 (32)}}
-  %y = "qc.fp_fake_quant"(%x) {format = "mxfp8"} : (tensor<2x40xf32>) -> tensor<2x40xf32>
-  return %y : tensor<2x40xf32>
-}
-
-// -----
-
 // A static scale is one f32 per tensor: MX's power-of-two block scales cannot be static.
 func.func @static_mx(%x: tensor<2x64xf32>, %s: tensor<1xf32>) -> tensor<2x64xf32> {
   // expected-error @+1 {{a static scale needs a format with f32 scales, got mxfp4}}
