@@ -53,6 +53,13 @@ def blocks_of(model: torch.nn.Module) -> list[list[torch.nn.Linear]]:
 def sequential_hessians(model: torch.nn.Module, samples: list[tuple], gptq: dict) -> dict[str, np.ndarray]:
     """{weight_key(float weight): f32 Hessian [K, K]} of every nn.Linear, block by block (module docstring).
     gptq: qc-gptq's options (wbits, group, sym, act_order, static_groups, block, damp)."""
+    return gptq_model(model, samples, gptq)[0]
+
+
+def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True):
+    """(Hessians as `sequential_hessians` returns them, a copy of `model` with every nn.Linear GPTQ-quantized
+    (its dequantized f32 weight)). sequential=false: all Hessians from the float model in one pass (what
+    calibrate(hessian=True) gives qc-gptq), then every layer quantized."""
     from qcomp.passes.gptq import GptqPass, dequantized, gptq_quantize
 
     p = GptqPass(**gptq)  # validates the options
@@ -60,6 +67,8 @@ def sequential_hessians(model: torch.nn.Module, samples: list[tuple], gptq: dict
     blocks = blocks_of(work)
     if not blocks:
         raise QcompError("calibration: hessian='sequential' needs a model with torch.nn.Linear layers")
+    if not sequential:
+        blocks = [[m for b in blocks for m in b]]
     keys = {id(m): weight_key(m.weight.detach().numpy()) for b in blocks for m in b}
     out: dict[str, np.ndarray] = {}
     for block in blocks:
@@ -109,7 +118,7 @@ def sequential_hessians(model: torch.nn.Module, samples: list[tuple], gptq: dict
                 sym=p.sym,
             )
             m.weight = torch.nn.Parameter(torch.from_numpy(dequantized(q, ranges, p.wbits, g, p.sym)))
-    return out
+    return out, work
 
 
 def with_sequential_hessians(ops: tuple, layers: list, model, samples: list[tuple], gptq: dict) -> tuple:
