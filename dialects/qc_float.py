@@ -18,9 +18,9 @@ def _format(c: _Check, op) -> "fmt.QFormat | None":
         c(False, f"'format' must be a string, got {text}")
         return None
     try:
-        return fmt.parse(text, "'format'")
-    except Exception as e:  # QcompError: one line naming the bad text
-        c(False, str(e))
+        return fmt.parse(text)
+    except Exception as e:  # QcompError: one line naming the bad text and the accepted forms
+        c(False, f"bad 'format': {e}")
         return None
 
 

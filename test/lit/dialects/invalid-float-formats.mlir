@@ -2,7 +2,7 @@
 
 // An unknown format name is reported with the accepted forms.
 func.func @unknown_format(%x: tensor<2x16xf32>, %wq: tensor<4x16xi8>, %s: tensor<4x1xf32>, %b: tensor<4xf32>) -> tensor<2x4xf32> {
-  // expected-error @+1 {{'qc.fp_wlinear' op 'format': 'fp9' is not a format}}
+  // expected-error @+1 {{'qc.fp_wlinear' op bad 'format': number format: 'fp9' is not a format}}
   %y = "qc.fp_wlinear"(%x, %wq, %s, %b) {format = "fp9", group = 16 : i64} : (tensor<2x16xf32>, tensor<4x16xi8>, tensor<4x1xf32>, tensor<4xf32>) -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
 }
