@@ -50,15 +50,23 @@ func.func @matmul_batched(%a: tensor<3x6x8xf32>, %b: tensor<3x8x4xf32>) -> tenso
 
 // -----
 
-// qc.embedding: a parallel generic over the ids that index-casts each id and extracts table[id, d].
-// CHECK-LABEL: func.func @embedding
+// qc.embedding: a parallel generic over the ids that index-casts each id, clamps it into [0, V-1] and extracts
+// table[id, d]; an id outside the table (computed inside the model) yields NaN, never a read out of bounds.
+// CHECK-LABEL: func.func private @__qc_embedding
 // CHECK-SAME: (%[[T:.*]]: tensor<10x4xf32>, %[[IDS:.*]]: tensor<2x3xi64>)
+// CHECK-DAG: %[[NAN:.*]] = arith.constant 0x7FC00000 : f32
+// CHECK-DAG: %[[LAST:.*]] = arith.constant 9 : index
+// CHECK-DAG: %[[ZERO:.*]] = arith.constant 0 : index
 // CHECK: linalg.generic {{.*}}iterator_types = ["parallel", "parallel", "parallel"]} ins(%[[IDS]] : tensor<2x3xi64>) outs(%{{.*}} : tensor<2x3x4xf32>)
 // CHECK: ^bb0(%[[ID:.*]]: i64, %{{.*}}: f32):
 // CHECK-NEXT: %[[I:.*]] = arith.index_cast %[[ID]] : i64 to index
 // CHECK-NEXT: %[[J:.*]] = linalg.index 2 : index
-// CHECK-NEXT: %[[E:.*]] = tensor.extract %[[T]][%[[I]], %[[J]]] : tensor<10x4xf32>
-// CHECK-NEXT: linalg.yield %[[E]] : f32
+// CHECK-NEXT: %[[LO:.*]] = arith.maxsi %[[I]], %[[ZERO]] : index
+// CHECK-NEXT: %[[C:.*]] = arith.minsi %[[LO]], %[[LAST]] : index
+// CHECK-NEXT: %[[IN:.*]] = arith.cmpi eq, %[[C]], %[[I]] : index
+// CHECK-NEXT: %[[E:.*]] = tensor.extract %[[T]][%[[C]], %[[J]]] : tensor<10x4xf32>
+// CHECK-NEXT: %[[Y:.*]] = arith.select %[[IN]], %[[E]], %[[NAN]] : f32
+// CHECK-NEXT: linalg.yield %[[Y]] : f32
 func.func @embedding(%w: tensor<10x4xf32>, %ids: tensor<2x3xi64>) -> tensor<2x3x4xf32> {
   %y = "qc.embedding"(%w, %ids) : (tensor<10x4xf32>, tensor<2x3xi64>) -> tensor<2x3x4xf32>
   return %y : tensor<2x3x4xf32>
