@@ -51,6 +51,7 @@ def main() -> int:
     ap.add_argument("--group", type=int, default=128)
     ap.add_argument("--asym", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rows", default="rtn,one,seq", help="which rows: rtn, one (one pass), seq (sequential)")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -65,10 +66,12 @@ def main() -> int:
         fp32 = perplexity(model, wins)[0]
     opts = {"wbits": args.wbits, "group": args.group, "act_order": True, "static_groups": True, "sym": not args.asym}
     print(f"# smollm2 {args.windows} windows x {args.seq}, calibration {args.calib}; fp32 {fp32:.4f}; {opts}")
-    with torch.no_grad():
-        value = perplexity(_rtn(model, args.wbits, args.group, not args.asym), wins)[0]
-    print(f"{'rtn':10s} ppl {value:.4f}  x fp32 {value / fp32:.4f}", flush=True)
-    for name, sequential in (("one pass", False), ("sequential", True)):
+    rows = args.rows.split(",")
+    if "rtn" in rows:
+        with torch.no_grad():
+            value = perplexity(_rtn(model, args.wbits, args.group, not args.asym), wins)[0]
+        print(f"{'rtn':10s} ppl {value:.4f}  x fp32 {value / fp32:.4f}", flush=True)
+    for name, sequential in [r for r in (("one pass", False), ("sequential", True)) if r[0][:3] in rows]:
         start = time.perf_counter()
         _, q = gptq_model(model, [(c,) for c in calw], opts, sequential=sequential)
         gptq_s = time.perf_counter() - start
