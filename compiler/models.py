@@ -41,6 +41,22 @@ class CausalLMLogits(torch.nn.Module):
         return self.lm(input_ids=input_ids, use_cache=False).logits
 
 
+def call_factory(path: str, factory: str):
+    """Import the Python file `path` and return what its function `factory` returns; one-line errors."""
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as e:  # the user's code: any exception
+        raise QcompError(
+            f"{path}: failed to import: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        ) from e
+    fn = getattr(module, factory, None)
+    if not callable(fn):
+        raise QcompError(f"{path}: has no function {factory!r}")
+    return fn()
+
+
 def is_transformers_causal_lm(model) -> bool:
     """A transformers model with a language-modelling head (what AutoModelForCausalLM returns)."""
     return hasattr(model, "config") and hasattr(model, "get_output_embeddings") and hasattr(model, "generate")

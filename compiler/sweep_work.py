@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import os
 import time
 from dataclasses import dataclass, field
@@ -65,17 +64,10 @@ def check_model(spec: str) -> None:
 
 
 def _factory(spec: str):
+    from qcomp.models import call_factory
+
     path, _, factory = spec.rpartition(":")
-    mod_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(mod_spec)
-    try:
-        mod_spec.loader.exec_module(module)
-    except Exception as e:
-        raise QcompError(f"{path}: failed to import: {_failed(e)}") from e
-    fn = getattr(module, factory, None)
-    if not callable(fn):
-        raise QcompError(f"{path}: has no function {factory!r}")
-    return fn()
+    return call_factory(path, factory)
 
 
 def load(spec: str) -> tuple:

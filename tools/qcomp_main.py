@@ -12,7 +12,6 @@ inputs and calibration windows from the vendored text) or `path/file.py:factory`
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -33,16 +32,9 @@ def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...]
         raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join(builtins)}) or file.py:factory")
     if not os.path.isfile(path):
         raise QcompError(f"{path}: no such file")
-    mod_spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-    module = importlib.util.module_from_spec(mod_spec)
-    try:
-        mod_spec.loader.exec_module(module)
-    except Exception as e:
-        raise QcompError(f"{path}: failed to import: {type(e).__name__}: {e}") from e
-    fn = getattr(module, factory, None)
-    if not callable(fn):
-        raise QcompError(f"{path}: has no function {factory!r}")
-    result = fn()
+    from qcomp.models import call_factory
+
+    result = call_factory(path, factory)
     if not (isinstance(result, tuple) and len(result) in sizes):
         raise QcompError(f"{path}:{factory} must return {what}")
     return result
