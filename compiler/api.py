@@ -1,5 +1,6 @@
 """Public API: `qcomp.compile(model, example_inputs, target, recipe) -> CompiledModel`."""
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -221,19 +222,27 @@ def refuse_non_finite(arrays) -> None:
 
 
 def _avg_wbits(module: ir.Module) -> float | None:
-    """Stored bits per weight over the quantized linear layers, f32 scales included (qc.wlinear: one per
-    group; qc.qlinear: one per output channel) — the count qc-assign-precision budgets."""
+    """Stored bits per weight over the quantized linear layers, f32 scales included (qc.wlinear, qc.fp_wlinear:
+    one per group; qc.qlinear: one per output channel; qc.wlinear_asym: an i8 zero point per group too) — the
+    count qc-assign-precision budgets."""
+    from qcomp.dialects import formats
     from qcomp.irutil import ops_named
     from qcomp.passes.assign_precision import Candidate
 
     bits = params = 0.0
-    for op in ops_named(module, "qc.wlinear", "qc.qlinear"):
+    for op in ops_named(module, "qc.wlinear", "qc.qlinear", "qc.wlinear_asym", "qc.fp_wlinear"):
         n, k = (ir.RankedTensorType(op.results[0].type).shape[-1], ir.RankedTensorType(op.operands[0].type).shape[-1])
-        if op.name == "qc.wlinear":
+        extra = 0.0
+        if op.name in ("qc.wlinear", "qc.wlinear_asym"):
             b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
+            if op.name == "qc.wlinear_asym":
+                extra = 8 * math.ceil(k / g) / k  # an i8 zero point per group
+        elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp8/fp6 one per byte; f32 scales
+            b = 4 if formats.parse(ir.StringAttr(op.attributes["format"]).value).bits == 4 else 8
+            g = ir.IntegerAttr(op.attributes["group"]).value
         else:
             b, g = int(ir.StringAttr(op.attributes["qc.precision"]).value[1]), k
-        bits += Candidate(b, 16, g).bits_per_weight(k) * n * k  # the count qc-assign-precision uses
+        bits += (Candidate(b, 16, g).bits_per_weight(k) + extra) * n * k  # the count qc-assign-precision uses
         params += n * k
     return bits / params if params else None
 
