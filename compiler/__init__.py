@@ -6,7 +6,7 @@ y = cm(x); print(cm.report["placement"]); cm.save("out/")
 lm = qcomp.compile_lm(hf_causal_lm, recipe="w8a8"); lm.generate(ids, max_new_tokens=32)
 """
 
-from .errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 def __getattr__(name):  # keep `import qcomp` light: torch and MLIR load on first use

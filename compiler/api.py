@@ -10,15 +10,15 @@ import torch
 from qcomp import calibrate as calib
 from qcomp import targets
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import find_ops
+from qcomp.dialects.weights import constant_array
 from qcomp.frontend import import_torch
-from qcomp.irutil import find_ops
 from qcomp.passes.context import PassContext
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import Recipe, calibration_method, get_recipe
 from qcomp.taps import Tap, expose, split
 from qcomp.targets.cpu.input_checks import InputError
-from qcomp.weights import constant_array
 
 STAGES = ("torch", "qc", "quantized", "target", "llvm")
 FRONTIER_KEY = {  # x of the frontier points
@@ -226,7 +226,7 @@ def _avg_wbits(module: ir.Module) -> float | None:
     one per group; qc.qlinear: one per output channel; qc.wlinear_asym: an i8 zero point per group too) — the
     count qc-assign-precision budgets."""
     from qcomp.dialects import formats
-    from qcomp.irutil import ops_named
+    from qcomp.dialects.irutil import ops_named
     from qcomp.passes.assign_precision import Candidate
 
     bits = params = 0.0
@@ -305,7 +305,7 @@ def precision_plan(module: ir.Module, ctable=None) -> dict:
 
 
 def _signature_counts(module: ir.Module) -> tuple[int, int]:
-    from qcomp.targets.cpu.jit import main_func
+    from qcomp.dialects.irutil import main_func
 
     ft = ir.FunctionType(ir.TypeAttr(main_func(module).attributes["function_type"]).value)
     return len(ft.inputs), len(ft.results)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 @dataclass

@@ -15,7 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 LOCAL_OBJECT_STORE_BYTES = 2 << 30  # a local cluster's shared-memory store; larger objects spill to disk
 

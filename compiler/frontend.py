@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import PassFailure, ir, run_pipeline
-from qcomp.errors import QcompError, mlir_error_text
+from qcomp.dialects.errors import QcompError, mlir_error_text
 
 from .custom_ops import lower_custom_ops
 from .shapes import SHAPES_ATTR, spec_of
@@ -56,7 +56,7 @@ def _make_hooks():
                 return None
             arr = np.ascontiguousarray(literal.detach().cpu().numpy())
             vt = gni._cc.tensor_to_vtensor_type(literal)
-            from qcomp.weights import tensor_type
+            from qcomp.dialects.weights import tensor_type
 
             attr = ir.DenseElementsAttr.get(arr, type=tensor_type(arr))
             return ir.Operation.create("torch.vtensor.literal", results=[vt], attributes={"value": attr}).result

@@ -12,15 +12,10 @@ import os
 import shutil
 
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.cache import cache_dir
+from qcomp.dialects.errors import QcompError
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> str:
-    """qcomp's cache directory: $XDG_CACHE_HOME/qcomp or ~/.cache/qcomp."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "qcomp")
 
 
 def _package_dir(name: str) -> str:

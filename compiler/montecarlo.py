@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.sweep_spec import ModelSpec
 from qcomp.sweep_work import Reference, calibrate_for, load, measure, prepare, table_key
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qcomp.dialects._mlir import ir, passmanager, run_pass_manager
-from qcomp.errors import QcompError, mlir_error_text
+from qcomp.dialects.errors import QcompError, mlir_error_text
 from qcomp.passes.context import PassContext, run_pass
 
 

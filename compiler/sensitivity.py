@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.passes.assign_precision import Candidate, local_error, parse_candidate
 from qcomp.passes.awq import fake_quant_grouped
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.sweep_spec import Point, SweepSpec
 from qcomp.sweep_work import calibrate_for, check_model, prepare, run_point, table_key
 

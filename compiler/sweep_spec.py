@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 MAX_SPEC_BYTES = 1 << 20
 EVAL_KEYS = ("windows", "seq", "calib", "samples")

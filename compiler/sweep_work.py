@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.sweep_spec import ModelSpec, Point
 
 LOWER_IS_BETTER = {"perplexity": True, "cosine": False, "rel_mse": True}

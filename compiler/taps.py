@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.irutil import attr_value
-from qcomp.weights import constant_array
+from qcomp.dialects.irutil import attr_value
+from qcomp.dialects.weights import constant_array
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Tap:
 
 def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
     """Append the (distinct, non-constant) operands and results of every op in `op_names` to @main's results."""
-    from qcomp.targets.cpu.jit import main_func
+    from qcomp.dialects.irutil import main_func
 
     fop = main_func(module)
     block = fop.regions[0].blocks[0]

@@ -1,33 +1,25 @@
-"""qcomp.dialects: the MLIR shim and the `qc` dialect (qc.py: compute and structure ops; qc_quant.py:
-quantization ops; qc_attention.py: attention over a KV cache; qc_float.py: float number formats; reference.py,
-formats.py: numpy semantics)."""
+"""qcomp.dialects: the floor every other layer stands on (see docs/architecture.md).
 
-from . import qc_attention, qc_float, qc_quant  # noqa: F401  (define the quantization, float-format and KV-cache ops)
-from ._mlir import ir, register_torch
-from .qc import QC, _guarded
+The IR: the MLIR shim (`_mlir.py`, the one importer of torch-mlir's bindings) and the `qc` dialect (qc.py: compute
+and structure ops; qc_quant.py: quantization ops; qc_attention.py: attention over a KV cache; qc_float.py: float
+number formats; context.py: the dialect loaded into a context), the numpy semantics (reference.py, formats.py).
+Beside it, light modules that import no MLIR: errors.py, precision.py (the Precision value type), quant_math.py
+(observers, clip methods, fake quantization), cache.py (qcomp's cache folder); and on the IR: irutil.py (finding
+ops, @main), attrs.py (every discardable qc.* attribute, declared once), weights.py (reading and replacing weights).
 
-for _cls in QC.operations:  # every verifier reports malformed IR as a diagnostic, never an exception
-    if "verify_invariants" in _cls.__dict__:
-        _cls.verify_invariants = _guarded(_cls, _cls.__dict__["verify_invariants"])
+The package itself is light: `import qcomp.dialects.errors` loads no MLIR; the names below load the dialect on
+first use.
+"""
 
-
-def op_classes() -> dict[str, type]:
-    """Every qc op class by its full name (`qc.linear` -> LinearOp)."""
-    return {cls.OPERATION_NAME: cls for cls in QC.operations}
+_LAZY = ("QC", "new_context", "op_classes", "reference_of")
 
 
-def reference_of(name: str):
-    """The numpy reference implementation of the op named `name` (e.g. 'qc.qlinear')."""
-    return op_classes()[name].reference
+def __getattr__(name: str):  # keep the light floor modules light: MLIR and the op classes load on first use
+    if name in _LAZY:
+        from . import context
 
-
-def new_context() -> ir.Context:
-    """A fresh MLIR context with the torch, torch_c and qc dialects loaded."""
-    ctx = ir.Context()
-    register_torch(ctx)
-    with ctx:
-        QC.load()
-    return ctx
+        return getattr(context, name)
+    raise AttributeError(f"module 'qcomp.dialects' has no attribute {name!r}")
 
 
 __all__ = ["QC", "new_context", "op_classes", "reference_of"]

@@ -18,7 +18,7 @@ Extending it (a zero point, a scale format): add a field with a default that pri
 import re
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 FLOAT_BITS = 32  # wbits / abits of a float layer
 WEIGHT_ONLY = 16  # abits of a weight-only layer (float activations)

@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import reference_of
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.float_formats import refuse_float_formats
 from qcomp.targets.common.offload import HostProgram, OffloadedOp, offload

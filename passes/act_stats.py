@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 ABSMAX, MEAN, SAMPLE, SCALE = "qc.act_absmax", "qc.act_mean", "qc.act_sample", "qc.act_scale"
 HESSIAN = "qc.act_hessian"

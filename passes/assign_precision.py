@@ -50,8 +50,8 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import i64_attr, ops_named
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import i64_attr, ops_named
 
 from . import act_stats
 from .awq import fake_quant_grouped

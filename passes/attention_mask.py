@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.weights import constant_array
+from qcomp.dialects.weights import constant_array
 
 from .channel_fold import producer, users
 

@@ -16,11 +16,11 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import PassFailure, ir, rewrite, run_pipeline
+from qcomp.dialects.errors import QcompError, mlir_error_text
+from qcomp.dialects.irutil import count_ops, find_ops, first_op
+from qcomp.dialects.irutil import i64_attr as _i64
 from qcomp.dialects.qc import allows_dynamic
-from qcomp.errors import QcompError, mlir_error_text
-from qcomp.irutil import count_ops, find_ops, first_op
-from qcomp.irutil import i64_attr as _i64
-from qcomp.weights import constant_array, make_constant
+from qcomp.dialects.weights import constant_array, make_constant
 
 from .safe_indexing import clamp_gather_indices, clamp_scatter_indices
 

@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.weights import constant_array
+from qcomp.dialects.weights import constant_array
 
 from .attention_mask import fold_masks
 from .channel_fold import producer, users

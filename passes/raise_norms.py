@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir, rewrite
-from qcomp.irutil import count_ops
+from qcomp.dialects.irutil import count_ops
 
 from .from_torch import _emit, builtin_type, const, erase_dead_torch_ops
 

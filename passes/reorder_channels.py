@@ -24,9 +24,9 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import i64_attr
-from qcomp.weights import constant_array
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import i64_attr
+from qcomp.dialects.weights import constant_array
 
 from . import act_stats
 from .channel_fold import (

@@ -28,9 +28,9 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
-from qcomp.weights import constant_array
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array
 
 from . import act_stats
 from .channel_fold import in_block_order, linear_weight, producer, set_constant, users

@@ -26,7 +26,7 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from . import act_stats
 from .channel_fold import apply_scale, linear_groups, linear_weight

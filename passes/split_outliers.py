@@ -28,8 +28,8 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir, tensor
-from qcomp.errors import QcompError
-from qcomp.weights import make_constant
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.weights import make_constant
 
 from . import act_stats
 from .channel_fold import apply_permute, linear_groups, linear_weight, set_constant

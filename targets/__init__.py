@@ -3,7 +3,7 @@
 
 import importlib
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .base import Artifact, Capabilities, Cost, Target
 

@@ -10,7 +10,7 @@ import json
 import resource
 import sys
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 def add_parser(sub) -> None:

@@ -18,7 +18,7 @@ import sys
 import textwrap
 import time
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from . import export_cmd, generate_cmd, sweep_cmd
 

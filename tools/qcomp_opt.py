@@ -9,7 +9,7 @@ import re
 import sys
 
 import numpy as np
-from qcomp.errors import QcompError, mlir_error_text
+from qcomp.dialects.errors import QcompError, mlir_error_text
 
 SPLIT = re.compile(r"^// -----\s*$", re.M)
 EXPECTED = re.compile(r"//\s*expected-(error|warning|note|remark)\s*(@[+-]?\w+)?\s*\{\{(.*?)\}\}")

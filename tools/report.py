@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 FRAME = re.compile(r'"([^"]+)":(\d+):\d+')
 CALL = re.compile(r"\bself\.([A-Za-z_]\w*)\s*\(")

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
     from qcomp.sweep import run_sweep
     from qcomp.sweep_spec import load_spec
 

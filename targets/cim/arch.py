@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 ENCODINGS = ("offset", "differential")
 ADC_RANGES = ("minmax", "full")

@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .arch import CimArch
 

@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import Precision
-from qcomp.errors import QcompError
+from qcomp.dialects.weights import constant_array
 from qcomp.targets.common.float_formats import refuse_float_formats
 from qcomp.targets.common.offload import OFFLOAD_ATTR, _main, offload
-from qcomp.weights import constant_array
 
 from .arch import CimArch, CimOptions
 from .mapping import plan_layer

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import Precision
-from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp
 

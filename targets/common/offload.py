@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import attr_value
-from qcomp.weights import constant_array
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import attr_value
+from qcomp.dialects.weights import constant_array
 
 OFFLOAD_ATTR = "qc.offload"
 ATTRS_ATTR = "qc.attrs"

@@ -12,7 +12,7 @@
 """
 
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.irutil import call_before, ops_named
+from qcomp.dialects.irutil import call_before, ops_named
 
 from .linalg_text import Fn, T, dims
 

@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .op_facts import (
     Precision,
@@ -361,7 +361,7 @@ def cache_key(target) -> dict:
 
 
 def cache_path(target, cache_dir: str | None = None) -> str:
-    from qcomp.models import cache_dir as default_dir
+    from qcomp.dialects.cache import cache_dir as default_dir
 
     key = cache_key(target)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key["cpu"]).strip("-").lower()

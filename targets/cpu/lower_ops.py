@@ -64,7 +64,10 @@ def _quant_lines(x: str, inv: str, bits: int) -> list[str]:
         f"%q_hi = arith.constant {float(q)} : f32",
         "%q_a = arith.maximumf %q_r, %q_lo : f32",
         "%q_b = arith.minimumf %q_a, %q_hi : f32",
-        "%q_i = arith.fptosi %q_b : f32 to i8",
+        "%q_nan = arith.cmpf uno, %q_b, %q_b : f32",  # NaN -> code 0 (reference._saturate)
+        "%q_0 = arith.constant 0.0 : f32",
+        "%q_c = arith.select %q_nan, %q_0, %q_b : f32",
+        "%q_i = arith.fptosi %q_c : f32 to i8",
     ]
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.errors import QcompError
-from qcomp.irutil import attr_value, ops_named, replace_with_call
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import attr_value, ops_named, replace_with_call
 
 from .linalg_text import Fn, T
 from .lower_attention import LOWERINGS as ATTENTION_LOWERINGS

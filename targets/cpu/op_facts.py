@@ -4,8 +4,8 @@ shapes and sizes, and the bytes its weights take at a precision (as qc-quantize 
 import math
 
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import FP32, Precision
-from qcomp.errors import QcompError
 
 _BYTES = {"f64": 8, "i64": 8, "f32": 4, "i32": 4, "f16": 2, "bf16": 2, "i16": 2, "i8": 1, "i1": 1}
 

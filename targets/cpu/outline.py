@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.irutil import replace_with_call
+from qcomp.dialects.irutil import replace_with_call
 
 PREFIXES = ("linalg.",)  # not tm_tensor: a scan must stay in @main for `buffers.scans_to_linalg`
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 
 from .aot import save_aot

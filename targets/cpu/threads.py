@@ -45,7 +45,7 @@ def load_openmp() -> str:
     returns its path."""
     path = openmp_library()
     if path is None:
-        from qcomp.errors import QcompError
+        from qcomp.dialects.errors import QcompError
 
         raise QcompError("cpu target: threads > 1 need the OpenMP runtime: pip install intel-openmp")
     ctypes.CDLL(path).kmp_set_blocktime(BLOCKTIME_MS)
@@ -55,7 +55,7 @@ def load_openmp() -> str:
 def resolve_threads(threads: int | None) -> int:
     """The thread count to build with: `threads`, or the machine's cores when None (one where there is no
     OpenMP runtime). An explicit count above one without the runtime is an error of the caller's set-up."""
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
 
     if threads is None:
         return machine_threads() if openmp_library() else 1

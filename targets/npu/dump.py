@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 def main(argv: list[str] | None = None) -> int:

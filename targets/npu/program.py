@@ -10,7 +10,7 @@ The cycle statistics are data independent: `timing` runs once at build.
 from dataclasses import dataclass, field
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from . import isa
 from .arch import Arch
