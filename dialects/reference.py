@@ -38,7 +38,9 @@ def _along(scale: np.ndarray, rank: int, axis: int) -> np.ndarray:
 
 
 def _saturate(v: np.ndarray, bits: int) -> np.ndarray:
-    return np.clip(np.rint(v), -qmax(bits), qmax(bits)).astype(np.int8)
+    """roundeven, clamp to ±qmax, i8; NaN gives code 0 (an integer code has no NaN: docs/numerics.md)."""
+    r = np.rint(v)
+    return np.clip(np.where(np.isnan(r), 0, r), -qmax(bits), qmax(bits)).astype(np.int8)
 
 
 # ----------------------------------------------------------------------------- quantization

@@ -232,6 +232,8 @@ class RowSpec:
             r = b.op(f"math.roundeven {r} : f32", "qr", e)
             r = b.op(f"arith.maximumf {r}, {_f(b, -qmax)} : f32", "qa", e)
             r = b.op(f"arith.minimumf {r}, {_f(b, qmax)} : f32", "qb", e)
+            nan = b.op(f"arith.cmpf uno, {r}, {r} : f32", "qn", e)  # NaN -> code 0 (reference._saturate)
+            r = b.op(f"arith.select {nan}, {_f(b, 0.0)}, {r} : f32", "qc", e)
             q = b.op(f"arith.fptosi {r} : f32 to i8", "q", e)
             b.emit(f"memref.store {q}, %q[{bx}, {j}] : {self._ty['%q']}", e)
             end_for(b, d)
