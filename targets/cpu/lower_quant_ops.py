@@ -16,6 +16,7 @@ the map (n, k floordiv 2), the nibble chosen by the parity of k), then an f32 x 
 mulf), so the dequantized weight is bit-exact, and both routes give identical results.
 """
 
+from . import asym_panels
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
@@ -160,7 +161,8 @@ def _dequant_asym_body(bits: int) -> list[str]:
 
 def lower_wlinear_asym(fn: Fn, attrs: dict) -> list[str]:
     """qc.wlinear_asym: the zero point subtracted in i32 while dequantizing (exact), then the f32 GEMM as
-    qc.wlinear's per-call route (into the microkernel's panels when N allows, else [N, K] and linalg)."""
+    qc.wlinear's per-call route (into the microkernel's panels when N allows, else [N, K] and linalg); with
+    panels also the packed twin (`asym_panels`) that constant weights run, dequantized inside the kernel."""
     x, wq, s, zp, b = fn.args
     bits, group = attrs["bits"], attrs["group"]
     n, k = wq.shape[0], x.shape[-1]
@@ -175,6 +177,7 @@ def lower_wlinear_asym(fn: Fn, attrs: dict) -> list[str]:
         mt = m if isinstance(m, int) else None
         x2 = collapse(fn, "%arg0", x, (mt, k))
         acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg4", b))
+        asym_panels.packed_twin(fn, bits, group)  # constant weights: packed at compile time (qc-cpu-pack-weights)
         return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
     wt = T((n, k), "f32")
     ins = [("%arg1", wq, ["d0", kmap]), ("%arg2", s, ["d0", f"d1 floordiv {group}"])]
