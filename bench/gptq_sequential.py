@@ -1,6 +1,7 @@
 """Sequential vs one-pass GPTQ Hessians on SmolLM2-135M, with qcomp's GPTQ, evaluated in PyTorch.
 
     .venv/bin/python bench/gptq_sequential.py [--windows 4] [--calib 4] [--wbits 4] [--group 128] [--asym]
+        [--search mse] [--damp 0.01] [--no-act-order]
 
 The rtn row rounds to nearest (min-max ranges, as qc-quantize without a search). The GPTQ rows quantize
 every nn.Linear (lm_head included) with `qcomp.passes.gptq.gptq_quantize` (act-order, static groups: the
@@ -50,6 +51,9 @@ def main() -> int:
     ap.add_argument("--wbits", type=int, default=4)
     ap.add_argument("--group", type=int, default=128)
     ap.add_argument("--asym", action="store_true")
+    ap.add_argument("--search", default="none", choices=["none", "mse"], help="qc-gptq's group range search")
+    ap.add_argument("--damp", type=float, default=0.01)
+    ap.add_argument("--no-act-order", dest="act_order", action="store_false")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rows", default="rtn,one,seq", help="which rows: rtn, one (one pass), seq (sequential)")
     args = ap.parse_args()
@@ -64,7 +68,15 @@ def main() -> int:
     wins, calw = token_windows(tok, default_text(), args.windows, args.seq, args.calib)
     with torch.no_grad():
         fp32 = perplexity(model, wins)[0]
-    opts = {"wbits": args.wbits, "group": args.group, "act_order": True, "static_groups": True, "sym": not args.asym}
+    opts = {
+        "wbits": args.wbits,
+        "group": args.group,
+        "act_order": args.act_order,
+        "static_groups": True,
+        "sym": not args.asym,
+        "search": args.search,
+        "damp": args.damp,
+    }
     print(f"# smollm2 {args.windows} windows x {args.seq}, calibration {args.calib}; fp32 {fp32:.4f}; {opts}")
     rows = args.rows.split(",")
     if "rtn" in rows:

@@ -52,7 +52,7 @@ def blocks_of(model: torch.nn.Module) -> list[list[torch.nn.Linear]]:
 
 def sequential_hessians(model: torch.nn.Module, samples: list[tuple], gptq: dict) -> dict[str, np.ndarray]:
     """{weight_key(float weight): f32 Hessian [K, K]} of every nn.Linear, block by block (module docstring).
-    gptq: qc-gptq's options (wbits, group, sym, act_order, static_groups, block, damp)."""
+    gptq: qc-gptq's options (wbits, group, sym, act_order, static_groups, block, damp, search)."""
     return gptq_model(model, samples, gptq)[0]
 
 
@@ -116,6 +116,7 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True)
                 act_order=p.act_order,
                 static_groups=p.static_groups,
                 sym=p.sym,
+                search=p.search,
             )
             m.weight = torch.nn.Parameter(torch.from_numpy(dequantized(q, ranges, p.wbits, g, p.sym)))
     return out, work

@@ -27,8 +27,13 @@ reference's default `sym=False` quantizer): a group's range is its (min, max) (w
 qc-awq set one), recorded as `qc.weight_range` [N, groups, 2] for qc-quantize{sym=false}; layers with int8
 activations stay symmetric (qc.qlinear).
 
+search=mse: each group's range is the MSE-optimal one of `reference_asym.mse_ranges` (the GPTQ reference's
+`find_params(mse=True)`, llm-compressor's MSE observer) over the group's weights when its range is taken
+(from the original weights with static_groups, else with the feedback applied), instead of (min, max) / max|w|.
+
 Options: wbits (2..8, default 4), group (>= 0, default 128), sym (default true), act_order (default false),
-block (>= 1, default 128), damp (> 0, default 0.01), static_groups (default false).
+block (>= 1, default 128), damp (> 0, default 0.01), static_groups (default false), search ("none" | "mse",
+default none).
 Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
 """
 
@@ -91,13 +96,14 @@ def gptq_quantize(
     static_groups: bool = False,
     clip: np.ndarray | None = None,
     sym: bool = True,
+    search: str = "none",
 ) -> tuple[np.ndarray, np.ndarray]:
     """GPTQ of W [N, K] with input Hessian H [K, K] (see module docstring): (q [N, K], range).
     sym: q int8, range max|w| [N, groups]; the quantized weight is `ref.dequantize_weight` of q with scale =
     `ref.symmetric_scale(range, bits)`. sym=false: q unsigned codes (int16), range (lo, hi) [N, groups, 2]; the
     quantized weight is (q - z) · scale with (scale, z) = `reference_asym.asymmetric_params(lo, hi, bits)`.
     group 0 is one group per output channel. `clip` ([N, groups], or [N, groups, 2] with sym=false): fixed
-    ranges (implies static groups)."""
+    ranges (implies static groups). search='mse': MSE-searched group ranges (module docstring)."""
     w = np.array(w, F32)
     n, k = w.shape
     g = group or k
@@ -112,7 +118,7 @@ def gptq_quantize(
     if clip is not None:
         ranges[:] = np.asarray(clip, F32).reshape(ranges.shape)
     elif fixed:
-        ranges[:] = _ranges(w, g, sym)
+        ranges[:] = _ranges(w, g, sym, bits, search)
     perm = np.argsort(-np.diag(h), kind="stable") if act_order else np.arange(k)
     w, h = w[:, perm], h[perm][:, perm]
     u = _upper_inverse_cholesky(h, damp).astype(F32)
@@ -127,7 +133,7 @@ def gptq_quantize(
             gi = j // g
             if not fixed and j % g == 0:  # a new group: its range from the weights as they are now
                 cols = np.concatenate([w1[:, i : i + g], w[:, i2 : i1 + i + g]], axis=1)
-                ranges[:, gi] = _ranges(cols, cols.shape[1], sym)[:, 0]
+                ranges[:, gi] = _ranges(cols, cols.shape[1], sym, bits, search)[:, 0]
                 scale[:, gi], zero[:, gi] = (a[:, 0] for a in _params(ranges[:, gi : gi + 1], bits, sym))
             col = w1[:, i]
             qi = np.clip(np.rint(col * (F32(1) / scale[:, gi])) + zero[:, gi], lo_q, hi_q)
@@ -149,8 +155,11 @@ def dequantized(q: np.ndarray, ranges: np.ndarray, bits: int, group: int, sym: b
     return ((q - ra.expand_groups(zero, group, k)) * ra.expand_groups(scale, group, k)).astype(F32)
 
 
-def _ranges(w: np.ndarray, group: int, sym: bool) -> np.ndarray:
-    """Group ranges of w: max|w| [N, G] (sym) or (min, max) [N, G, 2]."""
+def _ranges(w: np.ndarray, group: int, sym: bool, bits: int, search: str = "none") -> np.ndarray:
+    """Group ranges of w: max|w| [N, G] (sym) or (min, max) [N, G, 2]; search='mse': the MSE-optimal ones."""
+    if search == "mse":
+        lo, hi = ra.mse_ranges(w, bits=bits, group=group, sym=sym)
+        return hi if sym else np.stack([lo, hi], axis=-1)
     return group_ranges(w, group) if sym else np.stack(ra.group_min_max(w, group), axis=-1)
 
 
@@ -174,6 +183,7 @@ class GptqPass:
     block: int = 128
     damp: float = 0.01
     static_groups: bool = False
+    search: str = "none"
 
     def __post_init__(self):
         if not 2 <= self.wbits <= 8:
@@ -184,6 +194,8 @@ class GptqPass:
             raise QcompError(f"qc-gptq: block must be >= 1, got {self.block}")
         if not 0 < self.damp < 1e3:
             raise QcompError(f"qc-gptq: damp must be > 0, got {self.damp}")
+        if self.search not in ("none", "mse"):
+            raise QcompError(f"qc-gptq: search must be none or mse, got {self.search!r}")
         if self.act_order and self.group and not self.static_groups:
             raise QcompError(
                 "qc-gptq: act_order with groups needs static_groups=true (qc.wlinear's groups are contiguous)"
@@ -233,6 +245,7 @@ class GptqPass:
                 static_groups=self.static_groups,
                 clip=clip,
                 sym=sym,
+                search=self.search,
             )
         except np.linalg.LinAlgError as e:
             raise QcompError(f"{op.location}: qc-gptq: {e} (raise damp)") from None
