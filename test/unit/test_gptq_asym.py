@@ -114,3 +114,32 @@ def test_awq_clip_search_with_zero_points_is_what_qc_quantize_stores():
     rtn = fake_quant_grouped(w, 4, 32, sym=False)
     assert np.linalg.norm(x @ (w - deq).T) < np.linalg.norm(x @ (w - rtn).T)
     assert (clip < np.abs(w).reshape(w.shape[0], -1, 32).max(-1)).any()  # some group was clipped
+
+
+@pytest.mark.parametrize("sym", [False, True])
+def test_mse_search_inside_gptq_shrinks_ranges_and_lands_on_qc_quantize(sym):
+    # heavy-tailed weights: the MSE search clips some groups' ranges; qc-gptq{search=mse} records them and
+    # qc-quantize stores exactly the codes gptq_quantize chose
+    x, _ = _layer(6)
+    w = np.random.default_rng(6).standard_t(2.5, (32, K)).astype(np.float32)
+    opts = {"bits": 4, "group": 32, "act_order": True, "static_groups": True, "sym": sym}
+    h = hessian_of(x).astype(np.float32)
+    q, ranges = gptq_quantize(w, h, search="mse", **opts)
+    _, full = gptq_quantize(w, h, **opts)
+    if sym:
+        assert np.all(ranges <= full + 1e-7)
+        assert (ranges < full - 1e-6).any()
+    else:
+        assert np.all(ranges[..., 1] <= full[..., 1] + 1e-7)
+        assert np.all(ranges[..., 0] >= full[..., 0] - 1e-7)
+        assert (ranges[..., 1] - ranges[..., 0] < full[..., 1] - full[..., 0] - 1e-6).any()
+    spec = f"wbits=4,group=32,sym={str(sym).lower()}"
+    with new_context(), ir.Location.unknown():
+        module = _module(x, w, with_hessian=True)
+        Pipeline.parse(
+            f"qc-gptq{{{spec},act_order=true,static_groups=true,search=mse}},qc-quantize{{abits=16,{spec}}}"
+        ).run(module)
+        (op,) = ops_named(module, "qc.wlinear_asym" if not sym else "qc.wlinear")
+        wq = constant_array(op.operands[1])
+    got = ra.unpack_uint4(wq, K) if not sym else ref.unpack_int4(wq, K)
+    np.testing.assert_array_equal(got, q)
