@@ -2,6 +2,10 @@
 
 - int8 codes (5..8 bits) -> Q8_0: blocks of 32 input channels, an f16 scale and 32 i8 codes each;
 - int2..4 codes          -> Q4_0: blocks of 32, an f16 scale and 32 nibbles holding code + 8;
+- int2..4 codes with zero points (qc.wlinear_asym) -> Q4_1: blocks of 32, an f16 scale d, an f16 offset m and
+  32 nibbles holding the unsigned code q; llama.cpp's value q·d + m is qcomp's (q - z)·s with d = f16(s),
+  m = f16(-z·s) (see below); wider asymmetric codes have no GGUF weight type (Q8_1 is llama.cpp's activation
+  type only) and are refused, or written as F32 with fallback="f32";
 - float tensors (embedding, norms, layers the recipe kept in float) -> F32, unchanged.
 
 A scale per output channel or per group of g input channels becomes the scale of every 32-block it covers,
@@ -10,6 +14,9 @@ re-expressed and is refused by name (or written as F32 of its dequantized values
 GGUF stores block scales as f16: the file's dequantized weight is code · f16(scale), bit for bit, and differs
 from qcomp's code · f32 scale by the f16 rounding of the scale (relative <= 2^-11; `stats` reports the
 largest). A scale outside f16's normal range would change by more and is refused.
+Q4_1 cannot hold the zero point as an integer: its offset m = f16(-z·s) is rounded on its own, so the file's
+value q·f16(s) + f16(-z·s) differs from qcomp's (q - z)·s by at most (q + z)·2^-11·s <= 30·2^-11·s, under 1.5%
+of one quantization step (`stats["max_q4_1_step_change"]` reports the largest, in steps).
 
 Activations: llama.cpp quantizes them itself (dynamically, blocks of 32, for Q8_0/Q4_0 matmuls), which is
 finer than qcomp's per-token int8; static activation scales have no counterpart and are refused.
@@ -46,7 +53,23 @@ def block_layout_error(w: QWeight) -> str | None:
     s = w.scale.astype(np.float64)
     if np.any(~np.isfinite(s)) or np.any(np.abs(s) < F16_TINY) or np.any(np.abs(s) > np.finfo(np.float16).max):
         return f"a scale ({float(np.abs(s).min()):.3g}..{float(np.abs(s).max()):.3g}) is outside f16's normal range"
+    if w.zero is not None and w.bits > 4:
+        return (
+            f"GGUF has no weight type for {w.bits}-bit codes with a zero point "
+            "(Q4_1 holds 4 bits; Q8_1 is llama.cpp's activation type only)"
+        )
+    if w.zero is not None and np.any(s * w.zero > np.finfo(np.float16).max):
+        return "an offset zero point · scale is outside f16's range"
     return None
+
+
+def q4_1_offsets(w: QWeight) -> np.ndarray:
+    """The offset m = -z·s of each 32-block of each row, as the f16 values the file holds: [N, K / 32]."""
+    n, k = w.shape
+    cols = np.arange(0, k, BLOCK) // w.group
+    return np.ascontiguousarray(
+        (np.float32(0) - w.zero[:, cols].astype(np.float32) * w.scale[:, cols]).astype(np.float16)
+    )
 
 
 def q8_0_bytes(w: QWeight) -> np.ndarray:
@@ -64,6 +87,16 @@ def q4_0_bytes(w: QWeight) -> np.ndarray:
     u = (w.codes.astype(np.int16) + 8).astype(np.uint8).reshape(n, k // BLOCK, BLOCK)
     qs = u[..., : BLOCK // 2] | (u[..., BLOCK // 2 :] << 4)
     return np.concatenate([d, qs], axis=-1).reshape(n, -1)
+
+
+def q4_1_bytes(w: QWeight) -> np.ndarray:
+    """[N, K/32 · 20] bytes: per block f16 d, f16 m, then byte j = q j | q j+16 << 4 (llama.cpp's block_q4_1)."""
+    n, k = w.shape
+    d = f16_scales(w).view(np.uint8).reshape(n, k // BLOCK, 2)
+    m = q4_1_offsets(w).view(np.uint8).reshape(n, k // BLOCK, 2)
+    u = w.codes.astype(np.uint8).reshape(n, k // BLOCK, BLOCK)
+    qs = u[..., : BLOCK // 2] | (u[..., BLOCK // 2 :] << 4)
+    return np.concatenate([d, m, qs], axis=-1).reshape(n, -1)
 
 
 def qk_rows(rows: int, heads: int) -> np.ndarray:
@@ -125,16 +158,22 @@ def _tensor(w, name: str, t, lx: LlamaExport, fallback: str, stats: dict) -> str
     if isinstance(t, QWeight):
         why = block_layout_error(t)
         if why is None:
-            rel = np.abs(f16_scales(t).astype(np.float32) / t.scale[:, np.arange(0, t.shape[1], BLOCK) // t.group] - 1)
+            cols = np.arange(0, t.shape[1], BLOCK) // t.group
+            rel = np.abs(f16_scales(t).astype(np.float32) / t.scale[:, cols] - 1)
             stats["max_scale_rel_change"] = max(stats.get("max_scale_rel_change", 0.0), float(rel.max()))
-            kind = gguf.GGMLQuantizationType.Q8_0 if t.bits > 4 else gguf.GGMLQuantizationType.Q4_0
-            data = q8_0_bytes(t) if t.bits > 4 else q4_0_bytes(t)
+            if t.zero is not None:
+                kind, data = gguf.GGMLQuantizationType.Q4_1, q4_1_bytes(t)
+                stats["max_q4_1_step_change"] = max(stats.get("max_q4_1_step_change", 0.0), q4_1_step_change(t))
+            elif t.bits > 4:
+                kind, data = gguf.GGMLQuantizationType.Q8_0, q8_0_bytes(t)
+            else:
+                kind, data = gguf.GGMLQuantizationType.Q4_0, q4_0_bytes(t)
             w.add_tensor(name, data, raw_dtype=kind)
             return kind.name
         if fallback == "error":
             raise QcompError(
                 f"{name} ({lx.locations[name]}): int{t.bits} weight with {_grouping(t)} cannot be written as "
-                f"Q8_0/Q4_0 unchanged: {why} (fallback='f32' writes its dequantized values)"
+                f"Q8_0/Q4_0/Q4_1 unchanged: {why} (fallback='f32' writes its dequantized values)"
             )
         t = t.dequantize()
     w.add_tensor(name, np.ascontiguousarray(t, np.float32))
@@ -142,7 +181,22 @@ def _tensor(w, name: str, t, lx: LlamaExport, fallback: str, stats: dict) -> str
 
 
 def _grouping(t: QWeight) -> str:
-    return "one scale per output channel" if t.group >= t.shape[1] else f"scales per {t.group} input channels"
+    zp = " and zero points" if t.zero is not None else ""
+    return f"one scale{zp} per output channel" if t.group >= t.shape[1] else f"scales{zp} per {t.group} input channels"
+
+
+def q4_1_values(t: QWeight) -> np.ndarray:
+    """The f32 weight llama.cpp reads from `t`'s Q4_1 blocks: q · f32(d) + f32(m) (ggml's dequantize_row_q4_1)."""
+    n, k = t.shape
+    d = np.repeat(f16_scales(t).astype(np.float32), BLOCK, axis=1)
+    m = np.repeat(q4_1_offsets(t).astype(np.float32), BLOCK, axis=1)
+    return t.codes.astype(np.float32) * d + m
+
+
+def q4_1_step_change(t: QWeight) -> float:
+    """Largest |Q4_1 value - qcomp's value| over the weight, in units of the block's quantization step s."""
+    s = t.scale[:, np.arange(t.shape[1]) // t.group]
+    return float((np.abs(q4_1_values(t) - t.dequantize()) / s).max())
 
 
 def write_gguf(
@@ -182,14 +236,16 @@ def write_gguf(
         w.add_string("qcomp.pipeline", recipe.pipeline)
     if tokenizer is not None:
         _tokenizer(w, tokenizer, hp, notes)
-    else:
-        notes.append("no tokenizer given: the file holds no vocabulary")
+    else:  # llama.cpp's "no_vocab" model: it loads and runs on token ids, it cannot tokenize text
+        w.add_tokenizer_model("no_vocab")
+        notes.append("no tokenizer given: the file holds no vocabulary (llama.cpp runs it on token ids)")
     types: dict[str, int] = {}
     for name, t in lx.tensors.items():
         kind = _tensor(w, name, t, lx, fallback, stats)
         types[kind] = types.get(kind, 0) + 1
-    n8, n4 = types.get("Q8_0", 0), types.get("Q4_0", 0)
-    ftype = "ALL_F32" if not n8 + n4 else "MOSTLY_Q8_0" if n8 >= n4 else "MOSTLY_Q4_0"
+    counts = {k: types.get(k, 0) for k in ("Q8_0", "Q4_0", "Q4_1")}
+    top = max(counts, key=counts.get)
+    ftype = f"MOSTLY_{top}" if counts[top] else "ALL_F32"
     w.add_file_type(gguf.LlamaFileType[ftype])
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
     w.write_header_to_file()
@@ -199,4 +255,9 @@ def write_gguf(
     os.replace(tmp, path)
     if "max_scale_rel_change" in stats:
         notes.append(f"block scales stored as f16: largest relative change {stats['max_scale_rel_change']:.2e}")
+    if "max_q4_1_step_change" in stats:
+        notes.append(
+            f"Q4_1 offsets m = f16(-zero point · scale): values within {stats['max_q4_1_step_change']:.2e} "
+            "of a quantization step of qcomp's"
+        )
     return ExportResult(path, "gguf", recipe.name if recipe else "", types, os.path.getsize(path), notes, stats)

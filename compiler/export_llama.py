@@ -3,8 +3,9 @@
 The recipe's passes leave every weight in the IR as a constant operand of its op (see `qcomp.weights`):
 `qc.embedding` (table), `qc.rms_norm` (gamma: smoothing and rotation fold into it), `qc.linear` (a float
 layer), `qc.qlinear` (int8-activation layer: i8 codes [N, K], f32 scale per output channel, the width in
-`qc.precision = "w<b>a8"`) and `qc.wlinear` (weight-only: codes [N, K] or packed two per byte at <= 4 bits,
-f32 scale [N, ceil(K / group)]). Rotations and smoothing are already folded into these constants; whatever
+`qc.precision = "w<b>a8"`), `qc.wlinear` (weight-only: codes [N, K] or packed two per byte at <= 4 bits,
+f32 scale [N, ceil(K / group)]) and `qc.wlinear_asym` (weight-only with zero points: unsigned codes, f32 scale
+and u8 zero point [N, ceil(K / group)]). Rotations and smoothing are already folded into these constants; whatever
 the passes could not fold is an extra op on the activation path, which the exporters refuse
 (`refusals`): no runtime that reads a plain LLaMA file executes it.
 
@@ -22,12 +23,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from qcomp.dialects import reference as ref
+from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.irutil import ops_named
 from qcomp.weights import constant_array
 
-LINEARS = ("qc.linear", "qc.qlinear", "qc.wlinear")
+LINEARS = ("qc.linear", "qc.qlinear", "qc.wlinear", "qc.wlinear_asym")
 BLOCK = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")
 HF_NAMES = {  # GGUF name in blk.{i} -> HF parameter in model.layers.{i}
     "attn_norm": "input_layernorm",
@@ -48,18 +50,19 @@ REFUSED = {
     "qc.layer_norm": "a LayerNorm (LLaMA-family models use RMSNorm)",
     "qc.conv2d": "a convolution",
     "qc.qconv2d": "a convolution",
-    "qc.wlinear_asym": "asymmetric weights with zero points (the files hold qcomp's symmetric codes)",
 }
 
 
 @dataclass
 class QWeight:
-    """A linear layer's weight as qcomp quantized it: w[n, k] = f32(codes[n, k]) · scale[n, k // group]."""
+    """A linear layer's weight as qcomp quantized it: w[n, k] = f32(codes[n, k]) · scale[n, k // group], or with
+    zero points w[n, k] = f32(i32(codes[n, k]) - i32(zero[n, k // group])) · scale[n, k // group]."""
 
-    codes: np.ndarray  # i8 [N, K], symmetric in [-(2^(bits-1)-1), 2^(bits-1)-1]
+    codes: np.ndarray  # i8 [N, K] symmetric in [-(2^(bits-1)-1), 2^(bits-1)-1]; u8 in [0, 2^bits - 1] with zero
     scale: np.ndarray  # f32 [N, G], G = ceil(K / group)
     bits: int
     group: int  # input channels per scale; K for one scale per output channel
+    zero: np.ndarray | None = None  # u8 [N, G]: zero points (qc.wlinear_asym), None when symmetric
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -68,11 +71,17 @@ class QWeight:
     def dequantize(self, scale: np.ndarray | None = None) -> np.ndarray:
         """The f32 weight (with `scale` in place of the layer's own scales, e.g. as a file stores them)."""
         s = self.scale if scale is None else scale
-        return ref.dequantize_weight(self.codes, s, bits=8, group=self.group, k=self.codes.shape[1])
+        k = self.codes.shape[1]
+        if self.zero is not None:
+            return ra.dequantize_weight_asym(
+                self.codes.view(np.int8), s, self.zero.view(np.int8), bits=8, group=self.group, k=k
+            )
+        return ref.dequantize_weight(self.codes, s, bits=8, group=self.group, k=k)
 
     def rows(self, perm: np.ndarray) -> QWeight:
+        zero = None if self.zero is None else np.ascontiguousarray(self.zero[perm])
         return QWeight(
-            np.ascontiguousarray(self.codes[perm]), np.ascontiguousarray(self.scale[perm]), self.bits, self.group
+            np.ascontiguousarray(self.codes[perm]), np.ascontiguousarray(self.scale[perm]), self.bits, self.group, zero
         )
 
 
@@ -159,6 +168,14 @@ def _linear(op, name: str) -> tuple[np.ndarray | QWeight, tuple | None]:
         k = ir.RankedTensorType(op.operands[0].type).shape[-1]
         codes = ref.unpack_int4(codes, k) if bits <= 4 else codes.astype(np.int8)
         return QWeight(codes, scale.reshape(codes.shape[0], -1).astype(np.float32), bits, group), None
+    if op.name == "qc.wlinear_asym":
+        bits, group = (ir.IntegerAttr(op.attributes[k]).value for k in ("bits", "group"))
+        codes, scale, zp = _const(op, 1, "weight"), _const(op, 2, "weight scale"), _const(op, 3, "zero point")
+        k = ir.RankedTensorType(op.operands[0].type).shape[-1]
+        codes = ra.unpack_uint4(codes, k) if bits <= 4 else codes.astype(np.int8).view(np.uint8)
+        n = codes.shape[0]
+        zero = np.ascontiguousarray(zp.astype(np.int8).view(np.uint8).reshape(n, -1))
+        return QWeight(codes, scale.reshape(n, -1).astype(np.float32), bits, group, zero), None
     prec = ir.StringAttr(op.attributes["qc.precision"]).value  # qc.qlinear: "w<bits>a8"
     codes, scale = _const(op, 2, "weight"), _const(op, 3, "weight scale")
     w = QWeight(codes.astype(np.int8), scale.reshape(-1, 1).astype(np.float32), int(prec[1]), codes.shape[1])

@@ -7,8 +7,11 @@ RoPE from precomputed cos/sin tables, grouped-query attention with a causal mask
 Each quantized linear layer's weight is stored as qcomp's integer codes, transposed to MatMul's [K, N]:
 - weights="qdq": `DequantizeLinear` (INT8, or INT4 at <= 4 bits) with one f32 scale per output channel
   (axis=1) or, for groups of g input channels, block-wise (axis=0, block_size=g) — exactly qcomp's values;
+  zero points (`qc.wlinear_asym`) as DequantizeLinear's zero_point (UINT4 / UINT8 codes and zero points, the
+  scale's shape): ONNX's (q - z) · s is qcomp's formula, so these too are exact;
 - weights="nbits": weight-only layers of <= 4 bits as ONNX Runtime's `MatMulNBits` (codes + 8 in nibbles,
-  the default zero point 8, one f32 scale per block of a power of two >= 16 dividing the group); others QDQ.
+  the default zero point 8, one f32 scale per block of a power of two >= 16 dividing the group; with zero
+  points: the unsigned codes and a packed u8 zero_points input); others QDQ.
 Activations: qcomp's dynamic per-token int8 quantization is spelled out (max|x| / 127 per row, x · (1/s),
 Round (half to even), Clip to ±127, times s); static per-tensor scales as QuantizeLinear/DequantizeLinear
 with a Clip to ±127·s (qcomp's symmetric range). Float layers are plain MatMuls with f32 initializers.
@@ -79,27 +82,40 @@ def _qdq_weight(g: _Graph, w: QWeight) -> str:
     from onnx import TensorProto
 
     n, k = w.shape
-    codes_t = w.codes.T  # [K, N]
+    codes_t, asym = w.codes.T, w.zero is not None  # [K, N]
     if w.bits <= 4:
-        q = g.raw("wq", TensorProto.INT4, [k, n], _pack4(codes_t))
+        q = g.raw("wq", TensorProto.UINT4 if asym else TensorProto.INT4, [k, n], _pack4(codes_t))
     else:
-        q = g.const(codes_t.astype(np.int8), "wq")
-    if w.group >= k:
-        return g.op("DequantizeLinear", q, g.const(w.scale[:, 0].astype(np.float32), "ws"), axis=1)
-    return g.op("DequantizeLinear", q, g.const(w.scale.T.astype(np.float32), "ws"), axis=0, block_size=w.group)
+        q = g.const(codes_t.astype(np.uint8 if asym else np.int8), "wq")
+    per_channel = w.group >= k
+    scale = w.scale[:, 0] if per_channel else w.scale.T
+    inputs = [q, g.const(scale.astype(np.float32), "ws")]
+    if asym:
+        z = np.ascontiguousarray(w.zero[:, 0] if per_channel else w.zero.T)
+        inputs.append(
+            g.raw("wz", TensorProto.UINT4, list(z.shape), _pack4(z))
+            if w.bits <= 4
+            else g.const(z.astype(np.uint8), "wz")
+        )
+    if per_channel:
+        return g.op("DequantizeLinear", *inputs, axis=1)
+    return g.op("DequantizeLinear", *inputs, axis=0, block_size=w.group)
 
 
 def _nbits(g: _Graph, x: str, w: QWeight, b: int) -> str:
     n, k = w.shape
     blocks = -(-k // b)
-    u = (w.codes.astype(np.int16) + 8).astype(np.uint8)
-    u = np.pad(u, ((0, 0), (0, blocks * b - k)), constant_values=8).reshape(n, blocks, b)
+    asym = w.zero is not None
+    u = w.codes.astype(np.uint8) if asym else (w.codes.astype(np.int16) + 8).astype(np.uint8)
+    u = np.pad(u, ((0, 0), (0, blocks * b - k)), constant_values=0 if asym else 8).reshape(n, blocks, b)
     packed = u[..., 0::2] | (u[..., 1::2] << 4)
-    scales = w.scale[:, (np.arange(blocks) * b) // w.group].astype(np.float32).reshape(-1)
-    return g.op(
-        "MatMulNBits", x, g.const(packed, "wnb"), g.const(scales, "wns"), domain="com.microsoft", K=k, N=n, bits=4,
-        block_size=b,
-    )  # fmt: skip
+    cols = (np.arange(blocks) * b) // w.group
+    scales = w.scale[:, cols].astype(np.float32).reshape(-1)
+    inputs = [x, g.const(packed, "wnb"), g.const(scales, "wns")]
+    if asym:  # u8 [N, ceil(blocks / 2)]: block 2j in the low nibble, 2j+1 in the high one
+        z = np.pad(w.zero[:, cols].astype(np.uint8), ((0, 0), (0, blocks % 2)))
+        inputs.append(g.const((z[:, 0::2] | (z[:, 1::2] << 4)).reshape(-1), "wnz"))
+    return g.op("MatMulNBits", *inputs, domain="com.microsoft", K=k, N=n, bits=4, block_size=b)
 
 
 def _activation(g: _Graph, x: str, act) -> str:
@@ -133,7 +149,7 @@ def _linear(g: _Graph, x: str, t, act, weights: str, counts: dict, notes: list, 
             counts["MatMulNBits"] = counts.get("MatMulNBits", 0) + 1
             return _nbits(g, x, t, b)
         notes.append(f"{name}: no MatMulNBits block size divides its group of {t.group}: written as QDQ")
-    kind = f"QDQ int{8 if t.bits > 4 else 4}"
+    kind = f"QDQ {'u' if t.zero is not None else ''}int{8 if t.bits > 4 else 4}"
     counts[kind] = counts.get(kind, 0) + 1
     return g.op("MatMul", _activation(g, x, act), _qdq_weight(g, t))
 
