@@ -1,15 +1,23 @@
 """SmolLM2-135M exported by `qcomp export`: do llama.cpp and ONNX Runtime reproduce qcomp's numbers?
 
     .venv/bin/python bench/export_check.py --recipes w8a8,w4a16 --windows 4 --seq 256
+    .venv/bin/python bench/export_check.py --recipes w4a16:g32,w4a16-gptq:g32,w4a16-asym:g32,w4a16-gptq-asym:g32 \
+        --qcomp-eval reference --no-onnx
 
-For each recipe: qcomp's own perplexity (the model compiled for the CPU) on `--windows` windows of the vendored
-text; the GGUF export run by llama.cpp (llama-cpp-python in its own venv, `make bench-llamacpp`; skipped when
-absent) and the ONNX export run by ONNX Runtime (`pip install onnx onnxruntime`; skipped when absent) on the same
-token windows; and, for comparison, llama.cpp's own quantizer (Q8_0 / Q4_0 of the float model, as made by
-bench/llamacpp_peer.py) and the F32 GGUF. Logits of the first window are compared with qcomp's: max |Δ| over
-max |logit| and top-1 agreement. ONNX Runtime runs twice: with `session.qdq_matmulnbits_accuracy_level=0`
-(float products: qcomp's semantics) and with its default (it may fuse QDQ MatMuls into int8-activation kernels).
-llama.cpp always quantizes activations itself (Q8_0 blocks of 32) for Q8_0/Q4_0 weights.
+A recipe `NAME:gG` is the built-in recipe with every `group=` of its pipeline set to G (g32: one scale, and
+zero point, per llama.cpp block, so the GGUF holds the codes as Q4_0 / Q4_1 blocks).
+
+For each recipe: qcomp's own perplexity (the model compiled for the CPU; with `--qcomp-eval reference`, the
+exported weights dequantized by qcomp's reference semantics into the PyTorch model, activations quantized as
+recorded: the compiled CPU build computes the same up to f32 summation order; this skips a 10-30 min build)
+on `--windows` windows of the vendored text; the GGUF export run by llama.cpp (llama-cpp-python in its own
+venv, `make bench-llamacpp`; skipped when absent) and the ONNX export run by ONNX Runtime (`pip install onnx
+onnxruntime`; skipped when absent) on the same token windows; and, for comparison, llama.cpp's own quantizer
+(Q8_0 / Q4_0 / Q4_1 of the float model, as made by bench/llamacpp_peer.py) and the F32 GGUF. Logits of the
+first window are compared with qcomp's: max |Δ| over max |logit| and top-1 agreement. ONNX Runtime runs twice:
+with `session.qdq_matmulnbits_accuracy_level=0` (float products: qcomp's semantics) and with its default (it
+may fuse QDQ MatMuls into int8-activation kernels). llama.cpp always quantizes activations itself (Q8_0 /
+Q8_1 blocks of 32) for Q8_0/Q4_0/Q4_1 weights.
 
 Measured (2 shared cores, 4 windows x 256 tokens; llama-cpp-python 0.3.36, onnxruntime 1.32), perplexity:
 fp32 PyTorch 25.315, llama.cpp F32 GGUF 25.316, llama.cpp's own Q8_0 25.36 and Q4_0 30.95;
@@ -102,6 +110,62 @@ def onnxrt(path: str, wins, exact: bool) -> tuple[float, np.ndarray]:
     return ppl_of(lambda w: s.run(None, {"input_ids": w.numpy()})[0], wins)
 
 
+def with_group(spec: str):
+    """`NAME` or `NAME:gG` (the recipe with group=G throughout its pipeline) -> Recipe."""
+    import re
+
+    from qcomp.recipes import Recipe, get_recipe
+
+    name, _, g = spec.partition(":")
+    rec = get_recipe(name)
+    if not g:
+        return rec
+    if not re.fullmatch(r"g\d+", g) or "group=" not in rec.pipeline:
+        sys.exit(f"{spec}: want NAME:gG with a recipe whose pipeline has group= options")
+    pipeline = re.sub(r"group=\d+", f"group={g[1:]}", rec.pipeline)
+    return Recipe(f"{name}-{g}", rec.version, pipeline, rec.description, rec.calibration)
+
+
+def reference_logits(model, lx):
+    """qcomp's semantics in PyTorch: a copy of `model` (qcomp's logits wrapper) holding lx's dequantized weights,
+    activations quantized as recorded (dynamic int8 per token/tensor, as `qc.quantize_dynamic`)."""
+    import copy
+
+    from qcomp.dialects import reference as ref
+    from qcomp.export_llama import HF_NAMES, QWeight
+
+    lm = copy.deepcopy(model.lm)
+    mods = dict(lm.named_modules())
+    names = {"model.embed_tokens": "token_embd.weight", "model.norm": "output_norm.weight", "lm_head": "output.weight"}
+    for i in range(lm.config.num_hidden_layers):
+        names.update({f"model.layers.{i}.{hf}": f"blk.{i}.{g}.weight" for g, hf in HF_NAMES.items()})
+    for mod, name in names.items():
+        t = lx.tensors[name]
+        w = torch.from_numpy(np.array(t.dequantize() if isinstance(t, QWeight) else t))
+        mods[mod].weight = torch.nn.Parameter(w, requires_grad=False)  # unties tied embeddings
+        act = lx.activations.get(name)
+        if act and act[0] == "static":
+            sys.exit(f"{name}: --qcomp-eval reference does not model static activation scales; use compile")
+        if act:
+
+            def pre(m, args, gran=act[1]):
+                q, sc = ref.quantize_dynamic(args[0].numpy(), granularity=gran)
+                return (torch.from_numpy(q.astype(np.float32) * sc),)
+
+            mods[mod].register_forward_pre_hook(pre)
+
+    def run(w):
+        with torch.no_grad():
+            return lm(w, use_cache=False).logits.numpy()
+
+    return run
+
+
+def machine() -> str:
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    return f"{cpu}, {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--recipes", default="w8a8,w4a16", help="built-in names or recipe .yaml files")
@@ -112,6 +176,12 @@ def main() -> None:
     p.add_argument("--out", default=None, help="directory for the exported files (default: a temporary one)")
     p.add_argument("--no-onnx", action="store_true")
     p.add_argument("--no-peers", action="store_true", help="skip the F32 GGUF and llama.cpp's own Q8_0/Q4_0")
+    p.add_argument(
+        "--qcomp-eval",
+        default="compile",
+        choices=["compile", "reference"],
+        help="qcomp's own number: the compiled CPU build, or the reference semantics in PyTorch (no build)",
+    )
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -123,13 +193,13 @@ def main() -> None:
     from qcomp.export_model import quantized_module
     from qcomp.export_onnx import write_onnx
     from qcomp.models import smollm2
-    from qcomp.recipes import get_recipe
 
     model, tok = smollm2()
     wins, cal = token_windows(tok, default_text(), a.windows, a.seq, a.calib)
     out = Path(a.out or tempfile.mkdtemp(prefix="qcomp-export-"))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
+    print(f"machine: {machine()}; torch/llama.cpp threads {a.threads}; {a.windows} windows x {a.seq} tokens")
 
     def row(**r):
         rows.append(r)
@@ -137,43 +207,69 @@ def main() -> None:
             print(json.dumps(r), flush=True)
         else:
             cmp = f"  vs qcomp: max|Δ|/max {r['max_rel']:.2e}, top-1 {r['top1']:.3f}" if "max_rel" in r else ""
-            print(f"{r['recipe']:>11} {r['runtime']:<34} ppl {r['ppl']:9.4f}{cmp}", flush=True)
+            print(f"{r['recipe']:>20} {r['runtime']:<34} ppl {r['ppl']:9.4f}{cmp}", flush=True)
 
     with torch.no_grad():
         ppl, fp_logits = ppl_of(lambda w: model(w).numpy(), wins)
     row(recipe="fp32", runtime="PyTorch", ppl=ppl)
-    for name, f in (("llama.cpp F32 GGUF", "f32"), ("llama.cpp own Q8_0", "q8_0"), ("llama.cpp own Q4_0", "q4_0")):
+    peers = (("F32 GGUF", "f32"), ("own Q8_0", "q8_0"), ("own Q4_0", "q4_0"), ("own Q4_1", "q4_1"))
+    for name, f in ((f"llama.cpp {n}", f) for n, f in peers):
         r = None if a.no_peers else llamacpp(PEER_GGUF / f"smollm2-135m-{f}.gguf", wins, a.threads)
         if r is not None:
             row(recipe="fp32", runtime=name, ppl=r[0], **compare(r[1], fp_logits))
-    for recipe in a.recipes.split(","):
-        rec = get_recipe(recipe)
+    for spec in a.recipes.split(","):
+        rec = with_group(spec)
         calibration = [(c,) for c in cal] if rec.calibration else None
         t = time.perf_counter()
-        cm = qcomp.compile(model, (wins[0],), target="cpu", recipe=rec, calibration=calibration)
-        ppl, q_logits = ppl_of(lambda w, cm=cm: cm(w).numpy(), wins)
-        row(recipe=rec.name, runtime="qcomp (cpu)", ppl=ppl, compile_s=round(time.perf_counter() - t, 1))
         module, rec = quantized_module(model, (wins[0],), rec, calibration)  # what `qcomp export` writes
         lx = extract(module, hf_config(model))
+        quant_s = round(time.perf_counter() - t, 1)
+        if a.qcomp_eval == "compile":
+            t = time.perf_counter()
+            cm = qcomp.compile(model, (wins[0],), target="cpu", recipe=rec, calibration=calibration)
+            ppl, q_logits = ppl_of(lambda w, cm=cm: cm(w).numpy(), wins)
+            row(recipe=rec.name, runtime="qcomp (cpu)", ppl=ppl, compile_s=round(time.perf_counter() - t, 1))
+        else:
+            ppl, q_logits = ppl_of(reference_logits(model, lx), wins)
+            row(recipe=rec.name, runtime="qcomp (reference, PyTorch)", ppl=ppl, quantize_s=quant_s)
         gg = out / f"smollm2-{rec.name}.gguf"
         res = write_gguf(lx, str(gg), tok, recipe=rec)
         r = llamacpp(gg, wins, a.threads)
         if r is not None:
-            row(recipe=rec.name, runtime=f"llama.cpp {'/'.join(res.types)} GGUF", ppl=r[0], **compare(r[1], q_logits))
+            kinds = "/".join(k for k in res.types if k != "F32")
+            row(recipe=rec.name, runtime=f"llama.cpp {kinds} GGUF", ppl=r[0], mb=round(res.bytes / 1e6, 1),
+                **compare(r[1], q_logits))  # fmt: skip
         if a.no_onnx:
             continue
         try:
             import onnxruntime  # noqa: F401
         except ImportError:
             continue
-        weights = "nbits" if rec.name.startswith("w4a16") else "qdq"
+        weights = "nbits" if rec.name.startswith(("w4a16", "w3a16")) else "qdq"
         on = out / f"smollm2-{rec.name}-{weights}.onnx"
         write_onnx(lx, str(on), rec, weights)
         for exact in (True, False):
             ppl, lg = onnxrt(str(on), wins, exact)
             label = f"ONNX Runtime {weights}{' acc0' if exact else ' default'}"
             row(recipe=rec.name, runtime=label, ppl=ppl, **compare(lg, q_logits))
+    summary(rows)
     print(f"files in {out}", file=sys.stderr)
+
+
+def summary(rows: list[dict]) -> None:
+    """Each qcomp GGUF run by llama.cpp against llama.cpp's own quantizer of the same block type (same run)."""
+    own = {r["runtime"].split()[-1]: r["ppl"] for r in rows if r["runtime"].startswith("llama.cpp own")}
+    fp = next((r["ppl"] for r in rows if r["runtime"] == "PyTorch"), None)
+    mine = [r for r in rows if r["runtime"].startswith("llama.cpp Q") and r["runtime"].endswith("GGUF")]
+    if not mine or not own:
+        return
+    print("\nllama.cpp perplexity: qcomp's GGUF vs llama.cpp's own quantizer of the float model (same windows)")
+    print(f"{'recipe':>20} {'file type':>10} {'qcomp GGUF':>11} {'llama.cpp own':>14} {'ratio':>7} {'x fp32':>7}")
+    for r in mine:
+        kind = r["runtime"].split()[1].split("/")[0]
+        if kind in own:
+            x = f"{r['ppl'] / fp:7.3f}" if fp else ""
+            print(f"{r['recipe']:>20} {kind:>10} {r['ppl']:11.3f} {own[kind]:14.3f} {r['ppl'] / own[kind]:7.3f} {x}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Runs with the llama.cpp venv's python (not qcomp's; qcomp is not importable ther
 
 The weights are qcomp's: the fp32 checkpoint that `qcomp.models.smollm2()` caches under
 $XDG_CACHE_HOME/qcomp/smollm2-135m-fp32 (run that once in qcomp's venv first). It is converted to an F32 GGUF
-(q/k rows permuted to llama.cpp's RoPE layout, values unchanged), then quantized to Q8_0 and Q4_0 with
+(q/k rows permuted to llama.cpp's RoPE layout, values unchanged), then quantized to Q8_0, Q4_0 and Q4_1 with
 llama.cpp's own quantizer (its default mix: in Q4_0, token_embd, also the tied output, stays Q8_0); the GGUFs
 are cached under $XDG_CACHE_HOME/qcomp/llamacpp/.
 
@@ -38,7 +38,7 @@ import numpy as np
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qcomp"
 HF_DIR = CACHE / "smollm2-135m-fp32"
 GGUF_DIR = CACHE / "llamacpp"
-QUANTS = ("f32", "q8_0", "q4_0")
+QUANTS = ("f32", "q8_0", "q4_0", "q4_1")
 CHECK_PROMPT = "The capital of France is Paris. The three largest cities in Germany are"
 HPARAMS = """vocab_size:vocab_size context_length:max_position_embeddings embedding_length:hidden_size
 feed_forward_length:intermediate_size block_count:num_hidden_layers head_count:num_attention_heads
