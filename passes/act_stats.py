@@ -10,7 +10,7 @@
 
 and on the module `qc.calibration = {method, percentile}`. A pass that changes what a layer receives
 (x / s, x[..., perm], x[..., idx], x · Q) rewrites the statistics with the same transformation (`write`),
-which also recomputes `qc.act_scale` by the module's calibration method (`qcomp.calibrate.clip_of`), so
+which also recomputes `qc.act_scale` by the module's calibration method (`quant_math.clip_of`), so
 static quantization after smoothing or splitting uses the scales of the activations it will really see.
 Statistics are kept in the IR so each pass stays a function IR -> IR that lit tests can drive by hand.
 """
@@ -21,11 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.attrs import ACT_ABSMAX, ACT_HESSIAN, ACT_MEAN, ACT_SAMPLE, ACT_SCALE, CALIBRATION
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import METHODS, clip_of
 
-ABSMAX, MEAN, SAMPLE, SCALE = "qc.act_absmax", "qc.act_mean", "qc.act_sample", "qc.act_scale"
-HESSIAN = "qc.act_hessian"
-METHOD = "qc.calibration"
+# the attribute names, as the passes spell them (declared in dialects/attrs.py)
+ABSMAX, MEAN, SAMPLE, SCALE = ACT_ABSMAX.name, ACT_MEAN.name, ACT_SAMPLE.name, ACT_SCALE.name
+HESSIAN = ACT_HESSIAN.name
+METHOD = CALIBRATION.name
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,6 @@ def method(op) -> tuple[str, float]:
         top = top.parent
     if METHOD not in top.attributes:
         return "minmax", 99.99
-    from qcomp.calibrate import METHODS
-
     a = top.attributes[METHOD]
     try:
         d = ir.DictAttr(a)
@@ -129,8 +130,6 @@ def method(op) -> tuple[str, float]:
 
 def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> None:
     """Set `op`'s statistics (None removes them); rescale=True recomputes qc.act_scale from them."""
-    from qcomp.calibrate import clip_of
-
     for name in (ABSMAX, MEAN, SAMPLE, HESSIAN, *((SCALE,) if rescale or stats is None else ())):
         if name in op.attributes:
             del op.attributes[name]

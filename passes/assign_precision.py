@@ -43,25 +43,27 @@ Needs `qc.act_sample` (calibrate from samples) and, for output_mse / output_kl, 
 """
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.attrs import OUTPUT_GAIN, OUTPUT_GAIN_KL, PRECISION_PLAN
+from qcomp.dialects.attrs import TARGET as TARGET_ATTR
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr, ops_named
+from qcomp.dialects.quant_math import Candidate as Candidate  # re-exported: moved to the floor (issue 18)
+from qcomp.dialects.quant_math import local_error as local_error
+from qcomp.dialects.quant_math import parse_candidate as parse_candidate
 
 from . import act_stats
-from .awq import fake_quant_grouped
 from .channel_fold import ABITS, WBITS, WGROUP, linear_weight
 from .context import PassContext
 from .knapsack import solve
-from .smooth import error_rows, fake_quant_rows
 
-PLAN = "qc.precision_plan"
-TARGET = "qc.target"  # module attribute: the target qcomp.compile builds for (its cost model prices latency)
+PLAN = PRECISION_PLAN.name
+TARGET = TARGET_ATTR.name  # module attribute: the target qcomp.compile builds for (its cost model prices latency)
 UNITS = {"avg_wbits": "avg_wbits", "bytes": "bytes", "latency": "ms", "arrays": "arrays", "energy": "uJ"}
 SCALES = {
     "avg_wbits": ", scales included",
@@ -72,43 +74,8 @@ SCALES = {
 }
 # Cost field, the scale the solver sees it at (pJ: joules would all round to integer 0), that per budget unit (µJ)
 PRICED = {"arrays": ("arrays", 1.0, 1.0), "energy": ("energy_j", 1e12, 1e6)}
-GAINS = {"output_mse": "qc.output_gain", "output_kl": "qc.output_gain_kl"}
+GAINS = {"output_mse": OUTPUT_GAIN.name, "output_kl": OUTPUT_GAIN_KL.name}
 SENSITIVITIES = ("output_mse", "output_kl", "hessian")
-
-
-@dataclass(frozen=True)
-class Candidate:
-    wbits: int
-    abits: int
-    group: int  # weight group for a16 (0: one per output channel); 0 for a8
-
-    @property
-    def name(self) -> str:
-        return f"w{self.wbits}a{self.abits}" + (f"g{self.group}" if self.abits == 16 else "")
-
-    def bits_per_weight(self, k: int) -> float:
-        """Stored bits per weight of a layer with k input channels, f32 scales included."""
-        g = self.group or k
-        return self.wbits + 32 * math.ceil(k / g) / k
-
-
-def parse_candidate(text: str, group: int = 128) -> Candidate:
-    m = re.fullmatch(r"w(\d)a(8|16)(?:g(\d+))?", text)
-    if m is None or not 2 <= int(m.group(1)) <= 8 or (m.group(3) and m.group(2) == "8"):
-        raise QcompError(
-            f"qc-assign-precision: candidate {text!r} must be wNaM[gG] with N in 2..8, M in 8, 16 (G only for a16)"
-        )
-    abits = int(m.group(2))
-    return Candidate(int(m.group(1)), abits, (int(m.group(3)) if m.group(3) else group) if abits == 16 else 0)
-
-
-def local_error(w: np.ndarray, x: np.ndarray, cand: Candidate) -> float:
-    """|| x Wᵀ − Q_a(x) Q_w(W)ᵀ ||² on the sample rows x (an lm_head: on evenly spaced rows, scaled up)."""
-    rows = error_rows(w)
-    wq = fake_quant_grouped(rows, cand.wbits, cand.group)
-    xq = x if cand.abits == 16 else fake_quant_rows(x, cand.abits)
-    d = xq @ wq.T - x @ rows.T
-    return float(np.einsum("ij,ij->", d, d, dtype=np.float64)) * (w.shape[0] / rows.shape[0])
 
 
 def _f64(v: float) -> ir.FloatAttr:
@@ -280,18 +247,16 @@ class AssignPrecisionPass:
         names another target or a preset; without a context target, the option, else the module's qc.target."""
         if ctx.target is not None and self.target in ("", ctx.target.name):
             return ctx.target.name, ctx.target
-        from qcomp import targets  # a target named by the option or the IR (deferred: imports every target)
-
-        name = self.target
-        if not name and TARGET in module.operation.attributes:
-            name = ir.StringAttr(module.operation.attributes[TARGET]).value
+        name = self.target or TARGET_ATTR.get_module(module, "")
         if not name:
             raise QcompError(
                 f"qc-assign-precision{{budget_kind={self.budget_kind}}}: no target to price {self.budget_kind}: set "
                 "the target option (e.g. target=cpu) or compile with qcomp.compile, which marks the module with "
                 "qc.target"
             )
-        return name, targets.get(name)
+        if ctx.get_target is None:  # the registry comes from the runner above the passes (qcomp.pipeline)
+            raise QcompError(f"qc-assign-precision: no target registry in this context to make target {name!r}")
+        return name, ctx.get_target(name)
 
     def _gain(self, op, name: str) -> float:
         a = op.attributes[name] if name in op.attributes else None

@@ -1,4 +1,6 @@
-"""Pass registry: pipeline name -> pass class (our passes; upstream MLIR passes are found by PassManager)."""
+"""Pass registry: pipeline name -> pass class (our passes; upstream MLIR passes are found by PassManager).
+
+The targets' lowering passes join these in `qcomp.pipeline.all_passes`, above both."""
 
 from .assign_precision import AssignPrecisionPass
 from .awq import AwqPass
@@ -30,10 +32,3 @@ PASSES: dict[str, type] = {
         SplitOutliersPass,
     )
 }
-
-
-def all_passes() -> dict[str, type]:
-    """Our passes plus the lowering passes the targets register."""
-    from qcomp.targets import target_passes
-
-    return {**PASSES, **target_passes()}

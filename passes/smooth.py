@@ -24,9 +24,11 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import MAX_ROWS as MAX_ROWS  # re-exported: moved to the floor (issue 18)
+from qcomp.dialects.quant_math import error_rows, fake_quant_weight
+from qcomp.dialects.quant_math import fake_quant_rows as fake_quant_rows
 
 from . import act_stats
 from .channel_fold import apply_scale, linear_groups, linear_weight
@@ -40,27 +42,6 @@ def smoothing_scale(xmax: np.ndarray, wmax: np.ndarray, alpha: float) -> np.ndar
     wmax = np.maximum(np.asarray(wmax, np.float64), 1e-5)
     s = np.maximum(xmax**alpha / wmax ** (1 - alpha), 1e-5)
     return np.where(xmax > 0, s, 1.0).astype(np.float32)
-
-
-def fake_quant_rows(x: np.ndarray, bits: int, clip: float | None = None) -> np.ndarray:
-    """x quantized and dequantized symmetrically per row (clip None) or per tensor at `clip`."""
-    amax = np.abs(x).max(axis=-1, keepdims=True) if clip is None else np.float32(clip)
-    scale = ref.symmetric_scale(amax, bits)
-    q = ref.qmax(bits)
-    return np.clip(np.rint(x * (np.float32(1) / scale)), -q, q).astype(np.float32) * scale
-
-
-def fake_quant_weight(w: np.ndarray, bits: int) -> np.ndarray:
-    wq, ws = ref.quantize_weight(w, bits=bits, axis=0)
-    return wq.astype(np.float32) * ws[:, None]
-
-
-MAX_ROWS = 4096  # error estimates use at most this many output channels per layer (evenly spaced)
-
-
-def error_rows(w: np.ndarray) -> np.ndarray:
-    """The rows of w an error estimate uses: all of them, or MAX_ROWS evenly spaced ones (an lm_head)."""
-    return w if w.shape[0] <= MAX_ROWS else w[:: -(-w.shape[0] // MAX_ROWS)]
 
 
 def group_error(

@@ -183,8 +183,7 @@ def pass_summary(cls) -> str:
 
 def recipes_page() -> str:
     from qcomp import recipes
-    from qcomp.passes.registry import all_passes
-    from qcomp.pipeline import split_top_level
+    from qcomp.pipeline import all_passes, split_top_level
 
     registry = all_passes()
     out = [GENERATED.format(src="`qcomp.recipes.BUILTIN` and the pass registry"), "", "# Recipes", ""]

@@ -1,9 +1,8 @@
 """`pipeline.pass_spec`: a pass object printed back as pipeline text that parses to an equal pass."""
 
 import pytest
-from qcomp.passes.registry import all_passes
 from qcomp.passes.smooth import SmoothPass
-from qcomp.pipeline import make_pass, pass_spec, split_top_level
+from qcomp.pipeline import all_passes, make_pass, pass_spec, split_top_level
 from qcomp.recipes import BUILTIN
 
 REGISTRY = all_passes()

@@ -10,7 +10,7 @@ from qcomp import targets
 from qcomp.dialects import new_context, op_classes
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
-from qcomp.passes.registry import all_passes
+from qcomp.pipeline import all_passes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PASSES = sorted(all_passes())
