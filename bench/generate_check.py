@@ -10,7 +10,8 @@ the int8 KV cache.
    (chunks over the cache) and through `decode` (one token at a time), for fp32 and W8A8; the relative
    difference (goals: 1e-4 fp32, 0.5% W8A8) and the ratio to PyTorch fp32.
 3. `kv="int8"` at W8A8: decode-path perplexity against the fp32-cache one (goal <= 1.01x) and cache bytes
-   (goal <= 0.27x).
+   (goal <= 0.27x), for each `--kv-alphas` (the keys' centring and smoothing, `qcomp.kv_keys`; calibrated on
+   `--calib` windows of `--seq` tokens disjoint from the evaluation windows).
 """
 
 import argparse
@@ -81,6 +82,13 @@ def main() -> None:
     ap.add_argument("--kv-recipes", default="w8a8", help="W8A8 recipes whose int8 cache is compared (comma-separated)")
     ap.add_argument("--calib", type=int, default=4, help="calibration windows for recipes that need them")
     ap.add_argument("--no-parity", action="store_true", help="skip the greedy parity table and the fp32 build")
+    ap.add_argument(
+        "--kv-alphas",
+        default="0.5",
+        help="int8 cache builds per recipe, by compile_lm's kv_alpha: none (keys as computed), 0 (centred), "
+        "0.5 (centred and smoothed) ... (comma-separated)",
+    )
+    ap.add_argument("--chunk", type=int, default=32, help="prefill chunk (1: one build per row, prompts as decode)")
     args = ap.parse_args()
     import qcomp
     from qcomp.evaluate import default_text, token_windows
@@ -99,11 +107,21 @@ def main() -> None:
 
     built = {}
     kv_recipes = args.kv_recipes.split(",")
-    fp32 = [] if args.no_parity else [("fp32", "fp32")]  # the parity table's build
-    for recipe, kv in (*fp32, *((r, k) for r in kv_recipes for k in ("fp32", "int8"))):
+    alphas = {a: None if a == "none" else float(a) for a in args.kv_alphas.split(",")}
+    fp32 = [] if args.no_parity else [("fp32", "fp32", None)]  # the parity table's build
+    int8 = [(r, f"int8 alpha={a}", alpha) for r in kv_recipes for a, alpha in alphas.items()]
+    for recipe, kv, alpha in (*fp32, *((r, "fp32", None) for r in kv_recipes), *int8):
         t0 = time.perf_counter()
         built[recipe, kv] = compile_lm(
-            model, tok, target=target, recipe=recipe, kv=kv, max_seq=max(args.seq, 256), calibration=calibration
+            model,
+            tok,
+            target=target,
+            recipe=recipe,
+            kv=kv.split()[0],
+            kv_alpha=alpha,
+            max_seq=max(args.seq, 256),
+            calibration=calibration,
+            chunk=args.chunk,
         )
         print(f"compiled {recipe} kv={kv} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
@@ -118,12 +136,12 @@ def main() -> None:
         ppl[recipe, kv] = b
         row = f"| {recipe} | {kv} | {a:.4f} | {b:.4f} | {abs(a - b) / a:.2e} | {b / ref_ppl:.4f} |"
         print(f"{row} {lm.report['cache_bytes_per_token']} |")
-    for recipe in kv_recipes:
-        r = ppl[recipe, "int8"] / ppl[recipe, "fp32"]
-        c = built[recipe, "int8"].report["cache_bytes"] / built[recipe, "fp32"].report["cache_bytes"]
+    for recipe, kv, _ in int8:
+        r = ppl[recipe, kv] / ppl[recipe, "fp32"]
+        c = built[recipe, kv].report["cache_bytes"] / built[recipe, "fp32"].report["cache_bytes"]
         print(
-            f"kv=int8 at {recipe}: decode ppl {r:.4f}x the fp32 cache's (goal <= 1.01), cache bytes {c:.3f}x "
-            "(goal <= 0.27)"
+            f"kv={kv} at {recipe}: decode ppl {r:.4f}x the fp32 cache's (goal <= 1.01), cache bytes {c:.3f}x "
+            f"(goal <= 0.27); keys {built[recipe, kv].report['kv_keys']}"
         )
 
 

@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from qcomp.errors import QcompError
 
-from .lm_step import KV_FORMATS, LMStep, cache_shapes, lm_config
+from .kv_keys import ALPHA as KV_ALPHA
+from .lm_step import KV_FORMATS, LMStep, cache_shapes, calibrate_keys, lm_config
 
 _NP = {torch.float32: np.float32, torch.int8: np.int8}
 
@@ -293,6 +294,7 @@ def compile_lm(
     kv: str = "fp32",
     batch: int = 1,
     chunk: int = 32,
+    kv_alpha: float | None = KV_ALPHA,
 ) -> CompiledLM:
     """Compile a transformers causal LM (as loaded: f32, bf16 or f16) for generation: see `CompiledLM`.
 
@@ -301,7 +303,10 @@ def compile_lm(
     batch: rows per call; chunk: prompt tokens per prefill call
     (1: no prefill build, prompts run through the decode step, half the compile time).
     calibration: for recipes that need it, a list of token-id tensors [batch, n] (the first `chunk` tokens
-    of each are run)."""
+    of each are run); with kv="int8" also the keys' statistics (all n tokens of each): the step centres the
+    keys on their calibrated per-channel mean and moves range**kv_alpha of each channel onto the queries
+    before the cache write (`qcomp.kv_keys`, exact for attention; kv_alpha=0: centring only, None: neither;
+    without calibration the keys are cached as they come)."""
     from .api import compile as compile_model
 
     if kv not in KV_FORMATS:
@@ -312,7 +317,14 @@ def compile_lm(
     max_seq = -(-max_seq // 16) * 16
     lm = causal_lm(model)
     cfg = lm_config(lm)
-    step = LMStep(lm, kv)
+    if kv_alpha is not None and (
+        isinstance(kv_alpha, bool) or not isinstance(kv_alpha, int | float) or not 0 <= kv_alpha <= 1
+    ):
+        raise QcompError(f"kv_alpha must be a number in [0, 1] or None, got {kv_alpha!r}")
+    keys = None
+    if kv == "int8" and kv_alpha is not None and calibration is not None:
+        keys = calibrate_keys(lm, [torch.as_tensor(x).reshape(batch, -1) for x in calibration], kv_alpha)
+    step = LMStep(lm, kv, keys)
     shapes = cache_shapes(lm, batch, max_seq, kv)
     caches = [torch.zeros(s, dtype=d) for s, d in shapes]
     pos = torch.zeros(batch, dtype=torch.long)
@@ -340,6 +352,7 @@ def compile_lm(
         "cache_shapes": shapes,
         "cache_bytes": cache_bytes,
         "cache_bytes_per_token": cache_bytes // (batch * max_seq),
+        "kv_keys": "as computed" if keys is None else f"centred, smoothed (alpha {keys.alpha}) on {keys.tokens} tokens",
         "sizes": pre.report["sizes"],
         "shared_weight_bytes": shared,
         "compile_s": time.perf_counter() - t0,

@@ -27,6 +27,8 @@ import torch
 from qcomp.dialects.reference import F16_MAX, KV_GROUP
 from qcomp.errors import QcompError
 
+from .kv_keys import KeyStats, KeyTransform
+
 ATTENTION = "qcomp_kv"  # the name under which the attention function is registered with transformers
 KV_FORMATS = ("fp32", "int8")
 
@@ -106,8 +108,10 @@ class _Step:
 
     active: "_Step | None" = None
 
-    def __init__(self, name: str, layers: int, cache: tuple, pos: torch.Tensor):
+    def __init__(self, name: str, layers: int, cache: tuple, pos: torch.Tensor, keys=None, stats=None):
         self.name, self.layers, self.cache, self.pos, self.seen = name, layers, cache, pos, []
+        self.keys = keys  # KeyTransform or None
+        self.stats = stats  # KeyStats collecting the keys, or None
 
 
 def _unsupported(module, kwargs) -> str | None:
@@ -148,6 +152,10 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         )
     window = kwargs.get("sliding_window") or 0
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    if step.stats is not None:
+        step.stats.add(layer, key)
+    if step.keys is not None:
+        query, key = step.keys.apply(layer, query, key)
     k_scale, v_scale = scales if scales else (None, None)
     out = torch.ops.qcomp.kv_attention(
         query, key, value, k_cache, v_cache, k_scale, v_scale, step.pos, layer, float(scale), int(window)
@@ -194,7 +202,7 @@ def cache_shapes(lm, batch: int, max_seq: int, kv: str) -> list[tuple[tuple[int,
 class LMStep(torch.nn.Module):
     """forward(input_ids [B, T], pos [B], *cache) -> logits [B, T, V] (see the module docstring)."""
 
-    def __init__(self, lm: torch.nn.Module, kv: str = "fp32"):
+    def __init__(self, lm: torch.nn.Module, kv: str = "fp32", keys: KeyTransform | None = None):
         super().__init__()
         if kv not in KV_FORMATS:
             raise QcompError(f"kv must be one of {', '.join(KV_FORMATS)}, got {kv!r}")
@@ -207,6 +215,8 @@ class LMStep(torch.nn.Module):
                 raise QcompError(f"{type(lm).__name__}: {what} is not supported by kv_attention")
         _register()
         self.lm, self.kv, self.layers = lm, kv, lm_config(lm)["layers"]
+        self.keys = keys  # centres and smooths the keys before the cache write (`qcomp.kv_keys`)
+        self.stats: KeyStats | None = None  # set by `calibrate_keys` while it runs
 
     def _configs(self) -> list:
         """The model's configs that name an attention implementation (composite models keep one per part)."""
@@ -224,7 +234,7 @@ class LMStep(torch.nn.Module):
         configs = self._configs()
         before = [c._attn_implementation for c in configs]
         name = type(self.lm).__name__
-        step = _Step.active = _Step(name, self.layers, cache, pos)
+        step = _Step.active = _Step(name, self.layers, cache, pos, self.keys, self.stats)
         try:  # the user's model keeps its own attention outside this call
             for c in configs:
                 c._attn_implementation = ATTENTION
@@ -239,3 +249,19 @@ class LMStep(torch.nn.Module):
                 "interface; kv_attention needs all of them"
             )
         return out.logits.float()
+
+
+def calibrate_keys(lm: torch.nn.Module, samples: list[torch.Tensor], alpha: float | None = None) -> KeyTransform:
+    """The int8 cache's key centring and smoothing (`qcomp.kv_keys`) from the keys of `lm` (eager, f32 cache) over
+    the token-id tensors `samples` ([B, n] or [n] each, run from position 0)."""
+    from .kv_keys import ALPHA
+
+    step, stats, cfg = LMStep(lm, "fp32"), KeyStats(), lm_config(lm)
+    step.stats = stats
+    with torch.no_grad():
+        for ids in samples:
+            ids = torch.as_tensor(ids).reshape(-1, torch.as_tensor(ids).shape[-1]).long()
+            b, n = ids.shape
+            cache = [torch.zeros(s, dtype=d) for s, d in cache_shapes(lm, b, -(-n // 16) * 16, "fp32")]
+            step(ids, torch.zeros(b, dtype=torch.long), *cache)
+    return KeyTransform(stats, cfg["layers"], cfg["heads"], ALPHA if alpha is None else alpha)
