@@ -210,8 +210,9 @@ def _defines(kind: str, specs: list[Spec]) -> str:
     return "\n".join(lines)
 
 
-def header_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec]) -> str:
-    """model.h: the C API of model.so for a model with these inputs, outputs and weights."""
+def header_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec], finite_only: bool = False) -> str:
+    """model.h: the C API of model.so for a model with these inputs, outputs and weights (`finite_only`: static
+    activation scales, NaN/inf float inputs refused)."""
     ins = "\n".join(f" *   input {i}: {type_text(*s)}" for i, s in enumerate(inputs)) or " *   (none)"
     outs = "\n".join(f" *   output {i}: {type_text(*s)}" for i, s in enumerate(outputs))
     codes = "\n".join(f"    QCOMP_{short.upper()} = {code}," for code, _, short in DTYPES.values())
@@ -219,6 +220,13 @@ def header_text(inputs: list[Spec], outputs: list[Spec], weights: list[Spec]) ->
         ins=ins,
         outs=outs,
         n_weights=len(weights),
+        finite_note=(
+            "this model quantizes activations with static (calibrated) scales: a float input holding NaN or inf "
+            "makes the run\n * return QCOMP_ERR_INPUT (nothing computed; qcomp_error() names the input and the "
+            "element)."
+            if finite_only
+            else "propagated as PyTorch does (this model has no static activation scales)."
+        ),
         codes=codes,
         n_inputs=len(inputs),
         n_outputs=len(outputs),
@@ -232,9 +240,11 @@ def wrapper_text(
     weights: list[Spec],
     id_bounds: list[tuple[int, int]] = (),
     identity: str = "0" * ID_BYTES,
+    finite_only: bool = False,
 ) -> str:
     """model_api.c: model.h's API over MLIR's packed entry point, with the weights loader; `id_bounds`:
-    (input, vocabulary size) of the inputs embeddings index with (`input_checks.token_id_bounds`)."""
+    (input, vocabulary size) of the inputs embeddings index with (`input_checks.token_id_bounds`);
+    `finite_only`: float inputs holding NaN or inf are refused (static activation scales, docs/numerics.md)."""
     sizes = "\n".join(f"    case QCOMP_{short.upper()}: return {dt.itemsize};" for dt, (_, _, short) in DTYPES.items())
     return WRAPPER_TEMPLATE.format(
         tables="\n".join(
@@ -243,6 +253,7 @@ def wrapper_text(
         n_inputs=len(inputs),
         n_outputs=len(outputs),
         n_weights=len(weights),
+        finite_only=int(bool(finite_only)),
         n_id_checks=len(id_bounds),
         id_checks=", ".join(f"{{{i}, {v}}}" for i, v in id_bounds) or "{0, 0}",
         in_words=_words(inputs),
@@ -298,9 +309,13 @@ def save_aot(fn, directory: str) -> list[str]:
     identity = model_id(fn.llvm_text, fn.weights)
     write_weights(os.path.join(directory, "model.weights"), fn.weights, identity)
     with open(os.path.join(directory, "model.h"), "w") as f:
-        f.write(header_text(inputs, outputs, weights))
+        f.write(header_text(inputs, outputs, weights, getattr(fn, "finite_only", False)))
     with open(os.path.join(directory, "model_api.c"), "w") as f:
-        f.write(wrapper_text(inputs, outputs, weights, getattr(fn, "id_bounds", []), identity))
+        f.write(
+            wrapper_text(
+                inputs, outputs, weights, getattr(fn, "id_bounds", []), identity, getattr(fn, "finite_only", False)
+            )
+        )
     written = ["model.o", "model.weights", "model.h", "model_api.c"]
     cc = find_c_compiler()
     if cc is None:

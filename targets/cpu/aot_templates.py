@@ -17,6 +17,7 @@ HEADER_TEMPLATE = """\
 {ins}
  * Token ids: an input an embedding indexes with is checked first: an id outside the vocabulary makes the run
  * return QCOMP_ERR_INPUT (nothing computed, qcomp_error() names the input, the id and its index).
+ * NaN and inf: {finite_note}
  * Outputs: caller's buffers, row-major; every element is written.
 {outs}
  * Weights: {n_weights} arrays in model.weights (format: qcomp's targets/cpu/aot.py), checked when loaded.
@@ -37,7 +38,7 @@ extern "C" {{
 /* Return codes of qcomp_model_run / qcomp_model_run_inplace. */
 #define QCOMP_OK 0
 #define QCOMP_ERR 1       /* NULL arguments, out of memory */
-#define QCOMP_ERR_INPUT 2 /* an input's values are outside what the model accepts (token ids) */
+#define QCOMP_ERR_INPUT 2 /* an input's values are outside what the model accepts (token ids, NaN/inf) */
 
 /* Element types (f16 travels as uint16_t bits, i1 as one byte holding 0 or 1). */
 enum {{
@@ -87,6 +88,7 @@ WRAPPER_TEMPLATE = """\
 #include "model.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +114,9 @@ static const struct {{
     int input;
     int64_t vocab;
 }} id_checks[] = {{{id_checks}}};
+
+/* 1: the model quantizes activations with static (calibrated) scales and refuses NaN/inf float inputs */
+#define FINITE_ONLY {finite_only}
 
 struct qcomp_model {{
     unsigned char *file;     /* the whole weights file, {align}-byte aligned */
@@ -311,6 +316,25 @@ static int check_token_ids(const char *who, void *const inputs[]) {{
     return 1;
 }}
 
+/* 1 when no float input holds NaN or inf (or the model propagates them), else 0 with the error set. */
+static int check_finite(const char *who, void *const inputs[]) {{
+    for (int c = 0; FINITE_ONLY && c < N_INPUTS; c++) {{
+        const qcomp_tensor_info *t = &input_info[c];
+        if (t->dtype != QCOMP_F32 && t->dtype != QCOMP_F64) continue;
+        size_t n = t->nbytes / qcomp_dtype_size(t->dtype);
+        for (size_t i = 0; i < n; i++) {{
+            double v = t->dtype == QCOMP_F32 ? (double)((const float *)inputs[c])[i] : ((const double *)inputs[c])[i];
+            if (!isfinite(v)) {{
+                set_error("%s: input %d: %s at element %llu: this model quantizes activations with static "
+                          "(calibrated) scales, which cannot carry NaN or inf", who, c,
+                          isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", (unsigned long long)i);
+                return 0;
+            }}
+        }}
+    }}
+    return 1;
+}}
+
 /* @main over inputs (copied first when `copy`: @main may update its arguments in place) and outputs. */
 static int run(const char *who, const qcomp_model *m, void *const inputs[], void *const outputs[], int copy) {{
     int null = !m || (N_INPUTS && !inputs) || !outputs;
@@ -320,7 +344,7 @@ static int run(const char *who, const qcomp_model *m, void *const inputs[], void
         set_error("%s: the model, an input or an output is NULL", who);
         return QCOMP_ERR;
     }}
-    if (!check_token_ids(who, inputs)) return QCOMP_ERR_INPUT;
+    if (!check_token_ids(who, inputs) || !check_finite(who, inputs)) return QCOMP_ERR_INPUT;
     void *copies[N_INPUTS + 1] = {{NULL}};
     int ok = 1;
     for (int i = 0; copy && i < N_INPUTS && ok; i++) {{

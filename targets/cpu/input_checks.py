@@ -128,3 +128,32 @@ def refuse_empty_layers(main) -> None:
                     f"{op.location}: qc.{kind} on an empty tensor {v.type}: layers with zero input or output "
                     "features cannot be compiled"
                 )
+
+
+FINITE_ONLY_REASON = (
+    "this model quantizes activations with static (calibrated) scales, which cannot carry NaN or inf (a dynamic "
+    "recipe propagates them like PyTorch)"
+)
+
+
+def static_scales(module) -> bool:
+    """Whether the module (before or after qc-lower-to-linalg) quantizes with a static (calibrated) scale: a
+    qc.quantize or a call of its lowered helper. Such a model refuses NaN and inf in its float inputs
+    (docs/numerics.md): an int8 code has no NaN, so the output would be finite and wrong."""
+    found = False
+
+    def visit(op):
+        nonlocal found
+        found = found or _layer_kind(op.operation) == "quantize"
+        return ir.WalkResult.INTERRUPT if found else ir.WalkResult.ADVANCE
+
+    module.operation.walk(visit)
+    return found
+
+
+def refuse_non_finite(arrays) -> None:
+    """A one-line InputError for the first NaN or inf in a float input (the inputs of a `static_scales` model)."""
+    for i, a in enumerate(arrays):
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            at = np.unravel_index(int(np.flatnonzero(~np.isfinite(a))[0]), a.shape)
+            raise InputError(f"input {i}: {a[at]} at index {[int(j) for j in at]}: {FINITE_ONLY_REASON}")

@@ -17,7 +17,14 @@ from qcomp.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
 from .dynamic import results_as_destinations
-from .input_checks import InputError, check_token_ids, refuse_empty_layers, token_id_bounds
+from .input_checks import (
+    InputError,
+    check_token_ids,
+    refuse_empty_layers,
+    refuse_non_finite,
+    static_scales,
+    token_id_bounds,
+)
 from .kernels import ISA_FEATURES, host_isa
 from .threads import load_openmp
 
@@ -392,6 +399,7 @@ class JitFunction:
         self.spec = module_spec(module)  # dynamic dimensions: ranges and output shapes (None: all static)
         refuse_empty_layers(main_func(module))
         self.id_bounds = token_id_bounds(main_func(module), len(inputs))
+        self.finite_only = static_scales(module)  # bound calls and the AOT library refuse NaN/inf
         PackWeightsPass().run(module)  # constant GEMM weights into the kernels' layouts, once
         self.weights = externalize_constants(module)
         self.inputs = inputs
@@ -460,7 +468,9 @@ class JitFunction:
     def bind(self, *inputs: np.ndarray):
         """A call of @main on these arrays, its descriptors built once: `run()` returns the outputs (buffers
         reused by every run) computed from the arrays' current contents. The arrays must stay alive and keep
-        their shape; callers refill them in place (a decode loop: token ids, positions, the KV cache)."""
+        their shape; callers refill them in place (a decode loop: token ids, positions, the KV cache). Each run
+        checks the token ids and, for a model with static activation scales (`finite_only`), that the float
+        inputs hold no NaN or inf (docs/numerics.md), as `CompiledModel.__call__` does."""
         if len(inputs) != len(self.inputs):
             raise InputError(f"expected {len(self.inputs)} inputs, got {len(inputs)}")
         for i, (x, (shape, dtype)) in enumerate(zip(inputs, self.inputs, strict=True)):
@@ -471,12 +481,14 @@ class JitFunction:
         arrays = dict(enumerate(inputs))
         arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
         args, keep = self._packed.pack(arrays)
-        bounds = self.id_bounds
+        bounds, finite_only = self.id_bounds, self.finite_only
 
         def run() -> list[np.ndarray]:
             assert keep
             if bounds:
                 check_token_ids(inputs, bounds)
+            if finite_only:
+                refuse_non_finite(inputs)
             self._fn(args)
             return outs
 
