@@ -76,11 +76,12 @@ class Bench:
 
     def build(self, text: str):
         from qcomp.dialects import new_context
-        from qcomp.pipeline import Pipeline
+
+        from .lowering_passes import lower_probe
 
         with new_context(), ir.Location.unknown():
             module = ir.Module.parse(text)
-            Pipeline.parse(self.target.pipeline()).run(module)
+            lower_probe(module, self.target.pipeline())
             return self.target.build(module)
 
     def inputs(self, art) -> list[np.ndarray]:

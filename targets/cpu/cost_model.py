@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import main_func
 
 from .op_facts import (
     Precision,
@@ -297,15 +298,15 @@ def scans_force_copies(pipeline: str) -> bool:
     module: bufferization then runs copy-before-write, which copies every constant on every call."""
     from qcomp.dialects import new_context
     from qcomp.dialects._mlir import run_pipeline
-    from qcomp.pipeline import Pipeline
 
     from .buffers import scans_to_linalg
     from .jit import has_ops
+    from .lowering_passes import lower_probe
 
     with new_context(), ir.Location.unknown():
         run_pipeline(ir.Module.create(), "func.func(convert-torch-to-tmtensor)")  # loads the tm_tensor dialect
         module = ir.Module.parse(SCAN_PROBE)
-        Pipeline.parse(pipeline).run(module)
+        lower_probe(module, pipeline)
         scans_to_linalg(module)
         return has_ops(module, "tm_tensor.")
 
@@ -369,13 +370,10 @@ def cache_path(target, cache_dir: str | None = None) -> str:
     return os.path.join(cache_dir or default_dir(), name)
 
 
-def load(target=None, cache_dir: str | None = None) -> CostModel:
-    """The cost model of `target` (default: the CPU target), measuring and caching its constants on first use."""
-    from qcomp import targets
-
+def load(target, cache_dir: str | None = None) -> CostModel:
+    """The cost model of `target` (a CpuTarget), measuring and caching its constants on first use."""
     from . import cost_measure
 
-    target = target or targets.get("cpu")
     path = cache_path(target, cache_dir)
     if path in _LOADED:
         return _LOADED[path]
@@ -402,17 +400,12 @@ def load(target=None, cache_dir: str | None = None) -> CostModel:
 PrecisionOf = Mapping | Callable | None
 
 
-def estimate_latency(module: ir.Module, target=None, precision_of: PrecisionOf = None) -> float:
+def estimate_latency(module: ir.Module, target, precision_of: PrecisionOf = None) -> float:
     """Seconds of one call of `module`'s @main compiled for `target` (a qc-level module, float or quantized).
 
     Each op costs `target.cost(op, precision).latency_s` at its current precision, or for float
     qc.linear / qc.conv2d ops at `precision_of[op]` / `precision_of(op)` where that gives one (a
     mapping keyed by op, or a callable returning a precision or None); plus the call overhead."""
-    from qcomp import targets
-
-    from .jit import main_func
-
-    target = target or targets.get("cpu")
     try:
         main = main_func(module)
     except ValueError as e:

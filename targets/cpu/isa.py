@@ -1,36 +1,9 @@
-"""The host CPU's instruction sets for the GEMM kernels: AVX512-VNNI, AVX2 (+FMA) or generic vector code
-(re-exported by `kernels`)."""
+"""The host CPU's instruction sets: moved to `targets/common/isa.py`, which the accelerators' simulators read too
+(a target imports no other target). Re-exported here for the CPU code generator."""
 
-import functools
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The host CPU's feature flags from /proc/cpuinfo (empty where it cannot be read)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-LANES = 16  # 512-bit vectors: 16 × f32 / i32
-ISAS = ("avx512-vnni", "avx2", "generic")  # best first
-ISA_FEATURES = {"avx512-vnni": (), "avx2": ("-avx512f", "-avxvnni"), "generic": ("-avx",)}  # LLVM features off
-
-
-def host_isa() -> str:
-    """The best kernel ISA of this CPU: AVX512-VNNI, AVX2 (+FMA) or generic vector code."""
-    flags = cpu_flags()
-    if {"avx512f", "avx512bw", "avx512_vnni"} <= flags:
-        return "avx512-vnni"
-    if {"avx2", "fma"} <= flags:
-        return "avx2"
-    return "generic"
-
-
-def has_vnni() -> bool:
-    return host_isa() == "avx512-vnni"
+from qcomp.targets.common.isa import ISA_FEATURES as ISA_FEATURES
+from qcomp.targets.common.isa import ISAS as ISAS
+from qcomp.targets.common.isa import LANES as LANES
+from qcomp.targets.common.isa import cpu_flags as cpu_flags
+from qcomp.targets.common.isa import has_vnni as has_vnni
+from qcomp.targets.common.isa import host_isa as host_isa

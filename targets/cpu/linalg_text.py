@@ -1,67 +1,24 @@
-"""Small builders of linalg text: tensor types, affine maps, `linalg.generic` and fills.
+"""The CPU lowering's function builder, `Fn`: a private function written as MLIR text, line by line.
 
-The CPU lowering writes each qc op as a private function in MLIR text (readable, diffable),
-parses it and inlines it; these helpers keep that text short and uniform.
+The CPU lowering writes each qc op as a private function in MLIR text (readable, diffable), parses it and inlines
+it. `Fn.generic` is the one dispatcher of elementwise maps and row reductions: a 16-lane vector loop
+(`vector_map`), joined to the current row loop (`row_fusion`), or a plain `linalg.generic`. The type and text
+helpers it uses (`T`, `f32`, `collapse`, ...) live in `targets/common/linalg_text.py`, below `vector_map` and
+`row_fusion`, and are re-exported here.
 """
 
 import math
-from dataclasses import dataclass
 
+from qcomp.targets.common.linalg_text import T as T
+from qcomp.targets.common.linalg_text import amap as amap
+from qcomp.targets.common.linalg_text import collapse as collapse
+from qcomp.targets.common.linalg_text import dims as dims
+from qcomp.targets.common.linalg_text import expand as expand
+from qcomp.targets.common.linalg_text import f32 as f32
+from qcomp.targets.common.linalg_text import lead as lead
 
-@dataclass(frozen=True)
-class T:
-    """A ranked tensor type: shape and element type ('f32', 'i8', 'i32', 'i64'); None is a dynamic size (`?`)."""
-
-    shape: tuple[int | None, ...]
-    elem: str
-
-    @property
-    def s(self) -> str:
-        return "tensor<" + "".join(f"{_d(d)}x" for d in self.shape) + self.elem + ">"
-
-    @property
-    def memref(self) -> str:
-        """The matching identity-layout memref type."""
-        return "memref<" + "".join(f"{_d(d)}x" for d in self.shape) + self.elem + ">"
-
-    @property
-    def dynamic(self) -> bool:
-        return None in self.shape
-
-    @property
-    def rank(self) -> int:
-        return len(self.shape)
-
-    def with_elem(self, elem: str) -> "T":
-        return T(self.shape, elem)
-
-    @staticmethod
-    def parse(text: str) -> "T":
-        body = text.strip()[len("tensor<") : -1]
-        *dims, elem = body.split("x")
-        return T(tuple(None if d == "?" else int(d) for d in dims), elem)
-
-
-def _d(d: int | None) -> str:
-    return "?" if d is None else str(d)
-
-
-def lead(shape) -> int | None:
-    """The product of the leading dims (the row count of a row-wise op); None when one is dynamic."""
-    n = 1
-    for d in shape[:-1]:
-        if d is None:
-            return None
-        n *= d
-    return n
-
-
-def dims(n: int) -> list[str]:
-    return [f"d{i}" for i in range(n)]
-
-
-def amap(nd: int, exprs: list[str]) -> str:
-    return f"affine_map<({', '.join(dims(nd))}) -> ({', '.join(exprs)})>"
+from .row_fusion import scalar_row_map
+from .vector_map import vector_generic
 
 
 class Fn:
@@ -162,9 +119,6 @@ class Fn:
         16-lane vector loops instead where `vector_map` applies (and `self.vectorize`)."""
         n_red = n_reduce or (1 if reduce_last else 0)
         if self.vectorize:
-            from .row_fusion import scalar_row_map
-            from .vector_map import vector_generic
-
             group = self.row_group
             r = vector_generic(self, nd, ins, out, body, yield_, n_red)
             if r is None and group is not None and not n_red:
@@ -197,43 +151,3 @@ class Fn:
         attrs = (" attributes {" + ", ".join(f"{k} = {v}" for k, v in self.attrs.items()) + "}") if self.attrs else ""
         head = f"func.func private @{self.name}({sig}) -> ({res}){attrs} {{"
         return "\n".join([head, *self.head, *self.lines, ret, "}", *self.extra])
-
-
-def f32(x: float) -> str:
-    """An f32 literal MLIR parses exactly (hex bit pattern for non-finite values)."""
-    import math
-    import struct
-
-    if math.isinf(x):
-        return "0xFF800000" if x < 0 else "0x7F800000"
-    return f"0x{struct.unpack('<I', struct.pack('<f', x))[0]:08X}"
-
-
-def collapse(fn: Fn, src: str, t: T, shape: tuple[int, ...]) -> str:
-    """tensor.collapse_shape of `src` to `shape`, merging leading dims (a no-op when the shapes agree)."""
-    if t.shape == shape:
-        return src
-    groups = _groups(shape, t.shape)
-    r = fn.v()
-    fn.emit(f"{r} = tensor.collapse_shape {src} {groups} : {t.s} into {T(shape, t.elem).s}")
-    return r
-
-
-def expand(fn: Fn, src: str, t: T, shape: tuple[int, ...]) -> str:
-    """tensor.expand_shape of `src` to `shape` (the inverse of `collapse`)."""
-    if t.shape == shape:
-        return src
-    groups = _groups(t.shape, shape)
-    r = fn.v()
-    out = T(shape, t.elem)
-    dyn = iter(fn.sizes(out))
-    sizes = "[" + ", ".join(str(d) if d is not None else next(dyn) for d in shape) + "]"
-    fn.emit(f"{r} = tensor.expand_shape {src} {groups} output_shape {sizes} : {t.s} into {out.s}")
-    return r
-
-
-def _groups(small: tuple[int, ...], big: tuple[int, ...]) -> list[list[int]]:
-    """Reassociation of `big` into `small`, where the trailing dims of `small` are the trailing dims of `big`
-    and its first dim is the product of big's leading dims."""
-    lead = len(big) - len(small) + 1
-    return [list(range(lead))] + [[lead + i] for i in range(len(small) - 1)]

@@ -13,10 +13,17 @@ unfused chain. A generic that cannot join (not vectorizable, other rows, or read
 result across rows) closes the loop first and is emitted after it, as before.
 """
 
-from contextlib import contextmanager
+from __future__ import annotations
 
-from .linalg_text import Fn, T, collapse, expand
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from qcomp.targets.common.linalg_text import T, collapse, expand
+
 from .vector_map import DYNAMIC_ROWS, LINE, PARALLEL_MIN_ELEMENTS, SCALARS, TOKEN
+
+if TYPE_CHECKING:  # the builder they write into, a layer above (its `generic` calls these)
+    from .linalg_text import Fn
 
 
 class RowGroup:

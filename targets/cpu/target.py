@@ -10,9 +10,7 @@ from .aot import save_aot
 from .jit import JitFunction
 from .kernels import ISAS, host_isa
 from .lower_ops import LOWERINGS
-from .lower_qc import LowerToLinalgPass
-from .outline import OutlineHostOpsPass
-from .pack_weights import PackWeightsPass
+from .lowering_passes import PASSES
 from .threads import resolve_threads
 
 
@@ -71,7 +69,7 @@ class JitArtifact(Artifact):
 class CpuTarget(Target):
     name = "cpu"
     Options = CpuOptions
-    passes = (LowerToLinalgPass, PackWeightsPass, OutlineHostOpsPass)
+    passes = PASSES
 
     @property
     def capabilities(self) -> Capabilities:

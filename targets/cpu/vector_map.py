@@ -15,11 +15,18 @@ a reduction carries a vector accumulator and ends with `vector.reduction`. Integ
 (the same ops per element); float reductions sum in a different order than the scalar loop.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
+
+from qcomp.targets.common.linalg_text import T, collapse, expand
 
 from . import vector_math
-from .kernels import LANES
-from .linalg_text import Fn, T, collapse, expand
+from .isa import LANES
+
+if TYPE_CHECKING:  # the builder they write into, a layer above (its `generic` calls these)
+    from .linalg_text import Fn
 
 PARALLEL_MIN_ELEMENTS = 1 << 15  # smaller maps keep a plain row loop: an OpenMP fork costs a few µs
 DYNAMIC_ROWS = 64  # the row count assumed for that choice where it is known only at run time
