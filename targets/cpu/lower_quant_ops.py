@@ -66,7 +66,7 @@ def _wlinear_fast(fn: Fn, bits: int, group: int) -> list[str] | None:
     mt = m if isinstance(m, int) else None
     x2 = collapse(fn, "%arg0", x, (mt, k))
     acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg3", b))
-    if bits > 4 or group % 2 == 0:
+    if bits > 4 or (group % 2 == 0 and k % 2 == 0):  # nibble pairs inside one group and inside K
         _packed_twin(fn, bits, group)
     return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
 
