@@ -1,0 +1,176 @@
+"""Property fuzzer: random well-formed qc graphs built and run on every target, checked against the numpy
+reference and against each other (bench/qc_graphs.py generates, bench/qc_graph_check.py checks).
+
+    python bench/graph_fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS] [--out DIR]
+    python bench/graph_fuzz.py --seed S --case I      # one case in this process, its module and findings printed
+
+Cases run in W worker subprocesses (default 2); a signal or a case running past --case-timeout ends its
+worker: the case is reported (signal / hang) and the rest go on in a new one. Each case with a finding is
+written to --out (default /tmp/qcomp-graph-fuzz) as graph-S-I.mlir (module, findings in comments, the rerun
+command), graph-S-I.inputs.npz and, for a dynamic case, graph-S-I.dynamic.mlir. Progress goes to stderr; the
+table at the end counts cases, builds, refusals (one-line errors) per target and findings per kind.
+"""
+
+import argparse
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+KINDS = ("traceback", "multi-line", "signal", "hang", "shape", "reference", "targets")
+
+WORKER = """
+import json, sys
+sys.path.insert(0, {here!r})
+from qc_graph_check import reproducer, run_case
+from qc_graphs import generate
+seed, out = {seed}, {out!r}
+for line in sys.stdin:
+    i = int(line)
+    r = run_case(seed, i)
+    if r["findings"]:
+        reproducer(generate(seed, i), out, r["findings"])
+    print(json.dumps(r), flush=True)
+"""
+
+
+def _read(stream, lines: queue.Queue) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+
+
+def _stream(cases: list[int], args, results: list, done: list) -> None:
+    """Run `cases` in worker subprocesses, a new one after each signal or hang."""
+    code = WORKER.format(here=str(HERE), seed=args.seed, out=args.out)
+    i = 0
+    while i < len(cases):
+        p = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        lines: queue.Queue = queue.Queue()
+        threading.Thread(target=_read, args=(p.stdout, lines), daemon=True).start()
+        limit = args.case_timeout + 60  # the first case also pays for the imports
+        while i < len(cases):
+            try:
+                p.stdin.write(f"{cases[i]}\n")
+                p.stdin.flush()
+                line = lines.get(timeout=limit)
+                while line is not None and not line.startswith("{"):  # not a result: some library's output
+                    line = lines.get(timeout=limit)
+            except queue.Empty:
+                line = "hang"
+            except BrokenPipeError:  # the worker died
+                line = None
+            limit = args.case_timeout
+            if line is None or line == "hang":
+                if line == "hang":
+                    p.kill()
+                p.wait()
+                kind = "hang" if line == "hang" else "signal"
+                what = f"no result after {limit:.0f} s" if kind == "hang" else f"worker exit code {p.returncode}"
+                _write_lost(args, cases[i], f"{kind}: {what}")
+                results.append(
+                    {"case": cases[i], "graph": "", "findings": [f"{kind}: {what}"], "refusals": {}, "builds": 0}
+                )
+                i += 1
+                done[0] += 1
+                break
+            results.append(json.loads(line))
+            i += 1
+            done[0] += 1
+        p.kill()
+        p.wait()
+
+
+def _write_lost(args, case: int, finding: str) -> None:
+    sys.path.insert(0, str(HERE))
+    from qc_graph_check import reproducer
+    from qc_graphs import generate
+
+    reproducer(generate(args.seed, case), args.out, [finding])
+
+
+def one_case(seed: int, case: int) -> int:
+    sys.path.insert(0, str(HERE))
+    from qc_graph_check import run_case
+    from qc_graphs import generate
+
+    g = generate(seed, case)
+    print(g.text(dynamic=bool(g.dyn)))
+    r = run_case(seed, case)
+    print(r["graph"])
+    for t, msg in r["refusals"].items():
+        print(f"  refused: {t}: {msg}")
+    for f in r["findings"]:
+        print(f"  {f}")
+    return 1 if r["findings"] else 0
+
+
+def table(results: list[dict], seconds: float, args) -> None:
+    builds = sum(r["builds"] for r in results)
+    refused = Counter(t.split()[0] for r in results for t in r["refusals"])
+    kinds = Counter(f.split(":", 1)[0] for r in results for f in r["findings"])
+    print(
+        f"graph fuzzer: {len(results)} cases, seed {args.seed}, {args.workers} workers, {seconds:.0f} s "
+        f"({os.cpu_count()} cores)"
+    )
+    print(f"{'builds (cases x targets)':34s} {builds:6d}")
+    for t, n in sorted(refused.items()):
+        print(f"{'refused in one line: ' + t:34s} {n:6d}")
+    print(f"{'finding':34s} {'count':>6s}")
+    for k in KINDS:
+        print(f"{k:34s} {kinds.get(k, 0):6d}")
+    bad = [r for r in results if r["findings"]]
+    for r in bad[:10]:
+        print(f"  case {r['case']}: {r['graph']}")
+        for f in r["findings"][:3]:
+            print(f"    {f[:300]}")
+    if bad:
+        print(f"reproducers: {args.out}/graph-{args.seed}-<case>.mlir")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--first", type=int, default=0, help="number of the first case")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--case", type=int, default=None, help="run this one case in process and print it")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--case-timeout", type=float, default=300.0)
+    ap.add_argument("--out", default="/tmp/qcomp-graph-fuzz")
+    args = ap.parse_args()
+    if args.case is not None:
+        return one_case(args.seed, args.case)
+    cases = list(range(args.first, args.first + args.cases))
+    results: list[dict] = []
+    done, t0 = [0], time.perf_counter()
+    workers = max(1, args.workers)
+    streams = [threading.Thread(target=_stream, args=(cases[k::workers], args, results, done)) for k in range(workers)]
+    for t in streams:
+        t.start()
+    while any(t.is_alive() for t in streams):
+        for t in streams:
+            t.join(timeout=30)
+        found = sum(bool(r["findings"]) for r in results)
+        print(
+            f"  {done[0]}/{len(cases)} cases, {found} with findings ({time.perf_counter() - t0:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    table(sorted(results, key=lambda r: r["case"]), time.perf_counter() - t0, args)
+    return 1 if any(r["findings"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
