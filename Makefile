@@ -31,12 +31,13 @@ bench-llamacpp:
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/qcomp compile tiny-llama --target cpu --recipe w8a8 -o out/demo
 
-# `make test`: ruff (lint and format), the lit IR tests and every pytest not marked slow (the tiny built-in models).
+# `make test`: ruff (lint and format), mypy (the floor, passes/, targets/base.py), the lit IR tests and every pytest not marked slow (the tiny built-in models).
 # `make test-slow`: the tests on real pretrained models and the budget searches. CI runs both.
 # pytest-xdist runs one test file per core (module fixtures stay in one process).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m qcomp.tools.typecheck
 	$(BIN)/lit -sv test/lit
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m "not slow" -n auto --dist loadfile
 
