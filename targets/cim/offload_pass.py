@@ -1,6 +1,7 @@
 """qc-cim-offload: move the weight GEMMs of @main onto crossbar arrays, with their mapping visible in the IR.
 
-Every `qc.qlinear` of @main whose weight operand is a constant becomes an external call on buffers
+Every `qc.qlinear` of @main whose weight operand is a constant (act none or relu: GELU/SiLU epilogues stay on
+the host, as on the NPU) becomes an external call on buffers
 (`targets/common/offload.py`, prefix `cim`), and the call carries its crossbar mapping:
 
     func.call @cim_0(%x, %xs, %w, %ws, %b, %out) {qc.offload = "qc.qlinear", qc.attrs = {...},
@@ -50,7 +51,12 @@ def weight_bits(op) -> int:
 
 
 def _accept(op) -> bool:
-    return op.name == "qc.qlinear" and constant_array(op.operands[2]) is not None
+    # GELU/SiLU epilogues stay on the host, where the CPU's own code computes them (bit-identical builds)
+    return (
+        op.name == "qc.qlinear"
+        and ir.StringAttr(op.attributes["act"]).value in ("none", "relu")
+        and constant_array(op.operands[2]) is not None
+    )
 
 
 @dataclass(frozen=True)

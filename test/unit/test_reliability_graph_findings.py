@@ -37,3 +37,25 @@ def test_wlinear_int4_constant_weight_with_odd_k(isa, k, bits, group):
     want = g.reference()[y]
     got = jit_from_text(g.text(), isa=isa)(*g.feeds_list())[0]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", ["silu", "gelu"])
+def test_cim_qlinear_with_float_activation_equals_cpu_bit_for_bit(act):
+    # finding: graph fuzzer seed 1 case 5, seed 2 case 0. The CIM offload took a qc.qlinear with a GELU/SiLU
+    # epilogue and applied the numpy reference's activation, one ulp away from the CPU build's (the contract:
+    # every target computes the same bits; the NPU keeps such epilogues on the host)
+    from qc_graph_check import build
+
+    rng = np.random.default_rng(5)
+    g = Graph(0, 0)
+    x = g.input((rng.standard_normal((3, 40)) * 4).astype(F32))
+    q, s = g.add("quantize_dynamic", [x], [((3, 40), "int8"), ((3, 1), "float32")], bits=8, granularity="per_token")
+    wq = g.const(rng.integers(-127, 128, (24, 40)).astype(np.int8))
+    ws = g.const((np.abs(rng.standard_normal(24)) * 0.02).astype(F32))
+    b = g.const(rng.standard_normal(24).astype(F32))
+    (y,) = g.add("qlinear", [q, s, wq, ws, b], [((3, 24), "float32")], act=act)
+    g.outputs = [y]
+    cpu = build(g.text(), "cpu", {})(*g.feeds_list())[0]
+    cim = build(g.text(), "cim", {"ideal": True})(*g.feeds_list())[0]
+    assert cpu.tobytes() == cim.tobytes()
+    np.testing.assert_allclose(cpu, g.reference()[y], rtol=1e-5, atol=1e-6)
