@@ -1,7 +1,7 @@
 """Sequential vs one-pass GPTQ Hessians on SmolLM2-135M, with qcomp's GPTQ, evaluated in PyTorch.
 
     .venv/bin/python bench/gptq_sequential.py [--windows 4] [--calib 4] [--wbits 4] [--group 128] [--asym]
-        [--search mse] [--damp 0.01] [--no-act-order]
+        [--search mse] [--damp 0.01] [--no-act-order] [--true-seq]
 
 The rtn row rounds to nearest (min-max ranges, as qc-quantize without a search). The GPTQ rows quantize
 every nn.Linear (lm_head included) with `qcomp.passes.gptq.gptq_quantize` (act-order, static groups: the
@@ -54,6 +54,7 @@ def main() -> int:
     ap.add_argument("--search", default="none", choices=["none", "mse"], help="qc-gptq's group range search")
     ap.add_argument("--damp", type=float, default=0.01)
     ap.add_argument("--no-act-order", dest="act_order", action="store_false")
+    ap.add_argument("--true-seq", action="store_true", help="sequential within a block too (q/k/v, o, gate/up, down)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rows", default="rtn,one,seq", help="which rows: rtn, one (one pass), seq (sequential)")
     args = ap.parse_args()
@@ -77,7 +78,8 @@ def main() -> int:
         "search": args.search,
         "damp": args.damp,
     }
-    print(f"# smollm2 {args.windows} windows x {args.seq}, calibration {args.calib}; fp32 {fp32:.4f}; {opts}")
+    extra = ", true-sequential" if args.true_seq else ""
+    print(f"# smollm2 {args.windows} windows x {args.seq}, calibration {args.calib}; fp32 {fp32:.4f}; {opts}{extra}")
     rows = args.rows.split(",")
     if "rtn" in rows:
         with torch.no_grad():
@@ -85,7 +87,7 @@ def main() -> int:
         print(f"{'rtn':10s} ppl {value:.4f}  x fp32 {value / fp32:.4f}", flush=True)
     for name, sequential in [r for r in (("one pass", False), ("sequential", True)) if r[0][:3] in rows]:
         start = time.perf_counter()
-        _, q = gptq_model(model, [(c,) for c in calw], opts, sequential=sequential)
+        _, q = gptq_model(model, [(c,) for c in calw], opts, sequential=sequential, true_sequential=args.true_seq)
         gptq_s = time.perf_counter() - start
         with torch.no_grad():
             value = perplexity(q, wins)[0]

@@ -106,3 +106,41 @@ def test_calibrate_attaches_the_sequential_hessians():
     assert not np.allclose(last.hessian, flat.ops[-1].hessian, rtol=1e-3)
     with pytest.raises(QcompError, match="wbits"):
         calibrate(net, samples, hessian="sequential", gptq={"wbits": 9})
+
+
+def test_true_sequential_stages_see_the_quantized_earlier_layers_of_their_block():
+    # true_sequential: down's input is relu(up(x)) with up already quantized (GPTQ's --true-sequential);
+    # blocks run on cached inputs; the expected values are computed by hand, block by block
+    from qcomp.sequential import gptq_model
+
+    net = Net().eval()
+    samples = [(torch.randn(2, 5, D),), (torch.randn(1, 7, D),)]
+    got, _ = gptq_model(net, samples, OPTS, true_sequential=True)
+
+    def quantized(m, h):
+        q, r = gptq_quantize(m.weight.detach().numpy(), h, bits=3, group=16, sym=False)
+        return torch.from_numpy(dequantized(q, r, 3, 16, False))
+
+    def flat(xs):
+        return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])
+
+    want = {}
+    xs = [s[0] for s in samples]
+    with torch.no_grad():
+        for b in net.layers:
+            h_up = _h(flat(xs))
+            up = quantized(b.up, h_up)
+            mids = [torch.relu(x @ up.T + b.up.bias) for x in xs]
+            h_down = _h(flat(mids))
+            down = quantized(b.down, h_down)
+            want[weight_key(b.up.weight.detach().numpy())] = h_up
+            want[weight_key(b.down.weight.detach().numpy())] = h_down
+            xs = [x + m @ down.T + b.down.bias for x, m in zip(xs, mids, strict=True)]
+        want[weight_key(net.head.weight.detach().numpy())] = _h(flat(xs))
+    assert set(got) == set(want)
+    for k, h in want.items():
+        np.testing.assert_allclose(got[k], h, rtol=1e-4, atol=1e-5)
+    # plain sequential: down's Hessian from the float up (differs)
+    plain = sequential_hessians(net, samples, OPTS)
+    k = weight_key(net.layers[1].down.weight.detach().numpy())
+    assert not np.allclose(plain[k], got[k], rtol=1e-3)
