@@ -4,6 +4,12 @@
     .venv/bin/python bench/export_check.py --recipes w4a16:g32,w4a16-gptq:g32,w4a16-asym:g32,w4a16-gptq-asym:g32 \
         --qcomp-eval reference --no-onnx
 
+--rotate SEED first turns SmolLM2 into an equivalent float model whose weights are off any 4-bit grid (a seeded
+random orthogonal rotation of the residual stream folded into the weights, RMSNorm gains folded into the readers):
+SmolLM2 was shipped as Q4_1 (asymmetric, blocks of 32), so llama.cpp's own Q4_1 of the plain model recovers
+the shipped weights and is nearly lossless; the rotated model is where block quantizers can be compared. Its F32
+GGUF is qcomp's fp32 export; llama.cpp's own Q4_0/Q4_1/Q8_0 are made from that file by llama_model_quantize.
+
 A recipe `NAME:gG` is the built-in recipe with every `group=` of its pipeline set to G (g32: one scale, and
 zero point, per llama.cpp block, so the GGUF holds the codes as Q4_0 / Q4_1 blocks).
 
@@ -161,6 +167,82 @@ def reference_logits(model, lx):
     return run
 
 
+def tiny_llama():
+    """qcomp's logits wrapper of a random 2-layer LLaMA whose linear layers all have K % 32 == 0."""
+    from qcomp.models import CausalLMLogits
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=256, attn_implementation="sdpa",
+    )  # fmt: skip
+    return CausalLMLogits(LlamaForCausalLM(cfg).eval()).eval()
+
+
+def rotated(model, seed: int):
+    """A copy of qcomp's logits wrapper of a LLaMA computing the same function with its residual stream rotated by
+    a seeded random orthogonal Q (QR of a Gaussian): RMSNorm gains folded into the layers reading them (gains 1),
+    E -> E Q, readers W -> W diag(g) Q, writers W -> Qᵀ W; lm_head untied from the embedding."""
+    import copy
+
+    m = copy.deepcopy(model)
+    lm = m.lm
+    d = lm.config.hidden_size
+    q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((d, d)))
+    q = torch.from_numpy(q * np.sign(np.diag(r)))  # float64
+
+    def put(mod, w):
+        mod.weight = torch.nn.Parameter(w.to(torch.float32).contiguous(), requires_grad=False)
+
+    def read(lin, norm):
+        put(lin, lin.weight.double() * norm.weight.double() @ q)
+
+    with torch.no_grad():
+        head = lm.lm_head.weight.double().clone()
+        put(lm.model.embed_tokens, lm.model.embed_tokens.weight.double() @ q)
+        for layer in lm.model.layers:
+            a, mlp = layer.self_attn, layer.mlp
+            for lin in (a.q_proj, a.k_proj, a.v_proj):
+                read(lin, layer.input_layernorm)
+            for lin in (mlp.gate_proj, mlp.up_proj):
+                read(lin, layer.post_attention_layernorm)
+            for lin in (a.o_proj, mlp.down_proj):
+                put(lin, q.T @ lin.weight.double())
+            for norm in (layer.input_layernorm, layer.post_attention_layernorm):
+                norm.weight = torch.nn.Parameter(torch.ones_like(norm.weight), requires_grad=False)
+        put(lm.lm_head, head * lm.model.norm.weight.double() @ q)
+        lm.model.norm.weight = torch.nn.Parameter(torch.ones_like(lm.model.norm.weight), requires_grad=False)
+    lm.config.tie_word_embeddings = False
+    return m
+
+
+QUANTIZE_SNIPPET = """
+import ctypes, sys
+import llama_cpp
+src, dst, ftype = sys.argv[1], sys.argv[2], sys.argv[3]
+p = llama_cpp.llama_model_quantize_default_params()
+p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + ftype.upper())
+sys.exit(llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p)))
+"""
+
+
+def own_quants(model, tok, wins, out: Path, kinds: list[str]) -> dict[str, Path]:
+    """qcomp's F32 GGUF of `model` and llama.cpp's own quantizations of that file (llama_model_quantize)."""
+    from qcomp.export_gguf import write_gguf
+    from qcomp.export_llama import extract, hf_config
+    from qcomp.export_model import quantized_module
+
+    module, rec = quantized_module(model, (wins[0],), "fp32")
+    files = {"f32": out / "model-f32.gguf"}
+    write_gguf(extract(module, hf_config(model)), str(files["f32"]), tok, recipe=rec)
+    for k in kinds:
+        if k != "f32" and LLAMACPP_PY.exists():
+            files[k] = out / f"model-own-{k}.gguf"
+            subprocess.run([str(LLAMACPP_PY), "-c", QUANTIZE_SNIPPET, str(files["f32"]), str(files[k]), k], check=True)
+    return files
+
+
 def machine() -> str:
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
     return f"{cpu}, {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
@@ -182,6 +264,9 @@ def main() -> None:
         choices=["compile", "reference"],
         help="qcomp's own number: the compiled CPU build, or the reference semantics in PyTorch (no build)",
     )
+    p.add_argument("--head", default="recipe", choices=["recipe", "q8_0"], help="as `qcomp export --head`")
+    p.add_argument("--rotate", type=int, default=None, metavar="SEED", help="SmolLM2 rotated off its Q4_1 grid")
+    p.add_argument("--tiny", action="store_true", help="a random 2-layer LLaMA (every K a multiple of 32), random ids")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -190,16 +275,25 @@ def main() -> None:
     from qcomp.evaluate import default_text, token_windows
     from qcomp.export_gguf import write_gguf
     from qcomp.export_llama import extract, hf_config
-    from qcomp.export_model import quantized_module
+    from qcomp.export_model import head_q8_0, quantized_module
     from qcomp.export_onnx import write_onnx
     from qcomp.models import smollm2
 
-    model, tok = smollm2()
-    wins, cal = token_windows(tok, default_text(), a.windows, a.seq, a.calib)
+    if a.tiny:
+        model, tok = tiny_llama(), None
+        ids = torch.randint(0, 256, (a.windows + a.calib, 1, a.seq), generator=torch.Generator().manual_seed(1))
+        wins, cal = list(ids[: a.windows]), list(ids[a.windows :])
+        a.no_peers = True
+    else:
+        model, tok = smollm2()
+        wins, cal = token_windows(tok, default_text(), a.windows, a.seq, a.calib)
+        if a.rotate is not None:
+            model = rotated(model, a.rotate)
     out = Path(a.out or tempfile.mkdtemp(prefix="qcomp-export-"))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     print(f"machine: {machine()}; torch/llama.cpp threads {a.threads}; {a.windows} windows x {a.seq} tokens")
+    print(f"model: {'tiny random LLaMA' if a.tiny else 'SmolLM2-135M'}, rotation seed {a.rotate}; head {a.head}")
 
     def row(**r):
         rows.append(r)
@@ -213,17 +307,24 @@ def main() -> None:
         ppl, fp_logits = ppl_of(lambda w: model(w).numpy(), wins)
     row(recipe="fp32", runtime="PyTorch", ppl=ppl)
     peers = (("F32 GGUF", "f32"), ("own Q8_0", "q8_0"), ("own Q4_0", "q4_0"), ("own Q4_1", "q4_1"))
+    peer_files = {f: PEER_GGUF / f"smollm2-135m-{f}.gguf" for _, f in peers}
+    if a.rotate is not None and not a.no_peers:
+        peer_files = own_quants(model, tok, wins, out, [f for _, f in peers])
     for name, f in ((f"llama.cpp {n}", f) for n, f in peers):
-        r = None if a.no_peers else llamacpp(PEER_GGUF / f"smollm2-135m-{f}.gguf", wins, a.threads)
+        r = None if a.no_peers else llamacpp(peer_files[f], wins, a.threads)
         if r is not None:
             row(recipe="fp32", runtime=name, ppl=r[0], **compare(r[1], fp_logits))
     for spec in a.recipes.split(","):
         rec = with_group(spec)
         calibration = [(c,) for c in cal] if rec.calibration else None
         t = time.perf_counter()
-        module, rec = quantized_module(model, (wins[0],), rec, calibration)  # what `qcomp export` writes
-        lx = extract(module, hf_config(model))
+        module, rec = quantized_module(model, (wins[0],), rec, calibration, keep_head=a.head != "recipe")
+        lx = extract(module, hf_config(model))  # what `qcomp export --head H` writes
+        if a.head == "q8_0":
+            head_q8_0(lx)
         quant_s = round(time.perf_counter() - t, 1)
+        if a.qcomp_eval == "compile" and a.head != "recipe":
+            sys.exit("--head q8_0 needs --qcomp-eval reference (the compiled build quantizes the head by the recipe)")
         if a.qcomp_eval == "compile":
             t = time.perf_counter()
             cm = qcomp.compile(model, (wins[0],), target="cpu", recipe=rec, calibration=calibration)
@@ -232,7 +333,7 @@ def main() -> None:
         else:
             ppl, q_logits = ppl_of(reference_logits(model, lx), wins)
             row(recipe=rec.name, runtime="qcomp (reference, PyTorch)", ppl=ppl, quantize_s=quant_s)
-        gg = out / f"smollm2-{rec.name}.gguf"
+        gg = out / f"{'tiny' if a.tiny else 'smollm2'}-{rec.name}.gguf"
         res = write_gguf(lx, str(gg), tok, recipe=rec)
         r = llamacpp(gg, wins, a.threads)
         if r is not None:
@@ -246,7 +347,7 @@ def main() -> None:
         except ImportError:
             continue
         weights = "nbits" if rec.name.startswith(("w4a16", "w3a16")) else "qdq"
-        on = out / f"smollm2-{rec.name}-{weights}.onnx"
+        on = out / f"{'tiny' if a.tiny else 'smollm2'}-{rec.name}-{weights}.onnx"
         write_onnx(lx, str(on), rec, weights)
         for exact in (True, False):
             ppl, lg = onnxrt(str(on), wins, exact)

@@ -21,6 +21,7 @@ import torch
 from qcomp.errors import QcompError
 
 FORMATS = ("gguf", "onnx")
+HEADS = ("recipe", "f32", "q8_0")
 
 
 @dataclass
@@ -41,9 +42,12 @@ class ExportResult:
         return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
-def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", calibration=None, target="cpu"):
+def quantized_module(
+    model: torch.nn.Module, example_inputs, recipe="w8a8", calibration=None, target="cpu", keep_head=False
+):
     """(qc module after the recipe's passes, Recipe): the front half of `qcomp.compile` (keep the two in step),
-    without code generation."""
+    without code generation. keep_head: the last linear layer (an LM's head) is marked `qc.precision = "fp32"`
+    before the passes, so the recipe leaves it in float (as llama.cpp's own quantizer keeps the head at 8 bits)."""
     from qcomp import calibrate as calib
     from qcomp import targets
     from qcomp.api import gain_reference, needs_hessian
@@ -70,6 +74,13 @@ def quantized_module(model: torch.nn.Module, example_inputs, recipe="w8a8", cali
         calib.attach(module, ctable)
     with module.context:
         module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
+        if keep_head:
+            from qcomp.irutil import ops_named
+
+            linears = ops_named(module, "qc.linear")
+            if not linears:
+                raise QcompError("keep_head: the model has no linear layer")
+            linears[-1].attributes["qc.precision"] = ir.StringAttr.get("fp32")
     if rec.pipeline:
         Pipeline.parse(rec.pipeline).run(module, ctx=PassContext(target=tgt))
     return module, rec
@@ -86,6 +97,7 @@ def export(
     fallback: str = "error",
     onnx_weights: str = "qdq",
     static_activations: str = "error",
+    head: str = "recipe",
 ) -> ExportResult:
     """Quantize `model` (a transformers LLaMA causal LM, or qcomp's logits wrapper of one) with `recipe` and
     write it to `path` as GGUF or ONNX (`format`, default from the file's extension).
@@ -98,6 +110,9 @@ def export(
     block-wise) or "nbits" (MatMulNBits for <= 4-bit weight-only layers, QDQ for the rest).
     static_activations (GGUF): "error" refuses static activation scales (llama.cpp quantizes activations
     itself, dynamically), "drop" exports the weights anyway.
+    head: "recipe" quantizes the LM head (the last linear layer) as the recipe says; "f32" keeps it float;
+    "q8_0" keeps it out of the recipe and writes it (GGUF) as qcomp's int8 round-to-nearest in blocks of 32,
+    held exactly as Q8_0 (llama.cpp's own quantizer keeps the head at 8 bits too; ONNX gets it as int8 QDQ).
     """
     from qcomp.export_llama import extract, hf_config, llama_hparams
     from qcomp.models import as_logits_model
@@ -107,13 +122,17 @@ def export(
         raise QcompError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fallback not in ("error", "f32"):
         raise QcompError(f"fallback must be 'error' or 'f32', got {fallback!r}")
+    if head not in HEADS:
+        raise QcompError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
     config = hf_config(model)
     hp = llama_hparams(config)  # refuse other architectures before the (slow) import
     wrapped = as_logits_model(model)
     if example_inputs is None:
         example_inputs = (torch.arange(16).remainder(hp["vocab_size"]).reshape(1, 16),)
-    module, rec = quantized_module(wrapped, example_inputs, recipe, calibration)
+    module, rec = quantized_module(wrapped, example_inputs, recipe, calibration, keep_head=head != "recipe")
     lx = extract(module, config)
+    if head == "q8_0":
+        head_q8_0(lx)
     if fmt == "gguf":
         from qcomp.export_gguf import write_gguf
 
@@ -123,3 +142,18 @@ def export(
 
         result = write_onnx(lx, path, rec, onnx_weights)
     return result
+
+
+def head_q8_0(lx) -> None:
+    """Replace a float `output.weight` of `lx` by qcomp's int8 round-to-nearest of it in groups of 32 (symmetric,
+    scale max|w| / 127 per group): the GGUF writer stores these codes and scales as Q8_0 blocks unchanged."""
+    import numpy as np
+    from qcomp.dialects import reference as ref
+    from qcomp.export_llama import QWeight
+
+    w = lx.tensors["output.weight"]
+    if isinstance(w, QWeight):
+        raise QcompError("head='q8_0': output.weight is already quantized by the recipe")
+    codes, scale = ref.quantize_weight_grouped(np.asarray(w, np.float32), bits=8, group=32)
+    lx.tensors["output.weight"] = QWeight(codes.astype(np.int8), scale.astype(np.float32), 8, 32)
+    lx.notes.append("output.weight: int8 round-to-nearest in groups of 32 (Q8_0), outside the recipe")

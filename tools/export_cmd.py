@@ -28,6 +28,12 @@ def add_parser(sub) -> None:
         "--onnx-weights", default="qdq", choices=["qdq", "nbits"], help="ONNX: QDQ, or MatMulNBits for int4 layers"
     )
     x.add_argument(
+        "--head",
+        default="recipe",
+        choices=["recipe", "f32", "q8_0"],
+        help="the LM head: as the recipe says, float, or int8 round-to-nearest in blocks of 32 (GGUF Q8_0)",
+    )
+    x.add_argument(
         "--static-activations",
         default="error",
         choices=["error", "drop"],
@@ -73,6 +79,7 @@ def cmd_export(args) -> int:
         fallback=args.fallback,
         onnx_weights=args.onnx_weights,
         static_activations=args.static_activations,
+        head=args.head,
     )
     print(f"qcomp: exported {args.model} in {time.perf_counter() - start:.1f} s")
     print(result.summary())

@@ -175,3 +175,26 @@ def test_onnx_runtime_runs_zero_point_llama(tmp_path, weights, kind):
     got = ort.InferenceSession(str(tmp_path / "m.onnx"), so).run(None, {"input_ids": ids.numpy()})[0]
     want = fake_quant_reference(lm, lx, ids)
     assert np.abs(got - want).max() <= 1e-5 * np.abs(want).max()
+
+
+def test_export_head_q8_0(tmp_path):
+    """head='q8_0': the recipe leaves the LM head float; the GGUF holds qcomp's int8 RTN of it in blocks of 32 as
+    Q8_0 (codes read back equal a hand RTN of the HF weight), every other linear as the recipe's Q4_1."""
+    import gguf
+    from qcomp.examples.models import LogitsOnly
+    from qcomp.export_model import export
+
+    base = get_recipe("w4a16-asym")
+    lm, ids = tiny_llama()
+    rec = Recipe("w4a16-asym-g32", 1, base.pipeline.replace("group=128", "group=32"))
+    r = export(LogitsOnly(lm), str(tmp_path / "m.gguf"), recipe=rec, example_inputs=(ids,), head="q8_0")
+    assert r.types == {"Q4_1": 14, "Q8_0": 1, "F32": 6}
+    rt = {x.name: x for x in gguf.GGUFReader(str(tmp_path / "m.gguf")).tensors}["output.weight"]
+    w = lm.lm_head.weight.detach().numpy()
+    blocks = np.asarray(rt.data).reshape(256, 2, 34)
+    s = np.abs(w.reshape(256, 2, 32)).max(-1) / np.float32(127)
+    want = np.clip(np.rint(w.reshape(256, 2, 32) * (np.float32(1) / s[..., None])), -127, 127)
+    assert np.array_equal(blocks[..., 2:].view(np.int8), want.astype(np.int8))
+    assert np.array_equal(blocks[..., :2].copy().view(np.float16)[..., 0], s.astype(np.float16))
+    with pytest.raises(QcompError, match="head must be one of recipe, f32, q8_0, got 'q4'"):
+        export(LogitsOnly(lm), str(tmp_path / "m.gguf"), recipe=rec, example_inputs=(ids,), head="q4")
