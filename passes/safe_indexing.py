@@ -63,16 +63,75 @@ def clamp_gather_indices(module: ir.Module) -> int:
     return clamped
 
 
+def _index_bound(original: ir.Value, ot: ir.RankedTensorType, d: int, elem: ir.Type) -> ir.Value:
+    """dim(original, d) - 1 (at least 0) as a scalar of the index tensor's element type."""
+    if not ot.is_dynamic_dim(d):
+        return ir.Operation.create(
+            "arith.constant", results=[elem], attributes={"value": ir.IntegerAttr.get(elem, max(ot.shape[d] - 1, 0))}
+        ).result
+    size = ir.Operation.create("tensor.dim", results=[ir.IndexType.get()], operands=[original, _index_const(d)]).result
+    hi = ir.Operation.create("arith.subi", results=[size.type], operands=[size, _index_const(1)]).result
+    hi = ir.Operation.create("arith.maxsi", results=[size.type], operands=[hi, _index_const(0)]).result
+    return ir.Operation.create("arith.index_cast", results=[elem], operands=[hi]).result
+
+
+def _clamp_dynamic(indices: ir.Value, original: ir.Value, dims: list[int]) -> ir.Value:
+    """clamp(indices[i, j], 0, dim(original, dims[j]) - 1) by a linalg.generic, for any shapes (the index
+    tensor's row count or the original's dimensions known only at run time)."""
+    it, ot = ir.RankedTensorType(indices.type), ir.RankedTensorType(original.type)
+    elem = it.element_type
+    his = [_index_bound(original, ot, d, elem) for d in dims]
+    hi_t = ir.RankedTensorType.get([len(dims)], elem)
+    hi = ir.Operation.create("tensor.from_elements", results=[hi_t], operands=his).result
+    sizes = []
+    if it.is_dynamic_dim(0):
+        sizes.append(
+            ir.Operation.create("tensor.dim", results=[ir.IndexType.get()], operands=[indices, _index_const(0)]).result
+        )
+    init = ir.Operation.create("tensor.empty", results=[it], operands=sizes).result
+    maps = [
+        ir.AffineMapAttr.get(ir.AffineMap.get(2, 0, [ir.AffineDimExpr.get(i) for i in e]))
+        for e in ([0, 1], [1], [0, 1])
+    ]
+    parallel = ir.Attribute.parse("#linalg.iterator_type<parallel>")
+    gen = ir.Operation.create(
+        "linalg.generic",
+        results=[it],
+        operands=[indices, hi, init],
+        attributes={
+            "indexing_maps": ir.ArrayAttr.get(maps),
+            "iterator_types": ir.ArrayAttr.get([parallel, parallel]),
+            "operandSegmentSizes": ir.DenseI32ArrayAttr.get([2, 1]),
+        },
+        regions=1,
+    )
+    block = gen.regions[0].blocks.append(elem, elem, elem)
+    with ir.InsertionPoint(block):
+        zero = ir.Operation.create("arith.constant", results=[elem], attributes={"value": ir.IntegerAttr.get(elem, 0)})
+        lo = ir.Operation.create("arith.maxsi", results=[elem], operands=[block.arguments[0], zero.result])
+        c = ir.Operation.create("arith.minsi", results=[elem], operands=[lo.result, block.arguments[1]])
+        ir.Operation.create("linalg.yield", operands=[c.result])
+    return gen.result
+
+
 def clamp_scatter_indices(module: ir.Module) -> int:
-    """Clamp the index tensor of every statically shaped tm_tensor.scatter into the dimensions it addresses;
-    return how many scatters were changed."""
+    """Clamp the index tensor of every tm_tensor.scatter into the dimensions it addresses (constants where the
+    shapes are static, a linalg.generic reading the sizes at run time where they are not); return how many
+    scatters were changed."""
     done = 0
     with module.context:
         for op in find_ops(module, lambda o: o.name == "tm_tensor.scatter"):
             updates, indices, original = op.operands[:3]
             it, ot = ir.RankedTensorType(indices.type), ir.RankedTensorType(original.type)
             dims = [int(d) for d in ir.DenseI64ArrayAttr(op.attributes["dimension_map"])]
-            if not it.has_static_shape or any(ot.is_dynamic_dim(d) for d in dims) or it.rank != 2:
+            if it.rank != 2:
+                continue
+            if not it.has_static_shape or any(ot.is_dynamic_dim(d) for d in dims):
+                with ir.InsertionPoint(op), op.location:
+                    op.operands[1] = _clamp_dynamic(indices, original, dims)
+                if "unique_indices" in op.attributes:
+                    op.attributes["unique_indices"] = ir.BoolAttr.get(False)
+                done += 1
                 continue
             hi = np.broadcast_to(np.array([max(ot.shape[d] - 1, 0) for d in dims], np.int64), it.shape)
             np_type = {32: np.int32, 64: np.int64}[ir.IntegerType(it.element_type).width]
