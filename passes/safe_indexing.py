@@ -11,7 +11,8 @@ the clamped element (JAX's `mode="clip"`); `qc.embedding` yields NaN rows instea
 
 Scatters (`index_put`, `x[idx] = v`: torch-mlir's `tm_tensor.scatter`) wrote at an out-of-range index into
 other memory; `clamp_scatter_indices` clamps their index tensors the same way (elementwise `arith` on tensors,
-then `convert-elementwise-to-linalg`), so an out-of-range update lands on the edge element of its dimension.
+then `convert-elementwise-to-linalg`; a linalg.generic reading the sizes at run time where the index tensor or
+the target has dynamic dimensions), so an out-of-range update lands on the edge element of its dimension.
 """
 
 import numpy as np
