@@ -56,7 +56,11 @@ def main() -> int:
     ap.add_argument("--no-act-order", dest="act_order", action="store_false")
     ap.add_argument("--true-seq", action="store_true", help="sequential within a block too (q/k/v, o, gate/up, down)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rows", default="rtn,one,seq", help="which rows: rtn, one (one pass), seq (sequential)")
+    ap.add_argument(
+        "--rows",
+        default="rtn,one,seq",
+        help="which rows: rtn, rtnsym (symmetric RTN whatever --asym), one (one pass), seq (sequential)",
+    )
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
@@ -81,10 +85,11 @@ def main() -> int:
     extra = ", true-sequential" if args.true_seq else ""
     print(f"# smollm2 {args.windows} windows x {args.seq}, calibration {args.calib}; fp32 {fp32:.4f}; {opts}{extra}")
     rows = args.rows.split(",")
-    if "rtn" in rows:
-        with torch.no_grad():
-            value = perplexity(_rtn(model, args.wbits, args.group, not args.asym), wins)[0]
-        print(f"{'rtn':10s} ppl {value:.4f}  x fp32 {value / fp32:.4f}", flush=True)
+    for row, sym in (("rtn", not args.asym), ("rtnsym", True)):  # rtnsym: the baseline (symmetric RTN)
+        if row in rows:
+            with torch.no_grad():
+                value = perplexity(_rtn(model, args.wbits, args.group, sym), wins)[0]
+            print(f"{row:10s} ppl {value:.4f}  x fp32 {value / fp32:.4f}", flush=True)
     for name, sequential in [r for r in (("one pass", False), ("sequential", True)) if r[0][:3] in rows]:
         start = time.perf_counter()
         _, q = gptq_model(model, [(c,) for c in calw], opts, sequential=sequential, true_sequential=args.true_seq)
