@@ -239,7 +239,8 @@ def own_quants(model, tok, wins, out: Path, kinds: list[str]) -> dict[str, Path]
     for k in kinds:
         if k != "f32" and LLAMACPP_PY.exists():
             files[k] = out / f"model-own-{k}.gguf"
-            subprocess.run([str(LLAMACPP_PY), "-c", QUANTIZE_SNIPPET, str(files["f32"]), str(files[k]), k], check=True)
+            cmd = [str(LLAMACPP_PY), "-c", QUANTIZE_SNIPPET, str(files["f32"]), str(files[k]), k]
+            subprocess.run(cmd, check=True, capture_output=True)
     return files
 
 
@@ -265,6 +266,7 @@ def main() -> None:
         help="qcomp's own number: the compiled CPU build, or the reference semantics in PyTorch (no build)",
     )
     p.add_argument("--head", default="recipe", choices=["recipe", "q8_0"], help="as `qcomp export --head`")
+    p.add_argument("--embedding", default="f32", choices=["f32", "q8_0"], help="as `qcomp export --embedding`")
     p.add_argument("--rotate", type=int, default=None, metavar="SEED", help="SmolLM2 rotated off its Q4_1 grid")
     p.add_argument("--tiny", action="store_true", help="a random 2-layer LLaMA (every K a multiple of 32), random ids")
     p.add_argument("--json", action="store_true")
@@ -283,17 +285,18 @@ def main() -> None:
         model, tok = tiny_llama(), None
         ids = torch.randint(0, 256, (a.windows + a.calib, 1, a.seq), generator=torch.Generator().manual_seed(1))
         wins, cal = list(ids[: a.windows]), list(ids[a.windows :])
-        a.no_peers = True
+        a.no_peers = a.no_peers or a.rotate is None  # the cached peers are SmolLM2's
     else:
         model, tok = smollm2()
         wins, cal = token_windows(tok, default_text(), a.windows, a.seq, a.calib)
-        if a.rotate is not None:
-            model = rotated(model, a.rotate)
+    if a.rotate is not None:
+        model = rotated(model, a.rotate)
     out = Path(a.out or tempfile.mkdtemp(prefix="qcomp-export-"))
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     print(f"machine: {machine()}; torch/llama.cpp threads {a.threads}; {a.windows} windows x {a.seq} tokens")
-    print(f"model: {'tiny random LLaMA' if a.tiny else 'SmolLM2-135M'}, rotation seed {a.rotate}; head {a.head}")
+    what = "tiny random LLaMA" if a.tiny else "SmolLM2-135M"
+    print(f"model: {what}, rotation seed {a.rotate}; head {a.head}, embedding {a.embedding}")
 
     def row(**r):
         rows.append(r)
@@ -313,7 +316,8 @@ def main() -> None:
     for name, f in ((f"llama.cpp {n}", f) for n, f in peers):
         r = None if a.no_peers else llamacpp(peer_files[f], wins, a.threads)
         if r is not None:
-            row(recipe="fp32", runtime=name, ppl=r[0], **compare(r[1], fp_logits))
+            mb = round(peer_files[f].stat().st_size / 1e6, 1)
+            row(recipe="fp32", runtime=name, ppl=r[0], mb=mb, **compare(r[1], fp_logits))
     for spec in a.recipes.split(","):
         rec = with_group(spec)
         calibration = [(c,) for c in cal] if rec.calibration else None
@@ -322,6 +326,8 @@ def main() -> None:
         lx = extract(module, hf_config(model))  # what `qcomp export --head H` writes
         if a.head == "q8_0":
             head_q8_0(lx)
+        if a.embedding == "q8_0":
+            head_q8_0(lx, "token_embd.weight")
         quant_s = round(time.perf_counter() - t, 1)
         if a.qcomp_eval == "compile" and a.head != "recipe":
             sys.exit("--head q8_0 needs --qcomp-eval reference (the compiled build quantizes the head by the recipe)")
@@ -340,7 +346,7 @@ def main() -> None:
             kinds = "/".join(k for k in res.types if k != "F32")
             row(recipe=rec.name, runtime=f"llama.cpp {kinds} GGUF", ppl=r[0], mb=round(res.bytes / 1e6, 1),
                 **compare(r[1], q_logits))  # fmt: skip
-        if a.no_onnx:
+        if a.no_onnx or a.embedding != "f32":  # ONNX export takes the recipe's tensors only
             continue
         try:
             import onnxruntime  # noqa: F401
@@ -359,18 +365,25 @@ def main() -> None:
 
 def summary(rows: list[dict]) -> None:
     """Each qcomp GGUF run by llama.cpp against llama.cpp's own quantizer of the same block type (same run)."""
-    own = {r["runtime"].split()[-1]: r["ppl"] for r in rows if r["runtime"].startswith("llama.cpp own")}
+    own = {r["runtime"].split()[-1]: r for r in rows if r["runtime"].startswith("llama.cpp own")}
     fp = next((r["ppl"] for r in rows if r["runtime"] == "PyTorch"), None)
     mine = [r for r in rows if r["runtime"].startswith("llama.cpp Q") and r["runtime"].endswith("GGUF")]
     if not mine or not own:
         return
     print("\nllama.cpp perplexity: qcomp's GGUF vs llama.cpp's own quantizer of the float model (same windows)")
-    print(f"{'recipe':>20} {'file type':>10} {'qcomp GGUF':>11} {'llama.cpp own':>14} {'ratio':>7} {'x fp32':>7}")
+    print(
+        f"{'recipe':>20} {'file types':>10} {'qcomp GGUF':>11} {'MB':>6} {'llama.cpp own':>14} {'MB':>6} "
+        f"{'ratio':>7} {'x fp32':>7}"
+    )
     for r in mine:
-        kind = r["runtime"].split()[1].split("/")[0]
+        kind = next((k for k in r["runtime"].split()[1].split("/") if k in ("Q4_0", "Q4_1")), None)
         if kind in own:
+            o = own[kind]
             x = f"{r['ppl'] / fp:7.3f}" if fp else ""
-            print(f"{r['recipe']:>20} {kind:>10} {r['ppl']:11.3f} {own[kind]:14.3f} {r['ppl'] / own[kind]:7.3f} {x}")
+            print(
+                f"{r['recipe']:>20} {r['runtime'].split()[1]:>10} {r['ppl']:11.3f} {r['mb']:6.1f} "
+                f"{o['ppl']:14.3f} {o['mb']:6.1f} {r['ppl'] / o['ppl']:7.3f} {x}"
+            )
 
 
 if __name__ == "__main__":

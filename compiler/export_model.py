@@ -98,6 +98,7 @@ def export(
     onnx_weights: str = "qdq",
     static_activations: str = "error",
     head: str = "recipe",
+    embedding: str = "f32",
 ) -> ExportResult:
     """Quantize `model` (a transformers LLaMA causal LM, or qcomp's logits wrapper of one) with `recipe` and
     write it to `path` as GGUF or ONNX (`format`, default from the file's extension).
@@ -113,6 +114,8 @@ def export(
     head: "recipe" quantizes the LM head (the last linear layer) as the recipe says; "f32" keeps it float;
     "q8_0" keeps it out of the recipe and writes it (GGUF) as qcomp's int8 round-to-nearest in blocks of 32,
     held exactly as Q8_0 (llama.cpp's own quantizer keeps the head at 8 bits too; ONNX gets it as int8 QDQ).
+    embedding (GGUF): "f32" writes the token embedding as it is; "q8_0" as qcomp's int8 RTN in blocks of 32
+    (Q8_0, as llama.cpp's own quantizer writes it).
     """
     from qcomp.export_llama import extract, hf_config, llama_hparams
     from qcomp.models import as_logits_model
@@ -122,6 +125,8 @@ def export(
         raise QcompError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if fallback not in ("error", "f32"):
         raise QcompError(f"fallback must be 'error' or 'f32', got {fallback!r}")
+    if embedding not in ("f32", "q8_0") or (embedding == "q8_0" and fmt != "gguf"):
+        raise QcompError(f"embedding must be 'f32' or (GGUF only) 'q8_0', got {embedding!r}")
     if head not in HEADS:
         raise QcompError(f"head must be one of {', '.join(HEADS)}, got {head!r}")
     config = hf_config(model)
@@ -133,6 +138,8 @@ def export(
     lx = extract(module, config)
     if head == "q8_0":
         head_q8_0(lx)
+    if embedding == "q8_0":
+        head_q8_0(lx, "token_embd.weight")
     if fmt == "gguf":
         from qcomp.export_gguf import write_gguf
 
@@ -144,16 +151,16 @@ def export(
     return result
 
 
-def head_q8_0(lx) -> None:
-    """Replace a float `output.weight` of `lx` by qcomp's int8 round-to-nearest of it in groups of 32 (symmetric,
-    scale max|w| / 127 per group): the GGUF writer stores these codes and scales as Q8_0 blocks unchanged."""
+def head_q8_0(lx, name: str = "output.weight") -> None:
+    """Replace a float `output.weight` (or `name`) of `lx` by qcomp's int8 round-to-nearest of it in groups of 32
+    (symmetric, scale max|w| / 127 per group): the GGUF writer stores these codes and scales as Q8_0 unchanged."""
     import numpy as np
     from qcomp.dialects import reference as ref
     from qcomp.export_llama import QWeight
 
-    w = lx.tensors["output.weight"]
+    w = lx.tensors[name]
     if isinstance(w, QWeight):
-        raise QcompError("head='q8_0': output.weight is already quantized by the recipe")
+        raise QcompError(f"{name} is already quantized by the recipe: it cannot be written as qcomp's int8 RTN")
     codes, scale = ref.quantize_weight_grouped(np.asarray(w, np.float32), bits=8, group=32)
-    lx.tensors["output.weight"] = QWeight(codes.astype(np.int8), scale.astype(np.float32), 8, 32)
-    lx.notes.append("output.weight: int8 round-to-nearest in groups of 32 (Q8_0), outside the recipe")
+    lx.tensors[name] = QWeight(codes.astype(np.int8), scale.astype(np.float32), 8, 32)
+    lx.notes.append(f"{name}: int8 round-to-nearest in groups of 32 (Q8_0), outside the recipe")

@@ -34,6 +34,12 @@ def add_parser(sub) -> None:
         help="the LM head: as the recipe says, float, or int8 round-to-nearest in blocks of 32 (GGUF Q8_0)",
     )
     x.add_argument(
+        "--embedding",
+        default="f32",
+        choices=["f32", "q8_0"],
+        help="GGUF: the token embedding as F32 or as int8 round-to-nearest in blocks of 32 (Q8_0)",
+    )
+    x.add_argument(
         "--static-activations",
         default="error",
         choices=["error", "drop"],
@@ -80,6 +86,7 @@ def cmd_export(args) -> int:
         onnx_weights=args.onnx_weights,
         static_activations=args.static_activations,
         head=args.head,
+        embedding=args.embedding,
     )
     print(f"qcomp: exported {args.model} in {time.perf_counter() - start:.1f} s")
     print(result.summary())
