@@ -1,5 +1,6 @@
-"""GpuTarget: qc.qlinear on NVIDIA tensor cores and qc.wlinear (int4/int8 weights dequantized in the kernel)
-as PTX for sm_XX, every other op on the host CPU.
+"""GpuTarget: qc.qlinear on NVIDIA tensor cores, qc.wlinear (int4/int8 weights dequantized in the kernel) and
+qc.fp_wlinear (fp8/fp6/fp4 codes decoded in the kernel, PTX cvt for fp8 on sm_89+) as PTX for sm_XX, every
+other op on the host CPU.
 
 pipeline: qc-fuse{act=false,gate=false} (GELU/SiLU and the gate stay on the host), qc-gpu-offload (the
 partition), then the CPU lowering of the host part. build: one kernel per distinct offloaded shape
@@ -74,7 +75,7 @@ class GpuArtifact(Artifact):
 
     def __init__(self, module, ops: list[OffloadedOp], kernels: dict[str, Kernel], tiling: Tiling, options):
         self.ops, self.kernels, self.tiling, self.options = ops, kernels, tiling, options
-        self.specs = [_spec(op) for op in ops]
+        self.specs = [_spec(op, options.arch) for op in ops]
         self.plan = [self._launch(op, spec) for op, spec in zip(ops, self.specs, strict=True)]
         self._runtime = None
         self._emulator = None
@@ -160,8 +161,8 @@ class GpuArtifact(Artifact):
         return written
 
 
-def _spec(op: OffloadedOp):
-    return op_spec(op.name, op.attrs, [list(s) for s, _ in op.operand_types])
+def _spec(op: OffloadedOp, arch: str):
+    return op_spec(op.name, op.attrs, [list(s) for s, _ in op.operand_types], arch)
 
 
 class GpuTarget(Target):
@@ -214,7 +215,7 @@ class GpuTarget(Target):
         ops = offloaded_ops(module)
         kernels: dict[str, Kernel] = {}
         for op in ops:
-            spec = _spec(op)
+            spec = _spec(op, self.options.arch)
             if spec.name not in kernels:
                 text = gpu_module([spec], self.tiling)
                 ll, ptx = compile_ptx(text, self.options.arch)
