@@ -5,7 +5,9 @@ Each accepted op of @main becomes a call of an external function `@gpu_<i>` on b
 static shapes and f32 float operands:
 - ops=gemm (the default) and ops=all: a `qc.qlinear` with i8 operands, an activation the kernel epilogue
   fuses (none, relu) and K small enough that the i32 accumulator cannot overflow (`kernels.max_k`); a
-  `qc.wlinear` (weight-only int2..int8 weights, f32 activations; `wlinear.py`);
+  `qc.wlinear` (weight-only int2..int8 weights, f32 activations; `wlinear.py`); a `qc.fp_wlinear` (fp8 / fp6 /
+  fp4 codes with their f32 group scales, f32 activations: what qc-quantize-float makes, its activation
+  fake-quantization staying on the host; `fp_wlinear.py`);
 - ops=all only: qc.rms_norm, qc.layer_norm, qc.softmax, qc.quantize_dynamic (per token, rank ≥ 2; two
   results), qc.gelu (erf form) and qc.silu (`rowops.py`). Their f32 sums run in another order than the
   CPU's, so ops=all gives up bit-identity with the CPU build for those ops (the integer GEMMs stay exact).
@@ -19,16 +21,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from qcomp.dialects import formats as fmt
 from qcomp.dialects._mlir import ir
 from qcomp.errors import QcompError
 from qcomp.irutil import attr_value
 from qcomp.targets.common.offload import offload
 
+from .fp_wlinear import FpWLinearSpec, decode_for
 from .kernels import ACTS, GemmSpec, max_k
 from .rowops import MapSpec, RowSpec
 from .wlinear import WLinearSpec
 
-GEMM_OPS = ("qc.qlinear", "qc.wlinear")
+GEMM_OPS = ("qc.qlinear", "qc.wlinear", "qc.fp_wlinear")
 ROW_OPS = ("qc.rms_norm", "qc.layer_norm", "qc.softmax", "qc.quantize_dynamic", "qc.gelu", "qc.silu")
 OFFLOADED_OPS = GEMM_OPS
 OP_SETS = {"gemm": GEMM_OPS, "all": GEMM_OPS + ROW_OPS}
@@ -48,13 +52,24 @@ def wlinear_spec(x_shape, w_shape, bits: int, group: int) -> WLinearSpec:
     return WLinearSpec(m=_rows(x_shape), n=int(w_shape[0]), k=int(x_shape[-1]), bits=bits, group=group)
 
 
-def op_spec(name: str, attrs: dict, shapes: list[list[int]]):
-    """The kernel spec of an offloadable op from its name, attributes and operand shapes; QcompError when
-    no kernel implements it."""
+def fp_wlinear_spec(x_shape, w_shape, format: str, group: int, arch: str = "sm_90") -> FpWLinearSpec:
+    """The kernel spec of a qc.fp_wlinear (leading dims of x flattened into M); fp8 codes are decoded with
+    PTX's cvt on sm_89+ (`fp_wlinear.decode_for`)."""
+    elem = fmt.parse(format).elem
+    bits = fmt.ELEMS[elem].bits
+    m, n, k = _rows(x_shape), int(w_shape[0]), int(x_shape[-1])
+    return FpWLinearSpec(m=m, n=n, k=k, bits=bits, group=group, elem=elem, decode=decode_for(elem, arch))
+
+
+def op_spec(name: str, attrs: dict, shapes: list[list[int]], arch: str = "sm_90"):
+    """The kernel spec of an offloadable op from its name, attributes and operand shapes (for `arch`);
+    QcompError when no kernel implements it."""
     if name == "qc.qlinear":
         return gemm_spec(shapes[0], shapes[1], shapes[2], attrs.get("act", "none"))
     if name == "qc.wlinear":
         return wlinear_spec(shapes[0], shapes[1], int(attrs["bits"]), int(attrs["group"]))
+    if name == "qc.fp_wlinear":
+        return fp_wlinear_spec(shapes[0], shapes[1], str(attrs["format"]), int(attrs["group"]), arch)
     x = shapes[0]
     op = name.removeprefix("qc.")
     if op in ("gelu", "silu"):
@@ -79,7 +94,11 @@ def _elem(v) -> str:
     return str(ir.RankedTensorType(v.type).element_type)
 
 
-_ELEMS = {"qc.qlinear": ["i8", "f32", "i8", "f32", "f32", "f32"], "qc.wlinear": ["f32", "i8", "f32", "f32", "f32"]}
+_ELEMS = {
+    "qc.qlinear": ["i8", "f32", "i8", "f32", "f32", "f32"],
+    "qc.wlinear": ["f32", "i8", "f32", "f32", "f32"],
+    "qc.fp_wlinear": ["f32", "i8", "f32", "f32", "f32"],
+}
 
 
 def accepts(op, ops: tuple[str, ...] = OFFLOADED_OPS) -> bool:
@@ -113,7 +132,7 @@ class GpuOffloadPass:
     on buffers (the host/accelerator partition of `targets/common/offload.py`).
 
     Options: prefix (default "gpu"): the external functions' name prefix; ops (default "gemm"): which ops
-    run on the GPU: "gemm" (qc.qlinear, qc.wlinear) or "all" (also the norms, softmax, GELU/SiLU and
+    run on the GPU: "gemm" (qc.qlinear, qc.wlinear, qc.fp_wlinear) or "all" (also the norms, softmax, GELU/SiLU and
     per-token qc.quantize_dynamic).
     Preconditions: static shapes; run after quantization (qc.qlinear) and `qc-fuse{act=false}`, before
     `qc-lower-to-linalg`. Ops it does not accept are left unchanged, for the host."""

@@ -36,6 +36,13 @@ TO_NVVM = (
 )
 TRIPLE = "nvptx64-nvidia-cuda"
 PTX_FEATURES = "+ptx80"  # PTX ISA 8.0: sm_90 and the mma shapes used
+FP8_CVT = re.compile(r"@llvm\.nvvm\.e(4m3|5m2)x2\.to\.f16x2")
+
+
+def features(arch: str, llvm_text: str) -> str:
+    """PTX ISA of a kernel: 8.0, or 8.1 on sm_89 for the fp8 conversions (`cvt.rn.f16x2.e4m3x2` needs sm_89
+    with PTX 8.1, sm_90 with 7.8)."""
+    return "+ptx81" if arch == "sm_89" and FP8_CVT.search(llvm_text) else PTX_FEATURES
 
 
 def lower_to_nvvm(text: str) -> ir.Module:
@@ -105,10 +112,11 @@ def define_libdevice(llvm_text: str) -> str:
 _F32_HEX = re.compile(r"\bf0x([0-9A-Fa-f]{8})\b")
 _F32_DEC = re.compile(r"(?<=[\s,\[(<])(-?\d+\.\d+e[+-]\d+)\b")
 _INF = re.compile(r"(?<=[\s,\[(])([+-]?)inf\b")
+_QNAN = re.compile(r"(?<=[\s,\[(])([+-])qnan\b")
 
 
 def classic_float_literals(llvm_text: str) -> str:
-    """Rewrite f32 constants printed in the newer `f0xHHHHHHHH` / `±inf` syntax (by the wheel's LLVM) as the
+    """Rewrite f32 constants printed in the newer `f0xHHHHHHHH` / `±inf` / `±qnan` syntax (by the wheel's LLVM) as the
     classic `0x<double bits>` that llvmlite's LLVM parses; the value is the same f32 (exactly representable).
     Shortest decimals (`-2.954600e-03`, which the older parser rejects as inexact) are read back as the f32
     they denote: the kernels have no f64 constants."""
@@ -122,12 +130,16 @@ def classic_float_literals(llvm_text: str) -> str:
         return f"0x{struct.unpack('<Q', struct.pack('<d', value))[0]:016X}"
 
     out = _F32_DEC.sub(dec, _F32_HEX.sub(repl, llvm_text))
+    out = _QNAN.sub(lambda m: "0xFFF8000000000000" if m.group(1) == "-" else "0x7FF8000000000000", out)
     return _INF.sub(lambda m: "0xFFF0000000000000" if m.group(1) == "-" else "0x7FF0000000000000", out)
 
 
 def to_ptx(llvm_text: str, arch: str) -> str:
     """PTX for `arch` (e.g. sm_90) from LLVM IR text, at -O3, without FMA contraction (bit-exact epilogue)."""
     llvm = _llvm()
+    if FP8_CVT.search(llvm_text) and arch not in ("sm_89", "sm_90", "sm_90a"):
+        raise QcompError(f"gpu target: fp8 conversions (cvt.rn.f16x2.e4m3x2) need sm_89 or newer, not {arch}")
+    tm = _tm(arch, features(arch, llvm_text))
     has_libdevice = bool(_DECLARED.search(llvm_text))
     mod = llvm.parse_assembly(define_libdevice(classic_float_literals(llvm_text)))
     mod.triple = TRIPLE
@@ -135,12 +147,12 @@ def to_ptx(llvm_text: str, arch: str) -> str:
     if has_libdevice:
         mpm = llvm.create_new_module_pass_manager()
         mpm.add_always_inliner_pass()
-        mpm.run(mod, llvm.create_pass_builder(_tm(arch), llvm.create_pipeline_tuning_options()))
-    return _tm(arch).emit_assembly(mod)
+        mpm.run(mod, llvm.create_pass_builder(tm, llvm.create_pipeline_tuning_options()))
+    return tm.emit_assembly(mod)
 
 
-def _tm(arch: str):
-    return _llvm().Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features=PTX_FEATURES, opt=3)
+def _tm(arch: str, feats: str = PTX_FEATURES):
+    return _llvm().Target.from_triple(TRIPLE).create_target_machine(cpu=arch, features=feats, opt=3)
 
 
 def compile_ptx(gpu_module_text: str, arch: str) -> tuple[str, str]:

@@ -87,6 +87,10 @@ class WLinearSpec:
         types = [f"memref<{'x'.join(map(str, s))}x{e}>" for s, e in self.arg_shapes()]
         return SimtKernel(self.name, list(zip(names, types, strict=True)), self.grid(), THREADS, [self._phase])
 
+    def weight(self, b: _Body, q: str, s: str, d: int) -> str:
+        """The f32 weight of the i8 value `q` (a nibble sign-extended, or a byte) with its group's scale `s`."""
+        return b.op(f"arith.mulf {b.op(f'arith.sitofp {q} : i8 to f32', 'w', d)}, {s} : f32", "w", d)
+
     def _phase(self, b: _Body, tid: str, bx: str, by: str, d: int) -> None:
         tx, tw, ts, tb, ty = (f"memref<{'x'.join(map(str, s))}x{e}>" for s, e in self.arg_shapes())
         idx = "index"
@@ -117,7 +121,7 @@ class WLinearSpec:
             q = b.op(f"arith.shrsi {b.op(f'arith.shli {byte}, {left} : i8', 'q', e)}, {four} : i8", "q", e)
         else:
             q = b.op(f"memref.load %wq[{n_ld}, {k}] : {tw}", "q", e)
-        w = b.op(f"arith.mulf {b.op(f'arith.sitofp {q} : i8 to f32', 'w', e)}, {s} : f32", "w", e)
+        w = self.weight(b, q, s, e)
         new = []
         for r in range(self.rows):
             xv = b.op(f"memref.load %x[{ms_ld[r]}, {k}] : {tx}", "xv", e)

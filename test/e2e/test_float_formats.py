@@ -89,11 +89,16 @@ def test_combines_with_rotation_and_smoothing():
     assert cosine(cm(*inputs).numpy(), want) >= 0.97
 
 
-def test_gpu_target_runs_float_formats_on_its_host_bit_identically():
-    """The GPU target has no float-format kernels yet: those layers stay in its host code, which is the CPU
-    build's (placement 'host'), so the results equal the CPU target's bit for bit."""
+@pytest.mark.parametrize("recipe", ["fp8", "nvfp4", "mxfp4-w4a4"])
+@pytest.mark.parametrize("arch", ["sm_90", "sm_80"])
+def test_gpu_target_runs_float_format_gemms_bit_identically(recipe, arch):
+    """qc.fp_wlinear runs as a GPU kernel (codes decoded in the kernel: PTX cvt for fp8 on sm_90, integer
+    ops on sm_80), its emulation equal to the CPU build bit for bit; activation fake-quantization stays on
+    the host."""
     model, inputs, _, _ = _mlp()
-    want = qcomp.compile(model, inputs, recipe="nvfp4")(*inputs).numpy()
-    cm = qcomp.compile(model, inputs, target=qcomp.targets.get("gpu", emulate=True), recipe="nvfp4")
+    want = qcomp.compile(model, inputs, recipe=recipe)(*inputs).numpy()
+    cm = qcomp.compile(model, inputs, target=qcomp.targets.get("gpu", emulate=True, arch=arch), recipe=recipe)
     assert np.array_equal(cm(*inputs).numpy(), want)
-    assert {r["placement"] for r in cm.report["ops"] if r["op"] == "qc.fp_wlinear"} == {"host"}
+    assert {r["placement"] for r in cm.report["ops"] if r["op"] == "qc.fp_wlinear"} == {"target"}
+    ptx = "".join(k.ptx for k in cm.artifact.kernels.values())
+    assert ("cvt.rn.f16x2.e4m3x2" in ptx) == (recipe == "fp8" and arch == "sm_90")
