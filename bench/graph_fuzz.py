@@ -80,13 +80,16 @@ def _stream(cases: list[int], args, results: list, done: list) -> None:
                 kind = "hang" if line == "hang" else "signal"
                 what = f"no result after {limit:.0f} s" if kind == "hang" else f"worker exit code {p.returncode}"
                 _write_lost(args, cases[i], f"{kind}: {what}")
-                results.append(
-                    {"case": cases[i], "graph": "", "findings": [f"{kind}: {what}"], "refusals": {}, "builds": 0}
-                )
+                lost = {"case": cases[i], "graph": "", "findings": [f"{kind}: {what}"], "refusals": {}, "builds": 0}
+                results.append(lost)
+                with open(os.path.join(args.out, "results.jsonl"), "a") as f:
+                    f.write(json.dumps(lost) + "\n")
                 i += 1
                 done[0] += 1
                 break
             results.append(json.loads(line))
+            with open(os.path.join(args.out, "results.jsonl"), "a") as f:  # partial results survive an interrupt
+                f.write(line if line.endswith("\n") else line + "\n")
             i += 1
             done[0] += 1
         p.kill()
@@ -153,6 +156,7 @@ def main() -> int:
     if args.case is not None:
         return one_case(args.seed, args.case)
     cases = list(range(args.first, args.first + args.cases))
+    os.makedirs(args.out, exist_ok=True)
     results: list[dict] = []
     done, t0 = [0], time.perf_counter()
     workers = max(1, args.workers)
