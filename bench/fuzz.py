@@ -2,11 +2,13 @@
 tried and findings per fuzzer: tracebacks, signals, hangs and other findings (a multi-line error, a damaged file
 accepted).
 
-    python bench/fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS]
+    python bench/fuzz.py [--cases N] [--graph-cases N] [--seed S] [--workers W] [--case-timeout SECONDS]
 
 qcomp-opt runs the mutated lit inputs in W driver subprocesses at a time (default: the machine's cores); a signal
 or a case running past --case-timeout ends its subprocess: the case is reported and the rest go on in a new one.
-Progress goes to stderr. The weights file fuzzer needs a C compiler (model.so)."""
+Progress goes to stderr. The weights file fuzzer needs a C compiler (model.so). --graph-cases N (default 0)
+also runs N random qc graphs on every target (bench/graph_fuzz.py, reproducers in /tmp/qcomp-graph-fuzz):
+their mismatches against the reference or across targets count as "other"."""
 
 import argparse
 import importlib.util
@@ -210,9 +212,21 @@ def fuzz_weights(n: int, seed: int) -> tuple[int, list[str]]:
 KINDS = ("traceback", "signal", "hang")
 
 
+def fuzz_qc_graphs(n: int, seed: int, workers: int, case_timeout: float) -> tuple[int, list[str]]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from graph_fuzz import fuzz_graphs
+
+    args = argparse.Namespace(
+        first=0, cases=n, seed=seed, workers=workers, case_timeout=max(case_timeout, 300), out="/tmp/qcomp-graph-fuzz"
+    )
+    results = fuzz_graphs(args)
+    return len(results), [f.replace("multi-line", "other", 1) for r in results for f in r["findings"]]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=1000)
+    ap.add_argument("--graph-cases", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--case-timeout", type=float, default=60.0)
@@ -236,6 +250,11 @@ def main() -> int:
     run("file loaders", lambda: fuzz_file_loaders(args.cases, args.seed))
     if shutil.which("cc") or shutil.which("gcc"):
         run("model.weights (C + Python loaders)", lambda: fuzz_weights(args.cases, args.seed))
+    if args.graph_cases:
+        run(
+            "qc graphs x every target",
+            lambda: fuzz_qc_graphs(args.graph_cases, args.seed, max(1, args.workers), args.case_timeout),
+        )
     print(f"{'fuzzer':36s} {'cases':>6s} {'tracebacks':>10s} {'signals':>8s} {'hangs':>6s} {'other':>6s} {'time':>7s}")
     for name, (n, findings) in rows.items():
         count = {k: sum(f.startswith(k + ":") for f in findings) for k in KINDS}

@@ -155,6 +155,14 @@ def main() -> int:
     args = ap.parse_args()
     if args.case is not None:
         return one_case(args.seed, args.case)
+    t0 = time.perf_counter()
+    results = fuzz_graphs(args)
+    table(results, time.perf_counter() - t0, args)
+    return 1 if any(r["findings"] for r in results) else 0
+
+
+def fuzz_graphs(args) -> list[dict]:
+    """Run cases args.first .. args.first + args.cases - 1 (args as this CLI's); their results, in case order."""
     cases = list(range(args.first, args.first + args.cases))
     os.makedirs(args.out, exist_ok=True)
     results: list[dict] = []
@@ -168,12 +176,11 @@ def main() -> int:
             t.join(timeout=30)
         found = sum(bool(r["findings"]) for r in results)
         print(
-            f"  {done[0]}/{len(cases)} cases, {found} with findings ({time.perf_counter() - t0:.0f} s)",
+            f"  qc graphs: {done[0]}/{len(cases)} cases, {found} with findings ({time.perf_counter() - t0:.0f} s)",
             file=sys.stderr,
             flush=True,
         )
-    table(sorted(results, key=lambda r: r["case"]), time.perf_counter() - t0, args)
-    return 1 if any(r["findings"] for r in results) else 0
+    return sorted(results, key=lambda r: r["case"])
 
 
 if __name__ == "__main__":
