@@ -3,6 +3,7 @@ reference and against each other (bench/qc_graphs.py generates, bench/qc_graph_c
 
     python bench/graph_fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS] [--out DIR]
     python bench/graph_fuzz.py --seed S --case I      # one case in this process, its module and findings printed
+    python bench/graph_fuzz.py --out DIR --summarize  # the table of a run's DIR/results.jsonl (one finished early)
 
 Cases run in W worker subprocesses (default 2); a signal or a case running past --case-timeout ends its
 worker: the case is reported (signal / hang) and the rest go on in a new one. Each case with a finding is
@@ -128,9 +129,17 @@ def table(results: list[dict], seconds: float, args) -> None:
         f"graph fuzzer: {len(results)} cases, seed {args.seed}, {args.workers} workers, {seconds:.0f} s "
         f"({os.cpu_count()} cores)"
     )
+    sys.path.insert(0, str(HERE))
+    from qc_graph_check import NPU_PRESETS, TARGETS
+
+    per_target = Counter()
+    for r in results:
+        per_target.update(t for t in TARGETS if not t.startswith("npu-") or t == NPU_PRESETS[r["case"] % 3])
+        per_target["cpu-dynamic"] += "dynamic rows" in r["graph"]
     print(f"{'builds (cases x targets)':34s} {builds:6d}")
-    for t, n in sorted(refused.items()):
-        print(f"{'refused in one line: ' + t:34s} {n:6d}")
+    print(f"{'target':34s} {'cases':>6s} {'refused (one line)':>19s}")
+    for t, n in per_target.items():
+        print(f"{t:34s} {n:6d} {refused.get(t, 0):19d}")
     print(f"{'finding':34s} {'count':>6s}")
     for k in KINDS:
         print(f"{k:34s} {kinds.get(k, 0):6d}")
@@ -152,9 +161,15 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--case-timeout", type=float, default=300.0)
     ap.add_argument("--out", default="/tmp/qcomp-graph-fuzz")
+    ap.add_argument("--summarize", action="store_true", help="print the table of --out/results.jsonl and stop")
     args = ap.parse_args()
     if args.case is not None:
         return one_case(args.seed, args.case)
+    if args.summarize:
+        with open(os.path.join(args.out, "results.jsonl")) as f:
+            results = sorted((json.loads(line) for line in f), key=lambda r: r["case"])
+        table(results, float("nan"), args)
+        return 1 if any(r["findings"] for r in results) else 0
     t0 = time.perf_counter()
     results = fuzz_graphs(args)
     table(results, time.perf_counter() - t0, args)
