@@ -18,8 +18,11 @@ passes that run before it (qc-smooth, qc-rotate, qc-split-outliers).
 Options: wformat (a format text, default fp8), aformat ("" for f32 activations, or a format), static (bool:
 a static per-tensor activation scale; aformat must have f32 scales and block 'tensor', e.g. e4m3:f32:tensor),
 keep_last (bool: the last linear layer in program order, an LM's head or a classifier, stays f32, as
-llm-compressor's FP8 recipes ignore lm_head).
-Precondition: qc ops on builtin tensors (after qc-from-torch); static=true: calibrated (`qc.act_absmax`).
+llm-compressor's FP8 recipes ignore lm_head), gptq (bool: weights rounded onto the format's grid by GPTQ
+with the round-to-nearest scales, `float_gptq.py`, from the layer's calibrated input Hessian
+`qc.act_hessian` or its activation rows `qc.act_sample`; the codes and scales stored are what it
+returns), damp (GPTQ's dampening, default 0.01).
+Precondition: qc ops on builtin tensors (after qc-from-torch); static=true or gptq=true: calibrated.
 """
 
 from dataclasses import dataclass
@@ -33,7 +36,10 @@ from qcomp.irutil import i64_attr as _i64
 from qcomp.irutil import ops_named
 from qcomp.weights import constant_array, make_constant
 
+from . import act_stats
 from .act_stats import ABSMAX
+from .float_gptq import gptq_float
+from .gptq import hessian_of
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,12 @@ class QuantizeFloatPass:
     aformat: str = ""
     static: bool = False
     keep_last: bool = False
+    gptq: bool = False
+    damp: float = 0.01
 
     def __post_init__(self):
+        if not self.damp > 0:
+            raise QcompError(f"qc-quantize-float: damp must be > 0, got {self.damp}")
         w = fmt.parse(self.wformat, "qc-quantize-float: wformat")
         a = fmt.parse(self.aformat, "qc-quantize-float: aformat") if self.aformat else None
         if self.static and (a is None or a.scale != "f32" or a.block != -1):
@@ -81,9 +91,21 @@ class QuantizeFloatPass:
             raise QcompError(f"{op.location}: qc-quantize-float: '{ABSMAX}' must be finite, got max {amax}")
         return float(fmt.scales(np.float32(amax), self._a))
 
+    def _hessian(self, op) -> np.ndarray:
+        stats = act_stats.read(op)
+        if stats is None or (stats.hessian is None and stats.sample is None):
+            raise QcompError(
+                f"{op.location}: qc-quantize-float{{gptq=true}}: '{op.name}' has no '{act_stats.HESSIAN}' or "
+                f"'{act_stats.SAMPLE}' (calibrate the model first)"
+            )
+        return stats.hessian if stats.hessian is not None else hessian_of(stats.sample)
+
     def _rewrite(self, op, w) -> None:
         x, b = op.operands[0], op.operands[2]
-        wq, ws = fmt.quantize_weight(w, self._w)
+        if self.gptq:
+            wq, ws = gptq_float(w, self._hessian(op), self._w, damp=self.damp)
+        else:
+            wq, ws = fmt.quantize_weight(w, self._w)
         group = self._w.group(w.shape[1])
         scale = self._static_scale(op) if self.static else None
         with ir.InsertionPoint(op), op.location:
