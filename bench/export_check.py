@@ -227,15 +227,20 @@ sys.exit(llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref
 """
 
 
-def own_quants(model, tok, wins, out: Path, kinds: list[str]) -> dict[str, Path]:
-    """qcomp's F32 GGUF of `model` and llama.cpp's own quantizations of that file (llama_model_quantize)."""
+def own_quants(model, tok, out: Path, kinds: list[str]) -> dict[str, Path]:
+    """An F32 GGUF of `model`'s parameters (qcomp's GGUF writer, q/k rows permuted as llama.cpp wants) and llama.cpp's
+    own quantizations of that file (llama_model_quantize)."""
     from qcomp.export_gguf import write_gguf
-    from qcomp.export_llama import extract, hf_config
-    from qcomp.export_model import quantized_module
+    from qcomp.export_llama import HF_NAMES, LlamaExport, llama_hparams
 
-    module, rec = quantized_module(model, (wins[0],), "fp32")
+    lm = model.lm
+    sd = {k: v.detach().numpy() for k, v in lm.state_dict().items()}
+    t = {"token_embd.weight": sd["model.embed_tokens.weight"], "output_norm.weight": sd["model.norm.weight"]}
+    t["output.weight"] = sd["lm_head.weight"]
+    for i in range(lm.config.num_hidden_layers):
+        t.update({f"blk.{i}.{g}.weight": sd[f"model.layers.{i}.{hf}.weight"] for g, hf in HF_NAMES.items()})
     files = {"f32": out / "model-f32.gguf"}
-    write_gguf(extract(module, hf_config(model)), str(files["f32"]), tok, recipe=rec)
+    write_gguf(LlamaExport(llama_hparams(lm.config), t, {}, dict.fromkeys(t, "state_dict")), str(files["f32"]), tok)
     for k in kinds:
         if k != "f32" and LLAMACPP_PY.exists():
             files[k] = out / f"model-own-{k}.gguf"
@@ -258,7 +263,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=None, help="directory for the exported files (default: a temporary one)")
     p.add_argument("--no-onnx", action="store_true")
-    p.add_argument("--no-peers", action="store_true", help="skip the F32 GGUF and llama.cpp's own Q8_0/Q4_0")
+    p.add_argument("--no-peers", action="store_true", help="skip the F32 GGUF and llama.cpp's own Q8_0/Q4_0/Q4_1")
+    p.add_argument("--peers", default="f32,q8_0,q4_0,q4_1", help="which of the F32 GGUF and llama.cpp's own quants")
     p.add_argument(
         "--qcomp-eval",
         default="compile",
@@ -310,9 +316,10 @@ def main() -> None:
         ppl, fp_logits = ppl_of(lambda w: model(w).numpy(), wins)
     row(recipe="fp32", runtime="PyTorch", ppl=ppl)
     peers = (("F32 GGUF", "f32"), ("own Q8_0", "q8_0"), ("own Q4_0", "q4_0"), ("own Q4_1", "q4_1"))
+    peers = tuple(pf for pf in peers if pf[1] in a.peers.split(","))
     peer_files = {f: PEER_GGUF / f"smollm2-135m-{f}.gguf" for _, f in peers}
     if a.rotate is not None and not a.no_peers:
-        peer_files = own_quants(model, tok, wins, out, [f for _, f in peers])
+        peer_files = own_quants(model, tok, out, [f for _, f in peers if f != "f32"])
     for name, f in ((f"llama.cpp {n}", f) for n, f in peers):
         r = None if a.no_peers else llamacpp(peer_files[f], wins, a.threads)
         if r is not None:
