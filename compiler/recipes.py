@@ -240,9 +240,10 @@ BUILTIN: dict[str, Recipe] = {
         Recipe(
             "w4a16-gptq-asym",
             1,
-            "qc-gptq{wbits=4,group=128,sym=false,act_order=true,static_groups=true},"
+            "qc-gptq{wbits=4,group=128,sym=false,act_order=true,static_groups=true,search=mse},"
             "qc-quantize{wbits=4,abits=16,group=128,sym=false},canonicalize",
-            "GPTQ (act-order, static groups) onto asymmetric int4 weights with a zero point per group of 128",
+            "GPTQ (act-order, static groups, MSE-searched group ranges) onto asymmetric int4 weights with a zero "
+            "point per group of 128",
             calibration="minmax",
         ),
         Recipe(
