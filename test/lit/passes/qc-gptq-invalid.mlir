@@ -2,10 +2,14 @@
 // error, never a crash, no output. An invalid option combination is refused before any IR is read.
 // RUN: not qcomp-opt %s --split-input-file -p qc-gptq 2>&1 | filecheck %s
 // RUN: not qcomp-opt %s -p 'qc-gptq{group=128,act_order=true}' 2>&1 | filecheck %s --check-prefix=OPT
+// RUN: not qcomp-opt %s -p 'qc-gptq{search=grid}' 2>&1 | filecheck %s --check-prefix=SEARCH
 
 // act_order permutes the rounding order; without static groups a group's range would be taken over
 // permuted columns, which qc.wlinear's contiguous groups cannot hold.
 // OPT: qc-gptq: act_order with groups needs static_groups=true (qc.wlinear's groups are contiguous)
+
+// The range search is none (min/max) or mse.
+// SEARCH: qc-gptq: search must be none or mse, got 'grid'
 
 // CHECK-NOT: Traceback
 // CHECK-NOT: module
