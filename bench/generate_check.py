@@ -38,13 +38,15 @@ def nll(logits: torch.Tensor, ids: torch.Tensor) -> float:
     return float(-logp.gather(1, ids[0, 1:, None]).sum())
 
 
-def ppl_paths(lm, wins) -> tuple[float, float]:
-    """(prefill perplexity, decode perplexity) over the windows."""
-    a = b = 0.0
+def ppl_paths(lm, wins, prefill: bool = True) -> tuple[float, float]:
+    """(prefill perplexity or nan, decode perplexity) over the windows."""
+    a = 0.0 if prefill else math.nan
+    b = 0.0
     count = 0
     for w in wins:
-        lm.reset()
-        a += nll(lm.prefill(w), w)
+        if prefill:
+            lm.reset()
+            a += nll(lm.prefill(w), w)
         lm.reset()
         steps = torch.stack([lm.decode(w[:, i]) for i in range(w.shape[1])], dim=1)
         b += nll(steps, w)
@@ -88,6 +90,7 @@ def main() -> None:
         help="int8 cache builds per recipe, by compile_lm's kv_alpha: none (keys as computed), 0 (centred), "
         "0.5 (centred and smoothed) ... (comma-separated)",
     )
+    ap.add_argument("--decode-only", action="store_true", help="perplexity through decode only (no prefill column)")
     ap.add_argument("--chunk", type=int, default=32, help="prefill chunk (1: one build per row, prompts as decode)")
     args = ap.parse_args()
     import qcomp
@@ -132,7 +135,7 @@ def main() -> None:
     print("| recipe | kv | prefill ppl | decode ppl | rel. diff | decode / PyTorch fp32 | cache bytes/token |")
     print("|---|---|---|---|---|---|---|")
     for (recipe, kv), lm in built.items():
-        a, b = ppl_paths(lm, wins)
+        a, b = ppl_paths(lm, wins, not args.decode_only)
         ppl[recipe, kv] = b
         row = f"| {recipe} | {kv} | {a:.4f} | {b:.4f} | {abs(a - b) / a:.2e} | {b / ref_ppl:.4f} |"
         print(f"{row} {lm.report['cache_bytes_per_token']} |")
