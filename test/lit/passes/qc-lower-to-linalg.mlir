@@ -49,7 +49,7 @@ func.func @qlinear_relu(%xq: tensor<1x4xi8>, %xs: tensor<1xf32>, %wq: tensor<2x4
 
 // -----
 
-// qc.quantize: multiply by the f32 inverse scale, round half to even, clamp to [-127, 127], to i8.
+// qc.quantize: multiply by the f32 inverse scale, round half to even, clamp to [-127, 127], NaN to 0, to i8.
 // CHECK-LABEL: func.func @quantize
 // CHECK-DAG: %[[HI:.*]] = arith.constant 1.270000e+02 : f32
 // CHECK-DAG: %[[LO:.*]] = arith.constant -1.270000e+02 : f32
@@ -62,7 +62,9 @@ func.func @qlinear_relu(%xq: tensor<1x4xi8>, %xs: tensor<1xf32>, %wq: tensor<2x4
 // CHECK-NEXT: %[[R:.*]] = math.roundeven %[[M]] : f32
 // CHECK-NEXT: %[[A:.*]] = arith.maximumf %[[R]], %[[LO]] : f32
 // CHECK-NEXT: %[[C:.*]] = arith.minimumf %[[A]], %[[HI]] : f32
-// CHECK-NEXT: %[[Q:.*]] = arith.fptosi %[[C]] : f32 to i8
+// CHECK-NEXT: %[[NAN:.*]] = arith.cmpf uno, %[[C]], %[[C]] : f32
+// CHECK-NEXT: %[[Z:.*]] = arith.select %[[NAN]], %{{.*}}, %[[C]] : f32
+// CHECK-NEXT: %[[Q:.*]] = arith.fptosi %[[Z]] : f32 to i8
 // CHECK-NEXT: linalg.yield %[[Q]] : i8
 func.func @quantize(%x: tensor<4x12xf32>, %s: tensor<1xf32>) -> tensor<4x12xi8> {
   %q = "qc.quantize"(%x, %s) {bits = 8 : i64, axis = -1 : i64} : (tensor<4x12xf32>, tensor<1xf32>) -> tensor<4x12xi8>

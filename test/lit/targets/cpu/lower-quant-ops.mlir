@@ -1,6 +1,6 @@
 // RUN: qcomp-opt %s --split-input-file -p qc-lower-to-linalg | filecheck %s
 
-// Per-channel quantization on axis 0 reads scale[d0]; 4 bits clamp to [-7, 7].
+// Per-channel quantization on axis 0 reads scale[d0]; 4 bits clamp to [-7, 7]; NaN gets code 0.
 // CHECK-DAG: #[[ROW:.*]] = affine_map<(d0, d1) -> (d0)>
 // CHECK-LABEL: func.func @quantize_per_channel_4bit
 // CHECK-SAME: (%[[W:.*]]: tensor<8x12xf32>, %[[S:.*]]: tensor<8xf32>)
@@ -9,8 +9,10 @@
 // CHECK: linalg.generic {indexing_maps = [#{{.*}}, #[[ROW]], #{{.*}}]{{.*}} ins(%[[W]], %[[S]] : tensor<8x12xf32>, tensor<8xf32>) outs(%{{.*}} : tensor<8x12xi8>)
 // CHECK: math.roundeven
 // CHECK-NEXT: arith.maximumf %{{.*}}, %[[LO]] : f32
-// CHECK-NEXT: arith.minimumf %{{.*}}, %[[HI]] : f32
-// CHECK-NEXT: arith.fptosi %{{.*}} : f32 to i8
+// CHECK-NEXT: %[[C:.*]] = arith.minimumf %{{.*}}, %[[HI]] : f32
+// CHECK-NEXT: %[[NAN:.*]] = arith.cmpf uno, %[[C]], %[[C]] : f32
+// CHECK-NEXT: %[[Z:.*]] = arith.select %[[NAN]], %{{.*}}, %[[C]] : f32
+// CHECK-NEXT: arith.fptosi %[[Z]] : f32 to i8
 func.func @quantize_per_channel_4bit(%w: tensor<8x12xf32>, %s: tensor<8xf32>) -> tensor<8x12xi8> {
   %q = "qc.quantize"(%w, %s) {bits = 4 : i64, axis = 0 : i64} : (tensor<8x12xf32>, tensor<8xf32>) -> tensor<8x12xi8>
   return %q : tensor<8x12xi8>
