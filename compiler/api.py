@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from qcomp import calibrate as calib
 from qcomp import targets
+from qcomp.dialects import attrs
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import find_ops
@@ -20,7 +21,7 @@ from qcomp.recipes import Recipe, calibration_method, get_recipe
 from qcomp.taps import Tap, expose, split
 from qcomp.targets.cpu.input_checks import InputError
 
-STAGES = ("torch", "qc", "quantized", "target", "llvm")
+STAGES = ("torch", "qc", "quantized", "target", "llvm")  # "target": after all of the target's named stages
 FRONTIER_KEY = {  # x of the frontier points
     "avg_wbits": "avg_wbits",
     "bytes": "bytes",
@@ -58,17 +59,17 @@ class CompiledModel:
         return split(self._run(inputs), self.n_outputs, self.taps)
 
     def save(self, directory: str) -> list[str]:
-        """Write the MLIR of every stage (00-torch.mlir … 04-llvm.mlir) and the target artifacts."""
+        """Write the MLIR of every stage the target has (00-torch.mlir … 03-target.mlir, 04-llvm.mlir where it
+        emits LLVM), then the IR after each of the target's named stages but its last (03-target-1-fuse.mlir, ...),
+        and the target artifacts."""
         os.makedirs(directory, exist_ok=True)
-        written = []
-        for i, stage in enumerate(STAGES):
-            if stage in self.stages:
-                name = f"{i:02d}-{stage}.mlir"
-                with open(os.path.join(directory, name), "w") as f:
-                    f.write(self.stages[stage])
-                written.append(name)
-        written += self.artifact.save(directory)
-        return written
+        files = [(f"{i:02d}-{s}.mlir", s) for i, s in enumerate(STAGES) if self.stages.get(s)]
+        inner = [s for s in self.stages if s.startswith("target.")]
+        files += [(f"03-target-{k}-{s[len('target.') :]}.mlir", s) for k, s in enumerate(inner, 1)]
+        for name, stage in files:
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(self.stages[stage])
+        return [name for name, _ in files] + self.artifact.save(directory)
 
 
 def _asm(module: ir.Module) -> str:
@@ -94,7 +95,7 @@ def _op_table(module: ir.Module, target: targets.Target) -> list[dict]:
 
     def visit(op):
         if op.name.startswith("qc."):
-            prec = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
+            prec = attrs.PRECISION.get(op)
             if prec is None:
                 prec = "int" if op.name in ("qc.quantize_dynamic", "qc.quantize", "qc.requantize") else "fp32"
             rows.append(
@@ -174,7 +175,7 @@ def compile(
     if ctable is not None:
         calib.attach(module, ctable)  # static activation scales as qc.act_scale on each layer
     with module.context:  # the target whose cost model passes may price with (qc-assign-precision)
-        module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
+        attrs.TARGET.set_module(module, tgt.name)
     fp32_bytes = _weight_bytes(module)
     stage("quantized", rec.pipeline)
     static = bool(find_ops(module, lambda op: op.name == "qc.quantize", first=True))  # calibrated scales
@@ -182,12 +183,14 @@ def compile(
     table = _op_table(module, tgt)
     q_bytes = _weight_bytes(module)
     tap_list = expose(module, tuple(taps)) if taps else []
-    stage("target", tgt.pipeline())
+    named = _target_stages(tgt)  # the IR after each but the last is kept as "target.<name>"
+    for k, (name, text) in enumerate(named):
+        stage("target" if k == len(named) - 1 else f"target.{name}", text)
     t0 = time.perf_counter()
     artifact = tgt.build(module)
     timings["build"] = time.perf_counter() - t0
     stages["llvm"] = getattr(artifact, "llvm_text", "")
-    host = module.operation.attributes["qc.host_ops"] if "qc.host_ops" in module.operation.attributes else None
+    host = attrs.HOST_OPS.get_module(module)
     host_ops = {n.name: n.attr.value for n in host} if host is not None else {}
     report = {
         "model": type(model).__name__,
@@ -202,11 +205,20 @@ def compile(
         "sizes": {"weights_fp32_bytes": fp32_bytes, "weights_bytes": q_bytes, "avg_wbits": avg_wbits},
         "timings_s": timings,
     }
-    if "qc.precision_plan" in module.operation.attributes:  # set by qc-assign-precision
+    if attrs.PRECISION_PLAN.has(module.operation):  # set by qc-assign-precision
         report["precision_plan"] = precision_plan(module, ctable)
     if ctable is not None:
         report["calibration"] = {"method": ctable.method, "samples": ctable.samples, "fingerprint": ctable.fingerprint}
     return CompiledModel(artifact, stages, report, results, tap_list, finite_only=static)
+
+
+def _target_stages(tgt: targets.Target) -> list[tuple[str, str]]:
+    """The target's named stages that do something; its pipeline() as one stage where a subclass changed that."""
+    named = [(name, text) for name, text in tgt.stages() if text]
+    pipeline = tgt.pipeline()
+    if ",".join(text for _, text in named) != pipeline:
+        return [("lower", pipeline)]
+    return named or [("lower", "")]
 
 
 def refuse_non_finite(arrays) -> None:

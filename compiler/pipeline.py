@@ -9,7 +9,7 @@ run's `PassContext` (`ctx.target`: the Target object being compiled for; see `qc
 
 The runner's core (`qcomp.dialects.pass_pipeline`) takes its registry as an argument; this module, above the
 passes and the targets, assembles the registry (`all_passes`: passes/registry.py plus each target's lowering
-passes) and hands the passes the target registry (`PassContext.get_target`).
+passes).
 """
 
 import dataclasses
@@ -26,15 +26,9 @@ from qcomp.passes.context import PassContext
 from qcomp.passes.registry import PASSES
 
 
-def all_passes() -> dict[str, type]:
+def all_passes() -> dict[str, Any]:
     """Our passes plus the lowering passes the targets register."""
     return {**PASSES, **targets.target_passes()}
-
-
-def context(ctx: PassContext | None = None) -> PassContext:
-    """`ctx` (default: no target) with the target registry, so a pass can make a target it is given by name."""
-    ctx = ctx or PassContext()
-    return ctx if ctx.get_target is not None else dataclasses.replace(ctx, get_target=targets.get)
 
 
 @dataclasses.dataclass
@@ -42,12 +36,12 @@ class Pipeline(_Pipeline):
     """A parsed pipeline whose passes come from every registered pass (`all_passes`)."""
 
     @classmethod
-    def parse(cls, text: str, registry: dict[str, type] | None = None) -> "Pipeline":
+    def parse(cls, text: str, registry: dict[str, Any] | None = None) -> "Pipeline":
         return super().parse(text, all_passes() if registry is None else registry)  # type: ignore[return-value]
 
     def run(self, module: ir.Module, print_after_all: bool = False, printer=None, ctx: Any = None) -> None:
         """Run every step on `module`; our passes that take a context get `ctx` (default: no target)."""
-        super().run(module, print_after_all=print_after_all, printer=printer, ctx=context(ctx))
+        super().run(module, print_after_all=print_after_all, printer=printer, ctx=ctx or PassContext())
 
 
 def run_pipeline(

@@ -1,5 +1,7 @@
 """The qc dialect loaded into an MLIR context: every op class defined, each verifier guarded, `new_context()`."""
 
+from typing import Any
+
 from . import qc_attention, qc_float, qc_quant  # noqa: F401  (define the quantization, float-format and KV-cache ops)
 from ._mlir import ir, register_torch
 from .qc import QC, _guarded
@@ -9,7 +11,7 @@ for _cls in QC.operations:  # every verifier reports malformed IR as a diagnosti
         _cls.verify_invariants = _guarded(_cls, _cls.__dict__["verify_invariants"])
 
 
-def op_classes() -> dict[str, type]:
+def op_classes() -> dict[str, Any]:
     """Every qc op class by its full name (`qc.linear` -> LinearOp)."""
     return {cls.OPERATION_NAME: cls for cls in QC.operations}
 

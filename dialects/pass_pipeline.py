@@ -81,7 +81,7 @@ def _coerce(cls, key: str, value: str) -> Any:
     return out
 
 
-def make_pass(spec: str, registry: dict[str, type]):
+def make_pass(spec: str, registry: dict[str, Any]):
     """`name{k=v,k2=v2}` -> an instance of our pass, or None when `name` is not ours."""
     name, _, rest = spec.partition("{")
     cls = registry.get(name.strip())
@@ -126,7 +126,7 @@ class Pipeline:
     timings: list[PassTiming] = field(default_factory=list)
 
     @classmethod
-    def parse(cls, text: str, registry: dict[str, type] | None = None) -> "Pipeline":
+    def parse(cls, text: str, registry: dict[str, Any] | None = None) -> "Pipeline":
         """`text` split into steps: an instance of each pass `registry` names, the upstream passes as text."""
         registry = registry or {}
         steps: list[Any] = []

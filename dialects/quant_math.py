@@ -206,7 +206,7 @@ MAX_ROWS = 4096  # error estimates use at most this many output channels per lay
 
 def fake_quant_rows(x: np.ndarray, bits: int, clip: float | None = None) -> np.ndarray:
     """x quantized and dequantized symmetrically per row (clip None) or per tensor at `clip`."""
-    amax = np.abs(x).max(axis=-1, keepdims=True) if clip is None else np.float32(clip)
+    amax = np.abs(x).max(axis=-1, keepdims=True) if clip is None else np.asarray(clip, np.float32)
     scale = ref.symmetric_scale(amax, bits)
     q = ref.qmax(bits)
     return np.clip(np.rint(x * (np.float32(1) / scale)), -q, q).astype(np.float32) * scale

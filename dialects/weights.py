@@ -40,6 +40,14 @@ def constant_array(value: ir.Value) -> np.ndarray | None:
     return data.reshape(shape)
 
 
+def constant(value: ir.Value) -> np.ndarray:
+    """`constant_array(value)` where the caller knows `value` is a readable dense constant (ValueError otherwise)."""
+    arr = constant_array(value)
+    if arr is None:
+        raise ValueError(f"not a dense constant: {value}")
+    return arr
+
+
 def tensor_type(arr: np.ndarray) -> ir.RankedTensorType:
     """The builtin tensor type of a numpy array (f32, i8, i32, i64)."""
     return ir.RankedTensorType.get(list(arr.shape), _NP_TO_MLIR[arr.dtype]())

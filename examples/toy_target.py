@@ -89,7 +89,9 @@ class ToyTarget(Target):
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(ops=frozenset(OPS), weight_bits=(8,), activation_bits=(8,), facts={"formats": FORMATS})
+        # what qc-fuse may make for it: no `act`/`gate`, so activations stay host ops and its GEMMs plain qc.qlinear
+        fused = frozenset({"dedupe", "norm", "mask", "roundtrip"})
+        return Capabilities(frozenset(OPS), (8,), (8,), facts={"formats": FORMATS}, fused=fused)
 
     def cost(self, op, precision: str) -> Cost:
         """Weight bytes only (the toy has no latency or energy model)."""
@@ -98,10 +100,13 @@ class ToyTarget(Target):
         n, k = ir.RankedTensorType(op.operands[2].type).shape
         return Cost(weight_bytes=n * k + 4 * n)
 
-    def pipeline(self) -> str:
-        # act/gate=false: activations stay separate ops, so the GEMMs are plain qc.qlinear for the offload
+    def stages(self) -> list[tuple[str, str]]:  # named stages: qcomp.compile keeps and saves the IR after each
         offload = f"qc-toy-offload{{prefix={self.options.prefix}}}"
-        return f"qc-fuse{{act=false,gate=false}},{offload},qc-lower-to-linalg,qc-outline-host-ops"
+        return [
+            ("fuse", self.capabilities.fuse_step()),
+            ("offload", offload),
+            ("host", "qc-lower-to-linalg,qc-outline-host-ops"),
+        ]
 
     def build(self, module) -> Artifact:
         return ToyArtifact(module)

@@ -144,5 +144,5 @@ def write(op, stats: ActStats | None, rescale: bool = True, bits: int = 8) -> No
         op.attributes[HESSIAN] = _dense(stats.hessian)
     if rescale:
         m, pct = method(op)
-        clip = np.float32(clip_of(stats.absmax, stats.sample, m, pct))
+        clip = np.asarray(clip_of(stats.absmax, stats.sample, m, pct), np.float32)
         op.attributes[SCALE] = ir.FloatAttr.get(ir.F32Type.get(), float(ref.symmetric_scale(clip, bits)))

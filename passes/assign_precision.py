@@ -119,11 +119,13 @@ class AssignPrecisionPass:
         ctx = ctx or PassContext()
         cands = self.cands()
         with module.context, ir.Location.unknown():
-            layers, samples, weights = [], [], []  # each weight decoded once (an lm_head is 28M floats)
+            layers: list = []
+            samples: list[np.ndarray] = []
+            weights: list[np.ndarray] = []  # each weight decoded once (an lm_head is 28M floats)
             for op in ops_named(module, "qc.linear"):
                 w = linear_weight(op)
                 st = act_stats.read(op) if w is not None else None
-                if st is not None and st.sample is not None:
+                if w is not None and st is not None and st.sample is not None:
                     layers.append(op)
                     samples.append(st.sample)
                     weights.append(w)
@@ -254,8 +256,6 @@ class AssignPrecisionPass:
                 "the target option (e.g. target=cpu) or compile with qcomp.compile, which marks the module with "
                 "qc.target"
             )
-        if ctx.get_target is None:  # the registry comes from the runner above the passes (qcomp.pipeline)
-            raise QcompError(f"qc-assign-precision: no target registry in this context to make target {name!r}")
         return name, ctx.get_target(name)
 
     def _gain(self, op, name: str) -> float:

@@ -63,6 +63,14 @@ def linear_weight(op) -> np.ndarray | None:
     return w if w is not None and w.dtype == np.float32 and w.ndim == 2 else None
 
 
+def weight(op) -> np.ndarray:
+    """`linear_weight(op)` of a layer the caller has checked has one (ValueError otherwise)."""
+    w = linear_weight(op)
+    if w is None:
+        raise ValueError(f"{op.location}: not a float qc.linear with a constant weight")
+    return w
+
+
 def set_constant(op, index: int, arr: np.ndarray) -> None:
     """Make operand `index` of `op` a new constant holding `arr` (inserted just before `op`). A new weight
     drops what was derived from the old one (qc-awq's `qc.weight_clip`)."""
@@ -103,7 +111,7 @@ def only_users(v: ir.Value, ops: list) -> bool:
 # ----------------------------------------------------------------------------- the consumer side
 def scale_columns(op, s: np.ndarray) -> None:
     """x -> x / s for `op`'s input: W[:, j] · s_j keeps the layer's output; the statistics become those of x/s."""
-    set_constant(op, 1, linear_weight(op) * s[None, :].astype(np.float32))
+    set_constant(op, 1, weight(op) * s[None, :].astype(np.float32))
     st = act_stats.read(op)
     if st is not None:
         act_stats.write(op, st.map(lambda a: a / s.astype(np.float32)))
@@ -111,7 +119,7 @@ def scale_columns(op, s: np.ndarray) -> None:
 
 def permute_columns(op, perm: np.ndarray) -> None:
     """x -> x[..., perm] for `op`'s input: W[:, perm] keeps the layer's output."""
-    set_constant(op, 1, linear_weight(op)[:, perm])
+    set_constant(op, 1, weight(op)[:, perm])
     st = act_stats.read(op)
     if st is not None:  # the same values in another order: the per-tensor scale stays the table's
         act_stats.write(op, st.map(lambda a: a[..., perm]), rescale=False)
@@ -124,9 +132,14 @@ Plan = list[Callable[[], None]]
 def _norm_plan(op, s: np.ndarray) -> Plan | None:
     params = [1] if op.name == "qc.rms_norm" else [1, 2]
     arrays = [constant_array(op.operands[i]) for i in params]
-    if any(a is None or a.shape != s.shape for a in arrays):
+    known = [a for a in arrays if a is not None and a.shape == s.shape]
+    if len(known) != len(arrays):
         return None
-    return [lambda i=i, a=a: set_constant(op, i, a / s) for i, a in zip(params, arrays, strict=True)]
+
+    def scale(i: int, a: np.ndarray) -> Callable[[], None]:
+        return lambda: set_constant(op, i, a / s)
+
+    return [scale(i, a) for i, a in zip(params, known, strict=True)]
 
 
 def _linear_rows_plan(op, fn: Callable[[np.ndarray], np.ndarray]) -> Plan | None:
@@ -166,7 +179,10 @@ def _last_dim_slice(op) -> tuple[int, int] | None:
 def _plan_scale_through_slice(op, s: np.ndarray) -> Plan | None:
     """A channel slice x[..., o:o+n] (qc-split-outliers' regular part): scale x by s on [o, o+n) and by 1
     elsewhere, when every other user of x is a channel slice disjoint from it."""
-    o, n = _last_dim_slice(op)
+    cut = _last_dim_slice(op)
+    if cut is None:
+        return None
+    o, n = cut
     for u in users(op.operands[0]):
         if u == op:
             continue
@@ -210,7 +226,8 @@ def plan_permute(v: ir.Value, perm: np.ndarray) -> Plan | None:
     if op.name == "qc.linear":
         return _linear_rows_plan(op, lambda a: a[perm])
     if op.name in UNARY or op.name in ("qc.mul", "qc.add"):
-        plans, distinct = [], []
+        plans: list[Callable[[], None]] = []
+        distinct: list = []
         for operand in op.operands:
             if not any(operand == d for d in distinct):
                 distinct.append(operand)

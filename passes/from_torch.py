@@ -88,7 +88,9 @@ def _f32_tensor(v: ir.Value) -> bool:
 
 
 def _shape(v: ir.Value) -> list[int]:
-    return list(builtin_type(v.type).shape)
+    t = builtin_type(v.type)
+    assert t is not None, f"not a tensor: {v.type}"
+    return list(t.shape)
 
 
 def _emit(op, rewriter, name: str, operands: list, attrs: dict | None = None, const_operands=()) -> bool:
@@ -178,7 +180,7 @@ def _reshape(kind: str, v: ir.Value, shape: list[int]) -> ir.Value:
 
 def _emit_unbatched_conv(op, rw, operands, attrs) -> bool:
     rt = op.results[0].type
-    out = list(builtin_type(rt).shape)
+    out = _shape(op.results[0])
     with rw.ip, op.location:
         x, w, b = (make_constant(a) if isinstance(a, np.ndarray) else _to_builtin(a) for a in operands)
         x4 = _reshape("tensor.expand_shape", x, [1, *ir.RankedTensorType(x.type).shape])

@@ -28,20 +28,25 @@ Each rewrite has its own option (all on by default):
   is %q: dequantize gives q·s and quantizing it again rounds q·s·(1/s) = q(1 ± 4e-7) back to q for
   |q| ≤ 2^15, so a requantize→dequantize pair that only feeds a re-quantization is removed.
 
+A target declares the forms it runs (`Capabilities.fused`, by these option names); run for a target
+(`ctx.target`, as qcomp.compile does), the pass makes only the forms that target declares and its options allow.
+
 Every rewrite computes the same values op for op (the fused epilogue runs the same arith as the
 standalone op), so fused and unfused builds give bit-identical results; `test_fuse` checks this on models.
 Precondition: qc dialect after qc-quantize. Ops that do not match are left alone.
 """
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.attrs import FUSED
 from qcomp.dialects.weights import constant_array
 
 from .attention_mask import fold_masks
 from .channel_fold import producer, users
+from .context import PassContext
 
 QUANTIZE_OPS = ("qc.quantize_dynamic", "qc.quantize")
 ACTIVATIONS = {"qc.gelu": "gelu", "qc.silu": "silu", "qc.relu": "relu"}
@@ -71,7 +76,7 @@ def _block_ops(func) -> list:
 
 
 def dedupe(func) -> int:
-    seen: dict[tuple, object] = {}
+    seen: dict[tuple, Any] = {}
     n = 0
     for op in _block_ops(func):
         if op.name not in QUANTIZE_OPS:
@@ -177,6 +182,16 @@ def fold_norms(func) -> int:
     return n
 
 
+REWRITES = (
+    ("roundtrip", drop_roundtrips),
+    ("dedupe", dedupe),
+    ("act", fold_activations),
+    ("gate", fold_gates),
+    ("norm", fold_norms),
+    ("mask", fold_masks),
+)
+
+
 @dataclass(frozen=True)
 class FusePass:
     """Fold activations into qc.qlinear, norms into their quantization and attention masks into the softmax,
@@ -192,22 +207,20 @@ class FusePass:
     mask: bool = True
     roundtrip: bool = True
 
-    def run(self, module: ir.Module) -> None:
+    def forms(self, ctx: PassContext | None = None) -> set[str]:
+        """The forms this run makes: those its options allow and, run for a target, the target declares."""
+        on = {f for f in ("dedupe", "act", "gate", "norm", "mask", "roundtrip") if getattr(self, f)}
+        target = ctx.target if ctx is not None else None
+        return on if target is None else on & set(target.capabilities.fused)
+
+    def run(self, module: ir.Module, ctx: PassContext | None = None) -> None:
+        forms = self.forms(ctx)
         counts = {"dedupe": 0, "act": 0, "gate": 0, "norm": 0, "mask": 0, "roundtrip": 0}
         with module.context, ir.Location.unknown():
             for func in _funcs(module):
-                if self.roundtrip:
-                    counts["roundtrip"] += drop_roundtrips(func)
-                if self.dedupe:
-                    counts["dedupe"] += dedupe(func)
-                if self.act:
-                    counts["act"] += fold_activations(func)
-                if self.gate:
-                    counts["gate"] += fold_gates(func)
-                if self.norm:
-                    counts["norm"] += fold_norms(func)
-                if self.mask:
-                    counts["mask"] += fold_masks(func)
-            module.operation.attributes["qc.fused"] = ir.DictAttr.get(
+                for form, rewrite in REWRITES:  # in this order: a rewrite may enable the next
+                    if form in forms:
+                        counts[form] += rewrite(func)
+            module.operation.attributes[FUSED.name] = ir.DictAttr.get(
                 {k: ir.IntegerAttr.get(ir.IntegerType.get_signless(64), v) for k, v in counts.items()}
             )

@@ -26,18 +26,18 @@ import numpy as np
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr
-from qcomp.dialects.weights import constant_array
+from qcomp.dialects.weights import constant
 
 from . import act_stats
 from .channel_fold import (
     WBITS,
     apply_permute,
     linear_groups,
-    linear_weight,
     only_users,
     permute_columns,
     plan_permute,
     set_constant,
+    weight,
 )
 from .rotate import _stream
 from .split_outliers import split_linear
@@ -80,20 +80,21 @@ class ReorderChannelsPass:
         if plan is None:
             return []
         readers = [op for _, cons in plan.readers for op in cons]
-        stats = [act_stats.read(op) for op in readers]
-        if any(s is None for s in stats):
+        read = [act_stats.read(op) for op in readers]
+        stats = [s for s in read if s is not None]
+        if len(stats) != len(read):
             return []
         key = np.max([s.absmax / max(float(np.median(s.absmax)), 1e-12) for s in stats], axis=0)
         perm = np.argsort(key, kind="stable")
         emb = plan.embeddings[0]
-        set_constant(emb, 0, constant_array(emb.operands[0])[:, perm])
+        set_constant(emb, 0, constant(emb.operands[0])[:, perm])
         for norm, cons in plan.readers:
-            set_constant(norm, 1, constant_array(norm.operands[1])[perm])
+            set_constant(norm, 1, constant(norm.operands[1])[perm])
             for op in cons:
                 permute_columns(op, perm)
         for op in plan.writers:
-            set_constant(op, 1, linear_weight(op)[perm])
-            set_constant(op, 2, constant_array(op.operands[2])[perm])
+            set_constant(op, 1, weight(op)[perm])
+            set_constant(op, 2, constant(op.operands[2])[perm])
         done = []
         for _, cons in plan.readers:
             done += self._split_last(cons)
@@ -103,7 +104,7 @@ class ReorderChannelsPass:
         """With outlier_bits, split each linear of the group so its last `group` channels stand alone."""
         if not self.outlier_bits:
             return list(group)
-        k = linear_weight(group[0]).shape[1]
+        k = weight(group[0]).shape[1]
         if k <= self.group:
             return list(group)
         slices, parts = None, list(group)

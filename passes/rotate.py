@@ -23,6 +23,7 @@ qc.rms_norm with constant, nonzero gamma feeding only float linears, writers flo
 qc.add); anything else (LayerNorm models such as GPT-2 or BERT) is left unchanged.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -30,10 +31,10 @@ import numpy as np
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import ops_named
-from qcomp.dialects.weights import constant_array
+from qcomp.dialects.weights import constant, constant_array
 
 from . import act_stats
-from .channel_fold import in_block_order, linear_weight, producer, set_constant, users
+from .channel_fold import in_block_order, linear_weight, producer, set_constant, users, weight
 
 
 def hadamard(n: int) -> np.ndarray:
@@ -107,6 +108,16 @@ def _stream(module: ir.Module) -> _Plan | None:
         r = nxt
 
 
+def _rotated(g: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """What a statistic of x becomes when the norm's gain g folds into the weights and x turns by q."""
+    return lambda a: (a / g) @ q
+
+
+def _rotated_bound(g: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A bound of |x / g| q from a bound of |x| (for per-channel maxima)."""
+    return lambda a: np.abs(a / g) @ np.abs(q)
+
+
 @dataclass(frozen=True)
 class RotatePass:
     """Rotate the residual stream by an orthogonal matrix folded into the weights (see module docstring)."""
@@ -127,19 +138,17 @@ class RotatePass:
             if plan is None:
                 return
             emb = plan.embeddings[0]
-            table = constant_array(emb.operands[0]).astype(np.float64)
+            table = constant(emb.operands[0]).astype(np.float64)
             q = rotation(table.shape[1], self.kind, self.seed)
             set_constant(emb, 0, table @ q)
             for norm, consumers in plan.readers:
-                g = constant_array(norm.operands[1]).astype(np.float64)
+                g = constant(norm.operands[1]).astype(np.float64)
                 set_constant(norm, 1, np.ones_like(g))
                 for op in consumers:
-                    set_constant(op, 1, (linear_weight(op).astype(np.float64) * g[None, :]) @ q)
+                    set_constant(op, 1, (weight(op).astype(np.float64) * g[None, :]) @ q)
                     st = act_stats.read(op)
                     if st is not None:
-                        act_stats.write(
-                            op, st.map(lambda a, g=g: (a / g) @ q, bound=lambda a, g=g: np.abs(a / g) @ np.abs(q))
-                        )
+                        act_stats.write(op, st.map(_rotated(g, q), bound=_rotated_bound(g, q)))
             for op in plan.writers:
-                set_constant(op, 1, q.T @ linear_weight(op).astype(np.float64))
-                set_constant(op, 2, q.T @ constant_array(op.operands[2]).astype(np.float64))
+                set_constant(op, 1, q.T @ weight(op).astype(np.float64))
+                set_constant(op, 2, q.T @ constant(op.operands[2]).astype(np.float64))

@@ -31,7 +31,7 @@ from qcomp.dialects.quant_math import error_rows, fake_quant_weight
 from qcomp.dialects.quant_math import fake_quant_rows as fake_quant_rows
 
 from . import act_stats
-from .channel_fold import apply_scale, linear_groups, linear_weight
+from .channel_fold import apply_scale, linear_groups, weight
 
 ALPHAS = tuple(round(0.05 * i, 2) for i in range(21))
 
@@ -81,7 +81,7 @@ class SmoothPass:
                 stats = act_stats.read(group[0])
                 if stats is None:
                     continue
-                weights = [linear_weight(op) for op in group]
+                weights = [weight(op) for op in group]
                 wmax = np.max([np.abs(w).max(axis=0) for w in weights], axis=0)
                 weights = [error_rows(w) for w in weights]
                 if self.auto:

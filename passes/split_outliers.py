@@ -32,7 +32,7 @@ from qcomp.dialects.errors import QcompError
 from qcomp.dialects.weights import make_constant
 
 from . import act_stats
-from .channel_fold import apply_permute, linear_groups, linear_weight, set_constant
+from .channel_fold import apply_permute, linear_groups, set_constant, weight
 
 FP32 = "fp32"
 
@@ -92,7 +92,8 @@ def split_linear(op, n_first: int, second_attrs: dict, slices: tuple | None = No
     `op` becomes the first part (keeping its statistics, sliced); the second gets `second_attrs` and the
     sliced statistics too. `slices` reuses the (x[..., :n_first], x[..., n_first:]) of a layer reading the
     same x. Returns (the second part, the slices)."""
-    x, w, k = op.operands[0], linear_weight(op), linear_weight(op).shape[1]
+    x, w = op.operands[0], weight(op)
+    k = w.shape[1]
     stats = act_stats.read(op)
     with ir.InsertionPoint(op), op.location:
         lo, hi = slices or (_slice(x, 0, n_first), _slice(x, n_first, k - n_first))

@@ -164,6 +164,8 @@ class CimTarget(Target):
                 "int8_storage": True,
                 "formats": FORMATS,
             },
+            # the crossbar runs plain qc.qlinear: activations and the MLP gate stay host ops
+            fused=frozenset({"dedupe", "norm", "mask", "roundtrip"}),
         )
 
     def cost(self, op, precision: str) -> CimCost:
@@ -189,16 +191,18 @@ class CimTarget(Target):
             arrays=plan.arrays,
         )
 
-    def pipeline(self) -> str:
+    def stages(self) -> list[tuple[str, str]]:
         o = self.options
         opts = [f"preset={o.preset}"]
         if o.cell_bits is not None:
             opts.append(f"cell_bits={o.cell_bits}")
         if o.encoding is not None:
             opts.append(f"encoding={o.encoding}")
-        return (
-            f"qc-fuse{{act=false,gate=false}},qc-cim-offload{{{','.join(opts)}}},qc-lower-to-linalg,qc-outline-host-ops"
-        )
+        return [
+            ("fuse", self.capabilities.fuse_step()),
+            ("offload", f"qc-cim-offload{{{','.join(opts)}}}"),
+            ("host", "qc-lower-to-linalg,qc-outline-host-ops"),
+        ]
 
     def build(self, module) -> Artifact:
         return CimArtifact(module, self.arch)

@@ -502,6 +502,3 @@ def lower_qconv2d(fn: Fn, attrs: dict) -> list[str]:
     yt = at.with_elem("f32")
     ins = [("%arg1", fn.args[1], ["0"]), ("%arg3", fn.args[3], ["d1"]), ("%arg4", fn.args[4], ["d1"])]
     return [_epilogue(fn, acc, yt, ins, "none")]
-
-
-LOWERINGS = {name[len("lower_") :]: f for name, f in globals().items() if name.startswith("lower_")}

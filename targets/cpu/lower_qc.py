@@ -14,17 +14,7 @@ from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import attr_value, ops_named, replace_with_call
 
 from .linalg_text import Fn, T
-from .lower_attention import LOWERINGS as ATTENTION_LOWERINGS
-from .lower_float_formats import LOWERINGS as FLOAT_FORMAT_LOWERINGS
-from .lower_ops import LOWERINGS
-from .lower_quant_ops import LOWERINGS as QUANT_LOWERINGS
-from .lower_softmax import LOWERINGS as SOFTMAX_LOWERINGS
-
-# one table (updated in place: the target's capabilities read lower_ops.LOWERINGS)
-LOWERINGS.update(QUANT_LOWERINGS)
-LOWERINGS.update(SOFTMAX_LOWERINGS)
-LOWERINGS.update(ATTENTION_LOWERINGS)
-LOWERINGS.update(FLOAT_FORMAT_LOWERINGS)
+from .lowerings import LOWERINGS
 
 _ELEMS = ("f32", "i8", "i32", "i64")
 

@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from qcomp.dialects.errors import QcompError
-from qcomp.targets.base import Artifact, Capabilities, Cost, Target
+from qcomp.targets.base import FUSED_FORMS, Artifact, Capabilities, Cost, Target
 
 from .aot import save_aot
 from .jit import JitFunction
 from .kernels import ISAS, host_isa
-from .lower_ops import LOWERINGS
 from .lowering_passes import PASSES
+from .lowerings import LOWERINGS
 from .threads import resolve_threads
 
 
@@ -79,6 +79,7 @@ class CpuTarget(Target):
             activation_bits=(8,),
             facts={"int8_storage": True},
             dynamic_shapes=True,
+            fused=frozenset(FUSED_FORMS if self.options.fuse else ()),  # every form: epilogues, gated GEMMs, ...
         )
 
     def cost(self, op, precision: str) -> Cost:
@@ -98,9 +99,9 @@ class CpuTarget(Target):
 
         return estimate_latency(module, self, precision_of)
 
-    def pipeline(self) -> str:
+    def stages(self) -> list[tuple[str, str]]:
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
-        return ("qc-fuse," if self.options.fuse else "") + "qc-lower-to-linalg,qc-outline-host-ops"
+        return [("fuse", self.capabilities.fuse_step()), ("lower", "qc-lower-to-linalg,qc-outline-host-ops")]
 
     def build(self, module) -> Artifact:
         threads = resolve_threads(self.options.threads)

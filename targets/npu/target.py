@@ -182,6 +182,8 @@ class NpuTarget(Target):
                 "host": "cpu",
                 "formats": FORMATS,
             },
+            # the array runs plain qc.qlinear: GELU/SiLU and the MLP gate stay host ops
+            fused=frozenset({"dedupe", "norm", "mask", "roundtrip"}),
         )
 
     def cost(self, op, precision: str) -> Cost:
@@ -202,9 +204,9 @@ class NpuTarget(Target):
             return Cost(weight_bytes=wbytes)
         return Cost(weight_bytes=wbytes, latency_s=cycles / self.arch.clock_hz)
 
-    def pipeline(self) -> str:
-        # act/gate=false: the GEMMs stay plain qc.qlinear for the offload, GELU/SiLU and the gate on the host
-        return "qc-fuse{act=false,gate=false},qc-npu-offload,qc-lower-to-linalg,qc-outline-host-ops"
+    def stages(self) -> list[tuple[str, str]]:
+        fuse = self.capabilities.fuse_step()  # qc-fuse{act=false,gate=false}: the GEMMs stay plain qc.qlinear
+        return [("fuse", fuse), ("offload", "qc-npu-offload"), ("host", "qc-lower-to-linalg,qc-outline-host-ops")]
 
     def build(self, module) -> Artifact:
         arch = self.arch
