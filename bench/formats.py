@@ -24,6 +24,8 @@ ROT = "qc-rotate{kind=hadamard},"
 ROWS = {
     "w8a8": ("qc-quantize{wbits=8,abits=8,granularity=per_token}", "8+32/K", False),
     "fp8": ("qc-quantize-float{wformat=fp8,aformat=fp8}", "8+32/K", False),
+    "fp8-keep-head": ("qc-quantize-float{wformat=fp8,aformat=fp8,keep_last=true}", "8+32/K", False),
+    "fp8-gptq": ("qc-quantize-float{wformat=fp8,aformat=fp8,keep_last=true,gptq=true}", "8+32/K", True),
     "fp8-static": ("qc-quantize-float{wformat=fp8,aformat=e4m3:f32:tensor,static=true}", "8+32/K", True),
     "mxfp8": ("qc-quantize-float{wformat=mxfp8,aformat=mxfp8}", "8.25", False),
     "w4a16-g128": ("qc-quantize{wbits=4,abits=16,group=128}", "4.25", False),
@@ -35,6 +37,8 @@ ROWS = {
     "mxfp4-w4a4": ("qc-quantize-float{wformat=mxfp4,aformat=mxfp4}", "4.25", False),
     "nvfp4-w4a4": ("qc-quantize-float{wformat=nvfp4,aformat=nvfp4}", "4.5", False),
 }
+# fp8-keep-head / fp8-gptq: the LM head (tied to the f32 embedding in SmolLM2) stays f32, as llm-compressor's
+# FP8 recipes ignore lm_head; fp8-gptq rounds the weights onto the e4m3 grid by GPTQ (passes/float_gptq.py)
 ROTATED = ("fp8", "w4a16-g128", "mxfp4", "nvfp4", "w4a16-g64", "mxfp4-w4a4", "nvfp4-w4a4")
 
 
@@ -51,11 +55,16 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
+    import qcomp.api as api
     from qcomp.errors import QcompError
     from qcomp.evaluate import evaluate
     from qcomp.models import REAL
     from qcomp.recipes import Recipe
 
+    # calibration streams each layer's full input Hessian only for recipes api.needs_hessian names (qc-gptq);
+    # qc-quantize-float{gptq=true} gets it too here (else it falls back to the 512 sampled activation rows)
+    needs = api.needs_hessian
+    api.needs_hessian = lambda rec: needs(rec) or "gptq=true" in (rec.pipeline or "")
     names = [*ROWS, *(f"{n}+rot" for n in ROTATED)] if args.rows == "all" else args.rows.split(",")
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}")
     print(

@@ -8,13 +8,15 @@ No compile: each `nn.Linear`'s forward becomes x̂·Ŵᵀ + b with Ŵ = dequanti
 activation fake-quantization (dynamic per token / per tensor, or static per tensor from min-max calibration on
 `--calib` windows after the evaluation windows), exactly the values `qc.fp_wlinear` and `qc.fp_fake_quant` use
 (the compiled build's product runs in f32 as here). The numbers are what the recipes would measure, up to f32
-summation order. Rows:
-- fp8: e4m3 weights per channel, e4m3 activations per token (the `fp8` recipe), every linear incl. lm_head.
+summation order. A row is '+'-joined modifiers of the `fp8` recipe (e4m3 weights per channel, e4m3
+activations per token, every linear incl. lm_head), e.g. `fp8`, `-head`, `-head+gptq`:
 - w-only / a-only: one side quantized.
-- -<kind>: the fp8 row with that kind of layer left f32 (q k v o gate up down head).
+- -<kind>: that kind of layer left f32 (q k v o gate up down head).
 - head-w / head-a: lm_head with only its weights / only its activations in fp8.
 - a-tensor / a-static: activations per tensor, dynamic / static; a-e5m2: e5m2 activations per token.
 - w-tensor: one weight scale per tensor.
+- gptq: weights rounded by GPTQ onto the e4m3 grid (`passes/float_gptq.py`; Hessians of the fp32 model's
+  inputs over the calibration windows), scales those of round-to-nearest.
 - int8: symmetric int8 per channel / per token (`w8a8`), for comparison.
 """
 
@@ -48,40 +50,53 @@ def int8_fake(x: np.ndarray) -> np.ndarray:
 
 
 def row_config(name: str) -> dict:
-    """Per-row settings: weight format, activation format, static, f32 kinds, per-kind overrides."""
+    """Per-row settings from '+'-joined modifiers (see the module docstring)."""
     c = {"w": "fp8", "a": "fp8", "static": False, "skip": set(), "head_w": True, "head_a": True, "int8": False}
-    if name == "fp8":
-        pass
-    elif name == "w-only":
-        c["a"] = None
-    elif name == "a-only":
-        c["w"] = None
-    elif name.startswith("-"):
-        c["skip"] = {KINDS[k] for k in name[1:].split("-")}
-    elif name == "head-w":
-        c["head_a"] = False
-    elif name == "head-a":
-        c["head_w"] = False
-    elif name == "a-tensor":
-        c["a"] = "e4m3:f32:tensor"
-    elif name == "a-static":
-        c["a"], c["static"] = "e4m3:f32:tensor", True
-    elif name == "a-e5m2":
-        c["a"] = "fp8_e5m2"
-    elif name == "w-tensor":
-        c["w"] = "e4m3:f32:tensor"
-    elif name == "int8":
-        c["int8"] = True
-    else:
-        raise SystemExit(f"unknown row {name!r}")
+    c["gptq"] = False
+    for mod in name.split("+"):
+        if mod == "fp8":
+            pass
+        elif mod == "w-only":
+            c["a"] = None
+        elif mod == "a-only":
+            c["w"] = None
+        elif mod.startswith("-"):
+            c["skip"] |= {KINDS[k] for k in mod[1:].split("-")}
+        elif mod == "head-w":
+            c["head_a"] = False
+        elif mod == "head-a":
+            c["head_w"] = False
+        elif mod == "a-tensor":
+            c["a"] = "e4m3:f32:tensor"
+        elif mod == "a-static":
+            c["a"], c["static"] = "e4m3:f32:tensor", True
+        elif mod == "a-e5m2":
+            c["a"] = "fp8_e5m2"
+        elif mod == "w-tensor":
+            c["w"] = "e4m3:f32:tensor"
+        elif mod == "gptq":
+            c["gptq"] = True
+        elif mod == "int8":
+            c["int8"] = True
+        else:
+            raise SystemExit(f"unknown row modifier {mod!r} in {name!r}")
     return c
+
+
+def _fp8_per_token(x: torch.Tensor) -> torch.Tensor:
+    """`formats.fake_quantize(x, fp8)` through torch's float8_e4m3fn cast (RNE; the operands are within ±448
+    after the scale): the same f32 operations, bit-identical to the reference (checked on heavy-tailed data)."""
+    s = x.abs().amax(-1, keepdim=True) / 448.0
+    s = torch.where(s == 0, torch.ones_like(s), s)
+    return (x * (1.0 / s)).to(torch.float8_e4m3fn).float() * s
 
 
 class FakeQuant:
     """Patches every nn.Linear of a model with the row's fake quantization; `restore()` undoes it."""
 
-    def __init__(self, model, cfg: dict, amax: dict | None):
+    def __init__(self, model, cfg: dict, amax: dict | None, hessians: dict | None = None):
         from qcomp.dialects import formats as fmt
+        from qcomp.passes.float_gptq import gptq_float
 
         self.saved = []
         for name, mod in model.named_modules():
@@ -99,7 +114,10 @@ class FakeQuant:
             else:
                 if wfmt:
                     qf = fmt.parse(wfmt)
-                    codes, s = fmt.quantize_weight(w, qf)
+                    if cfg["gptq"]:
+                        codes, s = gptq_float(w, hessians[name], qf)
+                    else:
+                        codes, s = fmt.quantize_weight(w, qf)
                     wq = fmt.dequantize_weight(codes, s, elem=qf.elem, group=qf.group(w.shape[1]), k=w.shape[1])
                 else:
                     wq = w
@@ -115,12 +133,16 @@ class FakeQuant:
         if static:
             scale = fmt.scales(np.float32(amax), qf).reshape(1)
             return lambda x: fmt.fake_quantize(x, qf, scale)
+        if qf == fmt.parse("fp8"):
+            return _fp8_per_token
         return lambda x: fmt.fake_quantize(x, qf)
 
     @staticmethod
     def _forward(wq, bias, act):
         def fwd(x):
-            if act is not None:
+            if act is _fp8_per_token:
+                x = act(x)
+            elif act is not None:
                 x = torch.from_numpy(act(x.detach().numpy()))
             return torch.nn.functional.linear(x, wq, bias)
 
@@ -131,14 +153,18 @@ class FakeQuant:
             mod.forward = fwd
 
 
-def absmax_per_linear(model, windows) -> dict:
-    """max |x| of each nn.Linear's input over the calibration windows (min-max, as qc.act_absmax)."""
-    amax, hooks = {}, []
+def input_stats(model, windows) -> tuple[dict, dict]:
+    """Per nn.Linear input over the calibration windows: max |x| (min-max, as qc.act_absmax) and the
+    Hessian 2·XᵀX / rows (as qc.act_hessian, float64)."""
+    amax, hess, rows, hooks = {}, {}, {}, []
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
 
             def hook(m, inp, out, name=name):
-                amax[name] = max(amax.get(name, 0.0), float(inp[0].abs().max()))
+                x = inp[0].detach().reshape(-1, inp[0].shape[-1]).double()
+                amax[name] = max(amax.get(name, 0.0), float(x.abs().max()))
+                hess[name] = hess.get(name, 0) + 2 * (x.T @ x)
+                rows[name] = rows.get(name, 0) + x.shape[0]
 
             hooks.append(mod.register_forward_hook(hook))
     with torch.no_grad():
@@ -146,29 +172,10 @@ def absmax_per_linear(model, windows) -> dict:
             model(w)
     for h in hooks:
         h.remove()
-    return amax
+    return amax, {n: (h / rows[n]).numpy() for n, h in hess.items()}
 
 
-ROWS = (
-    "fp8",
-    "w-only",
-    "a-only",
-    "-head",
-    "head-w",
-    "head-a",
-    "-q",
-    "-k",
-    "-v",
-    "-o",
-    "-gate",
-    "-up",
-    "-down",
-    "a-tensor",
-    "a-static",
-    "a-e5m2",
-    "w-tensor",
-    "int8",
-)
+ROWS = ("fp8", "-head", "-head+w-only", "-head+a-only", "-head+gptq", "gptq", "int8")
 
 
 def main() -> int:
@@ -196,12 +203,13 @@ def main() -> int:
             return np.array([window_nll(model(w), w) / (w.shape[1] - 1) for w in wins])
 
     ref = nlls()
-    amax = absmax_per_linear(lm, cal) if "a-static" in names else None
+    need = any("a-static" in n or "gptq" in n for n in names)
+    amax, hessians = input_stats(lm, cal) if need else (None, None)
     print(f"fp32 ppl {math.exp(ref.mean()):.4f}  (per window: {', '.join(f'{math.exp(v):.2f}' for v in ref)})")
     out = []
     for name in names:
         start = time.perf_counter()
-        fq = FakeQuant(lm, row_config(name), amax)
+        fq = FakeQuant(lm, row_config(name), amax, hessians)
         try:
             got = nlls()
         finally:
@@ -210,8 +218,8 @@ def main() -> int:
         spread = np.exp(got - ref)
         out.append((name, math.exp(got.mean()), ratio, spread.min(), spread.max()))
         print(
-            f"{name:10s} ppl {out[-1][1]:9.4f}  ratio {ratio:.4f}  per-window ratio {spread.min():.4f}..{spread.max():.4f}"
-            f"  ({time.perf_counter() - start:.0f} s)",
+            f"{name:14s} ppl {out[-1][1]:9.4f}  ratio {ratio:.4f}"
+            f"  per-window {spread.min():.4f}..{spread.max():.4f}  ({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
     print()

@@ -355,15 +355,68 @@ def quantize_weight(w: np.ndarray, qf: QFormat) -> tuple[np.ndarray, np.ndarray]
     return wq, np.ascontiguousarray(s, F32)
 
 
+# ----------------------------------------------------------------------------- 1-byte scale storage
+def weight_tensor_scale(w: np.ndarray, qf: QFormat) -> float | None:
+    """NVFP4's f32 tensor scale of a weight, max|W| / (max_finite · 448) (1 where 0), as `scales` computes it;
+    None for other scale formats."""
+    if qf.scale != "e4m3":
+        return None
+    ta = np.max(np.abs(np.asarray(w, F32))) if np.size(w) else F32(0)
+    ts = F32(ta) / F32(qf.elem_format.max_finite * ELEMS["e4m3"].max_finite)
+    return float(F32(1) if ts == 0 else ts)
+
+
+def scale_codes(s: np.ndarray, qf: QFormat, tensor_scale: float | None = None) -> np.ndarray:
+    """The 1-byte codes (i8) of scales `scales` chose for an e8m0 or e4m3 scale format: e8m0 the biased
+    exponent (2^x -> x + 127, NaN -> 0xFF); e4m3 (NVFP4) the code of s / tensor_scale. `decode_scales` gives
+    back exactly `s`; a scale that does not round-trip (not chosen by `scales`) is a QcompError."""
+    s = np.asarray(s, F32)
+    if qf.scale == "e8m0":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            _, e = np.frexp(s)  # s = 2^x: frexp gives 0.5 · 2^(x + 1)
+        codes = np.where(np.isnan(s), 255, np.clip(e - 1 + 127, 0, 254)).astype(np.uint8)
+    elif qf.scale == "e4m3":
+        if tensor_scale is None:
+            raise QcompError("scale codes: e4m3 block scales need their f32 tensor scale")
+        with np.errstate(invalid="ignore"):
+            codes = quantize_elems("e4m3", s / F32(tensor_scale))
+    else:
+        raise QcompError(f"scale codes: {qf} has f32 scales, not 1-byte ones")
+    back = decode_scales(codes.view(np.int8), qf, tensor_scale)
+    if not np.array_equal(back, s, equal_nan=True):
+        raise QcompError(f"scale codes: a scale of {qf} is not one byte times the tensor scale (not from `scales`)")
+    return codes.view(np.int8)
+
+
+def decode_scales(codes: np.ndarray, qf: QFormat, tensor_scale: float | None = None) -> np.ndarray:
+    """f32 scales of 1-byte codes: e8m0 2^(c - 127) (c = 0: 2^-127, an f32 subnormal; 0xFF: NaN); e4m3
+    decode(c) · tensor_scale in f32 (one product, as `scales` makes it)."""
+    c = np.asarray(codes).view(np.uint8)
+    if qf.scale == "e8m0":
+        return _pow2(np.where(c == 255, np.nan, c.astype(F32) - F32(127)).astype(F32))
+    if qf.scale == "e4m3":
+        return (decode("e4m3", c) * F32(tensor_scale)).astype(F32)
+    raise QcompError(f"scale codes: {qf} has f32 scales, not 1-byte ones")
+
+
+def stored_scales(scale: np.ndarray, qf: QFormat, tensor_scale: float | None = None) -> np.ndarray:
+    """f32 scales as stored: f32 as is, 1-byte codes (i8) decoded."""
+    scale = np.asarray(scale)
+    return decode_scales(scale, qf, tensor_scale) if scale.dtype in (np.int8, np.uint8) else scale.astype(F32)
+
+
 def dequantize_weight(wq: np.ndarray, scale: np.ndarray, *, elem: str, group: int, k: int) -> np.ndarray:
     codes = unpack_nibbles(wq, k) if ELEMS[elem].bits == 4 else np.asarray(wq).view(np.uint8)
     return dequantize_rows(codes, scale, elem, group)
 
 
-def fp_wlinear(x, wq, scale, b, *, format: str, group: int) -> np.ndarray:
-    """x · dequantize_weight(wq, scale)ᵀ + b in f32 (`format`: the weights' QFormat text)."""
+def fp_wlinear(x, wq, scale, b, *, format: str, group: int, tensor_scale: float | None = None) -> np.ndarray:
+    """x · dequantize_weight(wq, scale)ᵀ + b in f32 (`format`: the weights' QFormat text; `scale` f32, or
+    1-byte codes of an e8m0 / e4m3 scale format with NVFP4's f32 `tensor_scale`, see `stored_scales`)."""
     x = np.asarray(x, F32)
-    w = dequantize_weight(wq, scale, elem=parse(format).elem, group=group, k=x.shape[-1])
+    qf = parse(format)
+    s = stored_scales(scale, qf, tensor_scale)
+    w = dequantize_weight(wq, s, elem=qf.elem, group=group, k=x.shape[-1])
     return np.matmul(x, w.T) + np.asarray(b, F32)
 
 

@@ -3,8 +3,9 @@
 
 The `format` attribute is a `formats.QFormat` in text (`fp8`, `mxfp4`, `nvfp4`, `e2m1:e8m0:32`, …; see
 `formats.parse`). Scales travel as f32 tensors holding each group's exact scale (an e8m0 scale is a power of
-two, an NVFP4 scale the f32 product of its e4m3 block scale and the tensor scale), so every target reads one
-f32 per group whatever the scale format; the format names what the values are. Semantics: `formats`.
+two, an NVFP4 scale the f32 product of its e4m3 block scale and the tensor scale) or, for e8m0 and e4m3
+scale formats, as their 1-byte codes (i8; NVFP4's f32 tensor scale in the `tensor_scale` attribute), which a
+target decodes to the same f32 (`formats.stored_scales`). Semantics: `formats`.
 """
 
 from . import formats as fmt
@@ -28,9 +29,11 @@ class FpWLinearOp(QC.Operation, name="fp_wlinear", traits=[Pure]):
     """Linear on float-format weights: w[n, k] = decode(q[n, k]) · scale[n, k // group]; y = x · wᵀ + b in f32.
 
     x: [..., K] f32; wq: i8 [N, ceil(K/2)] for 4-bit elements (two codes per byte along K, element 2j in the
-    low nibble) or i8 [N, K] (one code per byte: fp8, fp6); scale: f32 [N, ceil(K / group)]; b: [N].
-    format: the weights' QFormat (its element format decodes the codes); group: elements per scale (the
-    format's block, or K per channel).
+    low nibble) or i8 [N, K] (one code per byte: fp8, fp6); scale: f32 [N, ceil(K / group)], or i8 codes
+    of the same shape where the format's scales are e8m0 (2^(c - 127)) or e4m3 (decode(c) · tensor_scale);
+    b: [N]. format: the weights' QFormat (its element format decodes the codes); group: elements per scale
+    (the format's block, or K per channel); tensor_scale (f32, with e4m3 scale codes only): NVFP4's tensor
+    scale.
     """
 
     x: Operand[Tensor]
@@ -47,8 +50,18 @@ class FpWLinearOp(QC.Operation, name="fp_wlinear", traits=[Pure]):
         x, w, s, b, y = (_shape(v) for v in (*self.operands, self.results[0]))
         _float_operands(c, self, ["x"])
         c(_int_width(_etype(self.operands[1])) == 8, "wq must be i8 (the format's codes)")
-        c(_is_float(_etype(self.operands[2])) and _is_float(_etype(self.operands[3])), "scale and b must be float")
+        c(_is_float(_etype(self.operands[3])), "b must be float")
         qf = _format(c, self)
+        scale_bytes = _int_width(_etype(self.operands[2])) == 8
+        c(scale_bytes or _is_float(_etype(self.operands[2])), "scale must be f32 or i8 (1-byte scale codes)")
+        ts = _attr(self, "tensor_scale") if "tensor_scale" in self.attributes else None
+        if qf is not None and scale_bytes:
+            c(qf.scale != "f32", f"i8 scale codes need an e8m0 or e4m3 scale format, not {qf}")
+            c(qf.scale != "e4m3" or isinstance(ts, float), "e4m3 scale codes need an f32 'tensor_scale' attribute")
+        c(
+            ts is None or (scale_bytes and qf is not None and qf.scale == "e4m3"),
+            "'tensor_scale' goes with e4m3 scale codes only",
+        )
         group = _attr(self, "group")
         c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
         if not c.ok:

@@ -21,7 +21,8 @@ keep_last (bool: the last linear layer in program order, an LM's head or a class
 llm-compressor's FP8 recipes ignore lm_head), gptq (bool: weights rounded onto the format's grid by GPTQ
 with the round-to-nearest scales, `float_gptq.py`, from the layer's calibrated input Hessian
 `qc.act_hessian` or its activation rows `qc.act_sample`; the codes and scales stored are what it
-returns), damp (GPTQ's dampening, default 0.01).
+returns), damp (GPTQ's dampening, default 0.01), scale_bytes (bool, default true: e8m0 and e4m3 weight
+scales stored as their 1-byte codes, NVFP4's tensor scale as the op's `tensor_scale`; false keeps f32).
 Precondition: qc ops on builtin tensors (after qc-from-torch); static=true or gptq=true: calibrated.
 """
 
@@ -53,6 +54,7 @@ class QuantizeFloatPass:
     keep_last: bool = False
     gptq: bool = False
     damp: float = 0.01
+    scale_bytes: bool = True
 
     def __post_init__(self):
         if not self.damp > 0:
@@ -107,6 +109,12 @@ class QuantizeFloatPass:
         else:
             wq, ws = fmt.quantize_weight(w, self._w)
         group = self._w.group(w.shape[1])
+        wattrs = {}
+        if self.scale_bytes and self._w.scale != "f32":  # 1-byte e8m0 / e4m3 codes, exactly the same scales
+            ts = fmt.weight_tensor_scale(w, self._w)
+            ws = fmt.scale_codes(ws, self._w, ts)
+            if ts is not None:
+                wattrs["tensor_scale"] = ir.FloatAttr.get(ir.F32Type.get(), ts)
         scale = self._static_scale(op) if self.static else None
         with ir.InsertionPoint(op), op.location:
             if self._a is not None:
@@ -125,6 +133,7 @@ class QuantizeFloatPass:
                     "format": ir.StringAttr.get(str(self._w)),
                     "group": _i64(group),
                     "qc.precision": ir.StringAttr.get(self.precision),
+                    **wattrs,
                 },
             )
         op.results[0].replace_all_uses_with(new.results[0])

@@ -41,8 +41,9 @@ def _f32(x: float) -> str:
     return f"0x{struct.unpack('<I', struct.pack('<f', x))[0]:08X}"
 
 
-def decode_lines(elem: str, code: str, out: str) -> list[str]:
-    """Scalar lines turning an i32 `code` (the format's bits, high bits zero) into its f32 value `out`.
+def decode_lines(elem: str, code: str, out: str, tag: str = "d") -> list[str]:
+    """Scalar lines turning an i32 `code` (the format's bits, high bits zero) into its f32 value `out`
+    (local names `%<tag>_*`).
 
     The exponent and mantissa bits go where f32 keeps its own (a shift), with the sign on top; that f32 is
     the value times 2^(bias - 127) (a normal code gives a normal f32, a subnormal code an f32 subnormal), so
@@ -51,33 +52,62 @@ def decode_lines(elem: str, code: str, out: str) -> list[str]:
     e, m = f.ebits, f.mbits
     magmask = (1 << (e + m)) - 1
     lines = [
-        _ci("%d_ssh", e + m),
-        "%d_s0 = arith.shrui " + code + ", %d_ssh : i32",
-        _ci("%d_c31", 31),
-        "%d_sb = arith.shli %d_s0, %d_c31 : i32",
-        _ci("%d_mm", magmask),
-        f"%d_mag = arith.andi {code}, %d_mm : i32",
-        _ci("%d_sh", 23 - m),
-        "%d_fb = arith.shli %d_mag, %d_sh : i32",
-        "%d_b = arith.ori %d_fb, %d_sb : i32",
-        "%d_t = arith.bitcast %d_b : i32 to f32",
-        f"%d_k = arith.constant {_f32(2.0 ** (127 - f.bias))} : f32",
-        "%d_v = arith.mulf %d_t, %d_k : f32",
+        _ci(f"%{tag}_ssh", e + m),
+        f"%{tag}_s0 = arith.shrui {code}, %{tag}_ssh : i32",
+        _ci(f"%{tag}_c31", 31),
+        f"%{tag}_sb = arith.shli %{tag}_s0, %{tag}_c31 : i32",
+        _ci(f"%{tag}_mm", magmask),
+        f"%{tag}_mag = arith.andi {code}, %{tag}_mm : i32",
+        _ci(f"%{tag}_sh", 23 - m),
+        f"%{tag}_fb = arith.shli %{tag}_mag, %{tag}_sh : i32",
+        f"%{tag}_b = arith.ori %{tag}_fb, %{tag}_sb : i32",
+        f"%{tag}_t = arith.bitcast %{tag}_b : i32 to f32",
+        f"%{tag}_k = arith.constant {_f32(2.0 ** (127 - f.bias))} : f32",
+        f"%{tag}_v = arith.mulf %{tag}_t, %{tag}_k : f32",
     ]
     if f.nan == "none":
-        return [*lines[:-1], f"{out} = arith.mulf %d_t, %d_k : f32"]
+        return [*lines[:-1], f"{out} = arith.mulf %{tag}_t, %{tag}_k : f32"]
     if f.nan == "fn":  # S.1111.111 is NaN
-        special = ["%d_isnan = arith.cmpi eq, %d_mag, %d_mm : i32", _ci("%d_spb", _NAN_BITS)]
+        special = [f"%{tag}_isnan = arith.cmpi eq, %{tag}_mag, %{tag}_mm : i32", _ci(f"%{tag}_spb", _NAN_BITS)]
     else:  # ieee: the top exponent is infinity (M = 0) or NaN; keep the mantissa bits and the sign
         special = [
-            _ci("%d_top", ((1 << e) - 1) << m),
-            "%d_isnan = arith.cmpi sge, %d_mag, %d_top : i32",
-            _ci("%d_inf", _INF_BITS),
-            "%d_spb = arith.ori %d_inf, %d_b : i32",
+            _ci(f"%{tag}_top", ((1 << e) - 1) << m),
+            f"%{tag}_isnan = arith.cmpi sge, %{tag}_mag, %{tag}_top : i32",
+            _ci(f"%{tag}_inf", _INF_BITS),
+            f"%{tag}_spb = arith.ori %{tag}_inf, %{tag}_b : i32",
         ]
     return [
         *lines,
         *special,
-        "%d_spf = arith.bitcast %d_spb : i32 to f32",
-        f"{out} = arith.select %d_isnan, %d_spf, %d_v : f32",
+        f"%{tag}_spf = arith.bitcast %{tag}_spb : i32 to f32",
+        f"{out} = arith.select %{tag}_isnan, %{tag}_spf, %{tag}_v : f32",
+    ]
+
+
+_SUB127 = 0x00400000  # f32 bits of 2^-127 (a subnormal)
+
+
+def scale_decode_lines(scale: str, code: str, out: str, tensor_scale: float | None, tag: str = "sd") -> list[str]:
+    """Scalar lines turning an i32 1-byte scale `code` into its f32 scale `out` (`formats.decode_scales`):
+    e8m0: the code shifted into f32's exponent field (2^(c - 127); code 0 is the subnormal 2^-127, 0xFF NaN);
+    e4m3: `decode_lines` times the f32 tensor scale (one mulf)."""
+    t = f"%{tag}_"
+    if scale == "e4m3":
+        return [
+            *decode_lines("e4m3", code, f"{t}v", tag + "e"),
+            f"{t}ts = arith.constant {_f32(tensor_scale)} : f32",
+            f"{out} = arith.mulf {t}v, {t}ts : f32",
+        ]
+    return [
+        _ci(f"{t}c23", 23),
+        f"{t}nb = arith.shli {code}, {t}c23 : i32",
+        _ci(f"{t}z", 0),
+        f"{t}is0 = arith.cmpi eq, {code}, {t}z : i32",
+        _ci(f"{t}sub", _SUB127),
+        f"{t}b0 = arith.select {t}is0, {t}sub, {t}nb : i32",
+        _ci(f"{t}ff", 255),
+        f"{t}isn = arith.cmpi eq, {code}, {t}ff : i32",
+        _ci(f"{t}nan", _NAN_BITS),
+        f"{t}b = arith.select {t}isn, {t}nan, {t}b0 : i32",
+        f"{out} = arith.bitcast {t}b : i32 to f32",
     ]

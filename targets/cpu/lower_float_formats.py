@@ -22,7 +22,7 @@ formed by splitting the last dim (zero-padded when K is not a multiple of the bl
 import re
 
 from qcomp.dialects import formats as fmt
-from qcomp.targets.common.float_formats import decode_lines
+from qcomp.targets.common.float_formats import decode_lines, scale_decode_lines
 
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
@@ -70,8 +70,16 @@ def round_lines(elem: str, y: str, out: str, tag: str = "r") -> list[str]:
 
 
 # ----------------------------------------------------------------------------- weights
-def _wdecode_body(elem: str) -> list[str]:
-    """Generic body: %a0 the stored i8 (a byte of two 4-bit codes, or one code), %a1 the scale -> %w."""
+def _scale_lines(scale: str | None, ts: float | None, src: str) -> tuple[list[str], str]:
+    """(lines, f32 name) of the scale in `src`: f32 as is (scale None), or a 1-byte code decoded."""
+    if scale is None:
+        return [], src
+    return [f"%scu = arith.extui {src} : i8 to i32", *scale_decode_lines(scale, "%scu", "%scf", ts)], "%scf"
+
+
+def _wdecode_body(elem: str, scale: str | None = None, ts: float | None = None) -> list[str]:
+    """Generic body: %a0 the stored i8 (a byte of two 4-bit codes, or one code), %a1 the scale (f32, or a
+    1-byte code of the `scale` format) -> %w."""
     if fmt.ELEMS[elem].bits == 4:
         code = [
             "%k = linalg.index 1 : index",
@@ -88,7 +96,8 @@ def _wdecode_body(elem: str) -> list[str]:
         ]
     else:
         code = ["%code = arith.extui %a0 : i8 to i32"]
-    return [*code, *decode_lines(elem, "%code", "%v"), "%w = arith.mulf %v, %a1 : f32"]
+    sl, sv = _scale_lines(scale, ts, "%a1")
+    return [*code, *decode_lines(elem, "%code", "%v"), *sl, f"%w = arith.mulf %v, {sv} : f32"]
 
 
 def vector_decode(elem: str):
@@ -110,21 +119,27 @@ def vector_decode(elem: str):
     return emit
 
 
-def _packed_twin(fn: Fn, elem: str, group: int) -> None:
+def _packed_twin(fn: Fn, elem: str, group: int, scale: str | None = None, ts: float | None = None) -> None:
     """`<fn>_packed`: the same op on the codes and scales packed in panels (qc-cpu-pack-weights calls it where
     both are constants), decoded inside the GEMM one panel at a time (`kernels.Dequant` with `vector_decode`):
-    the f32 weight is never written whole."""
+    the f32 weight is never written whole. 1-byte scale codes stay bytes in the panels; each call decodes
+    them into an f32 scale panel ([N/NR][G][NR], 1/group of the weight's size) before the GEMM."""
     x, wq, s, b = fn.args
     n, k = wq.shape[0], x.shape[-1]
     nr = LANES * panel_vectors(n)
     qt = T((n // nr, wq.shape[1], nr), "i8")
     st = T((n // nr, s.shape[1], nr), "f32")
-    g = Fn(f"{fn.name}_packed", [x, qt, st, b], fn.results)
+    g = Fn(f"{fn.name}_packed", [x, qt, T(st.shape, s.elem), b], fn.results)
+    sv = "%arg2"
+    if scale is not None:
+        sl, out = _scale_lines(scale, ts, "%a0")
+        full = dims(3)
+        sv = g.generic(3, [("%arg2", T(st.shape, "i8"), full)], (g.empty(st), st, full), sl, out)
     m = g.count(x, x.rank - 1)
     mt = m if isinstance(m, int) else None
     x2 = collapse(g, "%arg0", x, (mt, k))
     bits = 4 if fmt.ELEMS[elem].bits == 4 else 8
-    dq = Dequant(("%arg2", st), bits, group, vector_decode(elem))
+    dq = Dequant((sv, st), bits, group, vector_decode(elem))
     acc = emit_gemm(
         g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((mt, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
     )
@@ -136,7 +151,10 @@ def _packed_twin(fn: Fn, elem: str, group: int) -> None:
 
 def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
     x, wq, s, b = fn.args
-    elem, group = fmt.parse(attrs["format"]).elem, attrs["group"]
+    qf, group = fmt.parse(attrs["format"]), attrs["group"]
+    elem = qf.elem
+    scale = qf.scale if s.elem == "i8" else None  # 1-byte scale codes
+    ts = attrs.get("tensor_scale")
     n, k = wq.shape[0], x.shape[-1]
     kmap = "d1 floordiv 2" if fmt.ELEMS[elem].bits == 4 else "d1"
     if panel_vectors(n):  # decode straight into the f32 microkernel's panels
@@ -146,7 +164,7 @@ def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
             3,
             [("%arg1", wq, [row, kmap]), ("%arg2", s, [row, f"d1 floordiv {group}"])],
             (fn.empty(pt), pt, ["d0", "d1", "d2"]),
-            _wdecode_body(elem),
+            _wdecode_body(elem, scale, ts),
             "%w",
         )
         m = fn.count(x, x.rank - 1)
@@ -154,14 +172,14 @@ def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
         x2 = collapse(fn, "%arg0", x, (mt, k))
         acc = emit_gemm(fn, Gemm(m, n, k, 1, "panels", "f32"), (x2, T((mt, k), "f32")), (w, pt), ("%arg3", b))
         if fmt.ELEMS[elem].bits != 4 or (group % 2 == 0 and k % 2 == 0):  # nibble pairs stay in one group
-            _packed_twin(fn, elem, group)
+            _packed_twin(fn, elem, group, scale, ts)
         return [expand(fn, acc, T((mt, n), "f32"), fn.results[0].shape)]
     wt = T((n, k), "f32")
     w = fn.generic(
         2,
         [("%arg1", wq, ["d0", kmap]), ("%arg2", s, ["d0", f"d1 floordiv {group}"])],
         (fn.empty(wt), wt, ["d0", "d1"]),
-        _wdecode_body(elem),
+        _wdecode_body(elem, scale, ts),
         "%w",
     )
     return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg3", b))]

@@ -2,8 +2,10 @@
 the kernel, f32 FMAs — the CPU build's bits.
 
 y[m, n] = Σ_k x[m, k] · w[n, k] + b[n] with w[n, k] = decode(q[n, k]) · scale[n, k // group]
-(`formats.dequantize_weight`: one exact decode, one f32 product). The thread layout, the K walk (group by
-group, the scale loaded once per group) and the accumulation are `wlinear.WLinearSpec`'s: `rows`
+(`formats.dequantize_weight`: one exact decode, one f32 product); MX and NVFP4 scales arrive as their
+1-byte codes (`formats.scale_codes`), decoded once per group (`float_formats.scale_decode_lines`; NVFP4's
+tensor scale is a constant of the kernel, so each NVFP4 layer gets its own kernel). The thread layout, the
+K walk (group by group, the scale loaded once per group) and the accumulation are `wlinear.WLinearSpec`'s: `rows`
 accumulators take `math.fma(x[m, k], w, acc)` in K order from 0.0 and the bias is added last with one
 `addf` — the order of the CPU f32 microkernel (`targets/cpu/kernels.py`: per output lane, vector FMAs in
 K order from zero, then the bias), so where the CPU build decodes in its GEMM (N a multiple of 16) the
@@ -25,11 +27,12 @@ it is not built here.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from qcomp.dialects import formats as fmt
 from qcomp.errors import QcompError
-from qcomp.targets.common.float_formats import decode_lines
+from qcomp.targets.common.float_formats import decode_lines, scale_decode_lines
 
 from .kernels import _Body
 from .wlinear import WLinearSpec
@@ -49,6 +52,8 @@ class FpWLinearSpec(WLinearSpec):
 
     elem: str = "e4m3"
     decode: str = "bits"
+    scale: str = "f32"  # the scale operand: f32, or 1-byte e8m0 / e4m3 codes
+    tensor_scale: float | None = None  # NVFP4's f32 tensor scale (e4m3 codes), a constant of the kernel
 
     def __post_init__(self):
         if self.elem not in fmt.ELEMS:
@@ -57,11 +62,38 @@ class FpWLinearSpec(WLinearSpec):
             raise QcompError(f"gpu fp_wlinear: {self.elem} has {fmt.ELEMS[self.elem].bits} bits, got bits={self.bits}")
         if self.decode not in ("bits", "cvt") or (self.decode == "cvt" and self.elem not in CVT_ELEMS):
             raise QcompError(f"gpu fp_wlinear: decode must be 'bits' or 'cvt' (fp8 only), got {self.decode!r}")
+        if self.scale not in fmt.SCALES or (self.scale == "e4m3") != (self.tensor_scale is not None):
+            raise QcompError(
+                f"gpu fp_wlinear: scale must be f32, e8m0 or e4m3 (e4m3 with a tensor_scale), got {self.scale!r}"
+            )
         super().__post_init__()
 
     @property
     def name(self) -> str:
-        return f"fp_wlinear_m{self.m}_n{self.n}_k{self.k}_{self.elem}g{self.group}_{self.decode}"
+        base = f"fp_wlinear_m{self.m}_n{self.n}_k{self.k}_{self.elem}g{self.group}_{self.decode}"
+        if self.scale == "f32":
+            return base
+        if self.tensor_scale is None:
+            return f"{base}_s{self.scale}"
+        return f"{base}_s{self.scale}_ts{struct.unpack('<I', struct.pack('<f', self.tensor_scale))[0]:08x}"
+
+    def arg_shapes(self) -> list[tuple[tuple[int, ...], str]]:
+        shapes = super().arg_shapes()
+        if self.scale != "f32":  # 1-byte scale codes
+            shapes[2] = (shapes[2][0], "i8")
+        return shapes
+
+    def scale_value(self, b: _Body, s: str, d: int) -> str:
+        """A 1-byte scale code decoded as `formats.decode_scales` (e8m0: into f32's exponent field; e4m3:
+        decoded, times the tensor scale); f32 scales as loaded."""
+        if self.scale == "f32":
+            return s
+        u = b.op(f"arith.extui {s} : i8 to i32", "sc", d)
+        out = b.fresh("sf")
+        tag = b.fresh("sd")[1:]
+        for line in scale_decode_lines(self.scale, u, out, self.tensor_scale, tag):
+            b.emit(line, d)
+        return out
 
     def weight(self, b: _Body, q: str, s: str, d: int) -> str:
         """decode(q) · s: `q` is the stored byte (fp8, fp6) or the nibble sign-extended to i8 (fp4)."""
@@ -72,8 +104,8 @@ class FpWLinearSpec(WLinearSpec):
         else:
             v = b.fresh("fv")
             tag = b.fresh("fd")[1:]
-            for line in decode_lines(self.elem, code, v):
-                b.emit(line.replace("%d_", f"%{tag}_"), d)
+            for line in decode_lines(self.elem, code, v, tag):
+                b.emit(line, d)
         return b.op(f"arith.mulf {v}, {s} : f32", "w", d)
 
     def _cvt(self, b: _Body, code: str, d: int) -> str:

@@ -52,13 +52,19 @@ def wlinear_spec(x_shape, w_shape, bits: int, group: int) -> WLinearSpec:
     return WLinearSpec(m=_rows(x_shape), n=int(w_shape[0]), k=int(x_shape[-1]), bits=bits, group=group)
 
 
-def fp_wlinear_spec(x_shape, w_shape, format: str, group: int, arch: str = "sm_90") -> FpWLinearSpec:
+def fp_wlinear_spec(
+    x_shape, w_shape, format: str, group: int, arch: str = "sm_90", tensor_scale: float | None = None
+) -> FpWLinearSpec:
     """The kernel spec of a qc.fp_wlinear (leading dims of x flattened into M); fp8 codes are decoded with
-    PTX's cvt on sm_89+ (`fp_wlinear.decode_for`)."""
-    elem = fmt.parse(format).elem
-    bits = fmt.ELEMS[elem].bits
+    PTX's cvt on sm_89+ (`fp_wlinear.decode_for`). e8m0 / e4m3 scales are taken as their 1-byte codes (what
+    qc-quantize-float stores; `accepts` leaves such layers with f32 scales to the host)."""
+    qf = fmt.parse(format)
+    bits = qf.bits
     m, n, k = _rows(x_shape), int(w_shape[0]), int(x_shape[-1])
-    return FpWLinearSpec(m=m, n=n, k=k, bits=bits, group=group, elem=elem, decode=decode_for(elem, arch))
+    return FpWLinearSpec(
+        m=m, n=n, k=k, bits=bits, group=group, elem=qf.elem, decode=decode_for(qf.elem, arch), scale=qf.scale,
+        tensor_scale=tensor_scale,
+    )
 
 
 def op_spec(name: str, attrs: dict, shapes: list[list[int]], arch: str = "sm_90"):
@@ -69,7 +75,8 @@ def op_spec(name: str, attrs: dict, shapes: list[list[int]], arch: str = "sm_90"
     if name == "qc.wlinear":
         return wlinear_spec(shapes[0], shapes[1], int(attrs["bits"]), int(attrs["group"]))
     if name == "qc.fp_wlinear":
-        return fp_wlinear_spec(shapes[0], shapes[1], str(attrs["format"]), int(attrs["group"]), arch)
+        ts = attrs.get("tensor_scale")
+        return fp_wlinear_spec(shapes[0], shapes[1], str(attrs["format"]), int(attrs["group"]), arch, ts)
     x = shapes[0]
     op = name.removeprefix("qc.")
     if op in ("gelu", "silu"):
@@ -113,7 +120,9 @@ def accepts(op, ops: tuple[str, ...] = OFFLOADED_OPS) -> bool:
     if op.name == "qc.quantize_dynamic":
         want = ["f32", "i8", "f32"]
     else:
-        want = _ELEMS.get(op.name, ["f32"] * len(values))
+        want = list(_ELEMS.get(op.name, ["f32"] * len(values)))
+    if op.name == "qc.fp_wlinear" and fmt.parse(attr_value(op.attributes["format"])).scale != "f32":
+        want[2] = "i8"  # MX / NVFP4 scales as 1-byte codes
     if elems != want:
         return False
     attrs = {name: attr_value(op.attributes[name]) for name in op.attributes}

@@ -87,6 +87,10 @@ class WLinearSpec:
         types = [f"memref<{'x'.join(map(str, s))}x{e}>" for s, e in self.arg_shapes()]
         return SimtKernel(self.name, list(zip(names, types, strict=True)), self.grid(), THREADS, [self._phase])
 
+    def scale_value(self, b: _Body, s: str, d: int) -> str:
+        """The f32 scale of a group from what `scale` holds (f32 here)."""
+        return s
+
     def weight(self, b: _Body, q: str, s: str, d: int) -> str:
         """The f32 weight of the i8 value `q` (a nibble sign-extended, or a byte) with its group's scale `s`."""
         return b.op(f"arith.mulf {b.op(f'arith.sitofp {q} : i8 to f32', 'w', d)}, {s} : f32", "w", d)
@@ -105,7 +109,7 @@ class WLinearSpec:
         zero = b.c("0.000000e+00", "f32")
         acc_t = ["f32"] * self.rows
         g, accs, res = for_range(b, b.c(0), b.c(self.groups), b.c(1), d, [(zero, "f32")] * self.rows)
-        s = b.op(f"memref.load %scale[{n_ld}, {g}] : {ts}", "s", d + 1)
+        s = self.scale_value(b, b.op(f"memref.load %scale[{n_ld}, {g}] : {ts}", "s", d + 1), d + 1)
         k_lo = b.op(f"arith.muli {g}, {b.c(self.group)} : {idx}", "k", d + 1)
         k_hi = b.op(f"arith.addi {k_lo}, {b.c(self.group)} : {idx}", "k", d + 1)
         k_hi = b.op(f"arith.minui {k_hi}, {b.c(self.k)} : {idx}", "k", d + 1)

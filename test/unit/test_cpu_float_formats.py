@@ -144,3 +144,32 @@ def test_constant_weights_decode_inside_the_gemm_kernel(name):
     assert "fp_wlinear_0_packed" in fn.llvm_text  # the in-kernel decoding twin runs
     (got,) = fn(np.eye(k, dtype=np.float32))
     np.testing.assert_array_equal(got, F.dequantize_weight(wq, s, elem=qf.elem, group=group, k=k).T)
+
+
+@pytest.mark.parametrize(("name", "n"), [("mxfp8", 32), ("mxfp4", 32), ("nvfp4", 32), ("mxfp4", 5)])
+def test_fp_wlinear_one_byte_scale_codes(name, n):
+    """1-byte scale codes: every e8m0 code (2^-127 subnormal and 0xFF NaN included) or every finite e4m3 code
+    times a tensor scale decodes in the kernel to `formats.decode_scales`' f32, bit for bit."""
+    qf = F.PRESETS[name]
+    k = 256
+    group = qf.group(k)
+    rng = np.random.default_rng(7)
+    g = k // group
+    if qf.scale == "e8m0":
+        sc = np.resize(np.arange(256, dtype=np.uint8), n * g).reshape(n, g)
+        ts = None
+    else:
+        sc = np.resize(_finite_codes("e4m3", (1, 128), rng).ravel() & 0x7F, n * g).reshape(n, g)
+        ts = 3.0517578e-05
+    codes = _finite_codes(qf.elem, (n, k), rng)
+    wq = _store(qf.elem, codes)
+    attrs = {"format": name, "group": group} | ({"tensor_scale": ts} if ts else {})
+    eye, zero = np.eye(k, dtype=np.float32), np.zeros(n, np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        want, got = run_both("fp_wlinear", [eye, wq, sc.view(np.int8), zero], **attrs)
+        s = F.decode_scales(sc, qf, ts)
+        deq = F.dequantize_weight(wq, s, elem=qf.elem, group=group, k=k).T
+    finite = np.isfinite(deq).all(axis=0)  # a NaN scale or an inf weight poisons its column through x = I's zeros
+    np.testing.assert_array_equal(got[0][:, finite], deq[:, finite])
+    assert np.isnan(got[0][:, ~finite]).all()
+    np.testing.assert_array_equal(got[0], want[0])

@@ -185,3 +185,39 @@ def test_format_text_parses_and_prints():
             F.parse(bad, "qc-quantize")
         assert "\n" not in str(e.value)
         assert "qc-quantize" in str(e.value)
+
+
+def test_e8m0_scale_codes_round_trip_every_exponent():
+    """Every e8m0 code is 2^(c - 127) (0: the f32 subnormal 2^-127; 0xFF: NaN), and the codes of those scales
+    are the codes again."""
+    qf = F.parse("mxfp4")
+    c = np.arange(256, dtype=np.uint8)
+    s = F.decode_scales(c, qf)
+    want = np.array([np.ldexp(np.float32(1), int(i) - 127) for i in range(255)] + [np.nan], np.float32)
+    assert np.array_equal(s, want, equal_nan=True)
+    # ml_dtypes' OCP e8m0 ("fnu": finite, no sign, 0xFF NaN) agrees
+    assert np.array_equal(c.view(ml_dtypes.float8_e8m0fnu).astype(np.float32), s, equal_nan=True)
+    assert np.array_equal(F.scale_codes(s, qf).view(np.uint8), c)
+
+
+def test_weight_scales_as_bytes_decode_to_the_f32_scales():
+    rng = np.random.default_rng(5)
+    w = (rng.standard_normal((24, 96)) * np.exp2(rng.integers(-20, 20, (24, 1)))).astype(np.float32)
+    w[3] = 0  # zero blocks: scale 2^-127 (e8m0) / 0 (NVFP4)
+    for name in ("mxfp8", "mxfp4", "mxfp6_e2m3", "nvfp4"):
+        qf = F.parse(name)
+        _, s = F.quantize_weight(w, qf)
+        ts = F.weight_tensor_scale(w, qf)
+        codes = F.scale_codes(s, qf, ts)
+        assert codes.dtype == np.int8
+        assert np.array_equal(F.decode_scales(codes, qf, ts), s), name
+        assert (ts is None) == (qf.scale == "e8m0")
+
+
+def test_scale_codes_refuse_scales_that_are_not_one_byte():
+    with pytest.raises(QcompError, match="not one byte times the tensor scale"):
+        F.scale_codes(np.array([[0.3]], np.float32), F.parse("mxfp4"))
+    with pytest.raises(QcompError, match="need their f32 tensor scale"):
+        F.scale_codes(np.array([[0.5]], np.float32), F.parse("nvfp4"))
+    with pytest.raises(QcompError, match="has f32 scales, not 1-byte ones"):
+        F.scale_codes(np.array([[0.5]], np.float32), F.parse("fp8"))

@@ -89,6 +89,21 @@ def test_outputs_match_the_reference_within_rounding(emulated, text, n, k):
     assert not np.array_equal(got, emulated.run(_spec(text, ROWS, n, k), [x, wq, s * 1.5, b]))
 
 
+@pytest.mark.parametrize(("text", "n", "k"), [c for c in CASES if fmt.parse(c[0]).scale != "f32"])
+def test_one_byte_scale_codes_give_the_f32_scales_results(emulated, text, n, k):
+    """The kernel taking e8m0 / e4m3 scale codes (NVFP4: the tensor scale a kernel constant) computes what the
+    kernel taking their f32 values does, bit for bit (x = I: the reference's dequantized weight)."""
+    qf = fmt.parse(text)
+    rng = np.random.default_rng(k)
+    w = rng.standard_normal((n, k)).astype(np.float32)
+    wq, s = fmt.quantize_weight(w, qf)
+    ts = fmt.weight_tensor_scale(w, qf)
+    codes = fmt.scale_codes(s, qf, ts)
+    spec = FpWLinearSpec(k, n, k, qf.bits, qf.group(k), elem=qf.elem, scale=qf.scale, tensor_scale=ts)
+    got = EmulatedKernels([spec], Tiling()).run(spec, [np.eye(k, dtype=np.float32), wq, codes, np.zeros(n, np.float32)])
+    assert np.array_equal(got.T, fmt.dequantize_weight(wq, s, elem=qf.elem, group=qf.group(k), k=k))
+
+
 @pytest.mark.parametrize(("text", "n", "k"), CASES[:2])
 def test_the_cvt_kernel_emulates_like_the_bits_kernel(emulated, text, n, k):
     rng = np.random.default_rng(3)
@@ -115,7 +130,8 @@ def test_fp8_kernels_convert_with_cvt_on_sm_89_and_sm_90():
     spec = _spec("fp8", 4, 32, 64, "cvt")
     for arch, version in (("sm_90", ".version 8.0"), ("sm_89", ".version 8.1")):
         ptx = _ptx(spec, arch)
-        assert "cvt.rn.f16x2.e4m3x2" in ptx and version in ptx
+        assert "cvt.rn.f16x2.e4m3x2" in ptx
+        assert version in ptx
     assert "cvt.rn.f16x2.e5m2x2" in _ptx(_spec("fp8_e5m2", 4, 32, 64, "cvt"), "sm_90")
     # sm_86 has no fp8 conversion: the bits kernel shifts
     assert "cvt.rn.f16x2" not in _ptx(fp_wlinear_spec([4, 64], [32, 64], "fp8", 64, "sm_86"), "sm_86")
@@ -143,6 +159,7 @@ def test_ptxas_accepts_the_fp_wlinear_kernels(text, arch, decode):
         ({"elem": "e9m9"}, "element format must be one of"),
         ({"elem": "e4m3", "bits": 4}, "e4m3 has 8 bits, got bits=4"),
         ({"elem": "e2m1", "bits": 4, "decode": "cvt"}, "decode must be 'bits' or 'cvt'"),
+        ({"scale": "e4m3"}, "e4m3 with a tensor_scale"),
     ],
 )
 def test_bad_fp_wlinear_specs(kwargs, message):
