@@ -3,7 +3,7 @@ reference and against each other (bench/qc_graphs.py generates, bench/qc_graph_c
 
     python bench/graph_fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS] [--out DIR]
     python bench/graph_fuzz.py --seed S --case I      # one case in this process, its module and findings printed
-    python bench/graph_fuzz.py --out DIR --summarize  # the table of a run's DIR/results.jsonl (one finished early)
+    python bench/graph_fuzz.py --out DIR[,DIR2] --summarize  # the table of runs' DIR/results.jsonl (unfinished too)
 
 Cases run in W worker subprocesses (default 2); a signal or a case running past --case-timeout ends its
 worker: the case is reported (signal / hang) and the rest go on in a new one. Each case with a finding is
@@ -165,11 +165,13 @@ def main() -> int:
     args = ap.parse_args()
     if args.case is not None:
         return one_case(args.seed, args.case)
-    if args.summarize:
-        with open(os.path.join(args.out, "results.jsonl")) as f:
-            results = sorted((json.loads(line) for line in f), key=lambda r: r["case"])
-        table(results, float("nan"), args)
-        return 1 if any(r["findings"] for r in results) else 0
+    if args.summarize:  # --out may list several runs' folders, comma-separated (a case counts once)
+        by_case = {}
+        for d in args.out.split(","):
+            with open(os.path.join(d, "results.jsonl")) as f:
+                by_case.update((r["case"], r) for r in map(json.loads, f))
+        table([by_case[c] for c in sorted(by_case)], float("nan"), args)
+        return 1 if any(r["findings"] for r in by_case.values()) else 0
     t0 = time.perf_counter()
     results = fuzz_graphs(args)
     table(results, time.perf_counter() - t0, args)
