@@ -337,6 +337,28 @@ def unpack_nibbles(p: np.ndarray, k: int) -> np.ndarray:
     return np.stack([u & 0xF, u >> 4], axis=-1).reshape(*u.shape[:-1], 2 * u.shape[-1])[..., :k]
 
 
+def pack_fp6(codes: np.ndarray) -> np.ndarray:
+    """6-bit codes [..., K] four per three bytes along K (odd tails padded with zero codes): the 24-bit
+    little-endian word c0 | c1 << 6 | c2 << 12 | c3 << 18 of each quad, its low byte first -> u8 [..., 3·ceil(K/4)]
+    (a storage layout defined here; no target reads it yet: fp6 weights are stored one code per byte)."""
+    c = np.asarray(codes, np.uint32) & 0x3F
+    pad = -c.shape[-1] % 4
+    if pad:
+        c = np.concatenate([c, np.zeros((*c.shape[:-1], pad), np.uint32)], axis=-1)
+    q = c.reshape(*c.shape[:-1], -1, 4)
+    word = q[..., 0] | (q[..., 1] << 6) | (q[..., 2] << 12) | (q[..., 3] << 18)
+    out = np.stack([word & 0xFF, (word >> 8) & 0xFF, word >> 16], axis=-1).astype(np.uint8)
+    return out.reshape(*c.shape[:-1], -1)
+
+
+def unpack_fp6(p: np.ndarray, k: int) -> np.ndarray:
+    """The 6-bit codes [..., k] of `pack_fp6`'s bytes."""
+    b = np.asarray(p).view(np.uint8).astype(np.uint32).reshape(*np.shape(p)[:-1], -1, 3)
+    word = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+    q = np.stack([(word >> s) & 0x3F for s in (0, 6, 12, 18)], axis=-1).astype(np.uint8)
+    return q.reshape(*q.shape[:-2], -1)[..., :k]
+
+
 def stored_k(elem: str, k: int) -> int:
     """Bytes per weight row: two 4-bit codes per byte, one code per byte otherwise (fp6 included)."""
     return -(-k // 2) if ELEMS[elem].bits == 4 else k

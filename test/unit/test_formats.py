@@ -221,3 +221,16 @@ def test_scale_codes_refuse_scales_that_are_not_one_byte():
         F.scale_codes(np.array([[0.5]], np.float32), F.parse("nvfp4"))
     with pytest.raises(QcompError, match="has f32 scales, not 1-byte ones"):
         F.scale_codes(np.array([[0.5]], np.float32), F.parse("fp8"))
+
+
+@pytest.mark.parametrize("k", [4, 7, 64, 1])
+def test_fp6_packing_is_four_codes_in_three_bytes(k):
+    rng = np.random.default_rng(k)
+    codes = rng.integers(0, 64, (5, k), dtype=np.uint8)
+    packed = F.pack_fp6(codes)
+    assert packed.shape == (5, 3 * -(-k // 4))
+    assert np.array_equal(F.unpack_fp6(packed, k), codes)
+    # bit order, by hand: c0 = 0b000001, c1 = 0b000010, c2 = 0b000011, c3 = 0b111111 ->
+    # word = 1 | 2 << 6 | 3 << 12 | 63 << 18 = 0xFC3081 -> bytes 0x81, 0x30, 0xFC
+    hand = F.pack_fp6(np.array([[1, 2, 3, 63]], np.uint8))
+    assert hand.tolist() == [[0x81, 0x30, 0xFC]]
