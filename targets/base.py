@@ -108,6 +108,11 @@ class Target(ABC):
             raise NotImplementedError(f"{type(self).__name__} defines neither stages() nor pipeline()")
         return [("lower", self.pipeline())]
 
+    def build_host(self, module, runtime: dict[str, Any]) -> Any:
+        """A host target (the CPU) compiles an accelerator build's host part: @main with its offloaded calls bound
+        to the Python callables of `runtime` (symbol -> ctypes function), callable on numpy arrays."""
+        raise NotImplementedError(f"target {self.name} does not run host code")
+
     @abstractmethod
     def build(self, module) -> Artifact:
         """Turn the module produced by `pipeline()` into a runnable artifact (consumes the module)."""

@@ -26,10 +26,11 @@ from typing import ClassVar
 
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import find_main
 from qcomp.dialects.precision import Precision
 from qcomp.dialects.weights import constant_array
 from qcomp.targets.common.float_formats import refuse_float_formats
-from qcomp.targets.common.offload import OFFLOAD_ATTR, _main, offload
+from qcomp.targets.common.offload import OFFLOAD_ATTR, offload
 
 from .arch import CimArch, CimOptions
 from .mapping import plan_layer
@@ -76,7 +77,7 @@ class CimOffloadPass:
     def run(self, module: ir.Module) -> None:
         refuse_float_formats(module, "cim", FORMATS, FORMAT_REASON)
         arch = self.arch()
-        main = _main(module)
+        main = find_main(module)
         if main is None:
             return
         bits = {}

@@ -23,13 +23,16 @@ from typing import Any
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.attrs import OFFLOAD, OFFLOAD_ATTRS, RESULTS
 from qcomp.dialects.errors import QcompError
-from qcomp.dialects.irutil import attr_value
+from qcomp.dialects.irutil import attr_value, find_main
 from qcomp.dialects.weights import constant_array
+from qcomp.targets.base import get
 
-OFFLOAD_ATTR = "qc.offload"
-ATTRS_ATTR = "qc.attrs"
-RESULTS_ATTR = "qc.results"  # on calls of ops with several results: how many trailing out-buffers
+OFFLOAD_ATTR = OFFLOAD.name
+ATTRS_ATTR = OFFLOAD_ATTRS.name
+RESULTS_ATTR = RESULTS.name  # on calls of ops with several results: how many trailing out-buffers
+HOST = "cpu"  # the target that runs an accelerator build's host part (`Target.build_host`)
 
 _NP = {"f32": np.float32, "f64": np.float64, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64}
 _CTYPE = {
@@ -72,11 +75,7 @@ def _memref(t: ir.Type) -> ir.Type:
     return ir.MemRefType.get(list(st.shape), st.element_type)
 
 
-def _main(module: ir.Module):
-    for op in module.body.operations:
-        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == "main":
-            return op
-    return None
+_main = find_main  # @main or None (dialects/irutil.py)
 
 
 def _declare(module: ir.Module, name: str, arg_types: list[ir.Type]) -> None:
@@ -201,13 +200,12 @@ class HostProgram:
     is re-raised from `__call__` (the rest of that call's host code still runs, on unspecified values)."""
 
     def __init__(self, module: ir.Module, execute: Callable[[OffloadedOp, list[np.ndarray]], np.ndarray], opt_level=2):
-        from qcomp.targets.cpu.jit import JitFunction
-
         self.ops = offloaded_ops(module)
         self.execute = execute
         self._local = threading.local()  # per thread: the error an offloaded call raised during this call
         self._callbacks = {op.symbol: self._callback(op) for op in self.ops}
-        self.jit = JitFunction(module, opt_level=opt_level, runtime=self._callbacks)
+        # the host is the CPU target, made by name from the registry of plug-ins (no target imports another)
+        self.jit = get(HOST, opt_level=opt_level).build_host(module, self._callbacks)
         self.llvm_text = self.jit.llvm_text
 
     def _callback(self, op: OffloadedOp):

@@ -103,6 +103,11 @@ class CpuTarget(Target):
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
         return [("fuse", self.capabilities.fuse_step()), ("lower", "qc-lower-to-linalg,qc-outline-host-ops")]
 
+    def build_host(self, module, runtime: dict) -> JitFunction:
+        """The host part of an accelerator's build (`targets/common/offload.HostProgram`), its offloaded calls
+        bound to `runtime`'s callables."""
+        return JitFunction(module, opt_level=self.options.opt_level, runtime=runtime)
+
     def build(self, module) -> Artifact:
         threads = resolve_threads(self.options.threads)
         fn = JitFunction(module, opt_level=self.options.opt_level, threads=threads, isa=self.options.isa or "")
