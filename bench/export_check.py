@@ -36,6 +36,7 @@ by 0.147 (top-1 0.96); llama.cpp's per-32-block activation quantization is finer
 """
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -326,6 +327,8 @@ def main() -> None:
             mb = round(peer_files[f].stat().st_size / 1e6, 1)
             row(recipe="fp32", runtime=name, ppl=r[0], mb=mb, **compare(r[1], fp_logits))
     for spec in a.recipes.split(","):
+        module = lx = cm = None  # the previous recipe's IR, weights and build (a SmolLM2 GPTQ run peaks near 6 GB)
+        gc.collect()
         rec = with_group(spec)
         calibration = [(c,) for c in cal] if rec.calibration else None
         t = time.perf_counter()
