@@ -5,7 +5,7 @@ reference and against each other (bench/qc_graphs.py generates, bench/qc_graph_c
     python bench/graph_fuzz.py --seed S --case I      # one case in this process, its module and findings printed
     python bench/graph_fuzz.py --out DIR[,DIR2] --summarize  # the table of runs' DIR/results.jsonl (unfinished too)
 
-Cases run in W worker subprocesses (default 2); a signal or a case running past --case-timeout ends its
+Cases run in W worker subprocesses (default 2); a signal or a case using --case-timeout seconds of CPU ends its
 worker: the case is reported (signal / hang) and the rest go on in a new one. Each case with a finding is
 written to --out (default /tmp/qcomp-graph-fuzz) as graph-S-I.mlir (module, findings in comments, the rerun
 command), graph-S-I.inputs.npz and, for a dynamic case, graph-S-I.dynamic.mlir. Progress goes to stderr; the
@@ -66,11 +66,7 @@ def _stream(cases: list[int], args, results: list, done: list) -> None:
             try:
                 p.stdin.write(f"{cases[i]}\n")
                 p.stdin.flush()
-                line = lines.get(timeout=limit)
-                while line is not None and not line.startswith("{"):  # not a result: some library's output
-                    line = lines.get(timeout=limit)
-            except queue.Empty:
-                line = "hang"
+                line = _result(lines, limit, p.pid)
             except BrokenPipeError:  # the worker died
                 line = None
             limit = args.case_timeout
@@ -79,7 +75,7 @@ def _stream(cases: list[int], args, results: list, done: list) -> None:
                     p.kill()
                 p.wait()
                 kind = "hang" if line == "hang" else "signal"
-                what = f"no result after {limit:.0f} s" if kind == "hang" else f"worker exit code {p.returncode}"
+                what = f"no result after {limit:.0f} s of CPU" if kind == "hang" else f"worker exit code {p.returncode}"
                 _write_lost(args, cases[i], f"{kind}: {what}")
                 lost = {"case": cases[i], "graph": "", "findings": [f"{kind}: {what}"], "refusals": {}, "builds": 0}
                 results.append(lost)
@@ -95,6 +91,38 @@ def _stream(cases: list[int], args, results: list, done: list) -> None:
             done[0] += 1
         p.kill()
         p.wait()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` (Linux /proc; 0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def _result(lines: queue.Queue, limit: float, pid: int) -> str | None:
+    """The worker's next result line; None when it died; "hang" when it spent `limit` seconds of CPU on the case,
+    or made no CPU progress for min(limit, 120) s (blocked), or took 20 x limit wall seconds. On a loaded machine
+    a slow case is not a hang: its wall time can be 20x its CPU time."""
+    start = last = _cpu_seconds(pid)
+    waited = stalled = 0.0
+    step = min(limit, 15.0)
+    while True:
+        try:
+            line = lines.get(timeout=step)
+        except queue.Empty:
+            waited += step
+            now = _cpu_seconds(pid)
+            stalled = stalled + step if now - last < 0.01 else 0.0
+            last = now
+            if now - start >= limit or stalled >= min(limit, 120.0) or waited >= 20 * limit:
+                return "hang"
+            continue
+        if line is None or line.startswith("{"):  # else not a result: some library's output
+            return line
 
 
 def _write_lost(args, case: int, finding: str) -> None:
@@ -125,10 +153,8 @@ def table(results: list[dict], seconds: float, args) -> None:
     builds = sum(r["builds"] for r in results)
     refused = Counter(t.split()[0] for r in results for t in r["refusals"])
     kinds = Counter(f.split(":", 1)[0] for r in results for f in r["findings"])
-    print(
-        f"graph fuzzer: {len(results)} cases, seed {args.seed}, {args.workers} workers, {seconds:.0f} s "
-        f"({os.cpu_count()} cores)"
-    )
+    took = f", {args.workers} workers, {seconds:.0f} s ({os.cpu_count()} cores)" if seconds == seconds else ""
+    print(f"graph fuzzer: {len(results)} cases, seed {args.seed}{took}")
     sys.path.insert(0, str(HERE))
     from qc_graph_check import NPU_PRESETS, TARGETS
 
