@@ -382,7 +382,9 @@ class JitFunction:
     """@main of a linalg-on-tensors module, JIT-compiled; call with numpy inputs, get numpy outputs.
 
     Calls are thread-safe (each builds its own argument array; the code keeps no state between calls).
-    Inputs that embeddings index with are checked against the vocabulary (`input_checks`)."""
+    Inputs that embeddings index with are checked against the vocabulary (`input_checks`). `finite_only`: the
+    model quantizes with static scales, so bound calls (and the AOT library) refuse NaN/inf float inputs;
+    `CompiledModel.__call__` checks its calls before this one runs (a raw call computes NaN's code 0)."""
 
     def __init__(
         self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1, isa: str = ""
