@@ -122,6 +122,15 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "w8a8-split-smooth",
+            1,
+            "qc-split-outliers{threshold=3,ratio=4},qc-smooth{alpha=0.5},"
+            "qc-quantize{wbits=8,abits=8,granularity=per_token},canonicalize",
+            "input channels > 3 and > 4x the median in float (0.4% of MiniLM's), SmoothQuant (alpha 0.5) on the "
+            "rest, w8a8 with dynamic per-token activations (MiniLM: the FFN down-projections' GELU outliers)",
+            calibration="minmax",
+        ),
+        Recipe(
             "w4a16-awq",
             1,
             "qc-awq{wbits=4,group=128},qc-quantize{wbits=4,abits=16,group=128},canonicalize",
