@@ -91,3 +91,68 @@ def test_every_recipe_builds_dynamic_and_is_as_close_to_pytorch_as_a_static_buil
         want = model(ids).numpy()
     err = lambda got: float(np.abs(got - want).max() / np.abs(want).max())  # noqa: E731
     assert err(cm(ids).numpy()) <= 1.25 * err(static(ids).numpy()) + 1e-6  # 1.25: a rounding flip or two
+
+
+@pytest.mark.slow
+def test_minilm_w8a8_smooth_one_dynamic_build_bound():
+    """all-MiniLM-L6-v2, w8a8-smooth (SmoothQuant 0.5, per-token int8), one build for batch <= 8 and length <= 512:
+    sentence-embedding cosine >= 0.9965 at the worst shapes of bench/minilm_dynamic.py (min 0.99686 over batch
+    1..8 x length 8..512 there; w8a8 0.99407). The issue's 0.999 needs the FFN down-projections' GELU outliers out
+    of int8 (emulated: qc-split-outliers{threshold=3,ratio=4} + smoothing 0.99928), which dynamic builds lack."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+    from minilm_dynamic import embedding, rows
+    from qcomp.evaluate import default_text
+    from qcomp.models import minilm
+
+    model, tok = minilm()
+    words = default_text().split()
+    calib = [
+        (e["input_ids"], e["attention_mask"]) for e in (rows(tok, words, 1, 128, 23300 + i * 173) for i in range(12))
+    ]
+    dims = {0: Dim("batch", min=1, max=8), 1: Dim("seq", min=2, max=512)}
+    ex = rows(tok, words, 2, 16, 0)
+    cm = qcomp.compile(
+        model,
+        (ex["input_ids"], ex["attention_mask"]),
+        recipe="w8a8-smooth",
+        calibration=calib,
+        dynamic_shapes={"input_ids": dims, "attention_mask": dims},
+    )
+    for b, n in ((8, 8), (8, 128), (2, 8), (1, 512)):
+        enc = rows(tok, words, b, n, 1000 * b + 10 * n)
+        with torch.no_grad():
+            want = model(enc["input_ids"], enc["attention_mask"])
+        got = cm(enc["input_ids"], enc["attention_mask"])
+        cos = (embedding(got, enc["attention_mask"]) * embedding(want, enc["attention_mask"])).sum(-1)
+        assert float(cos.min()) >= 0.9965, (b, n, float(cos.min()))
+
+
+@pytest.mark.slow
+def test_minilm_w8a8_split_smooth_reaches_0999_static():
+    """w8a8-split-smooth (MiniLM's 0.4% outlier input channels in float, SmoothQuant 0.5, per-token int8) at the
+    shape where w8a8-smooth is worst among short inputs (batch 8 x 8 tokens): min sentence cosine >= 0.999
+    (measured 0.99936; w8a8-smooth 0.99723). A static build: qc-split-outliers builds invalid IR on a dynamic
+    batch/sequence (its channel slices are static), so one dynamic build cannot take this recipe yet."""
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bench"))
+    from minilm_dynamic import embedding, rows
+    from qcomp.evaluate import default_text
+    from qcomp.models import minilm
+
+    model, tok = minilm()
+    words = default_text().split()
+    calib = [
+        (e["input_ids"], e["attention_mask"]) for e in (rows(tok, words, 1, 128, 23300 + i * 173) for i in range(12))
+    ]
+    enc = rows(tok, words, 8, 8, 8080)
+    cm = qcomp.compile(model, (enc["input_ids"], enc["attention_mask"]), recipe="w8a8-split-smooth", calibration=calib)
+    with torch.no_grad():
+        want = model(enc["input_ids"], enc["attention_mask"])
+    got = cm(enc["input_ids"], enc["attention_mask"])
+    cos = (embedding(got, enc["attention_mask"]) * embedding(want, enc["attention_mask"])).sum(-1)
+    assert float(cos.min()) >= 0.999
