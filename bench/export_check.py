@@ -33,6 +33,13 @@ w8a8: qcomp 26.675, llama.cpp 25.518, ONNX Runtime QDQ 27.033 (acc0) / 26.494 (d
 three differ by ~0.13-0.16 of max|logit| because per-token int8 activations on SmolLM2 (massive outliers) are
 ill-conditioned: moving every activation by one f32 ulp before quantizing moves qcomp's own reference logits
 by 0.147 (top-1 0.96); llama.cpp's per-32-block activation quantization is finer, hence its lower perplexity.
+
+GPTQ at g32 against llama.cpp's own quantizer (same windows, `--head q8_0 --qcomp-eval reference --threads 1`,
+load 13-20; docs/export.md has the tables): plain SmolLM2, `w4a16-gptq:g32` -> Q4_0: qcomp 29.500, llama.cpp on
+the GGUF 29.457, llama.cpp's own Q4_0 30.952 (0.952x); ONNX Runtime MatMulNBits 29.500. Rotated SmolLM2
+(`--rotate 0`), `w4a16-gptq-asym:g32` -> Q4_1: qcomp 28.112, llama.cpp 28.293, llama.cpp's own Q4_1 40.229
+(embedding Q4_1) / 39.968 (`--own-embedding q8_0`): 0.708x. The plain model's own Q4_1 (25.384) recovers the
+grid SmolLM2 was shipped on. Tiny LLaMA (`--tiny`): llama.cpp runs Q4_1 within 1e-2 of qcomp's logits.
 """
 
 import argparse
@@ -221,16 +228,18 @@ def rotated(model, seed: int):
 QUANTIZE_SNIPPET = """
 import ctypes, sys
 import llama_cpp
-src, dst, ftype = sys.argv[1], sys.argv[2], sys.argv[3]
+src, dst, ftype, embd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 p = llama_cpp.llama_model_quantize_default_params()
 p.ftype = getattr(llama_cpp, "LLAMA_FTYPE_MOSTLY_" + ftype.upper())
+if embd != "default":
+    p.token_embedding_type = getattr(llama_cpp, "GGML_TYPE_" + embd.upper())
 sys.exit(llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p)))
 """
 
 
-def own_quants(model, tok, out: Path, kinds: list[str]) -> dict[str, Path]:
+def own_quants(model, tok, out: Path, kinds: list[str], embedding: str = "default") -> dict[str, Path]:
     """An F32 GGUF of `model`'s parameters (qcomp's GGUF writer, q/k rows permuted as llama.cpp wants) and llama.cpp's
-    own quantizations of that file (llama_model_quantize)."""
+    own quantizations of that file (llama_model_quantize; `embedding`: its token embedding type, e.g. q8_0)."""
     from qcomp.export_gguf import write_gguf
     from qcomp.export_llama import HF_NAMES, LlamaExport, llama_hparams
 
@@ -245,7 +254,7 @@ def own_quants(model, tok, out: Path, kinds: list[str]) -> dict[str, Path]:
     for k in kinds:
         if k != "f32" and LLAMACPP_PY.exists():
             files[k] = out / f"model-own-{k}.gguf"
-            cmd = [str(LLAMACPP_PY), "-c", QUANTIZE_SNIPPET, str(files["f32"]), str(files[k]), k]
+            cmd = [str(LLAMACPP_PY), "-c", QUANTIZE_SNIPPET, str(files["f32"]), str(files[k]), k, embedding]
             subprocess.run(cmd, check=True, capture_output=True)
     return files
 
@@ -274,6 +283,12 @@ def main() -> None:
     )
     p.add_argument("--head", default="recipe", choices=["recipe", "q8_0"], help="as `qcomp export --head`")
     p.add_argument("--embedding", default="f32", choices=["f32", "q8_0"], help="as `qcomp export --embedding`")
+    p.add_argument(
+        "--own-embedding",
+        default="default",
+        help="--rotate: the token embedding type of llama.cpp's own quants (default: its mix, Q4_x for an untied "
+        "embedding; q8_0 matches the tied plain model)",
+    )
     p.add_argument("--rotate", type=int, default=None, metavar="SEED", help="SmolLM2 rotated off its Q4_1 grid")
     p.add_argument("--tiny", action="store_true", help="a random 2-layer LLaMA (every K a multiple of 32), random ids")
     p.add_argument("--json", action="store_true")
@@ -320,13 +335,13 @@ def main() -> None:
     peers = tuple(pf for pf in peers if pf[1] in a.peers.split(","))
     peer_files = {f: PEER_GGUF / f"smollm2-135m-{f}.gguf" for _, f in peers}
     if a.rotate is not None and not a.no_peers:
-        peer_files = own_quants(model, tok, out, [f for _, f in peers if f != "f32"])
+        peer_files = own_quants(model, tok, out, [f for _, f in peers if f != "f32"], a.own_embedding)
     for name, f in ((f"llama.cpp {n}", f) for n, f in peers):
         r = None if a.no_peers else llamacpp(peer_files[f], wins, a.threads)
         if r is not None:
             mb = round(peer_files[f].stat().st_size / 1e6, 1)
             row(recipe="fp32", runtime=name, ppl=r[0], mb=mb, **compare(r[1], fp_logits))
-    for spec in a.recipes.split(","):
+    for spec in filter(None, a.recipes.split(",")):
         module = lx = cm = None  # the previous recipe's IR, weights and build (a SmolLM2 GPTQ run peaks near 6 GB)
         gc.collect()
         rec = with_group(spec)
