@@ -38,13 +38,22 @@ FP32 = "fp32"
 
 
 def _slice(x: ir.Value, start: int, size: int) -> ir.Value:
+    """x[..., start:start + size]; leading dims of run-time size are read with tensor.dim."""
     t = ir.RankedTensorType(x.type)
     shape = list(t.shape)
+    dynamic = ir.ShapedType.get_dynamic_size()
     offsets = [0] * len(shape)
     offsets[-1] = start
     sizes = [*shape[:-1], size]
+    dims = [_dim(x, i) for i, d in enumerate(shape[:-1]) if d == dynamic]
     result = ir.RankedTensorType.get(sizes, t.element_type)
-    return tensor.extract_slice(result, x, [], [], [], offsets, sizes, [1] * len(shape))
+    return tensor.extract_slice(result, x, [], dims, [], offsets, sizes, [1] * len(shape))
+
+
+def _dim(x: ir.Value, i: int) -> ir.Value:
+    index = ir.IndexType.get()
+    c = ir.Operation.create("arith.constant", results=[index], attributes={"value": ir.IntegerAttr.get(index, i)})
+    return ir.Operation.create("tensor.dim", results=[index], operands=[x, c.result]).result
 
 
 @dataclass(frozen=True)
