@@ -34,7 +34,7 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(args.threads)
 
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
     from qcomp.evaluate import evaluate
     from qcomp.models import REAL
 

@@ -56,8 +56,8 @@ def _qc_module(cm):
 
 def _breakdown(module, target) -> list[tuple[str, float]]:
     """Estimated seconds per op kind, and of the copies of constants (a module bufferized copy-before-write)."""
+    from qcomp.dialects.irutil import main_func
     from qcomp.targets.cpu import cost_model as cmod
-    from qcomp.targets.cpu.jit import main_func
 
     model = cmod.load(target)
     main = main_func(module)

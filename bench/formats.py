@@ -56,7 +56,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
 
     import qcomp.api as api
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
     from qcomp.evaluate import evaluate
     from qcomp.models import REAL
     from qcomp.recipes import Recipe

@@ -135,7 +135,7 @@ def fuzz_file_loaders(n: int, seed: int) -> dict[str, tuple[int, list[str]]]:
     import json
 
     from qcomp.calibrate import METHODS, CalibrationTable, OpStats
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
     from qcomp.recipes import load_recipe
 
     ops = (OpStats("0:qc.linear:4x3", "loc(unknown)", np.ones(3, np.float32), dict.fromkeys(METHODS, 1.0)),)
@@ -174,7 +174,7 @@ def fuzz_weights(n: int, seed: int) -> tuple[int, list[str]]:
 
     import qcomp
     import torch
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
     from qcomp.targets.cpu import aot
 
     torch.manual_seed(0)

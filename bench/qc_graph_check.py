@@ -65,7 +65,7 @@ def build(text: str, name: str, options: dict):
 
 def _attempt(fn, what: str, findings: list[str], refusals: dict[str, str]):
     """fn() or None; a one-line QcompError is a refusal, anything else a finding."""
-    from qcomp.errors import QcompError
+    from qcomp.dialects.errors import QcompError
 
     try:
         return fn()

@@ -45,13 +45,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qcomp import sequential
-from qcomp.clip_methods import BINS, KL_LEVELS, kl_clip, mse_clip, percentile_clip, quant_mse  # noqa: F401
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import BINS, KL_LEVELS, kl_clip, mse_clip, percentile_clip, quant_mse  # noqa: F401
+from qcomp.dialects.quant_math import METHODS as METHODS  # moved to the floor (issue 18)
+from qcomp.dialects.quant_math import Observer as Observer
+from qcomp.dialects.quant_math import clip_of as clip_of
 
 FORMAT = "qcomp-calibration-table"
 VERSION = 1
-METHODS = ("minmax", "percentile", "mse", "kl")
 QUANTIZABLE = ("qc.linear", "qc.conv2d")
 SAMPLE_ROWS = 512
 ACT_SCALE = "qc.act_scale"
@@ -59,80 +61,6 @@ GAINS = {"mse": "qc.output_gain", "kl": "qc.output_gain_kl"}  # read by qc-assig
 
 
 # ----------------------------------------------------------------------------- streaming statistics
-class Observer:
-    """Streams one activation tensor's per-channel absmax and |x| histogram (see module docstring)."""
-
-    def __init__(self, channel_axis: int, rows_per_update: int = 0):
-        self.channel_axis = channel_axis
-        self.rows_per_update = rows_per_update
-        self.absmax: np.ndarray | None = None
-        self.sum_abs: np.ndarray | None = None
-        self.count = 0
-        self.rows: list[np.ndarray] = []
-        self.hist = np.zeros(BINS, np.int64)
-        self.range = 0.0  # the histogram covers [0, range]
-
-    @property
-    def mean_abs(self) -> np.ndarray | None:
-        return None if self.sum_abs is None else (self.sum_abs / max(self.count, 1)).astype(np.float32)
-
-    @property
-    def sample(self) -> np.ndarray | None:
-        return np.concatenate(self.rows) if self.rows else None
-
-    def update(self, x: np.ndarray) -> None:
-        x = np.asarray(x, np.float32)
-        a = np.abs(x)
-        if not np.all(np.isfinite(a)):
-            raise QcompError("calibration: an activation contains inf or NaN")
-        ax = self.channel_axis % a.ndim
-        red = tuple(i for i in range(a.ndim) if i != ax)
-        ch = a.max(axis=red) if a.size else np.zeros(a.shape[ax], np.float32)
-        self.absmax = ch if self.absmax is None else np.maximum(self.absmax, ch)
-        total = a.sum(axis=red, dtype=np.float64)
-        self.sum_abs = total if self.sum_abs is None else self.sum_abs + total
-        self.count += a.size // max(a.shape[ax], 1)
-        if self.rows_per_update and a.size:
-            flat = np.moveaxis(x, ax, -1).reshape(-1, a.shape[ax])
-            pick = np.unique(np.linspace(0, len(flat) - 1, min(self.rows_per_update, len(flat))).astype(np.int64))
-            self.rows.append(flat[pick].copy())
-        m = float(ch.max()) if ch.size else 0.0
-        if m > self.range:
-            self._grow(m)
-        if self.range == 0.0:
-            self.hist[0] += a.size
-            return
-        idx = np.minimum((a.ravel() * np.float32(BINS / self.range)).astype(np.int64), BINS - 1)
-        self.hist += np.bincount(idx, minlength=BINS)
-
-    def _grow(self, m: float) -> None:
-        if self.range == 0.0:
-            zeros = self.hist[0]
-            self.range, self.hist[:] = m, 0
-            self.hist[0] = zeros
-            return
-        f = 2 ** math.ceil(math.log2(m / self.range))
-        if f >= BINS:
-            total, self.hist[:] = self.hist.sum(), 0
-            self.hist[0] = total
-        else:
-            merged = self.hist.reshape(BINS // f, f).sum(axis=1)
-            self.hist[:] = 0
-            self.hist[: BINS // f] = merged
-        self.range *= f
-
-    def clips(self, percentile: float) -> dict[str, float]:
-        amax = float(self.absmax.max()) if self.absmax is not None and self.absmax.size else 0.0
-        if amax == 0.0 or self.hist.sum() == 0:
-            return dict.fromkeys(METHODS, amax)
-        return {
-            "minmax": amax,
-            "percentile": percentile_clip(self.hist, self.range, amax, percentile),
-            "mse": mse_clip(self.hist, self.range, amax),
-            "kl": kl_clip(self.hist, self.range, amax),
-        }
-
-
 # ----------------------------------------------------------------------------- fingerprint
 def fingerprint(layers: list[tuple[str, np.ndarray | tuple]]) -> str:
     """Hash of the quantizable layers in walk order: op name, weight shape and (when constant) weight bytes."""
@@ -148,8 +76,8 @@ def fingerprint(layers: list[tuple[str, np.ndarray | tuple]]) -> str:
 
 
 def _module_layers(module) -> list:
-    from qcomp.irutil import ops_named
-    from qcomp.weights import constant_array
+    from qcomp.dialects.irutil import ops_named
+    from qcomp.dialects.weights import constant_array
 
     ops = ops_named(module, *QUANTIZABLE)
     layers = []
@@ -419,20 +347,6 @@ def with_output_gains(table: CalibrationTable, model, samples: list[tuple], laye
     ops = tuple(replace(o, output_gain=g) for o, g in zip(table.ops, gains, strict=True))
     info = {"reference": reference, "seconds": round(seconds, 3), "samples": len(samples)}
     return replace(table, ops=ops, sensitivity=info)
-
-
-def clip_of(absmax: np.ndarray, sample: np.ndarray | None, method: str, percentile: float) -> float:
-    """The per-tensor clip of an activation known by its exact per-channel absmax and a row sample (what the
-    outlier passes keep up to date): minmax is exact; the other methods use the sample's histogram."""
-    amax = float(np.max(absmax)) if absmax.size else 0.0
-    if method == "minmax" or sample is None or amax == 0.0:
-        return amax
-    obs = Observer(-1)
-    obs.update(sample)
-    if amax > obs.range:
-        obs._grow(amax)
-    obs.absmax = np.asarray(absmax, np.float32)
-    return obs.clips(percentile)[method]
 
 
 def attach(module, table: CalibrationTable, bits: int = 8) -> None:

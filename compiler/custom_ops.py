@@ -6,9 +6,9 @@ qc ops between `torch_c` casts (as qc-from-torch does for aten ops) and then run
 """
 
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import find_ops
-from qcomp.irutil import i64_attr as _i64
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import find_ops
+from qcomp.dialects.irutil import i64_attr as _i64
 
 KV_ATTENTION = "torch.qcomp.kv_attention"
 

@@ -28,7 +28,7 @@ import json
 import os
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.export_llama import LlamaExport, QWeight
 from qcomp.export_model import ExportResult
 

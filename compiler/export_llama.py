@@ -25,9 +25,9 @@ import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
-from qcomp.weights import constant_array
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array
 
 LINEARS = ("qc.linear", "qc.qlinear", "qc.wlinear", "qc.wlinear_asym")
 BLOCK = ("attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_up", "ffn_down")

@@ -18,7 +18,7 @@ import os
 from dataclasses import dataclass, field
 
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 FORMATS = ("gguf", "onnx")
 HEADS = ("recipe", "f32", "q8_0")
@@ -75,7 +75,7 @@ def quantized_module(
     with module.context:
         module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
         if keep_head:
-            from qcomp.irutil import ops_named
+            from qcomp.dialects.irutil import ops_named
 
             linears = ops_named(module, "qc.linear")
             if not linears:

@@ -12,9 +12,9 @@ import torch
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import PassFailure, ir, run_pipeline
 from qcomp.dialects.errors import QcompError, mlir_error_text
+from qcomp.dialects.shapes import SHAPES_ATTR, spec_of
 
 from .custom_ops import lower_custom_ops
-from .shapes import SHAPES_ATTR, spec_of
 
 # what torch-mlir's fx.export_and_import runs for OutputType.TORCH
 BACKEND_PIPELINE = (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .kv_keys import ALPHA as KV_ALPHA
 from .lm_step import KV_FORMATS, LMStep, cache_shapes, calibrate_keys, lm_config

@@ -24,8 +24,8 @@ logit soft-capping (Gemma-2), attention sinks, relative position biases.
 """
 
 import torch
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.reference import F16_MAX, KV_GROUP
-from qcomp.errors import QcompError
 
 from .kv_keys import KeyStats, KeyTransform
 

@@ -14,7 +14,7 @@ the method (minmax | percentile[:p] | mse | kl) is the one used when calibrating
 import os
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 @dataclass(frozen=True)

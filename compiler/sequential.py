@@ -27,7 +27,7 @@ import hashlib
 
 import numpy as np
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 class _Stop(Exception):

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 F32 = np.float32
 

@@ -28,9 +28,9 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects import reference as ref
-from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import fake_quant_grouped as fake_quant_grouped  # moved to the floor
 
 from . import act_stats
 from .channel_fold import (
@@ -48,24 +48,6 @@ from .smooth import error_rows
 
 MAX_GRID = 1000  # search points; AWQ uses 20, each point quantizes every weight of a group again
 CLIP_TOKENS = 256  # sample rows the clip search uses (AWQ's auto_clip uses 512 tokens over many more layers)
-
-
-def fake_quant_grouped(
-    w: np.ndarray, bits: int, group: int, clip: np.ndarray | None = None, sym: bool = True
-) -> np.ndarray:
-    """w quantized and dequantized as qc-quantize's weight-only path does (group 0: per output channel); sym=false:
-    with zero points, each group's range its (min, max) within ±clip (qc-quantize{sym=false})."""
-    group = group or w.shape[1]
-    if sym:
-        q, s = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
-        return ref.dequantize_weight(q, s, bits=bits, group=group, k=w.shape[1])
-    lo = hi = None
-    if clip is not None:
-        lo, hi = ra.group_min_max(w, group)
-        c = np.asarray(clip, np.float32).reshape(lo.shape)
-        lo, hi = np.maximum(lo, -c), np.minimum(hi, c)
-    q, s, z = ra.quantize_weight_grouped_asym(w, bits=bits, group=group, lo=lo, hi=hi)
-    return ra.dequantize_weight_asym(q, s, z, bits=bits, group=group, k=w.shape[1])
 
 
 def _sq(d: np.ndarray) -> float:

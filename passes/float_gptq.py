@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .gptq import _upper_inverse_cholesky
 
@@ -53,9 +53,9 @@ def gptq_float(
             col = w1[:, i]
             qj = (fmt.round_to(qf.elem, col * inv_cols[:, j]) * s_cols[:, j]).astype(F32)
             q[:, j] = qj
-            e = (col - qj) / u[j, j]
-            w1[:, i:] -= np.outer(e, u[j, j:i2])
-            err[:, i] = e
+            d = (col - qj) / u[j, j]
+            w1[:, i:] -= np.outer(d, u[j, j:i2])
+            err[:, i] = d
         w[:, i2:] -= err @ u[i1:i2, i2:]
     codes = fmt.encode(qf.elem, fmt.round_to(qf.elem, q * inv_cols))  # exact: q is on the grid
     wq = fmt.pack_nibbles(codes) if qf.bits == 4 else codes.view(np.int8)

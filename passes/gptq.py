@@ -44,8 +44,8 @@ import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
 
 from . import act_stats
 from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WEIGHT_RANGE, WGROUP, linear_weight, set_constant

@@ -46,10 +46,10 @@ import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import i64_attr as _i64
-from qcomp.irutil import ops_named
-from qcomp.weights import constant_array, make_constant
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import i64_attr as _i64
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array, make_constant
 
 from .act_stats import SCALE as ACT_SCALE
 from .channel_fold import ABITS, WBITS, WEIGHT_CLIP, WEIGHT_RANGE, WGROUP

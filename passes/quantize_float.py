@@ -32,10 +32,10 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import formats as fmt
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import i64_attr as _i64
-from qcomp.irutil import ops_named
-from qcomp.weights import constant_array, make_constant
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import i64_attr as _i64
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array, make_constant
 
 from . import act_stats
 from .act_stats import ABSMAX

@@ -17,7 +17,7 @@ the target has dynamic dimensions), so an out-of-range update lands on the edge 
 
 import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.irutil import find_ops
+from qcomp.dialects.irutil import find_ops
 
 # torch-mlir's gather bounds checks (TorchToLinalg DataMovement): the clamp below makes both redundant
 BOUNDS_ASSERTS = ("index must be smaller than dim size", "index must be larger or equal to 0")

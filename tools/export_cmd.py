@@ -7,7 +7,7 @@ windows of the vendored text after the example), `tiny-llama` (random weights, n
 
 import time
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 def add_parser(sub) -> None:
@@ -53,7 +53,7 @@ def _tokenizer(spec: str):
         return None
     import os
 
-    from qcomp.models import cache_dir
+    from qcomp.dialects.cache import cache_dir
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(os.path.join(cache_dir(), "smollm2-135m-fp32"))

@@ -10,8 +10,8 @@ codes with scales; "float": the float formats' ops) with a one-line reason; its 
 import struct
 
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
 
 FLOAT_FORMAT_OPS = ("qc.fp_wlinear", "qc.fp_fake_quant", "qc.fp_fake_quant_static")
 

@@ -37,7 +37,7 @@ import tempfile
 import zlib
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .aot_templates import HEADER_TEMPLATE, WRAPPER_TEMPLATE
 

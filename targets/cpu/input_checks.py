@@ -11,7 +11,7 @@ not inputs and are not checked here.
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 class InputError(QcompError, ValueError):

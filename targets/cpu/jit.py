@@ -10,10 +10,10 @@ import functools
 
 import numpy as np
 from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
-from qcomp.errors import QcompError
-from qcomp.irutil import first_op
-from qcomp.shapes import module_spec
-from qcomp.weights import constant_array
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import first_op
+from qcomp.dialects.shapes import module_spec
+from qcomp.dialects.weights import constant_array
 
 from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
 from .dynamic import results_as_destinations

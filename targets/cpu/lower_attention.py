@@ -22,10 +22,10 @@ contents are bit-identical to the reference.
 
 import math
 
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.reference import F16_MAX, KV_GROUP
-from qcomp.errors import QcompError
+from qcomp.targets.common import vector_math
 
-from . import vector_math
 from .isa import LANES
 from .linalg_text import Fn, T, f32
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.irutil import replace_with_call
+from qcomp.dialects.irutil import replace_with_call
 
 from .gemm_ops import PACK_I4, pack_array
 from .int4_panels import fits_int4
@@ -50,7 +50,7 @@ class PackWeightsPass:
     int4: bool = True
 
     def run(self, module: ir.Module) -> None:
-        from qcomp.weights import constant_array, make_constant
+        from qcomp.dialects.weights import constant_array, make_constant
 
         packing = {}
         for op in module.body.operations:

@@ -20,9 +20,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from qcomp.targets.common import vector_math
 from qcomp.targets.common.linalg_text import T, collapse, expand
 
-from . import vector_math
 from .isa import LANES
 
 if TYPE_CHECKING:  # the builder they write into, a layer above (its `generic` calls these)

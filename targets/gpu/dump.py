@@ -8,7 +8,7 @@ NVVM-dialect module, LLVM IR or PTX.
 import argparse
 import sys
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .emulate import emulation_text
 from .kernels import GemmSpec, Tiling, gpu_module

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .kernels import MMA_EMULATION, GemmSpec, Tiling, emulated_kernel
 

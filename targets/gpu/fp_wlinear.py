@@ -31,7 +31,7 @@ import struct
 from dataclasses import dataclass
 
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.common.float_formats import decode_lines, scale_decode_lines
 
 from .kernels import _Body

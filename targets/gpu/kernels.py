@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 MMA_M, MMA_N, MMA_K = 16, 8, 32
 WARP = 32

@@ -23,8 +23,8 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import formats as fmt
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import attr_value
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import attr_value
 from qcomp.targets.common.offload import offload
 
 from .fp_wlinear import FpWLinearSpec, decode_for
@@ -62,7 +62,14 @@ def fp_wlinear_spec(
     bits = qf.bits
     m, n, k = _rows(x_shape), int(w_shape[0]), int(x_shape[-1])
     return FpWLinearSpec(
-        m=m, n=n, k=k, bits=bits, group=group, elem=qf.elem, decode=decode_for(qf.elem, arch), scale=qf.scale,
+        m=m,
+        n=n,
+        k=k,
+        bits=bits,
+        group=group,
+        elem=qf.elem,
+        decode=decode_for(qf.elem, arch),
+        scale=qf.scale,
         tensor_scale=tensor_scale,
     )
 

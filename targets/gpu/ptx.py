@@ -26,7 +26,7 @@ import tempfile
 
 import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 TO_NVVM = (
     "gpu.module(convert-vector-to-scf{full-unroll=true},lower-affine,convert-scf-to-cf),"

@@ -23,9 +23,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
-from qcomp.targets.cpu import vector_math
-from qcomp.targets.cpu.linalg_text import f32
+from qcomp.dialects.errors import QcompError
+from qcomp.targets.common import vector_math
+from qcomp.targets.common.linalg_text import f32
 
 from .kernels import _Body
 from .simt import SimtKernel, end_for, for_range, shared_ty

@@ -13,7 +13,7 @@ import functools
 import threading
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 _LIBS = ("libcuda.so.1", "libcuda.so")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
 
@@ -185,6 +185,8 @@ class GpuTarget(Target):
                 "fused_activations": ("none", "relu"),
                 "host_ops": "everything else (CPU target)",
             },
+            # the GEMMs stay plain qc.qlinear for the offload; ops=all also runs norms, quantization and softmax
+            fused=frozenset({"dedupe", "roundtrip"} | ({"norm", "mask"} if self.options.ops == "gemm" else set())),
         )
 
     def cost(self, op, precision: str) -> Cost:
@@ -205,11 +207,10 @@ class GpuTarget(Target):
         latency = max(2 * rows * n * k / PEAK_INT8_OPS, moved / HBM_BYTES_S) + LAUNCH_S
         return Cost(weight_bytes=wbytes, latency_s=latency)
 
-    def pipeline(self) -> str:
+    def stages(self) -> list[tuple[str, str]]:
         offload = "qc-gpu-offload" if self.options.ops == "gemm" else f"qc-gpu-offload{{ops={self.options.ops}}}"
-        # the GEMMs stay qc.qlinear (gate=false) for the offload; ops=all also runs norms, quantization and softmax
-        fuse = "act=false,gate=false" + ("" if self.options.ops == "gemm" else ",norm=false,mask=false")
-        return f"qc-fuse{{{fuse}}},{offload},qc-lower-to-linalg,qc-outline-host-ops"
+        host = "qc-lower-to-linalg,qc-outline-host-ops"
+        return [("fuse", self.capabilities.fuse_step()), ("offload", offload), ("host", host)]
 
     def build(self, module) -> Artifact:
         ops = offloaded_ops(module)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .kernels import _Body
 from .simt import SimtKernel, end_for, for_range

@@ -17,7 +17,7 @@ The DRAM latency (100 cycles), clock (1 GHz) and vector lanes (one per array col
 import math
 from dataclasses import dataclass, fields
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 DATAFLOWS = ("os", "ws")
 PRESET_VALUE = "preset"  # default of every field that a preset fills in

@@ -27,7 +27,7 @@ compile time, with a QcompError naming the op.
 
 from dataclasses import dataclass
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .arch import Arch
 from .isa import Instr, make

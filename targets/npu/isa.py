@@ -23,7 +23,7 @@ Binary: little-endian `<BBH7I`: opcode, flags, reserved, then the seven operands
 import struct
 from dataclasses import dataclass, field
 
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 FORMAT = struct.Struct("<BBH7I")
 WIDTH = FORMAT.size  # 32 bytes per instruction

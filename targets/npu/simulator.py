@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 from .arch import Arch
 from .isa import Instr

@@ -16,8 +16,8 @@ from functools import lru_cache
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import Precision
-from qcomp.errors import QcompError
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, offloaded_ops
 

@@ -9,7 +9,7 @@ import pytest
 import qcomp
 import torch
 from qcomp import targets
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 from qcomp.targets.cim.arch import CimOptions
 from qcomp.targets.cim.mapping import input_planes, plan_layer, weight_levels

@@ -11,7 +11,7 @@ from conftest import cosine
 from qcomp.calibrate import calibrate
 from qcomp.dialects import formats as F
 from qcomp.dialects import reference_of
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 
 TAPS = ("qc.fp_wlinear", "qc.fp_fake_quant", "qc.fp_fake_quant_static")

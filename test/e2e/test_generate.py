@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_llama_lm
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import tiny_llama
 from qcomp.generate import compile_lm
 

@@ -10,7 +10,7 @@ import pytest
 import qcomp
 import torch
 import transformers as tf
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.lm_step import LMStep, cache_shapes
 
 WINDOW = 12  # Mistral's and Gemma-3's sliding window: shorter than SEQ and than the generated sequence

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import qcomp
 from qcomp import targets
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.evaluate import default_text, encoder_batches
 from qcomp.examples.models import BUILTIN
 from qcomp.models import minilm

@@ -5,7 +5,7 @@ import pytest
 import qcomp
 import torch
 from conftest import cosine, max_rel_err
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 class CumsumNet(torch.nn.Module):

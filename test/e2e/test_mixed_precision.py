@@ -5,7 +5,7 @@ import json
 
 import pytest
 import qcomp.calibrate
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.recipes import get_recipe, with_budget
 from qcomp.tools.qcomp_main import main
 from qcomp.tools.report import budget_table

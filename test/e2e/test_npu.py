@@ -11,7 +11,7 @@ import pytest
 import qcomp
 import torch
 from qcomp import targets
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.evaluate import default_text, encoder_batches
 from qcomp.examples.models import BUILTIN
 from qcomp.models import minilm

@@ -8,7 +8,7 @@ import qcomp
 from qcomp import targets
 from qcomp.dialects import reference
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 from qcomp.frontend import import_torch
 from qcomp.pipeline import Pipeline

@@ -7,7 +7,7 @@ import qcomp
 from qcomp import targets
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 from qcomp.passes.assign_precision import AssignPrecisionPass
 from qcomp.passes.context import PassContext

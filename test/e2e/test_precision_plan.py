@@ -10,7 +10,7 @@ import pytest
 import qcomp
 from qcomp.calibrate import calibrate
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.passes.assign_precision import parse_candidate
 from qcomp.recipes import Recipe
 

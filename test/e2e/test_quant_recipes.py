@@ -14,7 +14,7 @@ import torch
 from conftest import cosine
 from qcomp.calibrate import CalibrationTable, calibrate
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 
 MODELS = ["mlp", "cnn", "tiny-llama", "tiny-gpt2"]

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.sweep import read_results, run_sweep
 from qcomp.sweep_report import pareto
 from qcomp.sweep_spec import parse_spec

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import qcomp
 from qcomp import targets
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 from qcomp.pipeline import Pipeline
 

@@ -4,9 +4,8 @@ import numpy as np
 import torch
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
-from qcomp.irutil import ops_named
+from qcomp.dialects.irutil import main_func, ops_named
 from qcomp.targets.cpu.buffers import scans_to_linalg, sink_deallocs
-from qcomp.targets.cpu.jit import main_func
 
 MEMREF_MAIN = """
 func.func private @use(%a: memref<4xf32>)

@@ -18,7 +18,7 @@ from qcomp.calibrate import (
     percentile_clip,
     quant_mse,
 )
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 def _observe(*batches, axis=-1) -> Observer:

@@ -10,14 +10,13 @@ import torch
 from qcomp import targets
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir, run_pipeline
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import i64_attr, main_func
 from qcomp.examples.models import mlp
 from qcomp.frontend import import_torch
-from qcomp.irutil import i64_attr
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import get_recipe
 from qcomp.targets.cpu import cost_measure, cost_model
-from qcomp.targets.cpu.jit import main_func
 from qcomp.targets.cpu.kernels import rows_per_tile
 
 

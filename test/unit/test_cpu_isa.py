@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qcomp import targets
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.cpu.jit import jit_from_text
 from qcomp.targets.cpu.kernels import ISAS, host_isa
 from test_cpu_lowering import _qlinear_inputs, module_text

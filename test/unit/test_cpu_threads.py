@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from qcomp import targets
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.cpu.jit import jit_from_text
 from qcomp.targets.cpu.kernels import has_vnni
 from qcomp.targets.cpu.threads import openmp_library, resolve_threads

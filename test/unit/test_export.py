@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import LogitsOnly
 from qcomp.export_gguf import qk_rows, write_gguf
 from qcomp.export_llama import HF_NAMES, LlamaExport, QWeight, extract, refusals

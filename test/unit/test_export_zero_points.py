@@ -4,7 +4,7 @@ ONNX Runtime, one-line refusals for what neither file can hold."""
 import numpy as np
 import pytest
 from qcomp.dialects import reference_asym as ra
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.export_gguf import qk_rows, write_gguf
 from qcomp.export_llama import LlamaExport, QWeight
 from qcomp.export_model import quantized_module

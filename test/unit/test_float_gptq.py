@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import qcomp
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.examples.models import BUILTIN
 from qcomp.passes.float_gptq import gptq_float
 from qcomp.recipes import Recipe

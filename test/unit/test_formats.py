@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from qcomp.dialects import formats as F
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 ML = {
     "e4m3": ml_dtypes.float8_e4m3fn,

@@ -48,7 +48,7 @@ def test_qc_fuse_makes_the_forms_the_target_declares():
     assert "qc.silu" in _fused(targets.get("cpu", fuse=False))  # fuse=false: the CPU declares no form
 
 
-@pytest.mark.parametrize("name", ["cpu", "npu", "cim"])
+@pytest.mark.parametrize("name", ["cpu", "npu", "cim", "gpu"])
 def test_pipeline_is_the_named_stages_and_starts_with_the_declared_fuse_step(name):
     t = targets.get(name)
     stages = t.stages()

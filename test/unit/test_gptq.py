@@ -7,13 +7,13 @@ import torch
 from qcomp.dialects import new_context
 from qcomp.dialects import reference as ref
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
-from qcomp.irutil import ops_named
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array
 from qcomp.passes import act_stats
 from qcomp.passes.awq import fake_quant_grouped
 from qcomp.passes.gptq import GptqPass, gptq_quantize, hessian_of
 from qcomp.pipeline import Pipeline
-from qcomp.weights import constant_array
 
 N, K, ROWS = 32, 128, 512
 

@@ -10,10 +10,10 @@ from qcomp.dialects import new_context
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
 from qcomp.dialects._mlir import ir
-from qcomp.irutil import ops_named
+from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.weights import constant_array
 from qcomp.passes.gptq import gptq_quantize, hessian_of
 from qcomp.pipeline import Pipeline
-from qcomp.weights import constant_array
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_gptq import K, _layer, _module

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from qcomp.calibrate import calibrate
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.passes.gptq import dequantized, gptq_quantize
 from qcomp.sequential import blocks_of, sequential_hessians, weight_key
 

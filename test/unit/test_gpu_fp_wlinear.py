@@ -6,7 +6,7 @@ integer ops, and bad specs are one-line errors."""
 import numpy as np
 import pytest
 from qcomp.dialects import formats as fmt
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.gpu.emulate import EmulatedKernels
 from qcomp.targets.gpu.fp_wlinear import FpWLinearSpec, decode_for
 from qcomp.targets.gpu.kernels import Tiling, gpu_module

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from qcomp import targets
 from qcomp.dialects import reference
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.gpu.emulate import EmulatedKernels
 from qcomp.targets.gpu.kernels import GemmSpec, Tiling, gpu_module
 from qcomp.targets.gpu.ptx import compile_ptx, find_ptxas, ptxas

@@ -5,7 +5,7 @@ scale equal the reference exactly, float ops are within stated bounds, and ptxas
 import numpy as np
 import pytest
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.gpu.emulate import EmulatedKernels
 from qcomp.targets.gpu.kernels import Tiling, gpu_module
 from qcomp.targets.gpu.ptx import compile_ptx, find_ptxas, ptxas

@@ -5,7 +5,7 @@ is accepted by ptxas for sm_90, and bad specs are one-line errors."""
 import numpy as np
 import pytest
 from qcomp.dialects import reference as ref
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.gpu.emulate import EmulatedKernels
 from qcomp.targets.gpu.kernels import Tiling, gpu_module
 from qcomp.targets.gpu.ptx import compile_ptx, define_libdevice, find_ptxas, ptxas

@@ -48,12 +48,6 @@ KNOWN_CYCLES: list[set[str]] = [
         "qcomp.tools.qcomp_main",
         "qcomp.tools.sweep_cmd",
     },
-    {  # vector_math imports f32 from cpu/linalg_text, not from targets/common/linalg_text
-        "qcomp.targets.cpu.linalg_text",
-        "qcomp.targets.cpu.row_fusion",
-        "qcomp.targets.cpu.vector_map",
-        "qcomp.targets.cpu.vector_math",
-    },
     {
         "qcomp.dialects.reference",
         "qcomp.dialects.reference_asym",
@@ -61,10 +55,7 @@ KNOWN_CYCLES: list[set[str]] = [
 ]
 # Imports against the layer rule at the time this test was written (issue 18): "importer -> imported".
 KNOWN_VIOLATIONS: set[str] = {
-    "qcomp.targets.cpu.jit -> qcomp.shapes",  # upward
     "qcomp.targets.gpu.emulate -> qcomp.targets.cpu.jit",  # a target imports another target
-    "qcomp.targets.gpu.rowops -> qcomp.targets.cpu.linalg_text",  # a target imports another target
-    "qcomp.targets.gpu.rowops -> qcomp.targets.cpu.vector_math",  # a target imports another target
 }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from qcomp import targets
 from qcomp.dialects import reference
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.npu import isa
 from qcomp.targets.npu.arch import NpuOptions
 from qcomp.targets.npu.codegen import Gemm, Layout, generate, plan

@@ -4,7 +4,7 @@ IR printing after each step and per-step timings."""
 import pytest
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.passes.quantize import QuantizePass
 from qcomp.pipeline import Pipeline, run_pipeline, split_top_level
 

@@ -2,8 +2,8 @@
 nvfp4-w4a16), used by the targets' cost models and offload passes."""
 
 import pytest
+from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import FP32, Precision
-from qcomp.errors import QcompError
 
 
 @pytest.mark.parametrize(

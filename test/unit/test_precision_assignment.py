@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from qcomp.calibrate import CalibrationTable, calibrate
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.passes.assign_precision import Candidate, local_error, parse_candidate
 from qcomp.passes.awq import fake_quant_grouped
 from qcomp.passes.knapsack import solve

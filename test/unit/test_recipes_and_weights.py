@@ -5,10 +5,10 @@ import pytest
 import qcomp
 from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
+from qcomp.dialects.weights import constant_array, make_constant, tensor_type
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import BUILTIN, Recipe, get_recipe, load_recipe
-from qcomp.weights import constant_array, make_constant, tensor_type
 
 
 # ----------------------------------------------------------------------------- recipes

@@ -9,7 +9,7 @@ import qcomp
 from qcomp import targets
 from qcomp.dialects import new_context, op_classes
 from qcomp.dialects._mlir import ir
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.pipeline import all_passes
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

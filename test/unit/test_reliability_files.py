@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.targets.cpu import aot
 
 CC = shutil.which("cc") or shutil.which("gcc")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 needs_cc = pytest.mark.skipif(shutil.which("gcc") is None and shutil.which("cc") is None, reason="no C compiler")
 X = torch.linspace(-2, 2, 3 * 16).reshape(3, 16)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 LIT = Path(__file__).resolve().parents[1] / "lit"
 SEED = 20261207

@@ -5,7 +5,7 @@ import time
 
 import pytest
 from qcomp import targets
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import load_recipe
 

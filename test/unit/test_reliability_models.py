@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 HERE = __file__
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import qcomp
 import torch
-from qcomp.errors import QcompError
+from qcomp.dialects.errors import QcompError
 
 
 class EmbedMlp(torch.nn.Module):
