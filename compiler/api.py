@@ -234,9 +234,9 @@ def refuse_non_finite(arrays) -> None:
 
 
 def _avg_wbits(module: ir.Module) -> float | None:
-    """Stored bits per weight over the quantized linear layers, f32 scales included (qc.wlinear, qc.fp_wlinear:
-    one per group; qc.qlinear: one per output channel; qc.wlinear_asym: an i8 zero point per group too) — the
-    count qc-assign-precision budgets."""
+    """Stored bits per weight over the quantized linear layers, scales included (qc.wlinear, qc.fp_wlinear:
+    an f32 per group, or a 1-byte e8m0/e4m3 code per block plus NVFP4's f32 tensor scale; qc.qlinear: an f32 per
+    output channel; qc.wlinear_asym: an i8 zero point per group too) — the count qc-assign-precision budgets."""
     from qcomp.dialects import formats
     from qcomp.dialects.irutil import ops_named
     from qcomp.passes.assign_precision import Candidate
@@ -249,9 +249,14 @@ def _avg_wbits(module: ir.Module) -> float | None:
             b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
             if op.name == "qc.wlinear_asym":
                 extra = 8 * math.ceil(k / g) / k  # an i8 zero point per group
-        elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp8/fp6 one per byte; f32 scales
+        elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp8/fp6 one per byte
             b = 4 if formats.parse(ir.StringAttr(op.attributes["format"]).value).bits == 4 else 8
             g = ir.IntegerAttr(op.attributes["group"]).value
+            scale_type = ir.RankedTensorType(op.operands[2].type).element_type
+            if isinstance(scale_type, ir.IntegerType):  # 1-byte scale codes (e8m0, e4m3) instead of f32 scales
+                extra = -24 * math.ceil(k / g) / k
+                if "tensor_scale" in op.attributes:  # NVFP4's one f32 tensor scale
+                    extra += 32 / (n * k)
         else:
             b, g = int(ir.StringAttr(op.attributes["qc.precision"]).value[1]), k
         bits += (Candidate(b, 16, g).bits_per_weight(k) + extra) * n * k  # the count qc-assign-precision uses
