@@ -30,6 +30,13 @@ def add_parser(sub) -> None:
     g.add_argument("--chunk", type=int, default=32, help="prompt tokens per prefill call")
     g.add_argument("--threads", type=int, default=None, help="CPU threads (default: the machine's cores)")
     g.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    g.add_argument(
+        "--calib",
+        type=int,
+        default=None,
+        help="calibration windows of 128 tokens of the vendored text, for calibrated recipes and the int8 cache's "
+        "key centring (default: 4 when the recipe needs calibration or with --kv int8; 0: none)",
+    )
 
 
 def _load(spec: str):
@@ -43,6 +50,30 @@ def _load(spec: str):
         result = BUILTIN[spec]()
         return result[0], None
     return _factory_result(spec, REAL, "(model, tokenizer)")
+
+
+def _calibration(args, tok, model):
+    """`args.calib` windows of 128 tokens (the vendored text through the tokenizer; random ids of the vocabulary
+    for a model without one), or None where nothing needs them."""
+    import torch
+    from qcomp.evaluate import default_text, token_windows
+    from qcomp.recipes import get_recipe
+
+    n = args.calib
+    if n is None:
+        needed = bool(get_recipe(args.recipe).calibration) or args.kv == "int8"
+        n = 4 if needed else 0
+    if n < 0:
+        raise QcompError(f"--calib must be >= 0, got {n}")
+    if n == 0:
+        return None
+    if tok is not None:
+        return token_windows(tok, default_text(), 0, 128, n)[1]
+    from qcomp.generate import causal_lm
+
+    vocab = int(causal_lm(model).config.vocab_size)
+    gen = torch.Generator().manual_seed(0)
+    return [torch.randint(0, vocab, (1, 128), generator=gen) for _ in range(n)]
 
 
 def _target(name: str, threads: int | None):
@@ -80,6 +111,7 @@ def cmd_generate(args) -> int:
         tok,
         target=_target(args.target, args.threads),
         recipe=args.recipe,
+        calibration=_calibration(args, tok, model),
         max_seq=max(args.max_seq, ids.shape[1] + args.max_new_tokens),
         kv=args.kv,
         chunk=args.chunk,
@@ -113,6 +145,7 @@ def cmd_generate(args) -> int:
         "recipe": args.recipe,
         "kv": args.kv,
         "kv_cache_bytes": lm.report["cache_bytes"],
+        "kv_keys": lm.report.get("kv_keys"),
         "compile_s": lm.report["compile_s"],
     }
     if args.json:

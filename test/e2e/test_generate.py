@@ -135,6 +135,25 @@ def test_cli_generate_json(tmp_path, capsys):
     assert np.isfinite(r["gen_tokens_per_s"])
 
 
+def test_cli_generate_int8_cache_calibrates_the_key_centring(capsys):
+    """`--kv int8` calibrates the keys' centring by default (random ids for a model without a tokenizer);
+    `--calib 0` caches them as computed."""
+    import json
+
+    from qcomp.tools.qcomp_main import main
+
+    argv = ["generate", "tiny-llama", "--prompt-ids", "5,6,7", "--max-new-tokens", "3", "--max-seq", "32"]
+    argv += ["--recipe", "fp32", "--kv", "int8", "--chunk", "1", "--json"]
+    assert main(argv) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["kv_keys"].startswith("centred")
+    assert len(r["token_ids"]) == 3
+    assert main([*argv, "--calib", "0"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["kv_keys"] == "as computed"
+    assert main([*argv, "--calib", "-1"]) == 1
+    assert "--calib must be >= 0" in capsys.readouterr().err
+
+
 def test_eval_takes_a_plain_transformers_causal_lm(tmp_path, model):
     """`qcomp eval file.py:factory` with a factory returning AutoModelForCausalLM-style output in bf16."""
     from qcomp.evaluate import is_encoder
