@@ -2,7 +2,9 @@
 # GPU check for a lent GPU machine (e.g. one H200), under 8 minutes including set-up:
 #   1. installs the project (make setup: .venv with the pinned packages, ptxas from nvidia-cuda-nvcc),
 #   2. assembles every kernel's PTX with ptxas for sm_90 (pytest test/unit/test_gpu_kernels.py),
-#   3. runs MiniLM and SmolLM2 W8A8 on the GPU through the CUDA driver, checks the outputs bit-identical
+#   3. runs the float-format kernels (fp8 by PTX cvt on sm_89+, NVFP4, MXFP4) and checks them bit-identical
+#      to the CPU build (bench/formats_gpu_check.py),
+#   4. runs MiniLM and SmolLM2 W8A8 on the GPU through the CUDA driver, checks the outputs bit-identical
 #      to the CPU build, and times them against PyTorch bf16 and torch._int_mm on the GPU (a table).
 # Without a GPU it prints what it would run and that no GPU was found, and exits 0.
 set -euo pipefail
@@ -12,6 +14,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 STEPS=(
   "make setup"
   ".venv/bin/python -m pytest -q -p no:logging test/unit/test_gpu_kernels.py"
+  ".venv/bin/python bench/formats_gpu_check.py --models mlp,tiny-llama --recipes fp8,nvfp4,mxfp4-w4a4"
   ".venv/bin/python bench/gpu_check.py --models minilm,smollm2 --seq 32 --reps 5"
 )
 
