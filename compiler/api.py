@@ -275,11 +275,17 @@ def gain_reference(rec: Recipe) -> str | None:
     return None
 
 
-def needs_hessian(rec: Recipe) -> bool:
-    """Whether the recipe runs qc-gptq, which reads each linear input's Hessian from calibration."""
+def needs_hessian(rec: Recipe):
+    """What calibration must record for the recipe's qc-gptq, which reads each linear input's Hessian: False
+    (no qc-gptq), True (Hessians of the float model), or the qc-gptq pass itself where it asks for
+    sequential Hessians (`calibrate(hessian=...)` quantizes earlier blocks with its options; hashable)."""
     from qcomp.passes.gptq import GptqPass
 
-    return any(isinstance(s, GptqPass) for s in (Pipeline.parse(rec.pipeline).steps if rec.pipeline else []))
+    steps = Pipeline.parse(rec.pipeline).steps if rec.pipeline else []
+    gptq = [s for s in steps if isinstance(s, GptqPass)]
+    if not gptq:
+        return False
+    return gptq[0] if gptq[0].sequential else True
 
 
 def precision_plan(module: ir.Module, ctable=None) -> dict:

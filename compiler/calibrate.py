@@ -34,6 +34,7 @@ measures each linear layer's output gains (`qcomp.sensitivity`), kept in the tab
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -275,8 +276,13 @@ def calibrate(
     sensitivity: a reference precision (e.g. 'w4a16g128') to also measure each linear layer's output gain
     on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
     qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
-    hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq)."""
+    hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq);
+    a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options."""
     import qcomp
+
+    if dataclasses.is_dataclass(hessian) and not isinstance(hessian, type):
+        gptq = {k: v for k, v in dataclasses.asdict(hessian).items() if k != "sequential"}
+        hessian = "sequential"
 
     if method not in METHODS:
         raise QcompError(f"calibration method must be one of {', '.join(METHODS)}, got {method!r}")

@@ -33,7 +33,9 @@ search=mse: each group's range is the MSE-optimal one of `reference_asym.mse_ran
 
 Options: wbits (2..8, default 4), group (>= 0, default 128), sym (default true), act_order (default false),
 block (>= 1, default 128), damp (> 0, default 0.01), static_groups (default false), search ("none" | "mse",
-default none).
+default none), sequential (default false: `qcomp.compile` calibrates each layer's Hessian on the float model;
+true: on a copy whose earlier blocks are already GPTQ-quantized with these options, `qcomp.sequential`; the
+pass reads whichever Hessians the calibration table holds).
 Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
 """
 
@@ -184,6 +186,7 @@ class GptqPass:
     damp: float = 0.01
     static_groups: bool = False
     search: str = "none"
+    sequential: bool = False
 
     def __post_init__(self):
         if not 2 <= self.wbits <= 8:

@@ -144,3 +144,30 @@ def test_true_sequential_stages_see_the_quantized_earlier_layers_of_their_block(
     plain = sequential_hessians(net, samples, OPTS)
     k = weight_key(net.layers[1].down.weight.detach().numpy())
     assert not np.allclose(plain[k], got[k], rtol=1e-3)
+
+
+def test_compile_with_qc_gptq_sequential_calibrates_sequential_hessians():
+    """A recipe's qc-gptq{sequential=true} makes qcomp.compile calibrate sequential Hessians with the pass's own
+    options: the build equals one compiled from calibrate(hessian="sequential", gptq=...) and differs from the
+    one-pass (float model) Hessians."""
+    import qcomp
+    from qcomp.api import needs_hessian
+    from qcomp.recipes import Recipe
+
+    net = Net().eval()
+    samples = [(torch.randn(1, 5, D),), (torch.randn(1, 5, D),)]
+    tail = "qc-quantize{wbits=3,abits=16,group=16,sym=false},canonicalize"
+
+    def recipe(seq: str) -> Recipe:
+        return Recipe(f"gptq-{seq}", 1, f"qc-gptq{{wbits=3,group=16,sym=false,{seq}}},{tail}", "", "minmax")
+
+    seq, flat = recipe("sequential=true"), recipe("sequential=false")
+    assert needs_hessian(flat) is True
+    assert needs_hessian(seq).sequential
+    x = torch.randn(2, 5, D)
+    got = qcomp.compile(net, (x,), recipe=seq, calibration=samples)(x)
+    table = calibrate(net, samples, hessian="sequential", gptq=OPTS)
+    want = qcomp.compile(net, (x,), recipe=seq, calibration=table)(x)
+    assert torch.equal(got, want)
+    one_pass = qcomp.compile(net, (x,), recipe=flat, calibration=samples)(x)
+    assert not torch.equal(got, one_pass)
