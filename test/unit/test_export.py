@@ -223,22 +223,28 @@ def test_onnx_weight_forms(bits, k, group):
     """QDQ (per channel, block-wise with a partial last block) and MatMulNBits hold qcomp's weight values."""
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper
-    from qcomp.export_onnx import _Graph, _nbits, _nbits_block, _qdq_weight
-
     rng = np.random.default_rng(0)
     q, s = ref.quantize_weight_grouped(rng.standard_normal((8, k)).astype(np.float32), bits=bits, group=group)
     w = QWeight(ref.unpack_int4(q, k) if bits <= 4 else q, s, bits, group)
     x = rng.standard_normal((3, k)).astype(np.float32)
     for form in ("qdq", "nbits")[: 1 + (bits <= 4)]:
-        g = _Graph()
-        y = g.op("MatMul", "x", _qdq_weight(g, w)) if form == "qdq" else _nbits(g, "x", w, _nbits_block(w))
-        g.nodes.append(helper.make_node("Identity", [y], ["y"]))
-        io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, d]) for n, d in (("x", k), ("y", 8))]
-        graph = helper.make_graph(g.nodes, "t", io[:1], io[1:], g.inits)
-        opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
-        so = ort.SessionOptions()
-        so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
-        sess = ort.InferenceSession(helper.make_model(graph, opset_imports=opsets).SerializeToString(), so)
         want = x @ w.dequantize().T
-        assert np.abs(sess.run(None, {"x": x})[0] - want).max() <= 1e-6 * np.abs(want).max(), form
+        assert np.abs(ort_weight_matmul(ort, w, x, form) - want).max() <= 1e-6 * np.abs(want).max(), form
+
+
+def ort_weight_matmul(ort, w, x: np.ndarray, form: str) -> np.ndarray:
+    """x @ wᵀ through ONNX Runtime, with the exported weight `w` as DequantizeLinear ("qdq") or MatMulNBits."""
+    from onnx import TensorProto, helper
+    from qcomp.export_onnx import _Graph, _nbits, _nbits_block, _qdq_weight
+
+    g = _Graph()
+    y = g.op("MatMul", "x", _qdq_weight(g, w)) if form == "qdq" else _nbits(g, "x", w, _nbits_block(w))
+    g.nodes.append(helper.make_node("Identity", [y], ["y"]))
+    (m, k), n = x.shape, w.dequantize().shape[0]
+    io = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [m, d]) for name, d in (("x", k), ("y", n))]
+    graph = helper.make_graph(g.nodes, "t", io[:1], io[1:], g.inits)
+    opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
+    sess = ort.InferenceSession(helper.make_model(graph, opset_imports=opsets).SerializeToString(), so)
+    return sess.run(None, {"x": x})[0]

@@ -142,23 +142,13 @@ def test_onnx_zero_points(bits, k, group):
     zero points compute x · qcomp's weightᵀ in ONNX Runtime (float products) within f32 summation error."""
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper
-    from qcomp.export_onnx import _Graph, _nbits, _nbits_block, _qdq_weight
+    from test_export import ort_weight_matmul
 
     w = _asym(bits, k, group, n=8)
     x = np.random.default_rng(2).standard_normal((3, k)).astype(np.float32)
     want = x @ w.dequantize().T
     for form in ("qdq", "nbits")[: 1 + (bits <= 4)]:
-        g = _Graph()
-        y = g.op("MatMul", "x", _qdq_weight(g, w)) if form == "qdq" else _nbits(g, "x", w, _nbits_block(w))
-        g.nodes.append(helper.make_node("Identity", [y], ["y"]))
-        io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, d]) for n, d in (("x", k), ("y", 8))]
-        graph = helper.make_graph(g.nodes, "t", io[:1], io[1:], g.inits)
-        opsets = [helper.make_opsetid("", 21), helper.make_opsetid("com.microsoft", 1)]
-        so = ort.SessionOptions()
-        so.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "0")
-        sess = ort.InferenceSession(helper.make_model(graph, opset_imports=opsets).SerializeToString(), so)
-        assert np.abs(sess.run(None, {"x": x})[0] - want).max() <= 1e-6 * np.abs(want).max(), form
+        assert np.abs(ort_weight_matmul(ort, w, x, form) - want).max() <= 1e-6 * np.abs(want).max(), form
 
 
 @pytest.mark.parametrize(("weights", "kind"), [("qdq", "QDQ uint4"), ("nbits", "MatMulNBits")])
