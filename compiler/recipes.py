@@ -12,9 +12,11 @@ the method (minmax | percentile[:p] | mse | kl) is the one used when calibrating
 """
 
 import os
+import re
 from dataclasses import dataclass
 
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import METHODS
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,6 @@ class Recipe:
 
 def calibration_method(spec: str, recipe: str = "recipe") -> tuple[str, float]:
     """'percentile:99.9' -> ('percentile', 99.9); 'kl' -> ('kl', 99.99)."""
-    from qcomp.calibrate import METHODS
-
     method, _, p = spec.partition(":")
     if method not in METHODS:
         raise QcompError(f"{recipe}: calibration method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -269,8 +269,6 @@ BUILTIN: dict[str, Recipe] = {
 
 def with_budget(recipe: Recipe, budget: float) -> Recipe:
     """`recipe` with the budget of its qc-assign-precision step replaced (`qcomp eval --budget`)."""
-    import re
-
     if "qc-assign-precision" not in recipe.pipeline:
         raise QcompError(f"recipe {recipe.name!r} has no qc-assign-precision step to take a budget (try 'mixed')")
     pipeline = re.sub(
@@ -293,7 +291,7 @@ MAX_RECIPE_BYTES = 1 << 20  # a recipe is a few lines; refuse anything larger be
 def _safe_loader():
     """PyYAML's SafeLoader without anchors and aliases: a recipe needs none, and aliases of aliases expand
     exponentially once the value is turned into text (a 600-byte "billion laughs" file is gigabytes)."""
-    import yaml
+    import yaml  # deferred: only YAML recipe files need PyYAML (`import qcomp` stays light)
 
     class RecipeLoader(yaml.SafeLoader):
         def compose_node(self, parent, index):
@@ -310,7 +308,7 @@ class _AliasError(Exception):
 
 
 def load_recipe(path: str) -> Recipe:
-    import yaml
+    import yaml  # deferred: only YAML recipe files need PyYAML
 
     try:
         with open(path, "rb") as f:  # bytes: PyYAML's reader reports non-UTF-8 text as a YAMLError
