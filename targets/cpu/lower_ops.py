@@ -117,6 +117,9 @@ def linear_loops(fn: Fn, x: tuple[str, T], w: tuple[str, T], b: tuple[str, T]) -
 
 
 def lower_matmul(fn: Fn, attrs: dict) -> list[str]:
+    """The f32 microkernel where it applies; else a plain contraction computing what the kernel does, one
+    `math.fma` per k in K order from 0.0, so that a build whose kernel does not apply (dynamic sizes, N not
+    a multiple of 16) gives the same bits as one whose does."""
     fast = gemm_ops.matmul(fn)
     if fast:
         return fast
@@ -129,7 +132,7 @@ def lower_matmul(fn: Fn, attrs: dict) -> list[str]:
             r + 1,
             [("%arg0", a, [*batch, m, k]), ("%arg1", b, [*batch, k, n])],
             (fn.fill(yt, "0.0"), yt, [*batch, m, n]),
-            ["%p = arith.mulf %a0, %a1 : f32", "%s = arith.addf %o, %p : f32"],
+            ["%s = math.fma %a0, %a1, %o : f32"],
             "%s",
             reduce_last=True,
         )

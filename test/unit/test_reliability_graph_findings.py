@@ -59,3 +59,52 @@ def test_cim_qlinear_with_float_activation_equals_cpu_bit_for_bit(act):
     cim = build(g.text(), "cim", {"ideal": True})(*g.feeds_list())[0]
     assert cpu.tobytes() == cim.tobytes()
     np.testing.assert_allclose(cpu, g.reference()[y], rtol=1e-5, atol=1e-6)
+
+
+def _fma_f32(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+    """fma in f32, exactly: a·b + c in rationals, rounded once to the nearest f32 (ties to even)."""
+    from fractions import Fraction
+
+    if a * b == 0:  # no rounding; keeps the IEEE sign rules of a zero sum
+        return F32(F32(a * b) + c)
+    exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+    f = F32(float(exact))
+    cands = [f, np.nextafter(f, F32(np.inf)), np.nextafter(f, F32(-np.inf))]
+    return min(cands, key=lambda v: (abs(Fraction(float(v)) - exact), int(v.view(np.uint32)) & 1))
+
+
+def _matmul_fma_k_order(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """acc = fma(a[m, k], b[k, n], acc) for k = 0 .. K-1 from 0.0: the f32 microkernel's arithmetic."""
+    out = np.zeros((a.shape[0], b.shape[1]), F32)
+    for m in range(a.shape[0]):
+        for n in range(b.shape[1]):
+            acc = F32(0.0)
+            for k in range(a.shape[1]):
+                acc = _fma_f32(a[m, k], b[k, n], acc)
+            out[m, n] = acc
+    return out
+
+
+@pytest.mark.parametrize("n", [32, 24])  # 32: the static build takes the f32 microkernel; 24: no kernel applies
+def test_dynamic_float_matmul_equals_static_bit_for_bit(n):
+    # finding: graph fuzzer seed 1 cases 822, 496. A qc.matmul with run-time rows took the plain contraction
+    # (arith.mulf + arith.addf, two roundings per k) while the static build's microkernel takes one vector.fma
+    # per k: the last bits differed. Both now compute fma in K order from 0.0, checked against that arithmetic
+    # done exactly in rationals.
+    rng = np.random.default_rng(822)
+    k = 17
+    a = (rng.standard_normal((5, k)) * 3).astype(F32)
+    b = rng.standard_normal((k, n)).astype(F32)
+    want = _matmul_fma_k_order(a, b)
+    assert not np.array_equal(want, (a.astype(np.float64) @ b.astype(np.float64)).astype(F32))  # order matters
+    from qc_graph_check import build
+
+    g = Graph(0, 0)
+    g.rows = (1, 8)
+    (y,) = g.add("matmul", [g.input(a, dyn=0), g.input(b)], [((5, n), "float32")])
+    g.outputs = [y]
+    static = build(g.text(), "cpu", {})(a, b)[0]
+    dynamic = build(g.text(dynamic=True), "cpu", {})
+    assert static.tobytes() == want.tobytes()
+    assert dynamic(a, b)[0].tobytes() == want.tobytes()
+    assert dynamic(a[:3].copy(), b)[0].tobytes() == want[:3].tobytes()
