@@ -30,7 +30,7 @@ import os
 import numpy as np
 from qcomp.dialects.errors import QcompError
 from qcomp.export_llama import LlamaExport, QWeight
-from qcomp.export_model import ExportResult
+from qcomp.export_result import ExportResult
 
 BLOCK = 32
 F16_TINY = float(np.finfo(np.float16).tiny)  # smallest normal f16

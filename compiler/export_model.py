@@ -15,31 +15,13 @@ quantized weights are then read back from the `qc` graph (`export_llama.extract`
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.export_result import ExportResult as ExportResult  # re-exported: moved below the writers
 
 FORMATS = ("gguf", "onnx")
 HEADS = ("recipe", "f32", "q8_0")
-
-
-@dataclass
-class ExportResult:
-    """What was written: the file, its format, the recipe, tensor counts per stored type, notes."""
-
-    path: str
-    format: str
-    recipe: str
-    types: dict[str, int]
-    bytes: int
-    notes: list[str] = field(default_factory=list)
-    stats: dict = field(default_factory=dict)
-
-    def summary(self) -> str:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.types.items(), key=lambda kv: -kv[1]))
-        lines = [f"wrote {self.path} ({self.format}, recipe {self.recipe}, {self.bytes / 1e6:.1f} MB): {kinds}"]
-        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
 
 
 def quantized_module(

@@ -25,7 +25,7 @@ import os
 import numpy as np
 from qcomp.dialects.errors import QcompError
 from qcomp.export_llama import LlamaExport, QWeight
-from qcomp.export_model import ExportResult
+from qcomp.export_result import ExportResult
 
 OPSET = 21
 
