@@ -27,6 +27,7 @@ Precondition: qc ops on builtin tensors (after qc-from-torch); static=true or gp
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -59,14 +60,20 @@ class QuantizeFloatPass:
     def __post_init__(self):
         if not self.damp > 0:
             raise QcompError(f"qc-quantize-float: damp must be > 0, got {self.damp}")
-        w = fmt.parse(self.wformat, "qc-quantize-float: wformat")
-        a = fmt.parse(self.aformat, "qc-quantize-float: aformat") if self.aformat else None
+        a = self._a
         if self.static and (a is None or a.scale != "f32" or a.block != -1):
             raise QcompError(
                 "qc-quantize-float: static=true needs an aformat with one f32 scale per tensor (e.g. e4m3:f32:tensor)"
             )
-        object.__setattr__(self, "_w", w)
-        object.__setattr__(self, "_a", a)
+        _ = self._w  # a bad wformat fails here, at construction
+
+    @cached_property
+    def _w(self) -> fmt.QFormat:
+        return fmt.parse(self.wformat, "qc-quantize-float: wformat")
+
+    @cached_property
+    def _a(self) -> fmt.QFormat | None:
+        return fmt.parse(self.aformat, "qc-quantize-float: aformat") if self.aformat else None
 
     @property
     def precision(self) -> str:
@@ -91,16 +98,21 @@ class QuantizeFloatPass:
         amax = float(np.max(np.array(op.attributes[ABSMAX], dtype=np.float32)))
         if not np.isfinite(amax):
             raise QcompError(f"{op.location}: qc-quantize-float: '{ABSMAX}' must be finite, got max {amax}")
-        return float(fmt.scales(np.float32(amax), self._a))
+        a = self._a
+        if a is None:  # not reached: static=true needs an aformat (__post_init__)
+            raise QcompError("qc-quantize-float: static=true needs an aformat")
+        return float(fmt.scales(np.asarray(amax, np.float32), a))
 
     def _hessian(self, op) -> np.ndarray:
         stats = act_stats.read(op)
-        if stats is None or (stats.hessian is None and stats.sample is None):
-            raise QcompError(
-                f"{op.location}: qc-quantize-float{{gptq=true}}: '{op.name}' has no '{act_stats.HESSIAN}' or "
-                f"'{act_stats.SAMPLE}' (calibrate the model first)"
-            )
-        return stats.hessian if stats.hessian is not None else hessian_of(stats.sample)
+        if stats is not None and stats.hessian is not None:
+            return stats.hessian
+        if stats is not None and stats.sample is not None:
+            return hessian_of(stats.sample)
+        raise QcompError(
+            f"{op.location}: qc-quantize-float{{gptq=true}}: '{op.name}' has no '{act_stats.HESSIAN}' or "
+            f"'{act_stats.SAMPLE}' (calibrate the model first)"
+        )
 
     def _rewrite(self, op, w) -> None:
         x, b = op.operands[0], op.operands[2]
