@@ -225,6 +225,17 @@ def _dpbusd_avx2() -> str:
 EMULATED_AVX2 = {"llvm.x86.avx512.vpdpbusd.512": _dpbusd_avx2()}
 
 
+@functools.cache
+def half_float_runtime() -> None:
+    """Without F16C (isa=generic: AVX off) LLVM converts f16 <-> f32 (the int8 KV cache's scales) by calling
+    libgcc's __extendhfsf2 / __truncsfhf2. libgcc_s is in the process, but loaded locally (a dependency of
+    libstdc++), where the JIT's symbol search does not look: reopen it globally, once (where there is one)."""
+    try:
+        ctypes.CDLL("libgcc_s.so.1", mode=ctypes.RTLD_GLOBAL)
+    except OSError:
+        pass
+
+
 def define_intrinsics(module: ir.Module, isa: str = "avx512-vnni") -> None:
     """Give each private declaration tagged `qc.intrinsic = "llvm.x86..."` a body: a call of that LLVM
     intrinsic on AVX512-VNNI, its AVX2 twin (`EMULATED_AVX2`: vpmaddubsw / vpmaddwd) on AVX2, its plain vector-op
@@ -413,6 +424,8 @@ class JitFunction:
         sink_deallocs(module, main_func(module))
         strided_copies_to_linalg(module)
         self.isa = isa or host_isa()
+        if self.isa == "generic":
+            half_float_runtime()
         define_intrinsics(module, self.isa)
         run_pipeline(module, to_llvm_pipeline(threads))
         restrict_features(module, ISA_FEATURES[self.isa])

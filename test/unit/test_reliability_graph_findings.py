@@ -108,3 +108,32 @@ def test_dynamic_float_matmul_equals_static_bit_for_bit(n):
     assert static.tobytes() == want.tobytes()
     assert dynamic(a, b)[0].tobytes() == want.tobytes()
     assert dynamic(a[:3].copy(), b)[0].tobytes() == want[:3].tobytes()
+
+
+def test_kv_attention_int8_cache_builds_and_runs_at_isa_generic():
+    # finding: graph fuzzer seed 1 case 13 (after qc.kv_attention joined the generator). Without F16C (isa=generic)
+    # LLVM converts the cache's f16 scales with libgcc calls the JIT could not find (libgcc_s loaded locally):
+    # "Symbols not found: [ __extendhfsf2, __truncsfhf2 ]", the build died with "Unknown function main"
+    rng = np.random.default_rng(13)
+    g = Graph(0, 0)
+    b, hkv, heads, t, d, s = 1, 1, 2, 2, 16, 16
+    q = g.input(rng.standard_normal((b, heads, t, d)).astype(F32))
+    k = g.input(rng.standard_normal((b, hkv, t, d)).astype(F32))
+    v = g.input(rng.standard_normal((b, hkv, t, d)).astype(F32))
+    kc = g.input(rng.integers(-127, 128, (1, b, hkv, d, s)).astype(np.int8))
+    vc = g.input(rng.integers(-127, 128, (1, b, hkv, s, d)).astype(np.int8))
+    ks = g.input((np.abs(rng.standard_normal((1, b, hkv, d // 16, s))) * 0.02 + 1e-3).astype(np.float16).view(np.int8))
+    vs = g.input((np.abs(rng.standard_normal((1, b, hkv, s))) * 0.02 + 1e-3).astype(np.float16).view(np.int8))
+    pos = g.input(np.array([3], np.int64))
+    (y,) = g.add(
+        "kv_attention_int8",
+        [q, k, v, kc, vc, ks, vs, pos],
+        [((b, t, heads, d), "float32")],
+        layer=0,
+        scale=0.25,
+        window=0,
+    )
+    g.outputs = [y]
+    want = g.reference()[y]
+    got = jit_from_text(g.text(), isa="generic")(*[a.copy() for a in g.feeds_list()])[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
