@@ -40,9 +40,9 @@ from .channel_fold import (
     WGROUP,
     apply_scale,
     linear_groups,
-    linear_weight,
     only_users,
     plan_scale,
+    weight,
 )
 from .smooth import error_rows
 
@@ -82,7 +82,7 @@ class AwqPass:
                     continue
                 ones = np.ones_like(stats.absmax)
                 if only_users(x, group) and plan_scale(x, ones) is not None:
-                    weights = [error_rows(linear_weight(op)) for op in group]
+                    weights = [error_rows(weight(op)) for op in group]
                     s = self._search_scale(
                         stats,
                         weights,
@@ -150,7 +150,7 @@ class AwqPass:
         return best_s
 
     def _search_clip(self, op, x: np.ndarray) -> None:
-        w, bits = linear_weight(op), self._bits(op)
+        w, bits = weight(op), self._bits(op)
         n, k = w.shape
         sym = self._sym(op)
         g = self._group(op) or k

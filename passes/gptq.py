@@ -209,15 +209,16 @@ class GptqPass:
             for op in ops_named(module, "qc.linear"):
                 w = linear_weight(op)
                 stats = act_stats.read(op) if w is not None else None
-                if stats is None:
+                if w is None or stats is None:
                     continue
                 h = stats.hessian
-                if h is None and stats.sample is None:
-                    raise QcompError(
-                        f"{op.location}: qc-gptq needs the layer's input Hessian ('{act_stats.HESSIAN}') or "
-                        f"activation samples ('{act_stats.SAMPLE}'): calibrate from input samples"
-                    )
-                h = h if h is not None else hessian_of(stats.sample)
+                if h is None:
+                    if stats.sample is None:
+                        raise QcompError(
+                            f"{op.location}: qc-gptq needs the layer's input Hessian ('{act_stats.HESSIAN}') or "
+                            f"activation samples ('{act_stats.SAMPLE}'): calibrate from input samples"
+                        )
+                    h = hessian_of(stats.sample)
                 self._quantize(op, w, h)
 
     def _quantize(self, op, w: np.ndarray, h: np.ndarray) -> None:
