@@ -394,8 +394,8 @@ class JitFunction:
 
     Calls are thread-safe (each builds its own argument array; the code keeps no state between calls).
     Inputs that embeddings index with are checked against the vocabulary (`input_checks`). `finite_only`: the
-    model quantizes with static scales, so bound calls (and the AOT library) refuse NaN/inf float inputs;
-    `CompiledModel.__call__` checks its calls before this one runs (a raw call computes NaN's code 0)."""
+    model quantizes with static scales, so calls, bound calls (and the AOT library) refuse NaN/inf float inputs
+    (docs/numerics.md; one pass over the float inputs, no temporary)."""
 
     def __init__(
         self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1, isa: str = ""
@@ -472,6 +472,8 @@ class JitFunction:
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         ins = self._checked(inputs)
         check_token_ids(ins, self.id_bounds)
+        if self.finite_only:
+            refuse_non_finite_cheaply(ins)
         outs = [np.empty(shape, dtype) for shape, (_, dtype) in zip(self.output_shapes(ins), self.results, strict=True)]
         arrays = dict(enumerate(ins))
         arrays.update((self._out_at + i, o) for i, o in enumerate(outs))
@@ -503,11 +505,19 @@ class JitFunction:
             if bounds:
                 check_token_ids(inputs, bounds)
             if finite_only:
-                refuse_non_finite(inputs)
+                refuse_non_finite_cheaply(inputs)
             self._fn(args)
             return outs
 
         return run
+
+
+def refuse_non_finite_cheaply(arrays) -> None:
+    """`refuse_non_finite` without a temporary per call: the float64 sum of a float input is finite exactly when
+    every element is (f32 values cannot overflow it); only where it is not, the element is looked for."""
+    for a in arrays:
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a.sum(dtype=np.float64)):
+            refuse_non_finite(arrays)
 
 
 def _dims(shape) -> str:

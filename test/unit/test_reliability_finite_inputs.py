@@ -1,7 +1,8 @@
 """NaN and inf inputs of a model with static activation scales are refused on every way in (docs/numerics.md):
-`cm(x)`, a bound call (`JitFunction.bind`, what the decode loop runs) and the AOT C library
-(`qcomp_model_run`, `qcomp_model_run_inplace`: QCOMP_ERR_INPUT and one line from qcomp_error()). Before, only
-`cm(x)` checked: the other two returned a finite, wrong output. A dynamic-scale model propagates them."""
+`cm(x)`, a raw call of the JIT function (`JitFunction.__call__`), a bound call (`JitFunction.bind`, what the
+decode loop runs) and the AOT C library (`qcomp_model_run`, `qcomp_model_run_inplace`: QCOMP_ERR_INPUT and one
+line from qcomp_error()). Before, only `cm(x)` checked (later bound calls and the library too, the raw call last):
+the others returned a finite, wrong output. A dynamic-scale model propagates them."""
 
 import ctypes
 import shutil
@@ -55,6 +56,24 @@ def test_bound_call_refuses_non_finite_input_of_a_static_model(static_cm, value)
     assert "\n" not in str(e.value)
     with pytest.raises(QcompError, match="static"):
         static_cm(torch.from_numpy(x))  # cm(x) says the same
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_raw_call_refuses_non_finite_input_of_a_static_model(static_cm, value):
+    # before: JitFunction.__call__ (what `cm.artifact.fn(x)` runs) computed NaN's code 0, a finite wrong output
+    fn = static_cm.artifact.fn
+    with pytest.raises(QcompError, match=r"^input 0: (nan|inf|-inf) at index \[2, 5\]: this model quantizes") as e:
+        fn(_bad(value))
+    assert "\n" not in str(e.value)
+    big = np.full_like(X.numpy(), np.finfo(np.float32).max)  # finite: its float64 sum too, no false refusal
+    big[0] *= -1
+    assert np.isfinite(fn(big)[0]).all()
+
+
+def test_raw_call_of_a_dynamic_model_propagates_nan(dynamic_cm):
+    out = dynamic_cm.artifact.fn(_bad(np.nan))[0]
+    assert np.isnan(out[2]).all()
+    assert np.isfinite(out[:2]).all()
 
 
 def test_bound_call_of_a_dynamic_model_propagates_nan(dynamic_cm):
