@@ -46,6 +46,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from qcomp import sequential
+from qcomp.build import build
 from qcomp.dialects import reference as ref
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.quant_math import BINS, KL_LEVELS, kl_clip, mse_clip, percentile_clip, quant_mse  # noqa: F401
@@ -129,6 +130,10 @@ class CalibrationTable:
     def scales(self, bits: int = 8) -> np.ndarray:
         """Per-op static activation scales: clip / (2^(bits-1)-1) in f32 (1 where the clip is 0)."""
         return ref.symmetric_scale(np.array([self.clip(i) for i in range(len(self.ops))], np.float32), bits)
+
+    def attach(self, module) -> None:
+        """`attach(module, self)` (what the compile core, `qcomp.build`, calls)."""
+        attach(module, self)
 
     def using(self, method: str) -> CalibrationTable:
         """The same statistics with another method's clips."""
@@ -278,8 +283,6 @@ def calibrate(
     qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
     hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq);
     a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options."""
-    import qcomp
-
     if dataclasses.is_dataclass(hessian) and not isinstance(hessian, type):
         gptq = {k: v for k, v in dataclasses.asdict(hessian).items() if k != "sequential"}
         hessian = "sequential"
@@ -289,7 +292,7 @@ def calibrate(
     if not 0 < percentile <= 100:
         raise QcompError(f"calibration percentile must be in (0, 100], got {percentile}")
     samples = _samples(samples)
-    cm = qcomp.compile(model, samples[0], target=target, recipe="fp32", taps=QUANTIZABLE)
+    cm = build(model, tuple(samples[0]), target, "fp32", taps=QUANTIZABLE)  # the compile core (qcomp.build)
     per_sample = -(-SAMPLE_ROWS // len(samples))
     observers = [Observer(1 if t.op == "qc.conv2d" else -1, per_sample) for t in cm.taps]
     xtx: dict[int, list] = {}  # tapped input slot -> [Σ XᵀX (f64), rows]: q/k/v share one input

@@ -11,7 +11,6 @@ similarity of the compiled model's embeddings to PyTorch eager fp32's.
 """
 
 import importlib.resources
-import inspect
 import math
 import re
 import sys
@@ -20,8 +19,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import qcomp
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.models import is_encoder as is_encoder  # re-exported: it moved to the model loaders
+from qcomp.recipes import calibration_method, get_recipe, with_budget
 
 
 @dataclass
@@ -54,11 +56,6 @@ def read_text(path: str | None) -> str:
             return f.read()
     except OSError as e:
         raise QcompError(f"{path}: cannot read text: {e.strerror}") from e
-
-
-def is_encoder(model: torch.nn.Module) -> bool:
-    """A model whose forward takes (input_ids, attention_mask) is evaluated as an encoder."""
-    return len(inspect.signature(model.forward).parameters) >= 2
 
 
 def token_windows(tokenizer, text: str, windows: int, seq: int, calib: int = 0):
@@ -151,9 +148,6 @@ def evaluate_budgets(
     """`evaluate` at each budget in turn (None: the recipe's own), yielding each result when measured. The
     windows, the fp32 reference and the calibration table (with output gains when the recipe's
     qc-assign-precision needs them: one forward pass per layer) are computed once for all budgets."""
-    import qcomp
-    from qcomp.recipes import get_recipe, with_budget
-
     body = read_text(text)
     base = get_recipe(recipe)
     recs = [base if b is None else with_budget(base, b) for b in budgets]
@@ -195,9 +189,8 @@ def calibration_table(model, samples: list[tuple], recipe, target):
     """The table `qcomp.compile(model, ..., recipe, calibration=samples)` would build, to share between compiles:
     the recipe's calibration method, plus output gains at the reference precision its qc-assign-precision
     needs (sensitivity=output_mse)."""
-    from qcomp.api import gain_reference, needs_hessian
-    from qcomp.calibrate import calibrate
-    from qcomp.recipes import calibration_method
+    from qcomp.api import gain_reference, needs_hessian  # deferred: the compiler loads MLIR (`qcomp eval` reads
+    from qcomp.calibrate import calibrate  # this module's text helpers without it)
 
     method, pct = calibration_method(recipe.calibration or "minmax", recipe.name)
     return calibrate(

@@ -13,7 +13,6 @@ samples the next token. `generate` follows transformers' `generate` (greedy, or 
 sampling with a seed; eos stops a row).
 """
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,21 +23,9 @@ from qcomp.dialects.errors import QcompError
 
 from .kv_keys import ALPHA as KV_ALPHA
 from .lm_step import KV_FORMATS, LMStep, cache_shapes, calibrate_keys, lm_config
+from .models import causal_lm as causal_lm  # re-exported: moved to the model loaders (issue 18)
 
 _NP = {torch.float32: np.float32, torch.int8: np.int8}
-
-
-def causal_lm(model: torch.nn.Module) -> torch.nn.Module:
-    """The transformers causal LM inside `model` (itself, or the `.lm` of qcomp's logits wrappers), in f32."""
-    lm = model
-    while not hasattr(lm, "config") and hasattr(lm, "lm"):
-        lm = lm.lm
-    if not hasattr(lm, "config") or not hasattr(lm, "get_output_embeddings"):
-        raise QcompError(f"{type(model).__name__} is not a transformers causal LM (no config / output embeddings)")
-    dtype = next(lm.parameters()).dtype
-    if dtype != torch.float32:  # bf16 / f16 checkpoints: computed in f32 (the user's model is left as it was)
-        lm = copy.deepcopy(lm).to(torch.float32)
-    return lm.eval()
 
 
 @dataclass

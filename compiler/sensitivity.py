@@ -24,6 +24,7 @@ import time
 import numpy as np
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.models import load
 from qcomp.passes.assign_precision import Candidate, local_error, parse_candidate
 from qcomp.passes.awq import fake_quant_grouped
 
@@ -123,8 +124,6 @@ def _assign(owners: dict, weights: list, rows: list) -> list[tuple]:
 
 def _measure_task(model_spec: str, threads: int, samples: list[tuple], items: list[tuple], reference: str):
     """`_measure` in a worker: the model from its factory spec (loaded once per process)."""
-    from qcomp.sweep_work import load
-
     torch.set_num_threads(threads)
     _, model, _ = load(model_spec)
     return _measure(model, _owners(model), samples, items, reference)

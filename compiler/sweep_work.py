@@ -6,7 +6,7 @@ Three steps, each a plain function of plain data (a Ray task in `qcomp.sweep`, o
 - `calibrate_for(model, reference, percentile, sensitivity, hessian, threads)` -> `CalibrationTable`: the statistics
   every recipe of the model that calibrates shares (method clips chosen per point with `table.using`);
 - `run_point(point, reference, table)` -> a result dict: compile, measure, figures.
-The model itself never travels: each process loads it from the spec once (`_MODELS`). Errors become a result
+The model itself never travels: each process loads it from the spec once (`models.load`). Errors become a result
 with an `error` line, so a bad point does not stop a sweep.
 
 Metrics (`compiler/evaluate.py`): causal LMs perplexity (lower is better), encoders the mean cosine of
@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.models import check_model as check_model  # moved to the model loaders (issue 18)
+from qcomp.models import load, synthetic_samples
 from qcomp.sweep_spec import ModelSpec, Point
 
 LOWER_IS_BETTER = {"perplexity": True, "cosine": False, "rel_mse": True}
-_MODELS: dict[str, tuple] = {}  # factory spec -> (kind, module, tokenizer | (example, samples)); per process
 
 
 @dataclass
@@ -47,55 +48,6 @@ class Reference:
 
 def _failed(e: Exception) -> str:
     return str(e) if isinstance(e, QcompError) else f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
-
-
-def check_model(spec: str) -> None:
-    """A one-line error now for a model spec no worker could load."""
-    from qcomp.examples.models import BUILTIN
-    from qcomp.models import REAL
-
-    if spec in BUILTIN or spec in REAL:
-        return
-    path, sep, factory = spec.rpartition(":")
-    if not sep or not path.endswith(".py") or not factory:
-        raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join([*BUILTIN, *REAL])}) or file.py:factory")
-    if not os.path.isfile(path):
-        raise QcompError(f"model {spec!r}: {path}: no such file")
-
-
-def _factory(spec: str):
-    from qcomp.models import call_factory
-
-    path, _, factory = spec.rpartition(":")
-    return call_factory(path, factory)
-
-
-def load(spec: str) -> tuple:
-    """(kind, module, extra) for a factory spec, loaded once per process. kind 'lm' / 'encoder' (extra: the
-    tokenizer) or 'plain' (extra: (example_inputs, calibration_samples or None))."""
-    if spec in _MODELS:
-        return _MODELS[spec]
-    from qcomp.evaluate import is_encoder
-    from qcomp.examples.models import BUILTIN
-    from qcomp.models import REAL, as_logits_model
-
-    check_model(spec)
-    result = REAL[spec]() if spec in REAL else BUILTIN[spec]() if spec in BUILTIN else _factory(spec)
-    if not (isinstance(result, tuple) and len(result) in (2, 3)):
-        raise QcompError(f"{spec} must return (module, tokenizer) or (module, example_inputs[, calibration])")
-    module, second = result[0], result[1]
-    if isinstance(second, torch.Tensor | tuple | list):
-        samples = [_tuple(s) for s in result[2]] if len(result) == 3 and result[2] is not None else None
-        loaded = ("plain", module.eval(), (_tuple(second), samples))
-    else:
-        module = as_logits_model(module)
-        loaded = ("encoder" if is_encoder(module) else "lm", module.eval(), second)
-    _MODELS[spec] = loaded
-    return loaded
-
-
-def _tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, tuple | list) else (x,)
 
 
 @contextlib.contextmanager
@@ -136,8 +88,6 @@ def _prepare(m: ModelSpec, seed: int) -> Reference:
         refs = [embed(module(ids, mask), mask) for ids, mask in evals]
         tokens = sum(int(mask.sum()) for _, mask in evals)
         return Reference("cosine", 1.0, evals[0], evals, cal, refs, tokens)
-    from qcomp.tools.qcomp_main import synthetic_samples  # what `qcomp compile` calibrates built-ins on
-
     example, given = extra
     evals = synthetic_samples(example, m.samples, seed=1000 + seed)
     cal = given[: m.calib] if given else synthetic_samples(example, m.calib, seed=seed)

@@ -63,7 +63,7 @@ def cmd_export(args) -> int:
     from qcomp.export_model import export
     from qcomp.recipes import get_recipe
 
-    from .qcomp_main import load_model, synthetic_samples
+    from .model_args import load_model, synthetic_samples
 
     if args.calib < 1:
         raise QcompError(f"--calib must be >= 1, got {args.calib}")

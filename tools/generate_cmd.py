@@ -44,12 +44,12 @@ def _load(spec: str):
     from qcomp.examples.models import BUILTIN
     from qcomp.models import REAL
 
-    from .qcomp_main import _factory_result
+    from .model_args import factory_result
 
     if spec in BUILTIN and spec not in REAL:
         result = BUILTIN[spec]()
         return result[0], None
-    return _factory_result(spec, REAL, "(model, tokenizer)")
+    return factory_result(spec, REAL, "(model, tokenizer)")
 
 
 def _calibration(args, tok, model):

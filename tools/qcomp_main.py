@@ -21,77 +21,7 @@ import time
 from qcomp.dialects.errors import QcompError
 
 from . import export_cmd, generate_cmd, sweep_cmd
-
-
-def _factory_result(spec: str, builtins: dict, what: str, sizes: tuple[int, ...] = (2,)):
-    """Call the built-in factory `spec` or the function of `file.py:factory`; check the tuple it returns."""
-    if spec in builtins:
-        return builtins[spec]()
-    path, sep, factory = spec.rpartition(":")
-    if not sep or not path.endswith(".py"):
-        raise QcompError(f"unknown model {spec!r}: use a built-in ({', '.join(builtins)}) or file.py:factory")
-    if not os.path.isfile(path):
-        raise QcompError(f"{path}: no such file")
-    from qcomp.models import call_factory
-
-    result = call_factory(path, factory)
-    if not (isinstance(result, tuple) and len(result) in sizes):
-        raise QcompError(f"{path}:{factory} must return {what}")
-    return result
-
-
-def _tuple(x) -> tuple:
-    return tuple(x) if isinstance(x, tuple | list) else (x,)
-
-
-def load_model(spec: str, calib: int = 4, seq: int = 64) -> tuple:
-    """(module, example_inputs, calibration samples or None) from a built-in name, a real model (smollm2,
-    minilm: a `seq`-token example and `calib` calibration windows/sentences of the vendored text, after the
-    example) or `file.py:factory` returning (module, example_inputs[, calibration_samples])."""
-    from qcomp.examples.models import BUILTIN
-    from qcomp.models import REAL
-
-    if spec in REAL:
-        from qcomp.evaluate import default_text, encoder_batches, is_encoder, token_windows
-
-        model, tok = REAL[spec]()
-        if is_encoder(model):
-            batches = encoder_batches(tok, default_text(), 1 + calib, seq)
-            return model, batches[0], batches[1:]
-        wins, cal = token_windows(tok, default_text(), 1, seq, calib)
-        return model, (wins[0],), [(c,) for c in cal]
-    result = _factory_result(
-        spec, BUILTIN, "(module, example_inputs) or (module, example_inputs, calibration_samples)", (2, 3)
-    )
-    samples = [_tuple(x) for x in result[2]] if len(result) == 3 and result[2] is not None else None
-    return result[0], _tuple(result[1]), samples
-
-
-def synthetic_samples(inputs: tuple, n: int, seed: int = 0) -> list[tuple]:
-    """`n` calibration input tuples shaped like `inputs`: the example itself, then copies where each integer
-    tensor gets uniform random values in the example's [min, max] (token ids) and each float tensor the
-    example plus Gaussian noise of half its standard deviation; bool tensors and non-tensors are kept."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-
-    def vary(x):
-        if not isinstance(x, torch.Tensor) or x.dtype == torch.bool or x.numel() == 0:
-            return x
-        if x.is_floating_point():
-            return x + 0.5 * float(x.std() if x.numel() > 1 else x.abs().mean()) * torch.randn(x.shape, generator=gen)
-        lo, hi = int(x.min()), int(x.max())
-        return torch.randint(lo, hi + 1, x.shape, generator=gen, dtype=x.dtype)
-
-    return [inputs, *(tuple(vary(x) for x in inputs) for _ in range(n - 1))][:n]
-
-
-def load_eval_model(spec: str):
-    """(module, tokenizer) from a built-in real model (smollm2, minilm) or `file.py:factory`."""
-    from qcomp.models import REAL, as_logits_model
-
-    model, tok = _factory_result(spec, REAL, "(module, tokenizer)")
-    return as_logits_model(model), tok
+from .model_args import load_eval_model, load_model, synthetic_samples
 
 
 def _budgets(text: str) -> list[float]:
