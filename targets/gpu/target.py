@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.precision import Precision
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
 from qcomp.targets.common.offload import HostProgram, OffloadedOp, offloaded_ops
 
@@ -192,17 +193,13 @@ class GpuTarget(Target):
     def cost(self, op, precision: str) -> Cost:
         """Roofline on an H200: max(2·M·N·K / int8 peak, bytes moved / HBM bandwidth) + a launch, for a
         qc.linear / qc.qlinear at w8a8; weight bytes at 1 byte per weight plus an f32 scale per channel."""
-        m = re.fullmatch(r"w(\d+)a(\d+)(g\d+)?|fp32", precision)
-        if m is None:
-            raise QcompError(f"gpu target: unknown precision {precision!r}")
+        p = Precision.parse(precision, "gpu target")  # a one-line error for a text that names no precision
         if op.name not in ("qc.linear", "qc.qlinear"):
             return Cost()
-        from qcomp.dialects._mlir import ir
-
         x = list(ir.RankedTensorType(op.operands[0].type).shape)
         n, k = list(ir.RankedTensorType(op.operands[2 if op.name == "qc.qlinear" else 1].type).shape)
         rows = int(np.prod(x[:-1])) if len(x) > 1 else 1
-        wbytes = n * k * 4 if precision == "fp32" else n * k * int(m.group(1)) // 8 + 4 * n
+        wbytes = n * k * 4 if p.is_float else n * k * p.wbits // 8 + 4 * n
         moved = wbytes + rows * k + rows * n * 4
         latency = max(2 * rows * n * k / PEAK_INT8_OPS, moved / HBM_BYTES_S) + LAUNCH_S
         return Cost(weight_bytes=wbytes, latency_s=latency)
