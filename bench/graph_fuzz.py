@@ -4,6 +4,9 @@ reference and against each other (bench/qc_graphs.py generates, bench/qc_graph_c
     python bench/graph_fuzz.py [--cases N] [--seed S] [--workers W] [--case-timeout SECONDS] [--out DIR]
     python bench/graph_fuzz.py --seed S --case I      # one case in this process, its module and findings printed
     python bench/graph_fuzz.py --out DIR[,DIR2] --summarize  # the table of runs' DIR/results.jsonl (unfinished too)
+    python bench/graph_fuzz.py --with-ops masked_softmax,kv_attention,kv_attention_int8,conv-dynamic --cases N
+        # only the cases (numbers as in a plain run) whose graph has one of these ops: the first N of them;
+        # conv-dynamic: a convolution with a `?` batch
 
 Cases run in W worker subprocesses (default 2); a signal or a case using --case-timeout seconds of CPU ends its
 worker: the case is reported (signal / hang) and the rest go on in a new one. Each case with a finding is
@@ -149,6 +152,17 @@ def one_case(seed: int, case: int) -> int:
     return 1 if r["findings"] else 0
 
 
+NEW_OPS = ("masked_softmax", "kv_attention", "kv_attention_int8", "conv-dynamic")
+
+
+def _has(description: str, op: str) -> bool:
+    """Whether a case's description (`Graph.describe`) names op (conv-dynamic: a convolution, dynamic rows)."""
+    ops = description.split(": ", 1)[-1].split(" (dynamic rows")[0].split(" -> ")
+    if op == "conv-dynamic":
+        return "dynamic rows" in description and bool({"conv2d", "qconv2d"} & set(ops))
+    return op in ops
+
+
 def table(results: list[dict], seconds: float, args) -> None:
     builds = sum(r["builds"] for r in results)
     refused = Counter(t.split()[0] for r in results for t in r["refusals"])
@@ -156,16 +170,23 @@ def table(results: list[dict], seconds: float, args) -> None:
     took = f", {args.workers} workers, {seconds:.0f} s ({os.cpu_count()} cores)" if seconds == seconds else ""
     print(f"graph fuzzer: {len(results)} cases, seed {args.seed}{took}")
     sys.path.insert(0, str(HERE))
-    from qc_graph_check import NPU_PRESETS, TARGETS
+    from qc_graph_check import AVX512, NPU_PRESETS, TARGETS
 
     per_target = Counter()
     for r in results:
         per_target.update(t for t in TARGETS if not t.startswith("npu-") or t == NPU_PRESETS[r["case"] % 3])
         per_target["cpu-dynamic"] += "dynamic rows" in r["graph"]
+        per_target[AVX512] += "avx512_zmm" in r or f"{AVX512} build" in r["refusals"]
     print(f"{'builds (cases x targets)':34s} {builds:6d}")
     print(f"{'target':34s} {'cases':>6s} {'refused (one line)':>19s}")
     for t, n in per_target.items():
         print(f"{t:34s} {n:6d} {refused.get(t, 0):19d}")
+    if per_target[AVX512]:  # built, not run: how many of them hold 512-bit code
+        n = sum(r.get("avx512_zmm", 0) > 0 for r in results)
+        print(f"{AVX512 + ' with zmm code':34s} {n:6d}   (compiled by LLVM, not executed: no AVX512 here)")
+    for op in NEW_OPS:  # how many cases had the ops added to the generator last
+        n = sum(_has(r["graph"], op) for r in results)
+        print(f"{'cases with ' + op:34s} {n:6d}")
     print(f"{'finding':34s} {'count':>6s}")
     for k in KINDS:
         print(f"{k:34s} {kinds.get(k, 0):6d}")
@@ -188,6 +209,7 @@ def main() -> int:
     ap.add_argument("--case-timeout", type=float, default=300.0)
     ap.add_argument("--out", default="/tmp/qcomp-graph-fuzz")
     ap.add_argument("--summarize", action="store_true", help="print the table of --out/results.jsonl and stop")
+    ap.add_argument("--with-ops", default="", help="comma-separated qc ops (or conv-dynamic): only cases with one")
     args = ap.parse_args()
     if args.case is not None:
         return one_case(args.seed, args.case)
@@ -204,9 +226,32 @@ def main() -> int:
     return 1 if any(r["findings"] for r in results) else 0
 
 
+def graph_ops(g) -> set[str]:
+    """The qc ops of graph `g`, and "conv-dynamic" where it has a convolution with a dynamic batch."""
+    ops = {n.op for n in g.nodes}
+    if g.dyn and ops & {"conv2d", "qconv2d"}:
+        ops.add("conv-dynamic")
+    return ops
+
+
+def cases_with_ops(seed: int, first: int, n: int, ops: set[str]) -> list[int]:
+    """The first `n` case numbers from `first` on whose graph has one of `ops` (generating is cheap)."""
+    sys.path.insert(0, str(HERE))
+    from qc_graphs import generate
+
+    out, case = [], first
+    while len(out) < n:
+        if graph_ops(generate(seed, case)) & ops:
+            out.append(case)
+        case += 1
+    return out
+
+
 def fuzz_graphs(args) -> list[dict]:
     """Run cases args.first .. args.first + args.cases - 1 (args as this CLI's); their results, in case order."""
     cases = list(range(args.first, args.first + args.cases))
+    if getattr(args, "with_ops", ""):
+        cases = cases_with_ops(args.seed, args.first, args.cases, set(args.with_ops.split(",")))
     os.makedirs(args.out, exist_ok=True)
     results: list[dict] = []
     done, t0 = [0], time.perf_counter()

@@ -2,7 +2,9 @@
 
 Targets: cpu (the host's ISA, with and without qc-fuse), cpu at isa=generic, npu (one of the gemmini, scalesim,
 tpu-like presets per case, in turn), cim (ideal), gpu (emulated); a case with a dynamic row dimension is also
-built once with `?` rows on the cpu and run at two sizes. What is checked, per case:
+built once with `?` rows on the cpu and run at two sizes. On a host without AVX512-VNNI, the cpu build for
+isa=avx512-vnni is also made, compile only (`compile_avx512`): lowered and compiled by LLVM into 512-bit code
+(zmm registers counted in its object code), never run, so its results are not checked. What is checked, per case:
 
 - a build or a call ends with outputs or with a one-line `QcompError` (a refusal, counted); anything else
   (another exception, a multi-line message) is a finding. Signals and hangs are caught by the caller, which
@@ -61,6 +63,45 @@ def build(text: str, name: str, options: dict):
         module = ir.Module.parse(text)
         Pipeline.parse(tgt.pipeline()).run(module, ctx=PassContext(target=tgt))
         return tgt.build(module)
+
+
+AVX512 = "cpu-avx512-compile-only"
+AVX512_FEATURES = ("+avx512f", "+avx512bw", "+avx512vl", "+avx512dq", "+avx512vnni", "+evex512")
+
+
+def compile_avx512(text: str) -> int:
+    """Build module `text` for the cpu at isa=avx512-vnni on a host without it, compile only: each function gets
+    the features an AVX512-VNNI host has (the target refuses the isa here; `jit.ISA_FEATURES` is set for the
+    call), the engine compiles it, nothing runs. Returns the zmm register operands in its object code (objdump;
+    -1 where objdump is missing)."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    from qcomp import targets
+    from qcomp.dialects import new_context
+    from qcomp.dialects._mlir import ir
+    from qcomp.passes.context import PassContext
+    from qcomp.pipeline import Pipeline
+    from qcomp.targets.cpu import jit
+
+    tgt = targets.get("cpu")
+    saved = jit.ISA_FEATURES["avx512-vnni"]
+    jit.ISA_FEATURES["avx512-vnni"] = AVX512_FEATURES
+    try:
+        with new_context(), ir.Location.unknown():
+            module = ir.Module.parse(text)
+            Pipeline.parse(tgt.pipeline()).run(module, ctx=PassContext(target=tgt))
+            fn = jit.JitFunction(module, isa="avx512-vnni")  # compiles @main (the engine's lookup); not called
+    finally:
+        jit.ISA_FEATURES["avx512-vnni"] = saved
+    if shutil.which("objdump") is None:
+        return -1
+    with tempfile.TemporaryDirectory() as d:
+        fn.engine.dump_to_object_file(os.path.join(d, "m.o"))
+        r = subprocess.run(["objdump", "-d", os.path.join(d, "m.o")], capture_output=True, text=True)
+    return r.stdout.count("%zmm")
 
 
 def _attempt(fn, what: str, findings: list[str], refusals: dict[str, str]):
@@ -224,7 +265,19 @@ def run_case(seed: int, case: int, only: tuple[str, ...] = ()) -> dict:
     if g.dyn and (not only or "cpu-dynamic" in only):
         builds += 1
         findings += _check_dynamic(g, results.get(base_label), findings, refusals)
-    return {"case": case, "graph": g.describe(), "findings": findings, "refusals": refusals, "builds": builds}
+    zmm = None
+    if _avx512_compile_only() and (not only or AVX512 in only):
+        builds += 1
+        zmm = _attempt(lambda: compile_avx512(text), f"{AVX512} build", findings, refusals)
+    out = {"case": case, "graph": g.describe(), "findings": findings, "refusals": refusals, "builds": builds}
+    return out | ({"avx512_zmm": zmm} if zmm is not None else {})
+
+
+def _avx512_compile_only() -> bool:
+    """Whether avx512-vnni builds are made compile-only here (the host cannot run them)."""
+    from qcomp.targets.cpu.kernels import host_isa
+
+    return host_isa() != "avx512-vnni"
 
 
 def compare_targets(g: Graph, label: str, outs, base_label: str, base) -> list[str]:

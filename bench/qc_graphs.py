@@ -4,7 +4,11 @@
 random shapes (M = 1, odd row counts, K not a multiple of the vector width), dtypes (f32 activations, i8
 codes, i32 accumulators, i32/i64 token ids), scales, bit widths (2..8), weight groups (partial last group),
 float formats, activations, and edge values (exact rounding ties, zero rows, values past the integer range,
-sometimes NaN and inf). Leading (row) dimensions are dynamic (`?`, a `qc.shapes` range) in some cases.
+sometimes NaN and inf). Leading (row) dimensions are dynamic (`?`, a `qc.shapes` range) in some cases, also
+the batch of a convolution. `qc.masked_softmax` (a mask of -inf, zeros and values, whole rows masked) and
+`qc.kv_attention` / `qc.kv_attention_int8` (a step over a KV cache at random positions, grouped-query heads,
+windows, positions past the cache) are drawn from a second random stream, so that adding them left the other
+ops of each case as they were.
 
 `Graph.text()` is the module in generic form (weights as exact hex `dense<"0x…">` constants), `Graph.reference()`
 evaluates it with the numpy reference semantics (dialects/reference*.py, formats.py), and `run_case` builds it
@@ -42,6 +46,7 @@ EXACT = {
     "embedding",
 }
 CODES = {"rms_norm_quantize", "layer_norm_quantize"}
+WRITES_OPERANDS = {"kv_attention", "kv_attention_int8"}  # their cache operands are updated in place
 
 
 @dataclass
@@ -187,6 +192,8 @@ def reference_op(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
     from qcomp.dialects import reference_asym as ref_asym
 
     fn = getattr(ref, node.op, None) or getattr(ref_asym, node.op, None) or getattr(fmt, node.op)
+    if node.op in WRITES_OPERANDS:  # the reference writes the cache operands in place: never the case's arrays
+        args = [np.array(a, copy=True) for a in args]
     out = fn(*args, **node.attrs)
     outs = list(out) if isinstance(out, tuple) else [out]
     return [np.asarray(o).astype(node_dtype) for o, node_dtype in zip(outs, _result_dtypes(node), strict=True)]
@@ -406,6 +413,64 @@ def step_qmatmul(g: Graph, rng, h: str) -> str:
     return g.add("qmatmul", [q, s, bq, bs], [(shape[:-1] + (n,), "float32")])[0]
 
 
+def step_masked_softmax(g: Graph, rng, h: str) -> str:
+    """qc.masked_softmax of h and a mask of h's trailing dims after leading dims of size 1: -inf, zeros and
+    plain values, sometimes a whole row -inf (masked_rows zero: 0, nan: NaN). The mask is an input where it
+    covers the dynamic row dimension (then it has `?` rows too), else an input or a constant."""
+    shape = g.types[h][0]
+    if len(shape) < 2:
+        return h
+    lead = int(rng.integers(0, len(shape) - 1))  # the mask's leading dims of size 1
+    mshape = (1,) * lead + shape[lead:]
+    kind = rng.random()
+    mask = np.where(rng.random(mshape) < 0.3, -np.inf, 0.0) if kind < 0.6 else rng.standard_normal(mshape) * 2
+    mask = mask.astype(F32)
+    if mask.size and rng.random() < 0.4:
+        mask.reshape(-1, shape[-1])[int(rng.integers(0, mask.size // shape[-1]))] = -np.inf  # a masked row
+    d = g.dyn.get(h)
+    if d is not None and lead <= d:
+        m = g.input(mask, d)
+    else:
+        m = g.input(mask) if rng.random() < 0.5 else g.const(mask)
+    rows = str(rng.choice(["zero", "zero", "nan"]))
+    return g.add("masked_softmax", [h, m], [(shape, "float32")], masked_rows=rows)[0]
+
+
+def _attention_graph(g: Graph, rng, special: bool) -> str:
+    """qc.kv_attention (f32 cache) or qc.kv_attention_int8 (i8 cache, f16 scales as bytes) of one step: q, k, v,
+    the caches and the positions are inputs (a cache flows from an argument into the op, which writes it)."""
+    int8 = rng.random() < 0.4
+    b, hkv = int(rng.integers(1, 3)), int(rng.choice([1, 1, 2]))
+    heads, t = hkv * int(rng.choice([1, 2, 3])), int(rng.choice([1, 1, 2, 3, 5]))
+    d, s = int(rng.choice([16, 16, 32])), int(rng.choice([16, 32]))
+    layers = int(rng.integers(1, 3))
+    layer = int(rng.integers(0, layers))
+    window = 0 if rng.random() < 0.6 else int(rng.integers(1, s + 1))
+    scale = float(F32(1 / np.sqrt(d) if rng.random() < 0.7 else rng.uniform(0.01, 2.0)))
+    pos = rng.integers(0, s - t + 1, b)
+    if rng.random() < 0.2:  # the step runs past the cache's end: those tokens are neither written nor read
+        pos[int(rng.integers(0, b))] = int(rng.integers(s - t + 1, s + 2))
+    q = g.input(edge_floats(rng, (b, heads, t, d), 0.25, special))
+    if rng.random() < 0.3:  # q through a quantize-dequantize pair first
+        q = step_qdq(g, rng, q)
+    k = g.input((rng.standard_normal((b, hkv, t, d)) * 2).astype(F32))
+    v = g.input(rng.standard_normal((b, hkv, t, d)).astype(F32))
+    if int8:
+        kc = g.input(rng.integers(-127, 128, (layers, b, hkv, d, s)).astype(np.int8))
+        vc = g.input(rng.integers(-127, 128, (layers, b, hkv, s, d)).astype(np.int8))
+        ks = (np.abs(rng.standard_normal((layers, b, hkv, d // 16, s))) * 0.02 + 1e-3).astype(np.float16)
+        vs = (np.abs(rng.standard_normal((layers, b, hkv, s))) * 0.02 + 1e-3).astype(np.float16)
+        caches = [kc, vc, g.input(ks.view(np.int8)), g.input(vs.view(np.int8))]
+    else:
+        kc = g.input((rng.standard_normal((layers, b, hkv, d, s)) * 2).astype(F32))
+        vc = g.input(rng.standard_normal((layers, b, hkv, s, d)).astype(F32))
+        caches = [kc, vc]
+    p = g.input(pos.astype(np.int64))
+    op = "kv_attention_int8" if int8 else "kv_attention"
+    out = [((b, t, heads, d), "float32")]
+    return g.add(op, [q, k, v, *caches, p], out, layer=layer, scale=scale, window=window)[0]
+
+
 STEPS = (
     (step_qlinear_dynamic, 5),
     (step_qlinear_static, 2),
@@ -419,7 +484,8 @@ STEPS = (
 )
 
 
-def _conv_graph(g: Graph, rng) -> str:
+def _conv_graph(g: Graph, rng, dynamic: bool = False) -> str:
+    """A float or quantized convolution; `dynamic`: the batch (the row dimension) is `?`."""
     n, c, hh, ww = int(rng.integers(1, 3)), int(rng.integers(1, 5)), int(rng.integers(3, 9)), int(rng.integers(3, 9))
     o, kh, kw = int(rng.integers(1, 9)), int(rng.integers(1, 4)), int(rng.integers(1, 4))
     stride, pad, dil = [int(rng.integers(1, 3))] * 2, [int(rng.integers(0, 2))] * 2, [int(rng.integers(1, 3))] * 2
@@ -428,7 +494,9 @@ def _conv_graph(g: Graph, rng) -> str:
     if oh < 1 or ow < 1:
         stride, pad, dil = [1, 1], [1, 1], [1, 1]
         oh, ow = hh + 2 - kh + 1, ww + 2 - kw + 1
-    x = g.input(edge_floats(rng, (n, c, hh, ww), 0.05, rng.random() < 0.05))
+    x = g.input(edge_floats(rng, (n, c, hh, ww), 0.05, rng.random() < 0.05), 0 if dynamic else None)
+    if dynamic:
+        g.rows = (1, n + 3)
     b = g.const(rng.standard_normal(o).astype(F32))
     out = [((n, o, oh, ow), "float32")]
     attrs = {"stride": stride, "padding": pad, "dilation": dil, "groups": 1}
@@ -445,10 +513,19 @@ def _conv_graph(g: Graph, rng) -> str:
 def generate(seed: int, case: int) -> Graph:
     """The random graph number `case` of the run seeded `seed` (deterministic)."""
     rng = np.random.default_rng([seed, case])
+    new = np.random.default_rng([seed, case, 2])  # the ops added later (masked softmax, attention, dynamic conv)
     g = Graph(seed, case)
     special = rng.random() < 0.1
+    if new.random() < 0.12:
+        h = _attention_graph(g, new, special)
+        for _ in range(int(new.integers(0, 3))):
+            h = (step_masked_softmax if new.random() < 0.3 else step_float)(g, new, h)
+        g.outputs = [h] if new.random() < 0.6 else [r for node in g.nodes for r in node.results]
+        return g
     if rng.random() < 0.08:
-        h = _conv_graph(g, rng)
+        h = _conv_graph(g, rng, dynamic=new.random() < 0.4)
+        if new.random() < 0.3:
+            h = step_masked_softmax(g, new, h)
         g.outputs = [h]
         return g
     dynamic = rng.random() < 0.25
@@ -474,6 +551,8 @@ def generate(seed: int, case: int) -> Graph:
     p = np.array(weights, float) / sum(weights)
     for _ in range(int(rng.integers(1, 5))):
         h = fns[int(rng.choice(len(fns), p=p))](g, rng, h)
+        if new.random() < 0.12:
+            h = step_masked_softmax(g, new, h)
     g.outputs = [h]
     if rng.random() < 0.3:  # expose every intermediate: each op is checked on its own operands
         g.outputs = [r for node in g.nodes for r in node.results]

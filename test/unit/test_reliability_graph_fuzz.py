@@ -6,11 +6,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+from qcomp.targets.cpu.kernels import host_isa
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
-from qc_graph_check import compare, taints  # noqa: E402  (bench/ is not a package)
-from qc_graphs import generate  # noqa: E402
+from qc_graph_check import compare, compile_avx512, taints  # noqa: E402  (bench/ is not a package)
+from qc_graphs import Graph, generate  # noqa: E402
 
 
 def test_graph_fuzzer_smoke(tmp_path):
@@ -49,3 +51,28 @@ def test_checker_tells_exact_from_rounding():
     g = generate(3, 11)
     levels = taints(g, lambda node: node.kind() != "exact")
     assert set(levels.values()) <= {0, 1, 2, 3}
+
+
+def test_generator_draws_attention_masked_softmax_and_dynamic_conv():
+    from graph_fuzz import cases_with_ops, graph_ops
+
+    seen = set().union(*(graph_ops(generate(1, i)) for i in range(200)))
+    assert {"masked_softmax", "kv_attention", "kv_attention_int8", "conv-dynamic"} <= seen
+    (case,) = cases_with_ops(1, 0, 1, {"kv_attention_int8"})
+    g = generate(1, case)
+    before = {n: a.copy() for n, a in g.feeds.items()}
+    env = g.reference()  # the op writes its cache operands: the reference works on copies
+    assert all(np.array_equal(before[n], g.feeds[n]) for n in g.inputs)
+    (node,) = [n for n in g.nodes if n.op == "kv_attention_int8"]
+    assert np.isfinite(env[node.results[0]]).any()
+
+
+@pytest.mark.skipif(host_isa() == "avx512-vnni", reason="the cpu target runs avx512 builds here")
+def test_avx512_build_compiles_to_512_bit_code_without_running():
+    g = Graph(0, 0)
+    x = g.input(np.ones((3, 32), np.float32))
+    w, b = g.const(np.ones((32, 32), np.float32)), g.const(np.zeros(32, np.float32))
+    (y,) = g.add("linear", [x, w, b], [((3, 32), "float32")])
+    g.outputs = [y]
+    zmm = compile_avx512(g.text())
+    assert zmm > 0 or zmm == -1  # -1: no objdump to count with
