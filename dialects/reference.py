@@ -14,18 +14,8 @@ import math
 
 import numpy as np
 
-F32 = np.float32
-
-
-def qmax(bits: int) -> int:
-    """Largest magnitude of a symmetric `bits`-bit integer: 2^(bits-1) - 1."""
-    return (1 << (bits - 1)) - 1
-
-
-def symmetric_scale(absmax: np.ndarray, bits: int) -> np.ndarray:
-    """scale = absmax / qmax in f32; an all-zero channel gets scale 1 so that it quantizes to 0."""
-    s = np.asarray(absmax, F32) / F32(qmax(bits))
-    return np.where(s == 0, F32(1), s).astype(F32)
+# the primitives reference_asym.py shares (it imports them from there, not from here: no import cycle)
+from .reference_core import F32, linear, n_groups, qmax, symmetric_scale
 
 
 def _along(scale: np.ndarray, rank: int, axis: int) -> np.ndarray:
@@ -132,11 +122,6 @@ def qconv2d(xq, xs, wq, ws, b, *, stride=(1, 1), padding=(0, 0), dilation=(1, 1)
 
 
 # ----------------------------------------------------------------------------- float ops
-def linear(x, w, b) -> np.ndarray:
-    """x · wᵀ + b."""
-    return np.matmul(np.asarray(x, F32), np.asarray(w, F32).T) + np.asarray(b, F32)
-
-
 def matmul(a, b) -> np.ndarray:
     """Batched a · b."""
     return np.matmul(np.asarray(a, F32), np.asarray(b, F32))
@@ -235,11 +220,6 @@ def channel_permute(x, *, perm) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- weight-only quantization
-def n_groups(k: int, group: int) -> int:
-    """Number of scale groups along K: ceil(K / group) (the last group may be partial)."""
-    return -(-k // group)
-
-
 def pack_int4(q: np.ndarray) -> np.ndarray:
     """Pack int4 values [N, K] (each in [-8, 7]) two per byte along K: element 2j in the low nibble,
     2j+1 in the high nibble, two's complement; an odd K is padded with a zero nibble. -> i8 [N, ceil(K/2)]."""

@@ -17,18 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-F32 = np.float32
-
-
-def _ref():
-    """`reference`, imported on use: it imports this module's `wlinear_asym` itself (no import cycle)."""
-    from . import reference
-
-    return reference
-
-
-def n_groups(k: int, group: int) -> int:
-    return _ref().n_groups(k, group)
+from .reference_core import F32, linear, n_groups, qmax, symmetric_scale
 
 
 def umax(bits: int) -> int:
@@ -108,7 +97,7 @@ def dequantize_weight_asym(wq, scale, zp, *, bits: int, group: int, k: int) -> n
 def wlinear_asym(x, wq, scale, zp, b, *, bits: int, group: int) -> np.ndarray:
     """Weight-only linear with zero points: x · dequantize_weight_asym(wq, scale, zp)ᵀ + b, all in f32."""
     x = np.asarray(x, F32)
-    return _ref().linear(x, dequantize_weight_asym(wq, scale, zp, bits=bits, group=group, k=x.shape[-1]), b)
+    return linear(x, dequantize_weight_asym(wq, scale, zp, bits=bits, group=group, k=x.shape[-1]), b)
 
 
 def mse_ranges(
@@ -134,8 +123,8 @@ def mse_ranges(
         p = F32(1 - i / grid)
         l1, h1 = lo0 * p, hi0 * p
         if sym:
-            s = _ref().symmetric_scale(h1, bits)[..., None]
-            qm = _ref().qmax(bits)
+            s = symmetric_scale(h1, bits)[..., None]
+            qm = qmax(bits)
             deq = np.clip(np.rint(blocks * (F32(1) / s)), -qm, qm) * s
         else:
             s, z = asymmetric_params(l1, h1, bits)
