@@ -172,6 +172,7 @@ def main() -> int:
     ap.add_argument("--damp", type=float, default=0.01)
     ap.add_argument("--true-seq", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fp32", type=float, help="the fp32 perplexity of these windows, measured before (saves one run)")
     ap.add_argument("--variants", default="none:a8,rtn:g0:sym:a8,gptq:g0:sym:a8,gptq:g0:sym:a8:rot")
     args = ap.parse_args()
     variants = [(t, parse_variant(t)) for t in args.variants.split(",")]
@@ -185,12 +186,18 @@ def main() -> int:
 
     model, tok = REAL["smollm2"]()
     wins, calw = token_windows(tok, default_text(), args.windows, args.seq, args.calib)
-    with torch.no_grad():
-        fp32 = perplexity(model, wins)[0]
+    if args.fp32 is None:
+        with torch.no_grad():
+            fp32 = perplexity(model, wins)[0]
+    else:
+        fp32 = args.fp32
     print(
         f"# {platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"# smollm2 {args.windows} windows x {args.seq}, calib {args.calib}, wbits {args.wbits}, fp32 {fp32:.4f}")
+    print(
+        f"# smollm2 {args.windows} windows x {args.seq}, calib {args.calib}, wbits {args.wbits}, fp32 {fp32:.4f}"
+        + (" (given)" if args.fp32 else "")
+    )
     rot = None
     for text, v in variants:
         start = time.perf_counter()
