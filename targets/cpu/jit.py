@@ -14,6 +14,8 @@ from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import first_op
 from qcomp.dialects.shapes import module_spec
 from qcomp.dialects.weights import constant_array
+from qcomp.targets.common.host import PackedArgs, new_engine
+from qcomp.targets.common.host import descriptor_words as descriptor_words  # moved to the shared host runtime
 
 from .buffers import scans_to_linalg, sink_deallocs, write_results_in_place
 from .dynamic import results_as_destinations
@@ -318,61 +320,6 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
 
 
-def descriptor_words(shape: tuple[int, ...]) -> list[int]:
-    """A row-major memref descriptor's int64 words with its two pointers 0: {allocated, aligned, offset,
-    sizes[rank], strides[rank]} (strides in elements)."""
-    strides, stride = [], 1
-    for d in reversed(shape):
-        strides.append(stride)
-        stride *= d
-    return [0, 0, 0, *shape, *reversed(strides)]
-
-
-class PackedArgs:
-    """The `void *args[]` of a packed MLIR entry point over row-major buffers of fixed shapes.
-
-    `args[i]` points to a pointer to descriptor i; all descriptors live in one int64 array built from a
-    template, so a call creates no ctypes types or objects (the torch-mlir helpers make a new Structure
-    class per array and ctypes caches a pointer type for each: memory that grows with every call)."""
-
-    def __init__(self, shapes: list[tuple[int, ...]], dynamic: bool = False):
-        """dynamic: some shapes have dynamic sizes; every call then writes the sizes and strides of the
-        arrays it passes."""
-        words: list[int] = []
-        starts = []
-        for shape in shapes:
-            starts.append(len(words))
-            words += descriptor_words(tuple(max(d, 0) for d in shape))
-        self.template = np.array(words or [0], np.int64)
-        self.starts = np.array(starts, np.int64)
-        self.n = len(shapes)
-        self.dynamic = dynamic
-
-    def set_template(self, i: int, address: int) -> None:
-        """Make argument i of every later call point at `address` (weights: fixed buffers)."""
-        self.template[self.starts[i] : self.starts[i] + 2] = address
-
-    def address(self, i: int) -> int:
-        return int(self.template[self.starts[i]])
-
-    def pack(self, arrays: dict[int, np.ndarray]) -> tuple:
-        """(args, keep): `args` the address of the void*[] for the template plus `arrays` (argument index ->
-        buffer, C-contiguous, of its shape); `keep` must stay alive until the call returns."""
-        desc = self.template.copy()
-        if arrays:
-            idx = self.starts[list(arrays)]
-            addrs = np.array([a.ctypes.data for a in arrays.values()], np.int64)
-            desc[idx] = addrs
-            desc[idx + 1] = addrs
-        if self.dynamic:
-            for i, a in arrays.items():
-                words = descriptor_words(a.shape)[3:]
-                desc[self.starts[i] + 3 : self.starts[i] + 3 + len(words)] = words
-        slots = self.starts * 8 + desc.ctypes.data
-        args = np.arange(self.n, dtype=np.int64) * 8 + slots.ctypes.data
-        return int(args.ctypes.data), (desc, slots, args, arrays)
-
-
 class _WeightSlots:
     """`JitFunction._weight_ptrs`: weight i's buffer address; assigning one (share_weights) rebinds it."""
 
@@ -404,8 +351,6 @@ class JitFunction:
         threads: OpenMP threads for the kernels' parallel loops (1: none, no OpenMP runtime needed);
         isa: the instruction set to compile for (`kernels.ISAS`; "": the host's best)."""
         keep_freed_memory()
-        from torch_mlir import execution_engine
-
         from .pack_weights import PackWeightsPass
 
         inputs, self.results = signature(module)
@@ -433,7 +378,7 @@ class JitFunction:
         self.llvm_text = module.operation.get_asm(large_elements_limit=16)
         self.threads = threads
         self.shared_libs = [load_openmp()] if threads > 1 else []
-        self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level, shared_libs=self.shared_libs)
+        self.engine = new_engine(module, opt_level, self.shared_libs)
         self._runtime = dict(runtime or {})  # the engine calls them: keep them alive
         for name, callback in self._runtime.items():
             self.engine.register_runtime(name, callback)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.dialects.context import new_context
 from qcomp.dialects.errors import QcompError
+from qcomp.targets.common.host import PackedArgs, new_engine
 
 from .kernels import MMA_EMULATION, GemmSpec, Tiling, emulated_kernel
 
@@ -37,14 +39,11 @@ class EmulatedKernels:
     """The emulated kernels of `specs`, JIT-compiled for this CPU."""
 
     def __init__(self, specs: list, tiling: Tiling, opt_level: int = 2):
-        from qcomp.dialects import new_context
-        from torch_mlir import execution_engine
-
         self.specs = {s.name: s for s in specs}
         self.text = emulation_text(list(self.specs.values()), tiling)
         module = ir.Module.parse(self.text, new_context())
         run_pipeline(module, TO_LLVM)
-        self.engine = execution_engine.ExecutionEngine(module, opt_level=opt_level)
+        self.engine = new_engine(module, opt_level)
         self._module = module
         self._functions: dict = {}
 
@@ -80,9 +79,7 @@ class EmulatedKernels:
         return outs[0] if len(outs) == 1 else tuple(outs)
 
     def _invoke(self, name: str, args: list[np.ndarray]) -> None:
-        """Call kernel `name` on contiguous arrays, creating no ctypes types per call (`jit.PackedArgs`)."""
-        from qcomp.targets.cpu.jit import PackedArgs
-
+        """Call kernel `name` on contiguous arrays, creating no ctypes types per call (`host.PackedArgs`)."""
         fn = self._functions.get(name)
         if fn is None:
             fn = self._functions[name] = self.engine.lookup(name)
