@@ -137,7 +137,7 @@ def with_group(spec: str):
     if not re.fullmatch(r"g\d+", g) or "group=" not in rec.pipeline:
         sys.exit(f"{spec}: want NAME:gG with a recipe whose pipeline has group= options")
     pipeline = re.sub(r"group=\d+", f"group={g[1:]}", rec.pipeline)
-    return Recipe(f"{name}-{g}", rec.version, pipeline, rec.description, rec.calibration)
+    return Recipe(f"{rec.name}-{g}", rec.version, pipeline, rec.description, rec.calibration)
 
 
 def reference_logits(model, lx):
@@ -289,6 +289,12 @@ def main() -> None:
         help="--rotate: the token embedding type of llama.cpp's own quants (default: its mix, Q4_x for an untied "
         "embedding; q8_0 matches the tied plain model)",
     )
+    p.add_argument(
+        "--online-scales",
+        default="keep",
+        choices=["keep", "drop"],
+        help="drop: undo smoothings that need an online per-channel scale (w8a8-smooth's o_proj), as export()",
+    )
     p.add_argument("--rotate", type=int, default=None, metavar="SEED", help="SmolLM2 rotated off its Q4_1 grid")
     p.add_argument("--tiny", action="store_true", help="a random 2-layer LLaMA (every K a multiple of 32), random ids")
     p.add_argument("--json", action="store_true")
@@ -347,13 +353,17 @@ def main() -> None:
         rec = with_group(spec)
         calibration = [(c,) for c in cal] if rec.calibration else None
         t = time.perf_counter()
-        module, rec = quantized_module(model, (wins[0],), rec, calibration, keep_head=a.head != "recipe")
+        module, rec = quantized_module(
+            model, (wins[0],), rec, calibration, keep_head=a.head != "recipe", online_scales=a.online_scales
+        )
         lx = extract(module, hf_config(model))  # what `qcomp export --head H` writes
         if a.head == "q8_0":
             head_q8_0(lx)
         if a.embedding == "q8_0":
             head_q8_0(lx, "token_embd.weight")
         quant_s = round(time.perf_counter() - t, 1)
+        if a.qcomp_eval == "compile" and a.online_scales != "keep":
+            sys.exit("--online-scales drop needs --qcomp-eval reference (qcomp.compile keeps the recipe's scales)")
         if a.qcomp_eval == "compile" and a.head != "recipe":
             sys.exit("--head q8_0 needs --qcomp-eval reference (the compiled build quantizes the head by the recipe)")
         if a.qcomp_eval == "compile":

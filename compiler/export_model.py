@@ -25,11 +25,20 @@ HEADS = ("recipe", "f32", "q8_0")
 
 
 def quantized_module(
-    model: torch.nn.Module, example_inputs, recipe="w8a8", calibration=None, target="cpu", keep_head=False
+    model: torch.nn.Module,
+    example_inputs,
+    recipe="w8a8",
+    calibration=None,
+    target="cpu",
+    keep_head=False,
+    online_scales="keep",
 ):
     """(qc module after the recipe's passes, Recipe): the front half of `qcomp.compile` (keep the two in step),
     without code generation. keep_head: the last linear layer (an LM's head) is marked `qc.precision = "fp32"`
-    before the passes, so the recipe leaves it in float (as llama.cpp's own quantizer keeps the head at 8 bits)."""
+    before the passes, so the recipe leaves it in float (as llama.cpp's own quantizer keeps the head at 8 bits).
+    online_scales: "keep" leaves the recipe's passes as they are; "drop" runs them one at a time and, after each,
+    undoes a smoothing that needed an online `qc.channel_scale` (`drop_online_scales`), so what is left folds
+    into the weights and norms (GGUF has no online per-channel scale)."""
     from qcomp import calibrate as calib
     from qcomp import targets
     from qcomp.api import gain_reference, needs_hessian
@@ -39,6 +48,8 @@ def quantized_module(
     from qcomp.pipeline import Pipeline
     from qcomp.recipes import calibration_method, get_recipe
 
+    if online_scales not in ("keep", "drop"):
+        raise QcompError(f"online_scales must be 'keep' or 'drop', got {online_scales!r}")
     rec = get_recipe(recipe)
     tgt = targets.get(target) if isinstance(target, str) else target
     inputs = tuple(example_inputs) if isinstance(example_inputs, tuple | list) else (example_inputs,)
@@ -63,9 +74,42 @@ def quantized_module(
             if not linears:
                 raise QcompError("keep_head: the model has no linear layer")
             linears[-1].attributes["qc.precision"] = ir.StringAttr.get("fp32")
-    if rec.pipeline:
+    if rec.pipeline and online_scales == "drop":
+        from qcomp.dialects.pass_pipeline import split_top_level
+
+        for spec in split_top_level(rec.pipeline):
+            Pipeline.parse(spec).run(module, ctx=PassContext(target=tgt))
+            drop_online_scales(module)
+    elif rec.pipeline:
         Pipeline.parse(rec.pipeline).run(module, ctx=PassContext(target=tgt))
     return module, rec
+
+
+def drop_online_scales(module) -> list[str]:
+    """Undo every smoothing that went into an online `qc.channel_scale` (x -> x / s where x's producer could not
+    absorb 1/s, e.g. the attention output before o_proj): the float layers reading it get their columns back
+    (W·diag(s) -> W·diag(s)·diag(1/s), statistics of x/s -> of x) and read x again. Returns the layers' locations.
+    Must run before the weights are quantized (a quantized reader cannot take the scale back: refused)."""
+    import numpy as np
+    from qcomp.dialects._mlir import ir
+    from qcomp.dialects.irutil import ops_named
+    from qcomp.dialects.weights import constant_array
+    from qcomp.passes.channel_fold import linear_weight, scale_columns, users
+
+    undone = []
+    for cs in ops_named(module, "qc.channel_scale"):
+        inv = constant_array(cs.operands[1])
+        readers = users(cs.results[0])
+        if inv is None or any(linear_weight(op) is None for op in readers):
+            raise QcompError(f"{cs.location}: qc.channel_scale read by a layer that is not a float qc.linear: "
+                             "its smoothing cannot be undone")  # fmt: skip
+        with module.context, ir.Location.unknown():
+            for op in readers:
+                scale_columns(op, np.asarray(inv, np.float32))
+                op.operands[0] = cs.operands[0]
+                undone.append(str(op.location))
+        cs.erase()
+    return undone
 
 
 def export(
@@ -81,6 +125,7 @@ def export(
     static_activations: str = "error",
     head: str = "recipe",
     embedding: str = "f32",
+    online_scales: str = "keep",
 ) -> ExportResult:
     """Quantize `model` (a transformers LLaMA causal LM, or qcomp's logits wrapper of one) with `recipe` and
     write it to `path` as GGUF or ONNX (`format`, default from the file's extension).
@@ -98,6 +143,9 @@ def export(
     held exactly as Q8_0 (llama.cpp's own quantizer keeps the head at 8 bits too; ONNX gets it as int8 QDQ).
     embedding (GGUF): "f32" writes the token embedding as it is; "q8_0" as qcomp's int8 RTN in blocks of 32
     (Q8_0, as llama.cpp's own quantizer writes it).
+    online_scales: "keep" (the recipe as it is: a smoothing that needs an online per-channel scale is refused by
+    the writers) or "drop" (such smoothings are undone before quantizing: `quantized_module`), e.g. w8a8-smooth's
+    o_proj, whose input (the attention output) has no producer to absorb the scale.
     """
     from qcomp.export_llama import extract, hf_config, llama_hparams
     from qcomp.models import as_logits_model
@@ -116,7 +164,9 @@ def export(
     wrapped = as_logits_model(model)
     if example_inputs is None:
         example_inputs = (torch.arange(16).remainder(hp["vocab_size"]).reshape(1, 16),)
-    module, rec = quantized_module(wrapped, example_inputs, recipe, calibration, keep_head=head != "recipe")
+    module, rec = quantized_module(
+        wrapped, example_inputs, recipe, calibration, keep_head=head != "recipe", online_scales=online_scales
+    )
     lx = extract(module, config)
     if head == "q8_0":
         head_q8_0(lx)
