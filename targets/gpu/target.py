@@ -81,7 +81,7 @@ class GpuArtifact(Artifact):
         self._runtime = None
         self._emulator = None
         if options.emulate:
-            from .emulate import EmulatedKernels
+            from .emulate import EmulatedKernels  # deferred: JIT-compiles kernels, only with emulate=true
 
             self._emulator = EmulatedKernels([k.spec for k in kernels.values()], tiling)
         self.program = HostProgram(module, self._execute)
@@ -118,7 +118,7 @@ class GpuArtifact(Artifact):
 
     def __call__(self, *inputs: np.ndarray) -> list[np.ndarray]:
         if self._emulator is None and self._runtime is None:
-            from .runtime import CudaRuntime
+            from .runtime import CudaRuntime  # deferred: loads the CUDA driver, only on a GPU
 
             with _RUNTIME_LOCK:  # one runtime however many threads make the first call
                 if self._runtime is None:
