@@ -30,13 +30,21 @@ one is an error. The result is written on each layer as `qc.wbits` / `qc.abits` 
 qc-quantize and qc-awq obey; the module gets `qc.precision_plan`: the totals, each layer's choice and the
 Pareto frontier (least predicted error at each average bit width, from the same DP table).
 
-Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the
-`group` option; e.g. w4a16g256:w4a16:w8a16), budget (> 0), budget_kind (avg_wbits | bytes | latency | arrays |
-energy), group (>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the target whose cost
-model prices latency, arrays or energy, e.g. cim:isaac; default: the context's target, the Target object
-qcomp.compile builds for, with its options; when the option names that target without a preset, e.g. target=cim
-while building for cim:isaac, the context's object prices too; without a context, as in qcomp-opt: the target
-named by the module's `qc.target`, with default options), method (dp | first_last: the common heuristic, a
+Float formats join the same search: a candidate `<format>-wNaM` (`float_candidates.py`: fp8-w8a8,
+nvfp4-w4a16, mxfp4-w4a16, mxfp4/fp8-w4a8, ...) is priced by its stored bits (1-byte MX/NVFP4 scales) and
+its local error through the format's round trip; a layer that gets one is marked `qc.precision = <its name>`
+(no qc.wbits), which qc-quantize-float then applies (run it before qc-quantize, which takes the integer
+layers: `qc-assign-precision{candidates=w4a16g32:nvfp4-w4a16:fp8-w8a8},qc-quantize-float,qc-quantize{...}`).
+Output gains are measured at an integer candidate (`reference_candidate`), so sensitivity=output_mse /
+output_kl needs one among the candidates.
+
+Options: candidates (colon-separated wNaM[gG], N in 2..8, M in 8 | 16; G only for M=16, default the `group` option;
+or <format>-wNaM as above; e.g. w4a16g256:w4a16:w8a16:nvfp4-w4a16), budget (> 0), budget_kind (avg_wbits | bytes |
+latency | arrays | energy), group (>= 0, default 128), sensitivity (output_mse | output_kl | hessian), target (the
+target whose cost model prices latency, arrays or energy, e.g. cim:isaac; default: the context's target, the Target
+object qcomp.compile builds for, with its options; when the option names that target without a preset, e.g.
+target=cim while building for cim:isaac, the context's object prices too; without a context, as in qcomp-opt: the
+target named by the module's `qc.target`, with default options), method (dp | first_last: the common heuristic, a
 baseline: the last layer, then the first, second, ... at the widest candidate while the budget allows, the rest at
 the first candidate; with room for exactly two, "first and last layer at 8 bits").
 Needs `qc.act_sample` (calibrate from samples) and, for output_mse / output_kl, `qc.output_gain[_kl]`.
@@ -49,7 +57,7 @@ from typing import ClassVar
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.dialects.attrs import OUTPUT_GAIN, OUTPUT_GAIN_KL, PRECISION_PLAN
+from qcomp.dialects.attrs import OUTPUT_GAIN, OUTPUT_GAIN_KL, PRECISION, PRECISION_PLAN
 from qcomp.dialects.attrs import TARGET as TARGET_ATTR
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr, ops_named
@@ -60,6 +68,7 @@ from qcomp.dialects.quant_math import parse_candidate as parse_candidate
 from . import act_stats
 from .channel_fold import ABITS, WBITS, WGROUP, linear_weight
 from .context import PassContext
+from .float_candidates import FloatCandidate, float_local_error, parse_float_candidate
 from .knapsack import solve
 
 PLAN = PRECISION_PLAN.name
@@ -76,6 +85,10 @@ SCALES = {
 PRICED = {"arrays": ("arrays", 1.0, 1.0), "energy": ("energy_j", 1e12, 1e6)}
 GAINS = {"output_mse": OUTPUT_GAIN.name, "output_kl": OUTPUT_GAIN_KL.name}
 SENSITIVITIES = ("output_mse", "output_kl", "hessian")
+
+
+def _local_error(w: np.ndarray, x: np.ndarray, cand: "Candidate | FloatCandidate") -> float:
+    return float_local_error(w, x, cand) if isinstance(cand, FloatCandidate) else local_error(w, x, cand)
 
 
 def _f64(v: float) -> ir.FloatAttr:
@@ -111,9 +124,21 @@ class AssignPrecisionPass:
             )
         if self.method not in ("dp", "first_last"):
             raise QcompError(f"qc-assign-precision: method must be dp or first_last, got {self.method!r}")
+        if self.sensitivity in GAINS and self.reference_candidate() is None:
+            raise QcompError(
+                f"qc-assign-precision: sensitivity={self.sensitivity} measures output gains at an integer "
+                f"candidate; {self.candidates!r} has none (add one, e.g. w4a16g128, or use sensitivity=hessian)"
+            )
 
-    def cands(self) -> list[Candidate]:
-        return [parse_candidate(c, self.group) for c in self.candidates.split(":")]
+    def cands(self) -> list[Candidate | FloatCandidate]:
+        """The candidates in order: integer ones (`quant_math.Candidate`) and number formats (`FloatCandidate`)."""
+        return [parse_float_candidate(c) or parse_candidate(c, self.group) for c in self.candidates.split(":")]
+
+    def reference_candidate(self) -> str | None:
+        """The precision at which output gains are measured: the first integer candidate with the fewest weight
+        bits (None without an integer candidate)."""
+        ints = [c for c in self.cands() if isinstance(c, Candidate)]
+        return min(ints, key=lambda c: c.wbits).name if ints else None
 
     def run(self, module: ir.Module, ctx: PassContext | None = None) -> None:
         ctx = ctx or PassContext()
@@ -132,7 +157,7 @@ class AssignPrecisionPass:
             if not layers:
                 return
             start = time.perf_counter()
-            errors = np.array([[local_error(w, x, c) for c in cands] for w, x in zip(weights, samples, strict=True)])
+            errors = np.array([[_local_error(w, x, c) for c in cands] for w, x in zip(weights, samples, strict=True)])
             if self.sensitivity in GAINS:
                 errors *= np.array([self._gain(op, GAINS[self.sensitivity]) for op in layers])[:, None]
             sens_s = time.perf_counter() - start
@@ -165,9 +190,12 @@ class AssignPrecisionPass:
             rows = []
             for op, c, e, n in zip(layers, picks, errors, sizes, strict=True):
                 cand = cands[c]
-                op.attributes[WBITS] = i64_attr(cand.wbits)
-                op.attributes[ABITS] = i64_attr(cand.abits)
-                op.attributes[WGROUP] = i64_attr(cand.group)
+                if isinstance(cand, FloatCandidate):  # qc-quantize-float applies it
+                    PRECISION.set(op, cand.name)
+                else:
+                    op.attributes[WBITS] = i64_attr(cand.wbits)
+                    op.attributes[ABITS] = i64_attr(cand.abits)
+                    op.attributes[WGROUP] = i64_attr(cand.group)
                 rows.append(
                     ir.DictAttr.get(
                         {

@@ -33,6 +33,7 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import formats as fmt
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.attrs import PRECISION, PRECISION_PLAN
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr as _i64
 from qcomp.dialects.irutil import ops_named
@@ -40,6 +41,7 @@ from qcomp.dialects.weights import constant_array, make_constant
 
 from . import act_stats
 from .act_stats import ABSMAX
+from .float_candidates import parse_float_candidate
 from .float_gptq import gptq_float
 from .gptq import hessian_of
 
@@ -81,13 +83,22 @@ class QuantizeFloatPass:
 
     def run(self, module: ir.Module) -> None:
         with module.context, ir.Location.unknown():
+            planned = PRECISION_PLAN.has(module.operation)  # qc-assign-precision chose each layer's precision
             linears = ops_named(module, "qc.linear")
             for op in linears[:-1] if self.keep_last else linears:
-                keep = op.attributes["qc.precision"].value if "qc.precision" in op.attributes else None
+                keep = PRECISION.get(op)
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32 or w.ndim != 2:
                     continue
-                self._rewrite(op, w)
+                assigned = _assigned_formats(op, keep)
+                if planned and assigned is None:  # an integer precision (or none): qc-quantize's
+                    continue
+                if assigned is not None and self.static:
+                    raise QcompError(
+                        f"{op.location}: qc-quantize-float{{static=true}}: a layer assigned {keep!r} takes dynamic "
+                        "activation scales (drop static=true)"
+                    )
+                self._rewrite(op, w, *(assigned or (self._w, self._a)))
 
     def _static_scale(self, op) -> float:
         if ABSMAX not in op.attributes:
@@ -114,23 +125,23 @@ class QuantizeFloatPass:
             f"'{act_stats.SAMPLE}' (calibrate the model first)"
         )
 
-    def _rewrite(self, op, w) -> None:
+    def _rewrite(self, op, w, wf: fmt.QFormat, af: fmt.QFormat | None) -> None:
         x, b = op.operands[0], op.operands[2]
         if self.gptq:
-            wq, ws = gptq_float(w, self._hessian(op), self._w, damp=self.damp)
+            wq, ws = gptq_float(w, self._hessian(op), wf, damp=self.damp)
         else:
-            wq, ws = fmt.quantize_weight(w, self._w)
-        group = self._w.group(w.shape[1])
+            wq, ws = fmt.quantize_weight(w, wf)
+        group = wf.group(w.shape[1])
         wattrs = {}
-        if self.scale_bytes and self._w.scale != "f32":  # 1-byte e8m0 / e4m3 codes, exactly the same scales
-            ts = fmt.weight_tensor_scale(w, self._w)
-            ws = fmt.scale_codes(ws, self._w, ts)
+        if self.scale_bytes and wf.scale != "f32":  # 1-byte e8m0 / e4m3 codes, exactly the same scales
+            ts = fmt.weight_tensor_scale(w, wf)
+            ws = fmt.scale_codes(ws, wf, ts)
             if ts is not None:
                 wattrs["tensor_scale"] = ir.FloatAttr.get(ir.F32Type.get(), ts)
         scale = self._static_scale(op) if self.static else None
         with ir.InsertionPoint(op), op.location:
-            if self._a is not None:
-                fa = {"format": ir.StringAttr.get(str(self._a)), "qc.precision": ir.StringAttr.get(str(self._a))}
+            if af is not None:
+                fa = {"format": ir.StringAttr.get(str(af)), "qc.precision": ir.StringAttr.get(str(af))}
                 if scale is None:
                     x = ir.Operation.create("qc.fp_fake_quant", results=[x.type], operands=[x], attributes=fa)
                 else:
@@ -142,11 +153,21 @@ class QuantizeFloatPass:
                 results=[op.results[0].type],
                 operands=[x, make_constant(wq), make_constant(ws), b],
                 attributes={
-                    "format": ir.StringAttr.get(str(self._w)),
+                    "format": ir.StringAttr.get(str(wf)),
                     "group": _i64(group),
-                    "qc.precision": ir.StringAttr.get(self.precision),
+                    "qc.precision": ir.StringAttr.get(fmt.precision_name(wf, af)),
                     **wattrs,
                 },
             )
         op.results[0].replace_all_uses_with(new.results[0])
         op.erase()
+
+
+def _assigned_formats(op, precision: str | None) -> "tuple[fmt.QFormat, fmt.QFormat | None] | None":
+    """(weight format, activation format) of a layer whose `qc.precision` names number formats (set by
+    qc-assign-precision's float candidates, e.g. 'nvfp4-w4a16'); None otherwise."""
+    try:
+        cand = parse_float_candidate(precision) if precision else None
+    except QcompError as e:
+        raise QcompError(f"{op.location}: qc-quantize-float: qc.precision {precision!r}: {e}") from None
+    return None if cand is None else (cand.w, cand.a)
