@@ -64,7 +64,7 @@ class FpWLinearOp(QC.Operation, name="fp_wlinear", traits=[Pure]):
         )
         group = _attr(self, "group")
         c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
-        if not c.ok:
+        if not c.ok or qf is None:  # a None format has already failed the check
             return False
         k = x[-1] if x else 0
         kw = fmt.stored_k(qf.elem, k)
