@@ -275,6 +275,10 @@ def calibrate(
     sensitivity_samples=None,
     hessian: bool | str = False,
     gptq: dict | None = None,
+    stream: str | None = None,
+    weights: str | os.PathLike | None = None,
+    executor: str | None = None,
+    model_spec: str | None = None,
 ) -> CalibrationTable:
     """Run the fp32 compiled `model` on `samples` (a list of input tuples) and return its CalibrationTable.
 
@@ -282,7 +286,13 @@ def calibrate(
     on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
     qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
     hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq);
-    a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options."""
+    a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options.
+    stream="blocks": run the PyTorch model decoder block by block instead, its weights read from the safetensors
+    checkpoint `weights` as each block needs them (`qcomp.calib_stream`; `model` may hold meta parameters).
+    executor / model_spec: where the output gains are measured (`qcomp.sensitivity.output_gains`: 'ray' runs
+    them as Ray tasks that load the model from the factory spec `model_spec`)."""
+    if stream not in (None, "blocks"):
+        raise QcompError(f"calibration stream must be None or 'blocks', got {stream!r}")
     if dataclasses.is_dataclass(hessian) and not isinstance(hessian, type):
         gptq = {k: v for k, v in dataclasses.asdict(hessian).items() if k != "sequential"}
         hessian = "sequential"
@@ -292,6 +302,12 @@ def calibrate(
     if not 0 < percentile <= 100:
         raise QcompError(f"calibration percentile must be in (0, 100], got {percentile}")
     samples = _samples(samples)
+    if stream == "blocks":
+        from qcomp.calib_stream import calibrate_streamed
+
+        return calibrate_streamed(
+            model, samples, weights, method, percentile, sensitivity, sensitivity_samples, hessian or False
+        )
     cm = build(model, tuple(samples[0]), target, "fp32", taps=QUANTIZABLE)  # the compile core (qcomp.build)
     per_sample = -(-SAMPLE_ROWS // len(samples))
     observers = [Observer(1 if t.op == "qc.conv2d" else -1, per_sample) for t in cm.taps]
@@ -329,7 +345,8 @@ def calibrate(
         ops = sequential.with_sequential_hessians(ops, layers, model, samples, gptq or {})
     table = CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
     if sensitivity:
-        table = with_output_gains(table, model, _samples(sensitivity_samples or samples[:1]), layers, sensitivity)
+        sens = _samples(sensitivity_samples or samples[:1])
+        table = with_output_gains(table, model, sens, layers, sensitivity, executor, model_spec)
     return table
 
 
@@ -347,12 +364,15 @@ def _hessian(xtx: dict, slot) -> np.ndarray | None:
     return None if acc is None else (2 * acc[0] / max(acc[1], 1)).astype(np.float32)
 
 
-def with_output_gains(table: CalibrationTable, model, samples: list[tuple], layers, reference: str):
+def with_output_gains(
+    table: CalibrationTable, model, samples: list[tuple], layers, reference: str, executor=None, model_spec=None
+):
     """`table` with each linear op's output gains measured at `reference` (see `qcomp.sensitivity`)."""
     from qcomp.sensitivity import output_gains
 
     weights = [w if isinstance(w, np.ndarray) and name == "qc.linear" else None for name, w in layers]
-    gains, seconds = output_gains(model, samples, weights, [o.sample for o in table.ops], reference)
+    rows = [o.sample for o in table.ops]
+    gains, seconds = output_gains(model, samples, weights, rows, reference, executor, model_spec)
     ops = tuple(replace(o, output_gain=g) for o, g in zip(table.ops, gains, strict=True))
     info = {"reference": reference, "seconds": round(seconds, 3), "samples": len(samples)}
     return replace(table, ops=ops, sensitivity=info)
