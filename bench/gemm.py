@@ -47,6 +47,7 @@ def _qcomp(op: str, m: int, k: int, n: int, rng):
     from qcomp.dialects import reference as ref
     from qcomp.targets.cpu.gemm_ops import PACK_F32, PACK_I8, pack_array
     from qcomp.targets.cpu.jit import jit_from_text
+    from qcomp.targets.cpu.pair_panels import PACK_PAIRS
 
     if op == "linear":
         text = f"""
@@ -74,6 +75,8 @@ func.func @main(%x: tensor<{m}x{k}xi8>, %xs: tensor<{m}x1xf32>, %ws: tensor<{n}x
     fn = jit_from_text(text)
     packed = [a for a in fn.weights if a.ndim == 3]
     if len(packed) == 1:  # the fast path: fill the packed weight buffer with the real weight
+        if op != "linear" and packed[0].shape[1] == k // 2:  # no VNNI: the kernel on i16 pairs
+            layout = PACK_PAIRS
         np.copyto(packed[0], pack_array(w, layout))
     else:
         assert len(fn.weights) == 1

@@ -12,14 +12,16 @@ kernel of qc.qlinear also takes the weight's +128 correction (128 · Σ_k W[n, k
 (`qc.pack_append`), computed at compile time for a constant weight, so a call reads the weight once.
 A qc.qlinear whose weight may hold int4 values (precision w4*, K a multiple of 8) also gets
 `<name>_packed_i4` (`qc.packed_int4`), the kernel on two int4 per byte (`int4_panels`): the pass calls it
-where the constant weight's values all fit in [-8, 7].
+where the constant weight's values all fit in [-8, 7]. On CPUs without AVX512-VNNI every qc.qlinear
+kernel also gets `<name>_packed_pairs` (`qc.packed_pairs`), the kernel on i16 pairs (`pair_panels`), which the
+pass calls on constant weights.
 """
 
 import math
 from collections.abc import Callable
 
-from . import int4_panels
-from .kernels import Epilogue, Gemm, emit_gemm, packed_f32_type, packed_i8_type, panel_vectors
+from . import int4_panels, pair_panels
+from .kernels import Epilogue, Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 
 PACK_F32 = "f32_panels"  # W[N, K] -> [N/NR][K][NR]
@@ -56,6 +58,8 @@ def pack_array(w, layout: str):
     if layout == COLSUM:
         return np.ascontiguousarray(w.astype(np.int32).sum(axis=1, dtype=np.int32) * np.int32(128))
     nr = 16 * panel_vectors(n)
+    if layout == pair_panels.PACK_PAIRS:
+        return pair_panels.pack_pairs(w, nr)
     if layout == PACK_F32:
         return np.ascontiguousarray(w.reshape(n // nr, nr, k).transpose(0, 2, 1))
     quads = np.ascontiguousarray(w.reshape(n // nr, nr, k // 4, 4).transpose(0, 2, 1, 3)).reshape(
@@ -147,8 +151,9 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
     if not (panel_vectors(n) and k % 4 == 0):
         return None
 
-    def body(g: Fn, pt: T, int4: bool = False) -> list[str]:
-        corr = None if int4 else (f"%arg{len(g.args) - 1}", g.args[-1])  # the i8 kernel's last operand: COLSUM
+    def body(g: Fn, pt: T, int4: bool = False, pairs: bool = False) -> list[str]:
+        # the VNNI kernel's last operand: COLSUM
+        corr = None if int4 or pairs else (f"%arg{len(g.args) - 1}", g.args[-1])
         m = g.count(x, x.rank - 1)  # rows: an int, or an SSA index where x has dynamic leading dims
         mt = m if isinstance(m, int) else None
         x2 = collapse(g, "%arg0", x, (mt, k))
@@ -162,13 +167,17 @@ def qlinear(fn: Fn, epilogue: tuple[list[str], str], precision: str | None = Non
         if gate is not None:
             inputs.append((collapse(g, "%arg5", gate, (mt, n)), T((mt, n), "f32"), "full"))
         ep = Epilogue(tuple(inputs), tuple(epilogue[0]), epilogue[1])
-        g8 = Gemm(m, n, k, 1, "panels", "i8", int4)
+        g8 = Gemm(m, n, k, 1, "panels", "i8", int4, pairs)
         y = emit_gemm(g, g8, (x2, T((mt, k), "i8")), ("%arg2", pt), epilogue=ep, corrections=corr)
         return [expand(g, y, T((mt, n), "f32"), fn.results[0].shape)]
 
     rs = _with_packed_weight(fn, 2, PACK_I8, body, colsum=True)
+    nr = 16 * panel_vectors(n)
+    if not has_vnni():  # the emulated vpdpbusd costs twice the multiplies of pmaddwd on i16 pairs
+        gp = Fn(f"{fn.name}_packed_pairs", [x, xs, pair_panels.packed_pairs_type(n, k, nr), *fn.args[3:]], fn.results)
+        fn.extra.append(gp.text(body(gp, gp.args[2], pairs=True)))
+        fn.attrs["qc.packed_pairs"] = f"@{gp.name}"
     if k % 8 == 0 and (precision is None or precision.startswith("w4")):
-        nr = 16 * panel_vectors(n)
         g4 = Fn(f"{fn.name}_packed_i4", [x, xs, int4_panels.packed_i4_type(n, k, nr), *fn.args[3:]], fn.results)
         fn.extra.append(g4.text(body(g4, g4.args[2], int4=True)))
         fn.attrs["qc.packed_int4"] = f"@{g4.name}"

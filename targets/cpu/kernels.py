@@ -16,6 +16,8 @@ L2 while every row tile of A streams past it; rows that do not fill a tile run w
 - packed int4 (W4A8 weights, `int4_panels`): B holds two k-quads per byte [K/8][NR·4]; each step unpacks
   them with and/shift into offset-binary nibbles (u8) multiplied with A unchanged (s8), two quads per
   step, and subtracts 8·Σ_k A[m, k] per row instead of the column correction.
+- i8 on i16 pairs (CPUs without VNNI, `pair_panels`): B as [K/2][NR·2] column pairs, A as broadcast words of two
+  sign-extended i16, one vpmaddwd per 16 products; no correction; tiles of `pair_panels.ROWS` rows × 16 columns.
 
 The kernels load from the operands' buffers and store into a fresh buffer (no tensor in the loops).
 The vpdpbusd intrinsic is called through a private declaration tagged `qc.intrinsic`; the JIT gives it
@@ -26,7 +28,7 @@ AVX512-VNNI, elsewhere (the AVX2 fallback, generic CPUs) the same u8 × s8 quad 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import int4_panels
+from . import int4_panels, pair_panels
 from .epilogue import Epilogue as Epilogue  # re-exported: gemm_ops builds epilogues
 from .epilogue import apply_epilogue, epilogue_rows
 from .isa import ISA_FEATURES as ISA_FEATURES
@@ -71,6 +73,7 @@ class Gemm:
     b_layout: str
     elem: str  # 'f32' or 'i8'
     int4: bool = False  # i8 'panels' only: B packed two int4 per byte (`int4_panels`)
+    pairs: bool = False  # i8 'panels' only: B as column pairs, the dot on i16 pairs (`pair_panels`)
 
     @property
     def m_t(self) -> int | None:
@@ -79,7 +82,7 @@ class Gemm:
 
     @property
     def k_steps(self) -> int:
-        """Iterations of the k loop: K (f32), K/4 VNNI quads (i8) or K/8 quad pairs (packed int4)."""
+        """Iterations of the k loop: K (f32), K/4 VNNI quads (i8), K/2 pairs (i16 pairs) or K/8 quad pairs (int4)."""
         return self.k // (8 if self.int4 else self.group)
 
     @property
@@ -92,7 +95,7 @@ class Gemm:
 
     @property
     def group(self) -> int:
-        return 4 if self.elem == "i8" else 1
+        return (2 if self.pairs else 4) if self.elem == "i8" else 1
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,8 @@ def emit_gemm(
     om = out.memref
     ovt = f"vector<{LANES}x{out.elem}>"
     batched = g.batch > 1
-    mr = min(rows_per_tile(g.nv), g.m_t or rows_per_tile(g.nv))
+    tile_rows = pair_panels.ROWS if g.pairs else rows_per_tile(g.nv)
+    mr = min(tile_rows, g.m_t or tile_rows)
     # every index constant up front, so that all loop bodies see them
     for v in sorted(
         {0, 1, 2, 4, mr, g.batch, g.n // g.nr, g.k_steps, g.nr, g.group, *range(mr)}
@@ -192,7 +196,12 @@ def emit_gemm(
             fn.emit(f"%{t}_es{n} = vector.broadcast %{t}_esc{n} : f32 to vector<{LANES}xf32>")
     obuf = fn.v()
     fn.emit(f"{obuf} = memref.alloc({'' if g.m_t else g.m}) {{alignment = 64 : i64}} : {om}")
-    if g.elem == "i8":
+    if g.pairs:
+        zero = fn.v()
+        fn.emit(f"{zero} = arith.constant dense<0> : {vt}")
+        dot = f"@{fn.name}_pmaddwd"
+        fn.extra.append(pair_panels.dot_function(dot))
+    elif g.elem == "i8":
         ones = fn.v()
         fn.emit(f"{ones} = arith.constant dense<1> : vector<{4 * LANES}xi8>")
         zero = fn.v()
@@ -212,13 +221,15 @@ def emit_gemm(
     if g.int4:  # A as i32 quads and the per-row 8·Σ_k A the offset-binary nibbles add
         int4_panels.vector_constants(fn, t)
         abuf, am, rcbuf = int4_panels.signed_quads(fn, e.c, g.m, g.k, (abuf, am), (dot, ones), t)
+    elif g.pairs:  # A as words of two i16, once per call
+        abuf, am = pair_panels.pair_words(fn, e.c, g.m, g.k, (abuf, am), t)
     elif g.elem == "i8":  # A + 128 as u8 quads, once per call: the k loop then broadcasts straight from memory
         abuf, am = _flipped_quads(fn, e, g, abuf, am)
     bvec = f"vector<{LANES * g.group}x{g.elem}>"
 
-    def b_loads(k: str, pre: str, q: str) -> list[str]:
+    def b_loads(k: str, pre: str, q: str, js: tuple[int, ...] | None = None) -> list[str]:
         lines = []
-        for j in range(g.nv):
+        for j in range(g.nv) if js is None else js:
             if g.b_layout == "dequant":
                 sm = T((g.k, g.nr), "f32").memref
                 lines.append(f"{pre}{j} = vector.load %{t}_wsc[{k}, {e.c(j * LANES)}] : {sm}, {bvec}")
@@ -233,9 +244,11 @@ def emit_gemm(
             lines.append(f"{pre}{j} = vector.load {bbuf}[{', '.join(idx)}] : {bm}, {bvec}")
         return lines
 
-    def tile(mr: int, m0: str, p: str, q: str) -> None:
-        """One MR × NR tile at row m0 of the panel set up under prefix q, stored into the result buffer."""
-        accs = [f"%{p}_acc{i}_{j}" for i in range(mr) for j in range(g.nv)]
+    def tile(mr: int, m0: str, p: str, q: str, js: tuple[int, ...] | None = None) -> None:
+        """One MR × NR tile at row m0 of the panel set up under prefix q, stored into the result buffer (js: only
+        these vectors of the panel, MR × 16·len(js))."""
+        js = tuple(range(g.nv)) if js is None else js
+        accs = [f"%{p}_acc{i}_{j}" for i in range(mr) for j in js]
         rows = []
         for i in range(mr):
             r = f"%{p}_r{i}"
@@ -248,15 +261,30 @@ def emit_gemm(
             f"{res}:{len(accs)} = scf.for {k} = {e.c(0)} to {e.c(g.k_steps)} step {e.c(1)} "
             f"iter_args({iters}) -> ({', '.join([vt] * len(accs))}) {{"
         )
-        body = b_loads(k, f"%{p}_bv", q)
+        body = b_loads(k, f"%{p}_bv", q, js)
         news = []
         if g.elem == "f32":
             for i in range(mr):
                 body.append(f"%{p}_as{i} = memref.load {abuf}[{', '.join([*bi, rows[i], k])}] : {am}")
                 body.append(f"%{p}_ab{i} = vector.broadcast %{p}_as{i} : f32 to {vt}")
-                for j in range(g.nv):
+                for j in js:
                     n = f"%{p}_n{i}_{j}"
                     body.append(f"{n} = vector.fma %{p}_ab{i}, %{p}_bv{j}, %{p}_acc{i}_{j} : {vt}")
+                    news.append(n)
+        elif g.pairs:  # one word of A (two i16) per row times B's 16 column pairs (sign-extended in the dot)
+            for i in range(mr):
+                a = f"%{p}_a{i}"
+                body += [
+                    f"{a}u = memref.load {abuf}[{rows[i]}, {k}] : {am}",
+                    f"{a}b = vector.broadcast {a}u : i32 to {vt}",
+                    f"{a}v = vector.bitcast {a}b : {vt} to vector<{2 * LANES}xi16>",
+                ]
+                for j in js:
+                    n = f"%{p}_n{i}_{j}"
+                    body.append(
+                        f"{n} = func.call {dot}(%{p}_acc{i}_{j}, {a}v, %{p}_bv{j}) "
+                        f": ({vt}, vector<{2 * LANES}xi16>, {bvec}) -> {vt}"
+                    )
                     news.append(n)
         else:  # int4: two quads per step, the nibbles (u8) times A (s8); else A + 128 (u8) times B (s8)
             subs = [("", f"%{p}_k0"), ("h", f"%{p}_k1")] if g.int4 else [("", k)]
@@ -289,12 +317,12 @@ def emit_gemm(
         for i in range(mr):
             row_inputs = epilogue_rows(fn, ebufs, rows[i], f"{p}_e{i}")
             rc = int4_panels.row_correction(fn, rcbuf, g.m_t, rows[i], f"%{p}_rc{i}") if g.int4 else None
-            for j in range(g.nv):
-                v = f"{res}#{i * g.nv + j}"
+            for jj, j in enumerate(js):
+                v = f"{res}#{i * len(js) + jj}"
                 if g.elem == "f32" and bias is not None:
                     fn.emit(f"%{p}_y{i}_{j} = arith.addf {v}, %{q}_bias{j} : {vt}")
                     v = f"%{p}_y{i}_{j}"
-                elif g.elem == "i8":
+                elif g.elem == "i8" and not g.pairs:
                     fn.emit(f"%{p}_y{i}_{j} = arith.subi {v}, {rc or f'%{q}_corr{j}'} : {vt}")
                     v = f"%{p}_y{i}_{j}"
                 if epilogue:
@@ -310,7 +338,7 @@ def emit_gemm(
                 fn.emit(f"%{q}_nb{j} = arith.muli %{q}_col{j}, {e.c(g.group)} : index")
             if bias is not None:
                 fn.emit(f"%{q}_bias{j} = vector.load {biasbuf}[%{q}_col{j}] : {bias[1].memref}, {vt}")
-            if g.elem == "i8" and not g.int4:
+            if g.elem == "i8" and not (g.int4 or g.pairs):
                 fn.emit(f"%{q}_corr{j} = vector.load {corrbuf}[{', '.join([*bi, f'%{q}_col{j}'])}] : {cm}, {vt}")
             for n, (eb, et, kind) in enumerate(ebufs):
                 if kind == "col":
@@ -337,7 +365,7 @@ def emit_gemm(
         return result
     if g.elem == "i8" and not g.int4 and corrections is not None:  # computed at compile time for a constant B
         corrbuf, cm = _buffer(fn, *corrections), corrections[1].memref
-    elif g.elem == "i8" and not g.int4:  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
+    elif g.elem == "i8" and not (g.int4 or g.pairs):  # 128 · Σ_k B[k, n] per column, before the tiles: vpdpbusd of ones
         corrbuf, cm = _column_corrections(fn, e, g, bi, b_loads, dot, ones, zero, seven)
     lo, hi = [*([e.c(0)] if batched else []), e.c(0)], [*([e.c(g.batch)] if batched else []), panels]
     pvar = f"%{t}_p"
@@ -348,7 +376,11 @@ def emit_gemm(
         ivs = [*bi, pvar, mvar]
         _open_loops(fn, big, ivs, [*lo, m_lo], [*hi, m_hi], [*[e.c(1)] * len(lo), m_step])
         panel(pvar, f"{t}_{tag}P")
-        tile(tmr, mvar, f"{t}_{tag}", f"{t}_{tag}P")
+        if g.pairs and tmr > 1:  # AVX2 has 16 registers: MR rows × 16 columns at a time
+            for j in range(g.nv):
+                tile(tmr, mvar, f"{t}_{tag}{j}", f"{t}_{tag}P", (j,))
+        else:
+            tile(tmr, mvar, f"{t}_{tag}", f"{t}_{tag}P")
         _close_loops(fn, big, len(ivs))
     result = fn.v()
     fn.emit(f"{result} = bufferization.to_tensor {obuf} restrict writable : {om} to {out.s}")

@@ -16,8 +16,13 @@ An i8 qc.qlinear kernel also takes its weight's +128 correction, 128 · Σ_k W[n
 "i8_colsum128:<index>"`): the pass appends it to the call as an i32 constant, so the kernel does not sum the
 weight on every call (the int4 twin has no such operand).
 
+i16 pairs (CPUs without AVX512-VNNI): a callee with `qc.packed_pairs = @<name>_packed_pairs` gets its constant
+weight in `i8_pair_panels` (the same bytes in another order) and that twin is called (`pair_panels`: one pmaddwd
+per 16 products instead of the emulated vpdpbusd); the packed int4 twin, where it applies, comes first.
+
 Options: int4 (default true): use the packed int4 layout where it applies; false keeps every weight in its
-i8 layout (the reference build the int4 one is compared with).
+i8 layout (the reference build the int4 one is compared with). pairs (default true): call the i16-pair twin
+where the lowering emitted one; false keeps the (emulated) VNNI kernel.
 
 Precondition: after qc-lower-to-linalg (callees carry `qc.packed`, `qc.pack` (layouts,
 comma-separated) and `qc.pack_operand` (an index, or an i64 array of one index per layout); a call is
@@ -32,6 +37,7 @@ from qcomp.dialects.irutil import replace_with_call
 
 from .gemm_ops import PACK_I4, pack_array
 from .int4_panels import fits_int4
+from .pair_panels import PACK_PAIRS
 
 
 def _callee(op) -> str | None:
@@ -44,10 +50,12 @@ def _callee(op) -> str | None:
 class PackWeightsPass:
     """Replace calls of weight-packing kernel functions on constant weights by calls of their packed twin.
 
-    int4: pack int4-valued weights of callees with a `qc.packed_int4` twin two per byte and call that twin."""
+    int4: pack int4-valued weights of callees with a `qc.packed_int4` twin two per byte and call that twin;
+    pairs: call the `qc.packed_pairs` twin (i16 pairs) of the others."""
 
     name: ClassVar[str] = "qc-cpu-pack-weights"
     int4: bool = True
+    pairs: bool = True
 
     def run(self, module: ir.Module) -> None:
         from qcomp.dialects.weights import constant_array, make_constant
@@ -72,6 +80,7 @@ class PackWeightsPass:
                     list(zip(layouts, indices, strict=True)),
                     ir.FlatSymbolRefAttr(a["qc.packed_int4"]).value if "qc.packed_int4" in a else None,
                     appends,
+                    ir.FlatSymbolRefAttr(a["qc.packed_pairs"]).value if "qc.packed_pairs" in a else None,
                 )
         if not packing:
             return
@@ -99,12 +108,14 @@ class PackWeightsPass:
         changed = False
         with module.context, ir.Location.unknown():
             for call in calls:
-                target, packs, int4_twin, appends = packing[_callee(call)]
+                target, packs, int4_twin, appends, pairs_twin = packing[_callee(call)]
                 arrays = [constant_array(call.operands[index]) for _, index in packs]
                 if any(arr is None or arr.ndim != 2 for arr in arrays):
                     continue  # every packed operand must be a constant
                 if self.int4 and int4_twin and len(packs) == 1 and fits_int4(arrays[0]):
                     target, packs, appends = int4_twin, [(PACK_I4, packs[0][1])], []
+                elif self.pairs and pairs_twin and len(packs) == 1:
+                    target, packs, appends = pairs_twin, [(PACK_PAIRS, packs[0][1])], []
                 operands = list(call.operands)
                 for (layout, index), arr in zip(packs, arrays, strict=True):
                     operands[index] = derived(call.operands[index], layout, arr)
