@@ -233,7 +233,7 @@ class AssignPrecisionPass:
                 }
             )
 
-    def _first_last(self, cands: list[Candidate], costs: np.ndarray, capacity: float) -> np.ndarray:
+    def _first_last(self, cands: "list[Candidate | FloatCandidate]", costs: np.ndarray, capacity: float) -> np.ndarray:
         """The common heuristic, a baseline: every layer at the first candidate, then the last layer and the
         first, second, ... layers raised to the widest candidate while the budget allows."""
         picks = np.zeros(len(costs), np.int64)
@@ -247,7 +247,7 @@ class AssignPrecisionPass:
         return picks
 
     def _latencies(
-        self, module: ir.Module, layers: list, cands: list[Candidate], ctx: PassContext
+        self, module: ir.Module, layers: list, cands: "list[Candidate | FloatCandidate]", ctx: PassContext
     ) -> tuple[np.ndarray, float]:
         """Estimated seconds of each layer at each candidate, and of the rest of one model call, from the
         target's cost model (`_target`)."""
@@ -260,7 +260,7 @@ class AssignPrecisionPass:
         return costs, fixed
 
     def _priced(
-        self, module: ir.Module, layers: list, cands: list[Candidate], field: str, ctx: PassContext
+        self, module: ir.Module, layers: list, cands: "list[Candidate | FloatCandidate]", field: str, ctx: PassContext
     ) -> np.ndarray:
         """The target's `field` (arrays, energy_j) of each layer at each candidate."""
         name, tgt = self._target(module, ctx)
