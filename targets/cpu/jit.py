@@ -342,7 +342,7 @@ class JitFunction:
     Calls are thread-safe (each builds its own argument array; the code keeps no state between calls).
     Inputs that embeddings index with are checked against the vocabulary (`input_checks`). `finite_only`: the
     model quantizes with static scales, so calls, bound calls (and the AOT library) refuse NaN/inf float inputs
-    (docs/numerics.md; one pass over the float inputs, no temporary)."""
+    (docs/numerics.md; a sum of each float input, no temporary)."""
 
     def __init__(
         self, module: ir.Module, opt_level: int = 2, runtime: dict | None = None, threads: int = 1, isa: str = ""
@@ -458,10 +458,10 @@ class JitFunction:
 
 
 def refuse_non_finite_cheaply(arrays) -> None:
-    """`refuse_non_finite` without a temporary per call: the float64 sum of a float input is finite exactly when
-    every element is (f32 values cannot overflow it); only where it is not, the element is looked for."""
+    """`refuse_non_finite` without a temporary array per call: a NaN or inf makes the sum of a float input
+    non-finite; only then is the element looked for (none found: the sum overflowed, the input is fine)."""
     for a in arrays:
-        if a.dtype.kind == "f" and a.size and not np.isfinite(a.sum(dtype=np.float64)):
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a.sum(dtype=np.float32 if a.itemsize < 4 else None)):
             refuse_non_finite(arrays)
 
 
