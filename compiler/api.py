@@ -60,10 +60,10 @@ def compile(
 
 def gain_reference(rec: Recipe) -> str | None:
     """The reference precision at which output gains must be measured, when the recipe's qc-assign-precision
-    uses sensitivity=output_mse or output_kl: its first candidate with the fewest weight bits."""
+    uses sensitivity=output_mse or output_kl: its first integer candidate with the fewest weight bits."""
     for step in Pipeline.parse(rec.pipeline).steps if rec.pipeline else []:
         if isinstance(step, AssignPrecisionPass) and step.sensitivity.startswith("output_"):
-            return min(step.cands(), key=lambda c: c.wbits).name
+            return step.reference_candidate()
     return None
 
 

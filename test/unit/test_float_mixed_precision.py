@@ -112,3 +112,10 @@ def test_quantize_float_skips_layers_the_plan_gave_integers():
     cm = qcomp.compile(model, inputs, recipe=Recipe("t", 1, pipe, calibration="minmax"), calibration=cal)
     assert [r["precision"] for r in cm.report["precision_plan"]["layers"]] == ["w8a8"] * 3
     assert not [r for r in cm.report["ops"] if r["op"].startswith("qc.fp_")]
+
+
+def test_output_gains_are_measured_at_an_integer_candidate():
+    from qcomp.api import gain_reference
+
+    rec = Recipe("t", 1, "qc-assign-precision{candidates=w8a8:nvfp4-w4a16:mxfp4-w4a16,sensitivity=output_kl}")
+    assert gain_reference(rec) == "w8a8"  # not the 4-bit float formats: qcomp.sensitivity quantizes to integers
