@@ -17,6 +17,9 @@ activations per token, every linear incl. lm_head), e.g. `fp8`, `-head`, `-head+
 - w-tensor: one weight scale per tensor.
 - gptq: weights rounded by GPTQ onto the e4m3 grid (`passes/float_gptq.py`; Hessians of the fp32 model's
   inputs over the calibration windows), scales those of round-to-nearest.
+- smooth / smooth<α>: SmoothQuant before the casts (`passes/smooth.py`'s s = max|X_j|^α / max|W_:,j|^(1−α), α 0.5
+  by default, max|X_j| over the calibration windows, max|W_:,j| over the layers sharing the input: q/k/v, gate/up):
+  x/s is fake-quantized and W·diag(s) quantized, what qc-smooth folding 1/s into the producer gives.
 - int8: symmetric int8 per channel / per token (`w8a8`), for comparison.
 """
 
@@ -52,7 +55,7 @@ def int8_fake(x: np.ndarray) -> np.ndarray:
 def row_config(name: str) -> dict:
     """Per-row settings from '+'-joined modifiers (see the module docstring)."""
     c = {"w": "fp8", "a": "fp8", "static": False, "skip": set(), "head_w": True, "head_a": True, "int8": False}
-    c["gptq"] = False
+    c["gptq"], c["smooth"] = False, None
     for mod in name.split("+"):
         if mod == "fp8":
             pass
@@ -78,6 +81,8 @@ def row_config(name: str) -> dict:
             c["gptq"] = True
         elif mod == "int8":
             c["int8"] = True
+        elif mod.startswith("smooth"):
+            c["smooth"] = float(mod[len("smooth") :] or 0.5)
         else:
             raise SystemExit(f"unknown row modifier {mod!r} in {name!r}")
     return c
@@ -94,11 +99,12 @@ def _fp8_per_token(x: torch.Tensor) -> torch.Tensor:
 class FakeQuant:
     """Patches every nn.Linear of a model with the row's fake quantization; `restore()` undoes it."""
 
-    def __init__(self, model, cfg: dict, amax: dict | None, hessians: dict | None = None):
+    def __init__(self, model, cfg: dict, amax: dict | None, hessians: dict | None = None, camax: dict | None = None):
         from qcomp.dialects import formats as fmt
         from qcomp.passes.float_gptq import gptq_float
 
         self.saved = []
+        smooth = smoothing(model, camax, cfg["smooth"]) if cfg["smooth"] is not None else {}
         for name, mod in model.named_modules():
             if not isinstance(mod, torch.nn.Linear):
                 continue
@@ -106,6 +112,13 @@ class FakeQuant:
             if kind in cfg["skip"]:
                 continue
             w = mod.weight.detach().numpy()
+            sm = smooth.get(name)
+            h = hessians[name] if cfg["gptq"] else None
+            a_max = amax.get(name) if amax else None
+            if sm is not None:  # the layer sees x / s: its weight, Hessian and static range follow
+                w = (w * sm[None, :]).astype(np.float32)
+                h = None if h is None else h / np.outer(sm, sm)
+                a_max = float(np.max(camax[name] / sm))
             wfmt = cfg["w"] if (kind != "lm_head" or cfg["head_w"]) else None
             afmt = cfg["a"] if (kind != "lm_head" or cfg["head_a"]) else None
             if cfg["int8"]:
@@ -115,15 +128,16 @@ class FakeQuant:
                 if wfmt:
                     qf = fmt.parse(wfmt)
                     if cfg["gptq"]:
-                        codes, s = gptq_float(w, hessians[name], qf)
+                        codes, s = gptq_float(w, h, qf)
                     else:
                         codes, s = fmt.quantize_weight(w, qf)
                     wq = fmt.dequantize_weight(codes, s, elem=qf.elem, group=qf.group(w.shape[1]), k=w.shape[1])
                 else:
                     wq = w
-                act = self._act(fmt, afmt, cfg["static"], amax.get(name) if amax else None)
+                act = self._act(fmt, afmt, cfg["static"], a_max)
             self.saved.append((mod, mod.forward))
-            mod.forward = self._forward(torch.from_numpy(np.ascontiguousarray(wq)), mod.bias, act)
+            inv = None if sm is None else torch.from_numpy((np.float32(1) / sm).astype(np.float32))
+            mod.forward = self._forward(torch.from_numpy(np.ascontiguousarray(wq)), mod.bias, act, inv)
 
     @staticmethod
     def _act(fmt, afmt, static, amax):
@@ -138,8 +152,10 @@ class FakeQuant:
         return lambda x: fmt.fake_quantize(x, qf)
 
     @staticmethod
-    def _forward(wq, bias, act):
+    def _forward(wq, bias, act, inv_s=None):
         def fwd(x):
+            if inv_s is not None:
+                x = x * inv_s
             if act is _fp8_per_token:
                 x = act(x)
             elif act is not None:
@@ -153,16 +169,39 @@ class FakeQuant:
             mod.forward = fwd
 
 
-def input_stats(model, windows) -> tuple[dict, dict]:
-    """Per nn.Linear input over the calibration windows: max |x| (min-max, as qc.act_absmax) and the
-    Hessian 2·XᵀX / rows (as qc.act_hessian, float64)."""
-    amax, hess, rows, hooks = {}, {}, {}, []
+GROUPS = {"q_proj": "attn_in", "k_proj": "attn_in", "v_proj": "attn_in", "gate_proj": "mlp_in", "up_proj": "mlp_in"}
+
+
+def smoothing(model, camax: dict, alpha: float) -> dict:
+    """SmoothQuant scales s [K] per nn.Linear (`passes/smooth.py`'s formula), max|W_:,j| over the layers that
+    share the input (GROUPS)."""
+    from qcomp.passes.smooth import smoothing_scale
+
+    groups: dict = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            parent, _, kind = name.rpartition(".")
+            groups.setdefault(f"{parent}.{GROUPS.get(kind, kind)}", []).append((name, mod))
+    out = {}
+    for members in groups.values():
+        wmax = np.max([m.weight.detach().abs().amax(0).numpy() for _, m in members], axis=0)
+        s = smoothing_scale(camax[members[0][0]], wmax, alpha)
+        out.update({name: s for name, _ in members})
+    return out
+
+
+def input_stats(model, windows) -> tuple[dict, dict, dict]:
+    """Per nn.Linear input over the calibration windows: max |x| (min-max, as qc.act_absmax), the
+    Hessian 2·XᵀX / rows (as qc.act_hessian, float64) and max |x| per input channel."""
+    amax, hess, rows, hooks, camax = {}, {}, {}, [], {}
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear):
 
             def hook(m, inp, out, name=name):
                 x = inp[0].detach().reshape(-1, inp[0].shape[-1]).double()
                 amax[name] = max(amax.get(name, 0.0), float(x.abs().max()))
+                cm = x.abs().amax(0).float().numpy()
+                camax[name] = np.maximum(camax[name], cm) if name in camax else cm
                 hess[name] = hess.get(name, 0) + 2 * (x.T @ x)
                 rows[name] = rows.get(name, 0) + x.shape[0]
 
@@ -172,7 +211,7 @@ def input_stats(model, windows) -> tuple[dict, dict]:
             model(w)
     for h in hooks:
         h.remove()
-    return amax, {n: (h / rows[n]).numpy() for n, h in hess.items()}
+    return amax, {n: (h / rows[n]).numpy() for n, h in hess.items()}, camax
 
 
 ROWS = ("fp8", "-head", "-head+w-only", "-head+a-only", "-head+gptq", "gptq", "int8")
@@ -203,13 +242,13 @@ def main() -> int:
             return np.array([window_nll(model(w), w) / (w.shape[1] - 1) for w in wins])
 
     ref = nlls()
-    need = any("a-static" in n or "gptq" in n for n in names)
-    amax, hessians = input_stats(lm, cal) if need else (None, None)
+    need = any("a-static" in n or "gptq" in n or "smooth" in n for n in names)
+    amax, hessians, camax = input_stats(lm, cal) if need else (None, None, None)
     print(f"fp32 ppl {math.exp(ref.mean()):.4f}  (per window: {', '.join(f'{math.exp(v):.2f}' for v in ref)})")
     out = []
     for name in names:
         start = time.perf_counter()
-        fq = FakeQuant(lm, row_config(name), amax, hessians)
+        fq = FakeQuant(lm, row_config(name), amax, hessians, camax)
         try:
             got = nlls()
         finally:
