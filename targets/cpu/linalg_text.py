@@ -5,9 +5,17 @@ it. `Fn.generic` is the one dispatcher of elementwise maps and row reductions: a
 (`vector_map`), joined to the current row loop (`row_fusion`), or a plain `linalg.generic`. The type and text
 helpers it uses (`T`, `f32`, `collapse`, ...) live in `targets/common/linalg_text.py`, below `vector_map` and
 `row_fusion`, and are re-exported here.
+
+Two code generation switches are the CPU target's options (`CpuOptions.vectorize`, `.row_fusion`), passed as
+`qc-lower-to-linalg{vectorize=false}`: the pass sets them for the functions it builds (`codegen_options`), and
+each `Fn` made meanwhile, the helpers' sibling functions included, reads them when it is created.
 """
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from qcomp.targets.common.linalg_text import T as T
 from qcomp.targets.common.linalg_text import amap as amap
@@ -21,14 +29,35 @@ from .row_fusion import scalar_row_map
 from .vector_map import vector_generic
 
 
+@dataclass(frozen=True)
+class CodegenOptions:
+    """The CPU lowering's code generation switches (see the module docstring)."""
+
+    vectorize: bool = True  # elementwise maps and row reductions as vector loops (vector_map)
+    row_fusion: bool = True  # chains of them over the same rows as one row loop (row_fusion)
+
+
+DEFAULT_OPTIONS = CodegenOptions()
+_OPTIONS: ContextVar[CodegenOptions | None] = ContextVar("qcomp_cpu_codegen_options", default=None)
+
+
+@contextmanager
+def codegen_options(options: CodegenOptions) -> Iterator[None]:
+    """The functions made inside the block (`Fn(...)`) are generated with `options`."""
+    token = _OPTIONS.set(options)
+    try:
+        yield
+    finally:
+        _OPTIONS.reset(token)
+
+
 class Fn:
     """Accumulates the body of one private function; `v()` names fresh SSA values."""
 
-    vectorize = True  # elementwise maps and row reductions as vector loops (vector_map)
-    row_fusion = True  # chains of them over the same rows as one row loop (row_fusion)
-
     def __init__(self, name: str, args: list[T], results: list[T]):
         self.name, self.args, self.results = name, args, results
+        options = _OPTIONS.get() or DEFAULT_OPTIONS  # the lowering's switches (`codegen_options`)
+        self.vectorize, self.row_fusion = options.vectorize, options.row_fusion
         self.lines: list[str] = []
         self.extra: list[str] = []  # further top-level ops (functions, declarations) the function needs
         self.attrs: dict[str, str] = {}  # function attributes, as MLIR attribute text

@@ -4,6 +4,12 @@ Each op becomes a call to a private function written as MLIR text by `lower_ops`
 distinct op signature, kept outlined (`no_inline`) so that LLVM compiles it once however many layers
 use it. Precondition: qc ops on
 builtin ranked tensors with static shapes (what qc-from-torch produces).
+
+Options (the CPU target's `vectorize` and `row_fusion`, `linalg_text.CodegenOptions`): vectorize=false writes
+elementwise maps and row reductions as plain `linalg.generic`s instead of 16-lane vector loops; row_fusion=false
+keeps each of them in a loop of its own instead of joining chains over the same rows (norm, softmax, per-token
+quantization) into one. Row fusion changes the code, not the results (bit-identical); the scalar maps evaluate
+exp, erf, ... with `math` instead of the vector polynomials (float results within rounding).
 """
 
 from dataclasses import dataclass
@@ -13,7 +19,7 @@ from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import attr_value, ops_named, replace_with_call
 
-from .linalg_text import Fn, T
+from .linalg_text import CodegenOptions, Fn, T, codegen_options
 from .lowerings import LOWERINGS
 
 _ELEMS = ("f32", "i8", "i32", "i64")
@@ -21,15 +27,23 @@ _ELEMS = ("f32", "i8", "i32", "i64")
 
 @dataclass(frozen=True)
 class LowerToLinalgPass:
-    """Lower all qc ops to linalg/tensor/arith/math on tensors. Options: none."""
+    """Lower all qc ops to linalg/tensor/arith/math on tensors (options: see the module docstring)."""
 
     name: ClassVar[str] = "qc-lower-to-linalg"
+    vectorize: bool = True
+    row_fusion: bool = True
+
+    def __post_init__(self):
+        for key in ("vectorize", "row_fusion"):
+            if not isinstance(getattr(self, key), bool):
+                raise QcompError(f"qc-lower-to-linalg: {key} must be true or false, got {getattr(self, key)!r}")
 
     def run(self, module: ir.Module) -> None:
         ops = ops_named(module, "qc.")
         if not ops:
             return
-        with module.context, ir.Location.unknown():
+        options = CodegenOptions(self.vectorize, self.row_fusion)
+        with module.context, ir.Location.unknown(), codegen_options(options):
             helpers: dict[tuple, str] = {}
             texts: list[str] = []
             for op in ops:

@@ -21,12 +21,16 @@ class CpuOptions:
     threads: OpenMP threads for the GEMM kernels and the vectorized maps (None: the machine's cores, or one
     where the `intel-openmp` runtime is not installed).
     isa: the kernels' instruction set, one of `kernels.ISAS` (None: the host's best). 'avx2' is the fallback for
-    CPUs without AVX512-VNNI: the same kernels on 256-bit vectors, the u8 × s8 dot in plain vector ops."""
+    CPUs without AVX512-VNNI: the same kernels on 256-bit vectors, the u8 × s8 dot in plain vector ops.
+    vectorize, row_fusion: the lowering's code generation switches (`qc-lower-to-linalg{vectorize=false}`;
+    elementwise maps as vector loops, chains of them over the same rows in one loop; see `lower_qc.py`)."""
 
     opt_level: int = 2
     fuse: bool = True
     threads: int | None = None
     isa: str | None = None
+    vectorize: bool = True
+    row_fusion: bool = True
 
     def __post_init__(self):
         if self.isa is not None:
@@ -40,8 +44,9 @@ class CpuOptions:
             raise QcompError(f"cpu target: threads must be an integer in [1, 1024] or None, got {self.threads!r}")
         if type(self.opt_level) is not int or self.opt_level not in (0, 1, 2, 3):  # 2.0 == 2, but LLVM wants an int
             raise QcompError(f"cpu target: opt_level must be 0..3, got {self.opt_level!r}")
-        if not isinstance(self.fuse, bool):
-            raise QcompError(f"cpu target: fuse must be true or false, got {self.fuse!r}")
+        for key in ("fuse", "vectorize", "row_fusion"):
+            if not isinstance(getattr(self, key), bool):
+                raise QcompError(f"cpu target: {key} must be true or false, got {getattr(self, key)!r}")
 
 
 class JitArtifact(Artifact):
@@ -101,7 +106,12 @@ class CpuTarget(Target):
 
     def stages(self) -> list[tuple[str, str]]:
         # qc-cpu-pack-weights runs in build(), where the weights turn into buffers (JitFunction)
-        return [("fuse", self.capabilities.fuse_step()), ("lower", "qc-lower-to-linalg,qc-outline-host-ops")]
+        return [("fuse", self.capabilities.fuse_step()), ("lower", f"{self.lowering()},qc-outline-host-ops")]
+
+    def lowering(self) -> str:
+        """qc-lower-to-linalg with the options' code generation switches (none written where they are defaults)."""
+        opts = [f"{k}=false" for k in ("vectorize", "row_fusion") if not getattr(self.options, k)]
+        return "qc-lower-to-linalg" + (f"{{{','.join(opts)}}}" if opts else "")
 
     def build_host(self, module, runtime: dict) -> JitFunction:
         """The host part of an accelerator's build (`targets/common/offload.HostProgram`), its offloaded calls

@@ -7,9 +7,11 @@ import re
 
 import numpy as np
 import pytest
-from qcomp.targets.cpu.jit import jit_from_text
-from qcomp.targets.cpu.linalg_text import Fn, T
-from qcomp.targets.cpu.lower_qc import LOWERINGS
+from qcomp.dialects import new_context
+from qcomp.dialects._mlir import ir
+from qcomp.targets.cpu.jit import JitFunction, jit_from_text
+from qcomp.targets.cpu.linalg_text import CodegenOptions, Fn, T, codegen_options
+from qcomp.targets.cpu.lower_qc import LOWERINGS, LowerToLinalgPass
 from test_cpu_lowering import assert_close, module_text, run_both, tricky
 
 F32 = np.float32
@@ -56,20 +58,28 @@ CASES += [
 ]
 
 
-def _row_loops(op: str, inputs: list[np.ndarray], attrs: dict) -> int:
-    fn = Fn("f", [T(a.shape, "f32") for a in inputs], [])
+def _row_loops(op: str, inputs: list[np.ndarray], attrs: dict, row_fusion: bool = True) -> int:
+    with codegen_options(CodegenOptions(row_fusion=row_fusion)):  # what qc-lower-to-linalg{row_fusion=...} sets
+        fn = Fn("f", [T(a.shape, "f32") for a in inputs], [])
     LOWERINGS[op](fn, attrs)
     return sum(bool(re.match(r"\s*scf\.(for|parallel)\s*\(?%rows", line)) for line in fn.lines)
 
 
+def _run_without_row_fusion(op: str, inputs: list[np.ndarray], want: list[np.ndarray], attrs: dict) -> list:
+    """The JIT results of qc.<op> lowered by qc-lower-to-linalg{row_fusion=false}."""
+    with new_context(), ir.Location.unknown():
+        module = ir.Module.parse(module_text(op, inputs, want, attrs))
+        LowerToLinalgPass(row_fusion=False).run(module)
+        return JitFunction(module)(*inputs)
+
+
 @pytest.mark.parametrize(("op", "make", "attrs"), CASES, ids=[c[0] for c in CASES])
-def test_row_fused_equals_step_by_step(monkeypatch, op, make, attrs):
+def test_row_fused_equals_step_by_step(op, make, attrs):
     inputs = make(np.random.default_rng(3))
-    _, fused = run_both(op, inputs, **attrs)
+    want, fused = run_both(op, inputs, **attrs)
     assert _row_loops(op, inputs, attrs) == 1  # every step in one loop over rows
-    monkeypatch.setattr(Fn, "row_fusion", False)
-    assert _row_loops(op, inputs, attrs) == 0
-    _, steps = run_both(op, inputs, **attrs)
+    assert _row_loops(op, inputs, attrs, row_fusion=False) == 0
+    steps = _run_without_row_fusion(op, inputs, want, attrs)
     for a, b in zip(fused, steps, strict=True):
         assert np.array_equal(a, b)
 
