@@ -1,8 +1,8 @@
 """LLM prompt processing and token generation, side by side in one run: qcomp against transformers, PyTorch
 dynamic int8 and llama.cpp, on SmolLM2-135M.
 
-    .venv/bin/python bench/decode.py [--threads 1,2] [--runs 5] [--pp 128] [--tg 128] [--chunk 32]
-                                     [--recipes fp32,w8a8,w4a8] [--llamacpp PYTHON]
+    .venv/bin/python bench/decode.py [--threads 1,2] [--runs 5] [--pp 128] [--tg 128] [--chunk N]
+                                     [--recipes fp32,w8a8,w4a8] [--llamacpp PYTHON] [--profile S]
 
 pp128: tokens/s of feeding a 128-token prompt into an empty cache; tg128: tokens/s of 128 single-token steps
 from an empty cache (llama-bench's definitions; qcomp's tg includes the argmax over the logits). Medians of
@@ -11,7 +11,8 @@ the shared machine hits all alike), wall clock. Per thread count: torch.set_num_
 `targets.get("cpu", threads=N)` (compiled once per thread count).
 - transformers eager fp32 with its DynamicCache (what `generate` runs); `torch.ao.quantization.
   quantize_dynamic` int8 on every nn.Linear, the same loop.
-- qcomp `compile_lm` per recipe (fp32 cache), and W8A8 with `kv=int8`.
+- qcomp `compile_lm` per recipe (fp32 cache), and W8A8 with `kv=int8`; the prefill chunk is the prompt (--chunk,
+  default --pp), as llama.cpp's batch holds the whole prompt (n_batch = n_ctx).
 - llama.cpp (`llama-cpp-python`, built from source, in its own venv: see bench/llamacpp_peer.py) at Q8_0 and
   Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing.
 Memory: `weights+cache` is what a runtime holds (qcomp: its weight buffers, shared between the two steps, and the
@@ -19,6 +20,8 @@ KV cache of 512 positions); `read/token` the weight bytes one decode step reads 
 embedding table); `read GB/s` = read/token x tg, the weight stream generation sustains, to compare with the
 machine's memory bandwidth (the header gives a 512 MB numpy copy's read + write rate); `peak` (with --rss) the
 peak RSS of a process that builds only that runtime and runs pp + tg once (llama.cpp: always, its own process).
+--profile S: then S seconds of qcomp W8A8's pp under `perf record` (first thread count), the share of the samples
+per kernel kind (bench/jit_profile.py).
 """
 
 import argparse
@@ -165,6 +168,20 @@ def peak_rss_child(name: str, threads: int, chunk: int, pp: int, tg: int) -> flo
     return json.loads(lines[-1])["peak_rss_mb"] if lines else float("nan")
 
 
+def profile_pp(runner, ids, seconds: float) -> None:
+    """Print where qcomp's pp time goes: perf samples per kernel kind (bench/jit_profile.py)."""
+    from jit_profile import profile
+
+    shares = profile(runner.lm.prefill_model.artifact.fn, lambda: runner.pp(ids), seconds, "/tmp/qcomp-pp.perf")
+    if shares is None:
+        print("(no perf or nm: --profile skipped)")
+        return
+    print(
+        f"\nqcomp w8a8 pp{ids.shape[1]}, {seconds:.0f} s of perf samples: "
+        + ", ".join(f"{k} {v:.1f}%" for k, v in shares if v >= 0.5)
+    )
+
+
 def vm_hwm_mb() -> float:
     with open("/proc/self/status") as f:
         return next(int(ln.split()[1]) / 1024 for ln in f if ln.startswith("VmHWM"))
@@ -176,12 +193,14 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--pp", type=int, default=128)
     ap.add_argument("--tg", type=int, default=128)
-    ap.add_argument("--chunk", type=int, default=32, help="qcomp's prefill chunk")
+    ap.add_argument("--chunk", type=int, default=None, help="qcomp's prefill chunk (default: --pp)")
     ap.add_argument("--recipes", default="fp32,w8a8,w4a8")
     ap.add_argument("--llamacpp", default=str(DEFAULT_LLAMACPP / "bin/python"), help="python of llama.cpp's venv")
     ap.add_argument("--rss", action="store_true", help="also each runtime's peak RSS, in a process of its own")
     ap.add_argument("--rss-of", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--profile", type=float, default=0.0, help="seconds of perf samples of qcomp W8A8's pp")
     args = ap.parse_args()
+    args.chunk = args.chunk or args.pp
     import qcomp
     from qcomp.models import smollm2
 
@@ -252,6 +271,8 @@ def main() -> None:
         if w8 is not None:
             per, py = python_share(w8.lm)
             print(f"\nqcomp w8a8 decode: {per:.0f} us per token, {py:.0f} us ({py / per:.1%}) of it outside the step")
+        if w8 is not None and args.profile and n == threads[0]:
+            profile_pp(w8, ids, args.profile)
 
 
 if __name__ == "__main__":
