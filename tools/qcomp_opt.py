@@ -30,7 +30,7 @@ def _chunks(text: str, split: bool) -> list[tuple[int, str]]:
 
 def _diagnostics(err: Exception, filename: str) -> list[tuple[int, str]]:
     """(line, message) of each error in an MLIRError or a located QcompError."""
-    from qcomp.dialects._mlir import PassFailure, ir
+    from qcomp.dialects._mlir import PassFailure, ir  # deferred: MLIR (as below: `--help` stays fast)
 
     if isinstance(err, ir.MLIRError | PassFailure):
         diags = (
@@ -52,7 +52,7 @@ def _line(m) -> int:
 
 
 def _error_text(err: Exception, filename: str) -> str:
-    from qcomp.dialects._mlir import PassFailure, ir
+    from qcomp.dialects._mlir import PassFailure, ir  # deferred: MLIR
 
     if isinstance(err, ir.MLIRError | PassFailure):
         return mlir_error_text(err, filename)
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     args = ap.parse_args(argv)
 
-    from qcomp.dialects import new_context
+    from qcomp.dialects import new_context  # deferred: MLIR loads after the arguments parse
     from qcomp.dialects._mlir import PassFailure, ir
     from qcomp.pipeline import Pipeline
 

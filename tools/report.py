@@ -247,7 +247,7 @@ def plot_pareto(
     """Write a PNG of one series of (x, y) points or of several ({label: points}), each sorted by x and drawn
     as a line with markers; `chosen` is ringed, `reference` = (label, y) is a dashed horizontal line and
     `budget` = (label, x) a dotted vertical one."""
-    import matplotlib
+    import matplotlib  # deferred: optional and heavy, only for --png / --plot
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

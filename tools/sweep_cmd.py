@@ -6,6 +6,8 @@ DIR/results.jsonl (a rerun runs only the missing points), then DIR/results.md an
 
 import os
 
+from qcomp.dialects.errors import QcompError
+
 
 def add_parser(sub) -> None:
     s = sub.add_parser("sweep", help="compile and evaluate a sweep of models x recipes x budgets x targets x seeds")
@@ -25,8 +27,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from qcomp.dialects.errors import QcompError
-    from qcomp.sweep import run_sweep
+    from qcomp.sweep import run_sweep  # deferred: torch and MLIR load only when the command runs
     from qcomp.sweep_spec import load_spec
 
     spec = load_spec(args.spec)
