@@ -48,11 +48,16 @@ import numpy as np
 from qcomp import sequential
 from qcomp.build import build
 from qcomp.dialects import reference as ref
+from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.irutil import ops_named
 from qcomp.dialects.quant_math import BINS, KL_LEVELS, kl_clip, mse_clip, percentile_clip, quant_mse  # noqa: F401
 from qcomp.dialects.quant_math import METHODS as METHODS  # moved to the floor (issue 18)
 from qcomp.dialects.quant_math import Observer as Observer
 from qcomp.dialects.quant_math import clip_of as clip_of
+from qcomp.dialects.weights import constant_array
+from qcomp.passes import act_stats
+from qcomp.sensitivity import output_gains
 
 FORMAT = "qcomp-calibration-table"
 VERSION = 1
@@ -78,9 +83,6 @@ def fingerprint(layers: list[tuple[str, np.ndarray | tuple]]) -> str:
 
 
 def _module_layers(module) -> list:
-    from qcomp.dialects.irutil import ops_named
-    from qcomp.dialects.weights import constant_array
-
     ops = ops_named(module, *QUANTIZABLE)
     layers = []
     for op in ops:
@@ -368,8 +370,6 @@ def with_output_gains(
     table: CalibrationTable, model, samples: list[tuple], layers, reference: str, executor=None, model_spec=None
 ):
     """`table` with each linear op's output gains measured at `reference` (see `qcomp.sensitivity`)."""
-    from qcomp.sensitivity import output_gains
-
     weights = [w if isinstance(w, np.ndarray) and name == "qc.linear" else None for name, w in layers]
     rows = [o.sample for o in table.ops]
     gains, seconds = output_gains(model, samples, weights, rows, reference, executor, model_spec)
@@ -381,9 +381,6 @@ def with_output_gains(
 def attach(module, table: CalibrationTable, bits: int = 8) -> None:
     """Check `table` belongs to `module` (a qc module after qc-from-torch) and set on each qc.linear /
     qc.conv2d its static activation scale `qc.act_scale` and the statistics the outlier passes read."""
-    from qcomp.dialects._mlir import ir
-    from qcomp.passes import act_stats
-
     ops, layers = _module_layers(module)
     fp = fingerprint(layers)
     if fp != table.fingerprint or len(ops) != len(table.ops):
