@@ -121,6 +121,17 @@ def test_sample_hessian_when_none_was_streamed():
     np.testing.assert_allclose(got, _deq(q, ranges, 4, 64), rtol=1e-5, atol=1e-6)  # BLAS summation order
 
 
+def test_no_hessian_nor_sample_is_one_clear_error():
+    """A layer calibrated with max|x| only (no Hessian, no row sample): an error naming the missing statistics."""
+    x, w = _layer(3)
+    with new_context(), ir.Location.unknown():
+        module = _module(x, w, with_hessian=False)
+        (op,) = ops_named(module, "qc.linear")
+        act_stats.write(op, act_stats.ActStats(np.abs(x).max(0)), rescale=False)
+        with pytest.raises(QcompError, match=r"qc-gptq needs the layer's input Hessian .* or activation samples"):
+            Pipeline.parse("qc-gptq{wbits=4,group=64}").run(module)
+
+
 def test_hessian_follows_input_transformations():
     """Scaling, permutation, selection and rotation of x map H = 2XᵀX/rows like the sample they map."""
     rng = np.random.default_rng(3)
