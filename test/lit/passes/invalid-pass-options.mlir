@@ -6,7 +6,8 @@
 // RUN: not qcomp-opt %s -p 'qc-quantize{granularity=per_channel}' 2>&1 | filecheck %s --check-prefix=GRAN
 // RUN: not qcomp-opt %s -p 'qc-quantize{bits=8}' 2>&1 | filecheck %s --check-prefix=UNKNOWN
 // RUN: not qcomp-opt %s -p 'canonicalize,qc-quantize{wbits=eight}' 2>&1 | filecheck %s --check-prefix=TYPE
-// RUN: not qcomp-opt %s -p 'qc-lower-to-linalg{fast=1}' 2>&1 | filecheck %s --check-prefix=NOOPTS
+// RUN: not qcomp-opt %s -p 'qc-outline-host-ops{fast=1}' 2>&1 | filecheck %s --check-prefix=NOOPTS
+// RUN: not qcomp-opt %s -p 'qc-lower-to-linalg{fast=1}' 2>&1 | filecheck %s --check-prefix=LOWER
 // RUN: not qcomp-opt %s -p 'qc-quantize{group=128}' 2>&1 | filecheck %s --check-prefix=GROUP
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,static=true}' 2>&1 | filecheck %s --check-prefix=STATIC
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,group=-1}' 2>&1 | filecheck %s --check-prefix=NEGGROUP
@@ -38,8 +39,12 @@
 // TYPE-NOT: {{.}}
 
 // A pass without options.
-// NOOPTS: {{^}}qcomp-opt: error: qc-lower-to-linalg: unknown option 'fast' (options: none){{$}}
+// NOOPTS: {{^}}qcomp-opt: error: qc-outline-host-ops: unknown option 'fast' (options: none){{$}}
 // NOOPTS-NOT: {{.}}
+
+// The CPU lowering's options are the target's code generation switches.
+// LOWER: {{^}}qcomp-opt: error: qc-lower-to-linalg: unknown option 'fast' (options: vectorize, row_fusion){{$}}
+// LOWER-NOT: {{.}}
 
 // Groups are for weight-only quantization: qc.qlinear has one weight scale per output channel.
 // GROUP: {{^}}qcomp-opt: error: qc-quantize: group applies to weight-only quantization (abits=16){{$}}
