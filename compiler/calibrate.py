@@ -234,7 +234,7 @@ class CalibrationTable:
             try:
                 with np.load(side) as z:
                     rows = {int(k): np.asarray(z[k], np.float32) for k in z.files}
-            except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:  # corrupt or not an npz
+            except NPZ_ERRORS as e:  # corrupt or not an npz
                 why = (str(e).splitlines() or [type(e).__name__])[0]
                 raise QcompError(f"{side}: cannot read calibration {what}s: {why}") from None
             for i, r in rows.items():
@@ -243,6 +243,11 @@ class CalibrationTable:
                     raise QcompError(f"{side}: {what}s of op {i} do not fit the table {path}")
                 ops[i] = replace(ops[i], **{what: r})
         return replace(table, ops=tuple(ops))
+
+
+# What np.load raises on a damaged .npz; a damaged zip header can also claim encryption (RuntimeError) or a zip
+# version or compression that zipfile does not support (NotImplementedError).
+NPZ_ERRORS = (OSError, ValueError, EOFError, KeyError, RuntimeError, NotImplementedError, zipfile.BadZipFile)
 
 
 def samples_path(path: str | os.PathLike) -> str:
