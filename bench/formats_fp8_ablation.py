@@ -12,11 +12,15 @@ summation order. A row is '+'-joined modifiers of the `fp8` recipe (e4m3 weights
 activations per token, every linear incl. lm_head), e.g. `fp8`, `-head`, `-head+gptq`:
 - w-only / a-only: one side quantized.
 - -<kind>: that kind of layer left f32 (q k v o gate up down head).
+- a32-<kind>: that kind of layer keeps fp8 weights with f32 activations (W8A16).
 - head-w / head-a: lm_head with only its weights / only its activations in fp8.
 - a-tensor / a-static: activations per tensor, dynamic / static; a-e5m2: e5m2 activations per token.
 - w-tensor: one weight scale per tensor.
 - gptq: weights rounded by GPTQ onto the e4m3 grid (`passes/float_gptq.py`; Hessians of the fp32 model's
   inputs over the calibration windows), scales those of round-to-nearest.
+- f64: the product x̂·Ŵᵀ + b in float64, rounded to f32 once: the same quantized model with other f32 roundings
+  (as a compiled build's summation order differs from PyTorch's); fp8's rounding amplifies such 1-ulp differences
+  from layer to layer, so the row measures the run-to-run noise of a ratio.
 - smooth / smooth<α>: SmoothQuant before the casts (`passes/smooth.py`'s s = max|X_j|^α / max|W_:,j|^(1−α), α 0.5
   by default, max|X_j| over the calibration windows, max|W_:,j| over the layers sharing the input: q/k/v, gate/up):
   x/s is fake-quantized and W·diag(s) quantized, what qc-smooth folding 1/s into the producer gives.
@@ -55,7 +59,8 @@ def int8_fake(x: np.ndarray) -> np.ndarray:
 def row_config(name: str) -> dict:
     """Per-row settings from '+'-joined modifiers (see the module docstring)."""
     c = {"w": "fp8", "a": "fp8", "static": False, "skip": set(), "head_w": True, "head_a": True, "int8": False}
-    c["gptq"], c["smooth"] = False, None
+    c["a32"] = set()
+    c["gptq"], c["smooth"], c["f64"] = False, None, False
     for mod in name.split("+"):
         if mod == "fp8":
             pass
@@ -63,6 +68,8 @@ def row_config(name: str) -> dict:
             c["a"] = None
         elif mod == "a-only":
             c["w"] = None
+        elif mod.startswith("a32-"):
+            c["a32"] |= {KINDS[k] for k in mod[4:].split("-")}
         elif mod.startswith("-"):
             c["skip"] |= {KINDS[k] for k in mod[1:].split("-")}
         elif mod == "head-w":
@@ -81,6 +88,8 @@ def row_config(name: str) -> dict:
             c["gptq"] = True
         elif mod == "int8":
             c["int8"] = True
+        elif mod == "f64":
+            c["f64"] = True
         elif mod.startswith("smooth"):
             c["smooth"] = float(mod[len("smooth") :] or 0.5)
         else:
@@ -120,7 +129,7 @@ class FakeQuant:
                 h = None if h is None else h / np.outer(sm, sm)
                 a_max = float(np.max(camax[name] / sm))
             wfmt = cfg["w"] if (kind != "lm_head" or cfg["head_w"]) else None
-            afmt = cfg["a"] if (kind != "lm_head" or cfg["head_a"]) else None
+            afmt = cfg["a"] if (kind != "lm_head" or cfg["head_a"]) and kind not in cfg["a32"] else None
             if cfg["int8"]:
                 wq = int8_fake(w)
                 act = int8_fake
@@ -137,7 +146,7 @@ class FakeQuant:
                 act = self._act(fmt, afmt, cfg["static"], a_max)
             self.saved.append((mod, mod.forward))
             inv = None if sm is None else torch.from_numpy((np.float32(1) / sm).astype(np.float32))
-            mod.forward = self._forward(torch.from_numpy(np.ascontiguousarray(wq)), mod.bias, act, inv)
+            mod.forward = self._forward(torch.from_numpy(np.ascontiguousarray(wq)), mod.bias, act, inv, cfg["f64"])
 
     @staticmethod
     def _act(fmt, afmt, static, amax):
@@ -152,7 +161,10 @@ class FakeQuant:
         return lambda x: fmt.fake_quantize(x, qf)
 
     @staticmethod
-    def _forward(wq, bias, act, inv_s=None):
+    def _forward(wq, bias, act, inv_s=None, f64=False):
+        w64 = wq.double() if f64 else None
+        b64 = None if bias is None or not f64 else bias.detach().double()
+
         def fwd(x):
             if inv_s is not None:
                 x = x * inv_s
@@ -160,6 +172,8 @@ class FakeQuant:
                 x = act(x)
             elif act is not None:
                 x = torch.from_numpy(act(x.detach().numpy()))
+            if w64 is not None:
+                return torch.nn.functional.linear(x.double(), w64, b64).float()
             return torch.nn.functional.linear(x, wq, bias)
 
         return fwd
