@@ -199,7 +199,8 @@ class _Stats:
         # (data_ptr, shape) of an input seen this sample -> (first op reading it, the tensor: held, so that its
         # memory is not reused by a later input of the same sample)
         self.inputs: dict[tuple[int, tuple], tuple[int, torch.Tensor]] = {}
-        self.xtx: dict[int, list] = {}  # slot -> [Σ XᵀX (f64), rows]
+        self.xtx: dict[int, list] = {}  # slot -> [Σ XᵀX (f64), rows], of the block being run
+        self.hessians: dict[int, np.ndarray] = {}  # slot -> 2·XᵀX / rows (f32), of the blocks done
         self.sample = 0
 
     def start_sample(self, n: int) -> None:
@@ -233,6 +234,12 @@ class _Stats:
 
         return pre
 
+    def finish_block(self) -> None:
+        """The f64 sums of the block just run become f32 Hessians (as `calibrate._hessian`): one block in f64."""
+        for slot, acc in self.xtx.items():
+            self.hessians[slot] = (2 * acc[0] / max(acc[1], 1)).astype(np.float32)
+        self.xtx.clear()
+
     def fingerprint(self) -> str:
         """`calibrate.fingerprint` of the ops, from the digests taken while their weights were loaded."""
         h = hashlib.sha256()
@@ -245,7 +252,8 @@ class _Stats:
     def table(self, method: str, percentile: float, samples: int):
         from qcomp.calibrate import SAMPLE_ROWS, CalibrationTable, OpStats
 
-        hessians = {s: (2 * a[0] / max(a[1], 1)).astype(np.float32) for s, a in self.xtx.items()}
+        self.finish_block()
+        hessians = self.hessians
         ops = tuple(
             OpStats(
                 f"{i}:qc.linear:{op.shape[0]}x{op.shape[1]}",
@@ -352,6 +360,7 @@ def calibrate_streamed(
                         for n, (args, kw) in enumerate(inputs):
                             stats.start_sample(n)
                             outs.append(block(*args, **kw))
+                    stats.finish_block()
                     as_tuple = isinstance(outs[0], tuple)
                     inputs = [
                         ((o[0] if isinstance(o, tuple) else o, *args[1:]), kw)
