@@ -6,7 +6,8 @@ accepted).
 
 qcomp-opt runs the mutated lit inputs in W driver subprocesses at a time (default: the machine's cores); a signal
 or a case running past --case-timeout ends its subprocess: the case is reported and the rest go on in a new one.
-Progress goes to stderr. The weights file fuzzer needs a C compiler (model.so). --graph-cases N (default 0)
+Progress goes to stderr. The file loaders: recipe YAML, calibration JSON and its side files (samples, Hessians
+.npz), model.weights (C and Python). The weights file fuzzer needs a C compiler (model.so). --graph-cases N (default 0)
 also runs N random qc graphs on every target (bench/graph_fuzz.py, reproducers in /tmp/qcomp-graph-fuzz):
 their mismatches against the reference or across targets count as "other"."""
 
@@ -148,6 +149,7 @@ def fuzz_file_loaders(n: int, seed: int) -> dict[str, tuple[int, list[str]]]:
     }
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
+        goods.update(_side_files(tmp, ops[0]))
         for what, (good, load) in goods.items():
             rng, findings, path = np.random.default_rng(seed), [], Path(tmp) / "f"
             for i in range(n):
@@ -167,6 +169,36 @@ def fuzz_file_loaders(n: int, seed: int) -> dict[str, tuple[int, list[str]]]:
                     findings.append(f"traceback: case {i}: {type(e).__name__}: {e}")
             out[what] = (n, findings)
     return out
+
+
+def _side_files(tmp: str, op) -> dict:
+    """The calibration table's side files (activation row samples, Hessians: `<table>.samples.npz`,
+    `<table>.hessians.npz`): a good one's bytes and a loader that puts the bytes given next to a good table (the
+    other side file good) and loads the table (`CalibrationTable.load` reads both)."""
+    import dataclasses
+
+    from qcomp.calibrate import CalibrationTable, hessians_path, samples_path
+
+    k = op.absmax.shape[0]
+    rng = np.random.default_rng(0)
+    full = dataclasses.replace(
+        op, sample=rng.standard_normal((5, k)).astype(np.float32), hessian=np.eye(k, dtype=np.float32)
+    )
+    table = Path(tmp) / "side" / "t.json"
+    table.parent.mkdir()
+    CalibrationTable("f" * 32, "minmax", 99.9, 1, (full,)).save(table)
+    sides = {side: Path(side).read_bytes() for side in (samples_path(table), hessians_path(table))}
+
+    def loader(mutated: str):
+        def load(path: str) -> None:
+            for side, good in sides.items():
+                Path(side).write_bytes(Path(path).read_bytes() if side == mutated else good)
+            CalibrationTable.load(table)
+
+        return load
+
+    names = {samples_path(table): "calibration samples (.npz)", hessians_path(table): "calibration Hessians (.npz)"}
+    return {names[side]: (good, loader(side)) for side, good in sides.items()}
 
 
 def fuzz_weights(n: int, seed: int) -> tuple[int, list[str]]:

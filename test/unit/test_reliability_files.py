@@ -169,3 +169,34 @@ def test_unreadable_calibration_files_are_one_line_errors(tmp_path, name, conten
     with pytest.raises(QcompError, match=r"cannot read calibration") as e:
         CalibrationTable.load(tmp_path / "t.json")
     assert "\n" not in str(e.value)
+
+
+def _zip_entry_patched(data: bytes, offset: int, value: bytes) -> bytes:
+    """The zip bytes with `value` written at `offset` of its first central directory entry (b'PK\\x01\\x02')."""
+    at = data.index(b"PK\x01\x02") + offset
+    return data[:at] + value + data[at + len(value) :]
+
+
+@pytest.mark.parametrize(
+    ("offset", "value", "raised_before"),
+    [
+        (6, (85).to_bytes(2, "little"), "NotImplementedError: zip file version 8.5"),
+        (8, (1).to_bytes(2, "little"), "RuntimeError: File '0.npy' is encrypted"),
+        (10, (99).to_bytes(2, "little"), "NotImplementedError: That compression method is not supported"),
+    ],
+)
+def test_samples_file_whose_zip_header_claims_unsupported_features_is_one_line(tmp_path, offset, value, raised_before):
+    # finding: file fuzzer (bench/fuzz.py, calibration samples / Hessians): a flipped byte in the .npz's zip
+    # header made zipfile raise `raised_before`, a traceback out of CalibrationTable.load
+    import dataclasses
+
+    from qcomp.calibrate import CalibrationTable
+
+    t = _calib_table()
+    t = dataclasses.replace(t, ops=(dataclasses.replace(t.ops[0], sample=np.ones((3, 64), np.float32)), t.ops[1]))
+    t.save(tmp_path / "t.json")
+    npz = tmp_path / "t.samples.npz"
+    npz.write_bytes(_zip_entry_patched(npz.read_bytes(), offset, value))
+    with pytest.raises(QcompError, match=r"t.samples.npz: cannot read calibration samples") as e:
+        CalibrationTable.load(tmp_path / "t.json")
+    assert "\n" not in str(e.value)
