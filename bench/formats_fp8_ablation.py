@@ -112,7 +112,7 @@ class FakeQuant:
         from qcomp.dialects import formats as fmt
         from qcomp.passes.float_gptq import gptq_float
 
-        self.saved = []
+        self.saved, self.weights = [], {}  # weights: each patched module's Ŵ (numpy)
         smooth = smoothing(model, camax, cfg["smooth"]) if cfg["smooth"] is not None else {}
         for name, mod in model.named_modules():
             if not isinstance(mod, torch.nn.Linear):
@@ -145,6 +145,7 @@ class FakeQuant:
                     wq = w
                 act = self._act(fmt, afmt, cfg["static"], a_max)
             self.saved.append((mod, mod.forward))
+            self.weights[mod] = wq
             inv = None if sm is None else torch.from_numpy((np.float32(1) / sm).astype(np.float32))
             mod.forward = self._forward(torch.from_numpy(np.ascontiguousarray(wq)), mod.bias, act, inv, cfg["f64"])
 
