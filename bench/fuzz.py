@@ -3,6 +3,7 @@ tried and findings per fuzzer: tracebacks, signals, hangs and other findings (a 
 accepted).
 
     python bench/fuzz.py [--cases N] [--graph-cases N] [--seed S] [--workers W] [--case-timeout SECONDS]
+                         [--only qcomp-opt,inputs,files,weights,graphs]
 
 qcomp-opt runs the mutated lit inputs in W driver subprocesses at a time (default: the machine's cores); a signal
 or a case running past --case-timeout ends its subprocess: the case is reported and the rest go on in a new one.
@@ -255,6 +256,16 @@ def fuzz_qc_graphs(n: int, seed: int, workers: int, case_timeout: float) -> tupl
     return len(results), [f.replace("multi-line", "other", 1) for r in results for f in r["findings"]]
 
 
+FUZZERS_BY_NAME = {
+    "qcomp-opt (mutated lit inputs)": "qcomp-opt",
+    "compiled model inputs": "inputs",
+    "file loaders": "files",
+    "model.weights (C + Python loaders)": "weights",
+    "qc graphs x every target": "graphs",
+}
+FUZZERS = tuple(FUZZERS_BY_NAME.values())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", type=int, default=1000)
@@ -262,11 +273,17 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--case-timeout", type=float, default=60.0)
+    ap.add_argument("--only", default="", help=f"comma-separated fuzzers to run, of {','.join(FUZZERS)} (default all)")
     args = ap.parse_args()
+    only = set(args.only.split(",")) - {""}
+    if only - set(FUZZERS):
+        ap.error(f"--only: unknown fuzzer {sorted(only - set(FUZZERS))[0]!r}: one of {', '.join(FUZZERS)}")
     fz = _load("test_reliability_fuzz")
     rows, times = {}, {}
 
     def run(name, fn):
+        if only and FUZZERS_BY_NAME[name] not in only:
+            return
         t = time.perf_counter()
         print(f"{name} ...", file=sys.stderr, flush=True)
         out = fn()
