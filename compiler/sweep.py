@@ -201,7 +201,8 @@ def _run_ray(points: list[Point], address: str, num_cpus: int | None):
         need, table = _needs(p), None
         if need is not None:
             if (dk, need) not in tables:
-                tables[dk, need] = calib.options(num_cpus=p.threads).remote(model, refs[dk], *need, p.threads)
+                # the output gains of a qc-assign-precision fan out again, as tasks of the same cluster
+                tables[dk, need] = calib.options(num_cpus=p.threads).remote(model, refs[dk], *need, p.threads, "ray")
             table = tables[dk, need]
         tasks[point.options(num_cpus=p.threads).remote(p.as_dict(), refs[dk], table)] = p
     remaining = list(tasks)

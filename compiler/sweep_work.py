@@ -102,9 +102,11 @@ def calibrate_for(
     sensitivity: str | None = None,
     hessian: bool = False,
     threads: int = 1,
+    executor: str | None = None,
 ):
     """The calibration table the model's calibrated recipes share (statistics on the CPU's fp32 build; output
-    gains at `sensitivity` when a qc-assign-precision needs them; Hessians for qc-gptq). An error text on failure."""
+    gains at `sensitivity` when a qc-assign-precision needs them, as tasks on `executor` (`qcomp.executor`: the
+    sweep's Ray cluster) loading the model from its spec; Hessians for qc-gptq). An error text on failure."""
     from qcomp.calibrate import calibrate
 
     m = model if isinstance(model, ModelSpec) else ModelSpec(**model)
@@ -114,7 +116,15 @@ def calibrate_for(
         with _threads(threads):
             _, module, _ = load(m.spec)
             return calibrate(
-                module, reference.calibration, "minmax", percentile, "cpu", sensitivity=sensitivity, hessian=hessian
+                module,
+                reference.calibration,
+                "minmax",
+                percentile,
+                "cpu",
+                sensitivity=sensitivity,
+                hessian=hessian,
+                executor=executor if sensitivity else None,
+                model_spec=m.spec,
             )
     except Exception as e:
         return f"{m.spec}: calibration: {_failed(e)}"

@@ -216,6 +216,23 @@ def test_sensitivity_on_ray_equals_serial(cluster):
         output_gains(model, samples, weights, rows, "w4a16g32", executor="ray")
 
 
+def test_calibrate_passes_the_sensitivity_executor_to_ray(cluster):
+    import torch
+    from qcomp.calibrate import calibrate
+    from qcomp.sweep_work import load
+
+    _, model, (example, _) = load("mlp")
+    samples = [example, (example[0] + 0.1 * torch.randn(example[0].shape, generator=torch.Generator().manual_seed(2)),)]
+    serial = calibrate(model, samples, sensitivity="w4a16g32")
+    fanned = calibrate(model, samples, sensitivity="w4a16g32", executor="ray", model_spec="mlp")
+    gains = [o.output_gain for o in serial.ops]
+    assert len(gains) == 3
+    assert all(g is not None and g["mse"] > 0 for g in gains)
+    assert [o.output_gain for o in fanned.ops] == gains
+    with pytest.raises(QcompError, match="needs model_spec"):
+        calibrate(model, samples, sensitivity="w4a16g32", executor="ray")
+
+
 def test_cim_monte_carlo_on_ray_equals_serial(cluster):
     from qcomp.montecarlo import cim_monte_carlo
 
