@@ -250,7 +250,7 @@ def plot_pareto(
     import matplotlib  # deferred: optional and heavy, only for --png / --plot
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred with matplotlib, after choosing its non-interactive backend
 
     series = dict(points) if isinstance(points, Mapping) else {"": points}
     fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
