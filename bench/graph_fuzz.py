@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-KINDS = ("traceback", "multi-line", "signal", "hang", "shape", "reference", "targets")
+KINDS = ("traceback", "multi-line", "signal", "hang", "shape", "reference", "targets", "accepted")
 
 WORKER = """
 import json, sys

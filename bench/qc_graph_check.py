@@ -9,6 +9,9 @@ isa=avx512-vnni is also made, compile only (`compile_avx512`): lowered and compi
 - a build or a call ends with outputs or with a one-line `QcompError` (a refusal, counted); anything else
   (another exception, a multi-line message) is a finding. Signals and hangs are caught by the caller, which
   runs cases in a subprocess with a timeout (bench/graph_fuzz.py);
+- a graph with a static-scale qc.quantize refuses float inputs holding NaN or inf in one line on every target
+  (docs/numerics.md; running them is an `accepted` finding); it is then called once more with that check off,
+  so that the arithmetic on such values is compared as well;
 - outputs have the graph's shapes and dtypes;
 - the cpu outputs against the numpy reference: an output whose op's operands are outputs too (or inputs,
   constants) is checked on its own, on the target's operand values: integer ops bit for bit, float ops within
@@ -233,6 +236,52 @@ def _shapes_ok(g: Graph, outs, feeds_rows: int | None) -> bool:
     return True
 
 
+STATIC_REFUSAL = "this model quantizes activations with static (calibrated) scales"
+
+
+def _call(g: Graph, art, feeds: list[np.ndarray], label: str, findings: list[str], refusals: dict[str, str]):
+    """The outputs of `art` on (copies of) `feeds`, or None. A graph with a static-scale qc.quantize must refuse
+    float inputs holding NaN or inf in one line (docs/numerics.md; not refusing is a finding); the checker then
+    calls it again with that check off for the call, so that the arithmetic on such values is compared too."""
+    static = any(n.op == "quantize" for n in g.nodes)
+    bad = static and any(x.dtype.kind == "f" and not np.isfinite(x).all() for x in feeds)
+    outs = _attempt(lambda: art(*[x.copy() for x in feeds]), f"{label} call", findings, refusals)
+    if not bad:
+        return outs
+    if outs is not None or STATIC_REFUSAL not in refusals.get(f"{label} call", ""):
+        findings.append(f"accepted: {label}: a static-scale graph ran float inputs holding NaN or inf")
+        return outs
+    fns = _jit_functions(art)
+    for fn in fns:
+        fn.finite_only = False
+    try:
+        return _attempt(lambda: art(*[x.copy() for x in feeds]), f"{label} call", findings, refusals)
+    finally:
+        for fn in fns:
+            fn.finite_only = True
+
+
+def _jit_functions(art) -> list:
+    """The JitFunctions inside artifact `art` that refuse NaN/inf inputs (the host code of each target)."""
+    from qcomp.targets.cpu.jit import JitFunction
+
+    seen, todo, out = set(), [art], []
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, JitFunction):
+            out += [o] if o.finite_only else []
+        elif isinstance(o, list | tuple):
+            todo.extend(o)
+        elif isinstance(o, dict):
+            todo.extend(o.values())
+        elif hasattr(o, "__dict__") and not isinstance(o, np.ndarray | type):
+            todo.extend(vars(o).values())
+    return out
+
+
 def run_case(seed: int, case: int, only: tuple[str, ...] = ()) -> dict:
     """Build and check case `case` of seed `seed` on every target (or those in `only`); a dict with its
     description, findings, refusals {target: message} and the number of builds."""
@@ -250,7 +299,7 @@ def run_case(seed: int, case: int, only: tuple[str, ...] = ()) -> dict:
         art = _attempt(lambda n=name, o=options: build(text, n, o), f"{label} build", findings, refusals)
         if art is None:
             continue
-        outs = _attempt(lambda a=art: a(*[x.copy() for x in feeds]), f"{label} call", findings, refusals)
+        outs = _call(g, art, feeds, label, findings, refusals)
         if outs is None:
             continue
         if not _shapes_ok(g, outs, None):
@@ -298,7 +347,7 @@ def _check_dynamic(g: Graph, static_outs, findings: list[str], refusals: dict[st
     art = _attempt(lambda: build(g.text(dynamic=True), "cpu", {}), "cpu-dynamic build", findings, refusals)
     if art is None:
         return out
-    outs = _attempt(lambda: art(*[x.copy() for x in g.feeds_list()]), "cpu-dynamic call", findings, refusals)
+    outs = _call(g, art, g.feeds_list(), "cpu-dynamic", findings, refusals)
     if outs is not None:
         if not _shapes_ok(g, outs, None):
             return [f"shape: cpu-dynamic: outputs {[(o.dtype.name, o.shape) for o in outs]}"]
@@ -308,7 +357,7 @@ def _check_dynamic(g: Graph, static_outs, findings: list[str], refusals: dict[st
     lo, hi = g.rows
     rows = hi if hi != g.types[g.inputs[0]][0][0] else lo
     feeds = resize_rows(g, rows, np.random.default_rng([g.seed, g.case, 1]))
-    outs = _attempt(lambda: art(*g.feeds_list(feeds)), f"cpu-dynamic call ({rows} rows)", findings, refusals)
+    outs = _call(g, art, g.feeds_list(feeds), f"cpu-dynamic ({rows} rows)", findings, refusals)
     if outs is not None:
         if not _shapes_ok(g, outs, rows):
             return [*out, f"shape: cpu-dynamic at {rows} rows: outputs {[(o.dtype.name, o.shape) for o in outs]}"]
