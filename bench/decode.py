@@ -14,7 +14,9 @@ the shared machine hits all alike), wall clock. Per thread count: torch.set_num_
 - qcomp `compile_lm` per recipe (fp32 cache), and W8A8 with `kv=int8`; the prefill chunk is the prompt (--chunk,
   default --pp), as llama.cpp's batch holds the whole prompt (n_batch = n_ctx).
 - llama.cpp (`llama-cpp-python`, built from source, in its own venv: see bench/llamacpp_peer.py) at Q8_0 and
-  Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing.
+  Q4_0 of the same weights, each configuration in its own process; skipped when that venv is missing. It cannot
+  join the interleaved rounds, so it runs `--runs` times before the builds and again right after each thread
+  count's rounds: its medians are over both sets (the load of a shared machine drifts over a long run).
 Memory: `weights+cache` is what a runtime holds (qcomp: its weight buffers, shared between the two steps, and the
 KV cache of 512 positions); `read/token` the weight bytes one decode step reads (qcomp: all but the f32
 embedding table); `read GB/s` = read/token x tg, the weight stream generation sustains, to compare with the
@@ -130,6 +132,18 @@ def llamacpp_rows(python: Path, threads: list[int], runs: int, pp: int, tg: int)
     return [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
 
 
+def merge_runs(llama: dict, r: dict, pp: int, tg: int) -> None:
+    """Add llama.cpp result `r` to `llama` (by quant and threads): medians over every run so far."""
+    key = r["quant"], r["threads"]
+    if key not in llama:
+        llama[key] = r
+        return
+    m = llama[key]
+    m["pp_all"], m["tg_all"] = m["pp_all"] + r["pp_all"], m["tg_all"] + r["tg_all"]
+    m[f"pp{pp}_tok_s"], m[f"tg{tg}_tok_s"] = statistics.median(m["pp_all"]), statistics.median(m["tg_all"])
+    m["peak_rss_mb"] = max(m["peak_rss_mb"], r["peak_rss_mb"])
+
+
 def read_bytes(lm) -> int:
     """Weight bytes a qcomp decode step reads: every weight buffer but the f32 embedding table (one row read)."""
     vocab = lm.vocab
@@ -222,7 +236,7 @@ def main() -> None:
     llama = {}
     if Path(args.llamacpp).exists():
         for r in llamacpp_rows(Path(args.llamacpp), threads, args.runs, args.pp, args.tg):
-            llama[r["quant"], r["threads"]] = r
+            merge_runs(llama, r, args.pp, args.tg)
     else:
         print(f"(llama.cpp rows skipped: no {args.llamacpp}; see bench/llamacpp_peer.py)")
     names = ["transformers eager fp32", "torch quantize_dynamic int8"]
@@ -244,8 +258,11 @@ def main() -> None:
                 t = time.perf_counter()
                 r.tg(args.tg)
                 tg_t[name].append(time.perf_counter() - t)
+        if llama:  # llama.cpp again, right after the rounds
+            for r in llamacpp_rows(Path(args.llamacpp), [n], args.runs, args.pp, args.tg):
+                merge_runs(llama, r, args.pp, args.tg)
         peaks = {name: peak_rss_child(name, n, args.chunk, args.pp, args.tg) if args.rss else None for name in names}
-        print(f"\n## {n} thread{'s' if n > 1 else ''}")
+        print(f"\n## {n} thread{'s' if n > 1 else ''} (load average {os.getloadavg()[0]:.1f})")
         print("| runtime | pp tok/s | tg tok/s | tg / eager | weights+cache MB | read/token MB | read GB/s | peak MB |")
         print("|---|---|---|---|---|---|---|---|")
         eager_tg = args.tg / statistics.median(tg_t["transformers eager fp32"])
