@@ -202,6 +202,13 @@ BUILTIN: dict[str, Recipe] = {
             "FP8 W8A8: e4m3 weights per output channel, e4m3 activations per token (dynamic), f32 scales",
         ),
         Recipe(
+            "fp8-keep-head",
+            1,
+            "qc-quantize-float{wformat=fp8,aformat=fp8,keep_last=true},canonicalize",
+            "FP8 W8A8 as fp8, the last linear layer (an LM head, a classifier) kept f32, as llm-compressor's FP8 "
+            "recipes keep lm_head",
+        ),
+        Recipe(
             "fp8-static",
             1,
             "qc-quantize-float{wformat=fp8,aformat=e4m3:f32:tensor,static=true},canonicalize",

@@ -105,3 +105,12 @@ def test_gpu_target_runs_float_format_gemms_bit_identically(recipe, arch):
     assert [row["op"] for row in cm.artifact.plan] == ["qc.fp_wlinear"] * 3  # every layer launches a kernel
     ptx = "".join(k.ptx for k in cm.artifact.kernels.values())
     assert ("cvt.rn.f16x2.e4m3x2" in ptx) == (recipe == "fp8" and arch == "sm_90")
+
+
+def test_fp8_keep_head_leaves_the_last_linear_f32():
+    """fp8-keep-head: every linear layer fp8 W8A8 but the last one (an LM head, a classifier), which stays f32."""
+    model, inputs, want, _ = _mlp()
+    cm = qcomp.compile(model, inputs, recipe="fp8-keep-head")
+    ops = [(r["op"], r["precision"]) for r in cm.report["ops"] if r["op"] in ("qc.linear", "qc.fp_wlinear")]
+    assert ops == [("qc.fp_wlinear", "fp8-w8a8")] * 2 + [("qc.linear", "fp32")]
+    assert cosine(cm(*inputs).numpy(), want) >= MIN_COSINE["fp8"]
