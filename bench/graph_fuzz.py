@@ -164,13 +164,15 @@ def _has(description: str, op: str) -> bool:
 
 
 def table(results: list[dict], seconds: float, args) -> None:
+    sys.path.insert(0, str(HERE))
+    from qc_graph_check import AVX512, NPU_PRESETS, STATIC_REFUSAL, TARGETS
+
     builds = sum(r["builds"] for r in results)
     refused = Counter(t.split()[0] for r in results for t in r["refusals"])
+    nonfinite = Counter(t.split()[0] for r in results for t, m in r["refusals"].items() if STATIC_REFUSAL in m)
     kinds = Counter(f.split(":", 1)[0] for r in results for f in r["findings"])
     took = f", {args.workers} workers, {seconds:.0f} s ({os.cpu_count()} cores)" if seconds == seconds else ""
     print(f"graph fuzzer: {len(results)} cases, seed {args.seed}{took}")
-    sys.path.insert(0, str(HERE))
-    from qc_graph_check import AVX512, NPU_PRESETS, TARGETS
 
     per_target = Counter()
     for r in results:
@@ -178,9 +180,9 @@ def table(results: list[dict], seconds: float, args) -> None:
         per_target["cpu-dynamic"] += "dynamic rows" in r["graph"]
         per_target[AVX512] += "avx512_zmm" in r or f"{AVX512} build" in r["refusals"]
     print(f"{'builds (cases x targets)':34s} {builds:6d}")
-    print(f"{'target':34s} {'cases':>6s} {'refused (one line)':>19s}")
+    print(f"{'target':34s} {'cases':>6s} {'refused (one line)':>19s} {'of which NaN/inf, static scales':>32s}")
     for t, n in per_target.items():
-        print(f"{t:34s} {n:6d} {refused.get(t, 0):19d}")
+        print(f"{t:34s} {n:6d} {refused.get(t, 0):19d} {nonfinite.get(t, 0):32d}")
     if per_target[AVX512]:  # built, not run: how many of them hold 512-bit code
         n = sum(r.get("avx512_zmm", 0) > 0 for r in results)
         print(f"{AVX512 + ' with zmm code':34s} {n:6d}   (compiled by LLVM, not executed: no AVX512 here)")
