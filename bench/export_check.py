@@ -40,6 +40,12 @@ the GGUF 29.457, llama.cpp's own Q4_0 30.952 (0.952x); ONNX Runtime MatMulNBits 
 (`--rotate 0`), `w4a16-gptq-asym:g32` -> Q4_1: qcomp 28.112, llama.cpp 28.293, llama.cpp's own Q4_1 40.229
 (embedding Q4_1) / 39.968 (`--own-embedding q8_0`): 0.708x. The plain model's own Q4_1 (25.384) recovers the
 grid SmolLM2 was shipped on. Tiny LLaMA (`--tiny`): llama.cpp runs Q4_1 within 1e-2 of qcomp's logits.
+
+W8A8 -> Q8_0 (`--recipes w8a8,w8a8-smooth --online-scales drop --head q8_0 --peers q8_0 --qcomp-eval reference
+--threads 1`, load 9-11; activations in llama.cpp are its own Q8_0 blocks of 32): w8a8 qcomp 26.740, llama.cpp
+25.467, ONNX Runtime QDQ 26.782; w8a8-smooth (o_proj's online scale undone) qcomp 25.500, llama.cpp 25.271 (0.996x
+llama.cpp's own Q8_0 25.362), ONNX Runtime 25.541. `--online-scales drop` undoes a smoothing the passes could only
+apply as an online per-channel scale (`export_model.drop_online_scales`), which GGUF cannot hold.
 """
 
 import argparse
