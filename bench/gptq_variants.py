@@ -20,6 +20,8 @@ with grouped or asymmetric int4 weights: qc.qlinear holds symmetric per-output-c
 
 Measured (2-core x86_64 shared at load 8-20, one thread; 16 windows x 512, 8 calibration windows, fp32 29.2318):
     --variants gptq:g0:sym:a8:rot,none:a8:rot      W4A8: 34.5103 (1.1806x; GPTQ 1408 s), int8 floor 29.5842 (1.0121x)
+    --variants none:a8,rtn:g0:sym:a8:rot,none:a8:rot:sm0.5   int8 floor 30.2856 (1.0360x) unrotated, 29.3655
+        (1.0046x) rotated + SmoothQuant 0.5; W4A8 RTN rotated 214.79 (7.35x)
 bench/gptq_sequential.py --wbits 3 --asym --search mse (sequential GPTQ g128, zero points): W3A16 49.5246 (1.6942x;
 RTN asym 277.49, 9.49x; GPTQ 2013 s, peak RSS 3.1 GiB).
 """
