@@ -1,8 +1,10 @@
 """The int8 KV cache's goal on SmolLM2-135M at W8A8: teacher-forced perplexity through `decode` (window tokens fed
 one at a time, every key and value read back from the cache) with kv="int8" at most 1.01x the fp32 cache's, at
-0.27x its bytes or less (issue 17). bench/generate_check.py measures the same at any size (1.0020x over 24 windows
-x 256 tokens); this test runs WINDOWS x SEQ tokens of the vendored text, the key centring calibrated on CALIB
-windows disjoint from them (compile_lm's default kv_alpha)."""
+0.27x its bytes or less (issue 17), over WINDOWS x SEQ tokens of the vendored text, the key centring calibrated on
+CALIB windows disjoint from them (compile_lm's default kv_alpha). The ratio moves with the window set (a 1e-6 key
+change moves it as much as the cache does at W8A8): bench/generate_check.py measured 1.0020x over these 24 windows
+(--windows 24 --seq 256); the first 6 alone give 1.0106x (this test at WINDOWS = 6), so fewer windows do not
+test the goal. Decode steps: 2 x 24 x 255."""
 
 import math
 
@@ -11,7 +13,7 @@ import torch
 
 pytestmark = pytest.mark.slow  # two SmolLM2 W8A8 builds: `make test-slow`
 
-WINDOWS, SEQ, CALIB = 6, 256, 4
+WINDOWS, SEQ, CALIB = 24, 256, 4
 
 
 def _decode_nll(lm, w: torch.Tensor) -> float:
