@@ -69,6 +69,7 @@ def profile(fn, work: Callable[[], None], seconds: float, data: str) -> list[tup
         text=True,
         check=False,
     ).stdout
+    os.remove(f"/tmp/perf-{os.getpid()}.map")
     shares: Counter = Counter()
     for line in rep.splitlines():
         m = re.match(r"\s*([\d.]+)%\s+(.+?)\s+\[[.k]\]\s+(\S+)", line)
