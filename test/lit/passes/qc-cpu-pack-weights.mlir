@@ -1,4 +1,6 @@
-// RUN: qcomp-opt %s --split-input-file -p qc-lower-to-linalg,qc-cpu-pack-weights | filecheck %s
+// RUN: qcomp-opt %s --split-input-file -p qc-lower-to-linalg,qc-cpu-pack-weights{pairs=false} | filecheck %s
+// pairs=false: the VNNI layouts below on any host (on a CPU without VNNI the int8 kernels also get an i16-pair
+// twin, which pairs=true would call; test/unit/test_cpu_pair_kernel.py checks that layout).
 
 // A constant qc.linear weight w[n, k] = 4n + k (32 x 4) is packed at compile time into f32 panels
 // [N/NR][K][NR] = [1][4][32] (so the first panel row is w[:, 0] = 0, 4, 8, ...: hex f32 0x00000000,
