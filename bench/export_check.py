@@ -46,6 +46,8 @@ W8A8 -> Q8_0 (`--recipes w8a8,w8a8-smooth --online-scales drop --head q8_0 --pee
 25.467, ONNX Runtime QDQ 26.782; w8a8-smooth (o_proj's online scale undone) qcomp 25.500, llama.cpp 25.271 (0.996x
 llama.cpp's own Q8_0 25.362), ONNX Runtime 25.541. `--online-scales drop` undoes a smoothing the passes could only
 apply as an online per-channel scale (`export_model.drop_online_scales`), which GGUF cannot hold.
+`w4a16-awq:g32` -> Q4_0 in the same run: qcomp 27.236, llama.cpp on the GGUF 27.250, llama.cpp's own Q4_0 30.952
+(0.880x); ONNX Runtime MatMulNBits 27.236.
 """
 
 import argparse
