@@ -17,6 +17,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from qcomp.calib_blocks import _first_block_inputs, _load, _Replay
 
 
 def _perturb(cand, w: np.ndarray):
@@ -52,7 +53,6 @@ def _next(outs: list, inputs: list) -> list:
 def with_streamed_gains(table, model, ckpt, main, ops: list, samples: list[tuple], reference: str):
     """`table` with the output gains {"mse", "kl"} of every linear op (the first call of each module) at
     `reference`, measured block by block on `samples`. `ops`: the `calib_stream._Op`s in table order."""
-    from qcomp.calib_stream import _first_block_inputs, _load, _Replay
     from qcomp.passes.assign_precision import local_error, parse_candidate
     from qcomp.sensitivity import _errors, _first
 
