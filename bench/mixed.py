@@ -119,7 +119,7 @@ def main() -> int:
             f"{r['sensitivity_s']:.1f} s | {r['solver_s']:.2f} s |"
         )
     if args.plot:
-        from qcomp.tools.report import plot_pareto
+        from qcomp.report import plot_pareto
 
         series: dict[str, list] = {}
         for r in rows:

@@ -19,10 +19,10 @@ import textwrap
 import time
 
 from qcomp.dialects.errors import QcompError
+from qcomp.report import budget_table, load_report, plot_frontier, plot_pareto, render
 
 from . import export_cmd, generate_cmd, sweep_cmd
 from .model_args import load_eval_model, load_model, synthetic_samples
-from .report import budget_table, load_report, plot_frontier, plot_pareto, render
 
 
 def _budgets(text: str) -> list[float]:

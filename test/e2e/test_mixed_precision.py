@@ -7,8 +7,8 @@ import pytest
 import qcomp.calibrate
 from qcomp.dialects.errors import QcompError
 from qcomp.recipes import get_recipe, with_budget
+from qcomp.report import budget_table
 from qcomp.tools.qcomp_main import main
-from qcomp.tools.report import budget_table
 
 
 def test_with_budget_rewrites_only_the_assign_step():

@@ -104,8 +104,8 @@ def test_table_without_gains_is_a_clear_error(llama):
 def test_latency_budget_is_honoured_and_priced_like_the_built_module(llama):
     # budget_kind=latency prices each candidate with the CPU cost model (CpuTarget.cost); the plan's estimate
     # must be what the same model says of the quantized module that was built, and stay within the budget
+    from qcomp.report import frontier_table
     from qcomp.targets.cpu.cost_model import estimate_latency
-    from qcomp.tools.report import frontier_table
 
     model, inputs, _, table = llama
 
