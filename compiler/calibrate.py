@@ -43,6 +43,7 @@ from dataclasses import replace
 import numpy as np
 from qcomp import sequential
 from qcomp.build import build
+from qcomp.calib_stream import calibrate_streamed
 
 # the table moved below the runner (issue 18); its names stay importable from here
 from qcomp.calib_table import (  # noqa: F401
@@ -111,8 +112,6 @@ def calibrate(
         raise QcompError(f"calibration percentile must be in (0, 100], got {percentile}")
     samples = _samples(samples)
     if stream == "blocks":
-        from qcomp.calib_stream import calibrate_streamed
-
         return calibrate_streamed(
             model, samples, weights, method, percentile, sensitivity, sensitivity_samples, hessian or False
         )

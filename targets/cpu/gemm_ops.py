@@ -20,6 +20,8 @@ pass calls on constant weights.
 import math
 from collections.abc import Callable
 
+import numpy as np
+
 from . import int4_panels, pair_panels
 from .kernels import Epilogue, Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
@@ -52,7 +54,6 @@ def pack_array(w, layout: str):
     """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes (PACK_I4: the
     int4 twin of PACK_I8, see `int4_panels`; the weight must satisfy `int4_panels.fits_int4`; COLSUM: the i32
     column sums `_colsum128` computes)."""
-    import numpy as np
 
     n, k = w.shape
     if layout == COLSUM:

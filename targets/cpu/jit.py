@@ -9,6 +9,7 @@ import ctypes
 import functools
 
 import numpy as np
+from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir, linalg, rewrite, run_pipeline
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import first_op
@@ -28,6 +29,8 @@ from .input_checks import (
     token_id_bounds,
 )
 from .kernels import ISA_FEATURES, host_isa
+from .lower_qc import LowerToLinalgPass
+from .pack_weights import PackWeightsPass
 from .threads import load_openmp
 
 
@@ -351,7 +354,6 @@ class JitFunction:
         threads: OpenMP threads for the kernels' parallel loops (1: none, no OpenMP runtime needed);
         isa: the instruction set to compile for (`kernels.ISAS`; "": the host's best)."""
         keep_freed_memory()
-        from .pack_weights import PackWeightsPass
 
         inputs, self.results = signature(module)
         self.spec = module_spec(module)  # dynamic dimensions: ranges and output shapes (None: all static)
@@ -471,9 +473,6 @@ def _dims(shape) -> str:
 
 def jit_from_text(text: str, opt_level: int = 2, threads: int = 1, isa: str = "") -> JitFunction:
     """Parse a module holding func.func @main on builtin tensors (qc ops allowed), lower it and JIT it."""
-    from qcomp.dialects import new_context
-
-    from .lower_qc import LowerToLinalgPass
 
     with new_context(), ir.Location.unknown():
         module = ir.Module.parse(text)
