@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.models import CausalLMLogits
+from qcomp.sequential import _layer_inputs
 
 
 # ----------------------------------------------------------------------------- checkpoint and skeleton
@@ -19,7 +21,7 @@ class Checkpoint:
     directory with a model.safetensors.index.json of shards), read a few at a time."""
 
     def __init__(self, path: str | os.PathLike):
-        from safetensors import safe_open
+        from safetensors import safe_open  # deferred: safetensors (heavy)
 
         path = os.fspath(path)
         index = os.path.join(path, "model.safetensors.index.json")
@@ -53,7 +55,7 @@ class Checkpoint:
 
     def read(self, keys: list[str]) -> dict[str, torch.Tensor]:
         """The tensors `keys` (f32 copies); each file is opened (memory-mapped) and closed again."""
-        from safetensors import safe_open
+        from safetensors import safe_open  # deferred: safetensors (heavy)
 
         out: dict[str, torch.Tensor] = {}
         for f in dict.fromkeys(self.where[k] for k in keys):
@@ -86,8 +88,7 @@ def skeleton(checkpoint: str | os.PathLike) -> torch.nn.Module:
     """A transformers causal LM from the config in the checkpoint directory, parameters on the meta device,
     as `forward(input_ids) -> logits` (qcomp's `CausalLMLogits`): what stream='blocks' reads weights into."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from qcomp.models import CausalLMLogits
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM  # deferred: transformers (heavy)
 
     config = AutoConfig.from_pretrained(checkpoint)
     with empty_weights():
@@ -166,6 +167,5 @@ class _Replay(torch.nn.Module):
 
 
 def _first_block_inputs(model, first, samples) -> list[tuple[tuple, dict]]:
-    from qcomp.sequential import _layer_inputs
 
     return _layer_inputs(model, first, samples)

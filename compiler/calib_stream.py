@@ -42,6 +42,8 @@ from qcomp.calib_blocks import Checkpoint, _first_block_inputs, _load, _Replay, 
 from qcomp.calib_stream_gains import with_streamed_gains
 from qcomp.calib_table import SAMPLE_ROWS, CalibrationTable, OpStats, _refuse_non_finite, _samples
 from qcomp.dialects.errors import QcompError
+from qcomp.dialects.quant_math import Observer
+from qcomp.sequential import _main_list
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -80,7 +82,6 @@ class _Stats:
 
     def hook(self, names: dict[int, str]):
         def pre(mod, args):
-            from qcomp.dialects.quant_math import Observer
 
             call = self.calls.get(id(mod), 0)
             self.calls[id(mod)] = call + 1
@@ -162,7 +163,6 @@ def calibrate_streamed(
 ):
     """The CalibrationTable of `model` on `samples`, computed block by block with the weights read from the
     safetensors checkpoint `weights` (see module docstring)."""
-    from qcomp.sequential import _main_list
 
     if hessian not in (False, True):
         raise QcompError(

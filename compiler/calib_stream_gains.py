@@ -22,8 +22,8 @@ from qcomp.calib_blocks import _first_block_inputs, _load, _Replay
 
 def _perturb(cand, w: np.ndarray):
     """The forward hook adding Q_a(x) Q_w(W)ᵀ − x Wᵀ to a linear's output (`sensitivity._measure`'s)."""
-    from qcomp.passes.awq import fake_quant_grouped
-    from qcomp.sensitivity import _fake_quant_rows_torch
+    from qcomp.passes.awq import fake_quant_grouped  # deferred: loads MLIR (heavy)
+    from qcomp.sensitivity import _fake_quant_rows_torch  # deferred: loads MLIR (heavy)
 
     wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
     dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
@@ -53,8 +53,8 @@ def _next(outs: list, inputs: list) -> list:
 def with_streamed_gains(table, model, ckpt, main, ops: list, samples: list[tuple], reference: str):
     """`table` with the output gains {"mse", "kl"} of every linear op (the first call of each module) at
     `reference`, measured block by block on `samples`. `ops`: the `calib_stream._Op`s in table order."""
-    from qcomp.passes.assign_precision import local_error, parse_candidate
-    from qcomp.sensitivity import _errors, _first
+    from qcomp.passes.assign_precision import local_error, parse_candidate  # deferred: loads MLIR (heavy)
+    from qcomp.sensitivity import _errors, _first  # deferred: loads MLIR (heavy)
 
     start = time.perf_counter()
     cand = parse_candidate(reference)

@@ -9,6 +9,7 @@ from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import find_ops
 from qcomp.dialects.irutil import i64_attr as _i64
+from qcomp.passes.from_torch import builtin_type
 
 KV_ATTENTION = "torch.qcomp.kv_attention"
 
@@ -22,7 +23,6 @@ def _constant(v: ir.Value, what: str, loc):
 
 
 def _builtin(v: ir.Value) -> ir.Value:
-    from qcomp.passes.from_torch import builtin_type
 
     t = builtin_type(v.type)
     if t is None:
@@ -32,7 +32,6 @@ def _builtin(v: ir.Value) -> ir.Value:
 
 def lower_custom_ops(module: ir.Module) -> int:
     """Replace every `torch.qcomp.kv_attention` operator by qc.kv_attention(_int8); return how many."""
-    from qcomp.passes.from_torch import builtin_type
 
     ops = find_ops(
         module, lambda op: op.name == "torch.operator" and ir.StringAttr(op.attributes["name"]).value == KV_ATTENTION

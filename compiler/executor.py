@@ -12,6 +12,7 @@ module-level function (workers import it by name) and the items plain data or ob
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
@@ -22,7 +23,7 @@ LOCAL_OBJECT_STORE_BYTES = 2 << 30  # a local cluster's shared-memory store; lar
 
 def _ray():
     try:
-        import ray
+        import ray  # deferred: ray (heavy)
     except ImportError:
         raise QcompError("Ray is not installed: pip install 'qcomp[ray]' (ray==2.60.0)") from None
     return ray
@@ -67,7 +68,6 @@ def ray_init(address: str | None = "local", num_cpus: int | None = None):
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
     """A one-line error now when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
-    import socket
 
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not port.isdigit():

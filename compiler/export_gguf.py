@@ -106,7 +106,7 @@ def qk_rows(rows: int, heads: int) -> np.ndarray:
 
 def _tokenizer(w, tok, hp: dict, notes: list[str]) -> None:
     """Byte-level BPE vocabulary (tokens, types, merges, special ids) from a transformers fast tokenizer."""
-    import gguf
+    import gguf  # deferred: gguf (heavy)
 
     data = json.loads(tok.backend_tokenizer.to_str())
     model = data.get("model", {})
@@ -148,7 +148,7 @@ def _tokenizer(w, tok, hp: dict, notes: list[str]) -> None:
 
 def _tensor(w, name: str, t, lx: LlamaExport, fallback: str, stats: dict) -> str:
     """Write one tensor; returns the GGUF type name used."""
-    import gguf
+    import gguf  # deferred: gguf (heavy)
 
     hp = lx.hparams
     heads = {"attn_q": hp["num_attention_heads"], "attn_k": hp["num_key_value_heads"]}.get(name.split(".")[-2])
@@ -203,7 +203,7 @@ def write_gguf(
     lx: LlamaExport, path: str, tokenizer=None, fallback="error", recipe=None, static_activations="error"
 ) -> ExportResult:
     """Write `lx` as a llama-architecture GGUF at `path` (see the module docstring)."""
-    import gguf
+    import gguf  # deferred: gguf (heavy)
 
     hp, notes, stats = lx.hparams, list(lx.notes), {}
     static = sorted(n for n, a in lx.activations.items() if a and a[0] == "static")

@@ -16,9 +16,15 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
+from qcomp import targets
+from qcomp.dialects import reference as ref
 from qcomp.dialects.errors import QcompError
 from qcomp.export_result import ExportResult as ExportResult  # re-exported: moved below the writers
+from qcomp.models import as_logits_model
+from qcomp.passes.context import PassContext
+from qcomp.recipes import calibration_method, get_recipe
 
 FORMATS = ("gguf", "onnx")
 HEADS = ("recipe", "f32", "q8_0")
@@ -39,14 +45,11 @@ def quantized_module(
     online_scales: "keep" leaves the recipe's passes as they are; "drop" runs them one at a time and, after each,
     undoes a smoothing that needed an online `qc.channel_scale` (`drop_online_scales`), so what is left folds
     into the weights and norms (GGUF has no online per-channel scale)."""
-    from qcomp import calibrate as calib
-    from qcomp import targets
-    from qcomp.api import gain_reference, needs_hessian
-    from qcomp.dialects._mlir import ir
-    from qcomp.frontend import import_torch
-    from qcomp.passes.context import PassContext
-    from qcomp.pipeline import Pipeline
-    from qcomp.recipes import calibration_method, get_recipe
+    from qcomp import calibrate as calib  # deferred: loads MLIR (heavy)
+    from qcomp.api import gain_reference, needs_hessian  # deferred: loads MLIR (heavy)
+    from qcomp.dialects._mlir import ir  # deferred: loads MLIR (heavy)
+    from qcomp.frontend import import_torch  # deferred: loads MLIR (heavy)
+    from qcomp.pipeline import Pipeline  # deferred: loads MLIR (heavy)
 
     if online_scales not in ("keep", "drop"):
         raise QcompError(f"online_scales must be 'keep' or 'drop', got {online_scales!r}")
@@ -68,14 +71,14 @@ def quantized_module(
     with module.context:
         module.operation.attributes["qc.target"] = ir.StringAttr.get(tgt.name)
         if keep_head:
-            from qcomp.dialects.irutil import ops_named
+            from qcomp.dialects.irutil import ops_named  # deferred: loads MLIR (heavy)
 
             linears = ops_named(module, "qc.linear")
             if not linears:
                 raise QcompError("keep_head: the model has no linear layer")
             linears[-1].attributes["qc.precision"] = ir.StringAttr.get("fp32")
     if rec.pipeline and online_scales == "drop":
-        from qcomp.dialects.pass_pipeline import split_top_level
+        from qcomp.dialects.pass_pipeline import split_top_level  # deferred: loads MLIR (heavy)
 
         for spec in split_top_level(rec.pipeline):
             Pipeline.parse(spec).run(module, ctx=PassContext(target=tgt))
@@ -90,11 +93,10 @@ def drop_online_scales(module) -> list[str]:
     absorb 1/s, e.g. the attention output before o_proj): the float layers reading it get their columns back
     (W·diag(s) -> W·diag(s)·diag(1/s), statistics of x/s -> of x) and read x again. Returns the layers' locations.
     Must run before the weights are quantized (a quantized reader cannot take the scale back: refused)."""
-    import numpy as np
-    from qcomp.dialects._mlir import ir
-    from qcomp.dialects.irutil import ops_named
-    from qcomp.dialects.weights import constant_array
-    from qcomp.passes.channel_fold import linear_weight, scale_columns, users
+    from qcomp.dialects._mlir import ir  # deferred: loads MLIR (heavy)
+    from qcomp.dialects.irutil import ops_named  # deferred: loads MLIR (heavy)
+    from qcomp.dialects.weights import constant_array  # deferred: loads MLIR (heavy)
+    from qcomp.passes.channel_fold import linear_weight, scale_columns, users  # deferred: loads MLIR (heavy)
 
     undone = []
     for cs in ops_named(module, "qc.channel_scale"):
@@ -147,8 +149,7 @@ def export(
     the writers) or "drop" (such smoothings are undone before quantizing: `quantized_module`), e.g. w8a8-smooth's
     o_proj, whose input (the attention output) has no producer to absorb the scale.
     """
-    from qcomp.export_llama import extract, hf_config, llama_hparams
-    from qcomp.models import as_logits_model
+    from qcomp.export_llama import extract, hf_config, llama_hparams  # deferred: loads MLIR (heavy)
 
     fmt = format or os.path.splitext(path)[1].lstrip(".").lower()
     if fmt not in FORMATS:
@@ -173,11 +174,11 @@ def export(
     if embedding == "q8_0":
         head_q8_0(lx, "token_embd.weight")
     if fmt == "gguf":
-        from qcomp.export_gguf import write_gguf
+        from qcomp.export_gguf import write_gguf  # deferred: loads MLIR (heavy)
 
         result = write_gguf(lx, path, tokenizer, fallback, rec, static_activations)
     else:
-        from qcomp.export_onnx import write_onnx
+        from qcomp.export_onnx import write_onnx  # deferred: loads MLIR (heavy)
 
         result = write_onnx(lx, path, rec, onnx_weights)
     return result
@@ -186,9 +187,7 @@ def export(
 def head_q8_0(lx, name: str = "output.weight") -> None:
     """Replace a float `output.weight` (or `name`) of `lx` by qcomp's int8 round-to-nearest of it in groups of 32
     (symmetric, scale max|w| / 127 per group): the GGUF writer stores these codes and scales as Q8_0 unchanged."""
-    import numpy as np
-    from qcomp.dialects import reference as ref
-    from qcomp.export_llama import QWeight
+    from qcomp.export_llama import QWeight  # deferred: loads MLIR (heavy)
 
     w = lx.tensors[name]
     if isinstance(w, QWeight):

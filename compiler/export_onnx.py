@@ -34,7 +34,7 @@ class _Graph:
     """Nodes and initializers with generated names."""
 
     def __init__(self):
-        from onnx import helper
+        from onnx import helper  # deferred: onnx (heavy)
 
         self.h, self.nodes, self.inits, self.n = helper, [], [], 0
 
@@ -43,7 +43,7 @@ class _Graph:
         return f"{hint}_{self.n}"
 
     def const(self, arr: np.ndarray, hint: str = "c") -> str:
-        from onnx import numpy_helper
+        from onnx import numpy_helper  # deferred: onnx (heavy)
 
         name = self.name(hint)
         self.inits.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
@@ -79,7 +79,7 @@ def _nbits_block(w: QWeight) -> int | None:
 
 
 def _qdq_weight(g: _Graph, w: QWeight) -> str:
-    from onnx import TensorProto
+    from onnx import TensorProto  # deferred: onnx (heavy)
 
     n, k = w.shape
     codes_t, asym = w.codes.T, w.zero is not None  # [K, N]
@@ -165,8 +165,8 @@ def _rope_tables(hp: dict) -> tuple[np.ndarray, np.ndarray]:
 def write_onnx(lx: LlamaExport, path: str, recipe=None, weights: str = "qdq") -> ExportResult:
     """Write `lx` as an ONNX model at `path` (see the module docstring); checked by `onnx.checker`."""
     try:
-        import onnx
-        from onnx import TensorProto, helper
+        import onnx  # deferred: onnx (heavy)
+        from onnx import TensorProto, helper  # deferred: onnx (heavy)
     except ImportError:
         raise QcompError("ONNX export needs the onnx package (pip install 'qcomp[bench]')") from None
     if weights not in ("qdq", "nbits"):

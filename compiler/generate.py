@@ -13,6 +13,8 @@ samples the next token. `generate` follows transformers' `generate` (greedy, or 
 sampling with a seed; eos stops a row).
 """
 
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.targets.common.metrics import lm_report
 
 from .kv_keys import ALPHA as KV_ALPHA
 from .lm_step import KV_FORMATS, LMStep, cache_shapes, calibrate_keys, lm_config
@@ -89,8 +92,6 @@ class CompiledLM:
     def save(self, directory: str) -> list[str]:
         """prefill/ and decode/ (each `CompiledModel.save`: MLIR stages and the CPU's AOT files) and lm.json
         (batch, chunk, max_seq, vocab, kv and the cache buffers' shapes and dtypes, in argument order)."""
-        import json
-        import os
 
         os.makedirs(directory, exist_ok=True)
         written = [f"prefill/{f}" for f in self.prefill_model.save(os.path.join(directory, "prefill"))]
@@ -112,7 +113,6 @@ class CompiledLM:
         """The accelerator's figures per generated token (one decode step's over its `batch` rows, e.g.
         `cycles_per_token`, `energy_pj_per_token`, `latency_ns_per_token`), of one decode step and of one
         prefill chunk: see targets/common/metrics.py. The CPU target has none (only the token counts)."""
-        from qcomp.targets.common.metrics import lm_report
 
         target = self.report["target"]["name"]
         return lm_report(target, self.prefill_model.artifact, self.decode_model.artifact, self.batch, self.chunk)
@@ -294,7 +294,7 @@ def compile_lm(
     keys on their calibrated per-channel mean and moves range**kv_alpha of each channel onto the queries
     before the cache write (`qcomp.kv_keys`, exact for attention; kv_alpha=0: centring only, None: neither;
     without calibration the keys are cached as they come)."""
-    from .api import compile as compile_model
+    from .api import compile as compile_model  # deferred: loads MLIR (heavy)
 
     if kv not in KV_FORMATS:
         raise QcompError(f"kv must be one of {', '.join(KV_FORMATS)}, got {kv!r}")

@@ -27,7 +27,7 @@ import torch
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.reference import F16_MAX, KV_GROUP
 
-from .kv_keys import KeyStats, KeyTransform
+from .kv_keys import ALPHA, KeyStats, KeyTransform
 
 ATTENTION = "qcomp_kv"  # the name under which the attention function is registered with transformers
 KV_FORMATS = ("fp32", "int8")
@@ -164,7 +164,7 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
 
 
 def _register() -> None:
-    from transformers import AttentionInterface
+    from transformers import AttentionInterface  # deferred: transformers (heavy)
 
     AttentionInterface.register(ATTENTION, _attention)
 
@@ -254,7 +254,6 @@ class LMStep(torch.nn.Module):
 def calibrate_keys(lm: torch.nn.Module, samples: list[torch.Tensor], alpha: float | None = None) -> KeyTransform:
     """The int8 cache's key centring and smoothing (`qcomp.kv_keys`) from the keys of `lm` (eager, f32 cache) over
     the token-id tensors `samples` ([B, n] or [n] each, run from position 0)."""
-    from .kv_keys import ALPHA
 
     step, stats, cfg = LMStep(lm, "fp32"), KeyStats(), lm_config(lm)
     step.stats = stats

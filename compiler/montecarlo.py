@@ -14,15 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 
+import qcomp
 from qcomp.dialects.errors import QcompError
+from qcomp.executor import map_tasks
 from qcomp.sweep_spec import ModelSpec
 from qcomp.sweep_work import Reference, calibrate_for, load, measure, prepare, table_key
 
 
 def _chunk_task(model: ModelSpec, recipe: str, options: dict, seeds: list[int], ref: Reference, table, threads: int):
     """[(seed, metric)] of one chunk: one compile, one re-programming of the arrays per seed."""
-    import qcomp
-    import torch
+    import torch  # deferred: torch (heavy)
 
     torch.set_num_threads(threads)
     _, module, _ = load(model.spec)
@@ -47,7 +48,6 @@ def cim_monte_carlo(
     """{metric, fp32_value, seeds: {seed: value}} of `model` (a factory spec, or a ModelSpec with its evaluation
     sizes) on the CIM target with `options`, one device draw per seed. executor: None / 'serial' (one compile here),
     'ray' or 'ray:ADDRESS' (`chunks` Ray tasks, one compile each; `qcomp.executor`)."""
-    from qcomp.executor import map_tasks
 
     m = model if isinstance(model, ModelSpec) else ModelSpec(model)
     seeds = list(seeds)

@@ -24,9 +24,11 @@ import time
 import numpy as np
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.executor import map_tasks, parse_executor
 from qcomp.models import load
 from qcomp.passes.assign_precision import Candidate, local_error, parse_candidate
 from qcomp.passes.awq import fake_quant_grouped
+from qcomp.passes.smooth import fake_quant_rows
 
 
 def _digest(a: np.ndarray) -> bytes:
@@ -59,7 +61,6 @@ def _first(out) -> torch.Tensor:
 
 def _fake_quant_rows_torch(x: torch.Tensor, bits: int) -> torch.Tensor:
     """Per-token symmetric fake quantization (qc.quantize_dynamic per_token, then dequantize)."""
-    from qcomp.passes.smooth import fake_quant_rows
 
     return torch.from_numpy(fake_quant_rows(x.detach().float().numpy(), bits)).to(x.dtype)
 
@@ -87,7 +88,6 @@ def output_gains(
     `chunks` Ray tasks, each loading the model from `model_spec` (a factory spec that builds this same `model`,
     e.g. 'smollm2' or 'file.py:factory'; the module never travels) at this process's torch threads: the same
     gains as the serial loop."""
-    from qcomp.executor import map_tasks, parse_executor
 
     start = time.perf_counter()
     owners = _owners(model)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -168,7 +169,7 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
     outputs (computed once per block, after its quantization): one block forward per stage and sample instead
     of a forward of every block before it; the linears outside it (lm_head) get their inputs from a forward of
     the whole quantized copy."""
-    from qcomp.passes.gptq import GptqPass, dequantized, gptq_quantize
+    from qcomp.passes.gptq import GptqPass, dequantized, gptq_quantize  # deferred: loads MLIR (heavy)
 
     p = GptqPass(**gptq)  # validates the options
     work = copy.deepcopy(model).eval()
@@ -238,7 +239,6 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
 def with_sequential_hessians(ops: tuple, layers: list, model, samples: list[tuple], gptq: dict) -> tuple:
     """Calibration's per-op statistics `ops` with the Hessian of every linear layer whose constant weight (in
     `layers`: (op name, weight)) is an nn.Linear's weight replaced by its sequential one."""
-    from dataclasses import replace
 
     if not isinstance(gptq, dict):
         raise QcompError(f"calibration: gptq must be a dict of qc-gptq options, got {type(gptq).__name__}")

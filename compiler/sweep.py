@@ -24,6 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from qcomp.dialects.errors import QcompError
+from qcomp.executor import ray_init
+from qcomp.models import REAL
+from qcomp.sweep_report import write_report
 from qcomp.sweep_spec import Point, SweepSpec
 from qcomp.sweep_work import calibrate_for, check_model, prepare, run_point, table_key
 
@@ -117,7 +120,6 @@ def _clock(s: float) -> str:
 
 def _data_key(p: Point) -> tuple:
     """Points sharing a prepared Reference: real models' data do not depend on the seed."""
-    from qcomp.models import REAL
 
     return (p.model, p.threads, 0 if p.model.spec in REAL else p.seed)
 
@@ -156,8 +158,6 @@ def run_sweep(
     outcome.seconds = time.perf_counter() - start
     outcome.results = [have[p.key] for p in spec.points if p.key in have]
     if report:
-        from qcomp.sweep_report import write_report
-
         outcome.written = write_report(spec.name, outcome.results, out_dir)
     return outcome
 
@@ -185,7 +185,6 @@ def _run_serial(points: list[Point], _ray, _cpus):
 
 
 def _run_ray(points: list[Point], address: str, num_cpus: int | None):
-    from qcomp.executor import ray_init
 
     ray = ray_init(address, num_cpus)
     opts = {"max_retries": 3, "retry_exceptions": False}

@@ -78,10 +78,10 @@ def markdown(name: str, results: list[dict]) -> str:
 
 def plot(name: str, results: list[dict], path: str) -> bool:
     """One row per (model, target, metric), one column per axis that has data; False when nothing to plot."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (heavy)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib (heavy)
 
     groups = _groups(results)
     if not groups:

@@ -21,6 +21,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from qcomp.dialects.errors import QcompError
+from qcomp.recipes import get_recipe
 
 MAX_SPEC_BYTES = 1 << 20
 EVAL_KEYS = ("windows", "seq", "calib", "samples")
@@ -137,7 +138,6 @@ def _number(value, what: str, where: str) -> float:
 
 def _recipes(entries: list, budgets: list[float], where: str) -> list[tuple[str, float | None]]:
     """(recipe, budget) pairs: NAME@B as written; a budgeted recipe once per budget (or its own budget)."""
-    from qcomp.recipes import get_recipe
 
     out = []
     for entry in entries:
@@ -187,7 +187,7 @@ def _seed(value, where: str) -> int:
 
 def load_spec(path: str) -> SweepSpec:
     """Read and check a sweep YAML file."""
-    import yaml
+    import yaml  # deferred: yaml (heavy)
 
     try:
         with open(path, "rb") as f:

@@ -23,10 +23,13 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import qcomp
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.evaluate import _plan, default_text, embed, encoder_batches, perplexity, token_windows
 from qcomp.models import check_model as check_model  # moved to the model loaders (issue 18)
 from qcomp.models import load, synthetic_samples
+from qcomp.recipes import calibration_method, get_recipe, with_budget
 from qcomp.sweep_spec import ModelSpec, Point
 
 LOWER_IS_BETTER = {"perplexity": True, "cosine": False, "rel_mse": True}
@@ -75,7 +78,6 @@ def prepare(model: dict | ModelSpec, seed: int = 0, threads: int = 1) -> Referen
 
 
 def _prepare(m: ModelSpec, seed: int) -> Reference:
-    from qcomp.evaluate import default_text, embed, encoder_batches, perplexity, token_windows
 
     kind, module, extra = load(m.spec)
     if kind == "lm":
@@ -107,7 +109,7 @@ def calibrate_for(
     """The calibration table the model's calibrated recipes share (statistics on the CPU's fp32 build; output
     gains at `sensitivity` when a qc-assign-precision needs them, as tasks on `executor` (`qcomp.executor`: the
     sweep's Ray cluster) loading the model from its spec; Hessians for qc-gptq). An error text on failure."""
-    from qcomp.calibrate import calibrate
+    from qcomp.calibrate import calibrate  # deferred: loads MLIR (heavy)
 
     m = model if isinstance(model, ModelSpec) else ModelSpec(**model)
     if reference.error:
@@ -132,8 +134,7 @@ def calibrate_for(
 
 def table_key(recipe: str, budget: float | None) -> tuple | None:
     """(percentile, sensitivity reference, hessian) of the calibration `recipe` needs; None when it needs none."""
-    from qcomp.api import gain_reference, needs_hessian
-    from qcomp.recipes import calibration_method, get_recipe, with_budget
+    from qcomp.api import gain_reference, needs_hessian  # deferred: loads MLIR (heavy)
 
     rec = get_recipe(recipe)
     rec = with_budget(rec, budget) if budget is not None else rec
@@ -146,7 +147,6 @@ def table_key(recipe: str, budget: float | None) -> tuple | None:
 def make_target(name: str, options: dict, seed: int, threads: int):
     """The point's target: its options, plus the point's seed (a target with a `seed` option: the CIM device draw)
     and threads (a target with a `threads` option: the CPU's OpenMP threads) unless the options set them."""
-    import qcomp
 
     fields = {f.name for f in dataclasses.fields(type(qcomp.targets.get(name)).Options)}
     extra = {"seed": seed} if "seed" in fields else {}
@@ -156,7 +156,6 @@ def make_target(name: str, options: dict, seed: int, threads: int):
 
 def measure(cm, ref: Reference, desc: str = "") -> float:
     """The metric of the compiled model `cm` on the reference's evaluation inputs (see module docstring)."""
-    from qcomp.evaluate import embed, perplexity
 
     with torch.no_grad():
         if ref.metric == "perplexity":
@@ -199,9 +198,6 @@ def run_point(point: dict | Point, reference: Reference, table=None) -> dict:
 
 
 def _run(p: Point, ref: Reference, table) -> dict:
-    import qcomp
-    from qcomp.evaluate import _plan
-    from qcomp.recipes import calibration_method, get_recipe, with_budget
 
     kind, module, _ = load(p.model.spec)
     rec = get_recipe(p.recipe)

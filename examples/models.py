@@ -56,7 +56,7 @@ def cnn(batch: int = 2):
 
 def tiny_llama(seq: int = 16):
     """2-layer LLaMA (RMSNorm, rotary, GQA, SiLU-gated MLP) from a transformers config, random weights."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM  # deferred: transformers (heavy)
 
     torch.manual_seed(0)
     cfg = LlamaConfig(
@@ -75,7 +75,7 @@ def tiny_llama(seq: int = 16):
 
 def tiny_gpt2(seq: int = 16):
     """2-layer GPT-2 (LayerNorm, Conv1D projections, tanh-GELU) from a transformers config, random weights."""
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2Config, GPT2LMHeadModel  # deferred: transformers (heavy)
 
     torch.manual_seed(0)
     cfg = GPT2Config(
