@@ -16,7 +16,7 @@ _LAZY = ("QC", "new_context", "op_classes", "reference_of")
 
 def __getattr__(name: str):  # keep the light floor modules light: MLIR and the op classes load on first use
     if name in _LAZY:
-        from . import context
+        from . import context  # deferred: loads MLIR (heavy)
 
         return getattr(context, name)
     raise AttributeError(f"module 'qcomp.dialects' has no attribute {name!r}")

@@ -72,7 +72,7 @@ def load_torch_c(context: ir.Context) -> None:
 
 def register_torch(context: ir.Context) -> None:
     """Make the torch dialect (and torch_c) known to `context`."""
-    from torch_mlir.dialects import torch as torch_d
+    from torch_mlir.dialects import torch as torch_d  # deferred: MLIR bindings (heavy)
 
     torch_d.register_dialect(context)
     load_torch_c(context)

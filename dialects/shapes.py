@@ -76,7 +76,7 @@ def _show(shape) -> str:
 
 
 def _eval(expr: str, env: dict[str, int]) -> int:
-    import sympy
+    import sympy  # deferred: sympy (heavy; symbolic shapes only)
 
     value = sympy.sympify(expr).subs({sympy.Symbol(k): v for k, v in env.items()})
     if not value.is_integer:
@@ -97,7 +97,7 @@ def _dim(d, ranges: dict) -> Dim:
 
 def spec_of(prog) -> ShapeSpec:
     """The ShapeSpec of a torch.export ExportedProgram."""
-    import torch
+    import torch  # deferred: torch (heavy)
 
     sig = prog.graph_signature
     user_inputs = set(sig.user_inputs)
@@ -135,6 +135,6 @@ def module_spec(module) -> ShapeSpec | None:
     attrs = module.operation.attributes
     if SHAPES_ATTR not in attrs:
         return None
-    from qcomp.dialects._mlir import ir
+    from qcomp.dialects._mlir import ir  # deferred: loads MLIR (heavy)
 
     return ShapeSpec.from_json(ir.StringAttr(attrs[SHAPES_ATTR]).value)

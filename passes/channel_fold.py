@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import numpy as np
 from qcomp.dialects._mlir import ir
+from qcomp.dialects.irutil import ops_named
 from qcomp.dialects.weights import constant_array, make_constant
 
 from . import act_stats
@@ -84,7 +85,6 @@ def linear_groups(module: ir.Module) -> list[tuple[ir.Value, list]]:
     """(x, the transformable qc.linear ops reading x) for every such x, in walk order. A pass that splits
     layers (which redirects their users) walks this list backwards, consumers first, so that no group's
     x is a value the pass has already rewired."""
-    from qcomp.dialects.irutil import ops_named
 
     groups: list[tuple[ir.Value, object, list]] = []
     for op in ops_named(module, "qc.linear"):

@@ -11,6 +11,7 @@ import resource
 import sys
 
 from qcomp.dialects.errors import QcompError
+from qcomp.recipes import get_recipe
 
 from .model_args import factory_result
 
@@ -57,7 +58,6 @@ def _calibration(args, tok, model):
     for a model without one), or None where nothing needs them."""
     import torch  # deferred: torch loads only when the command runs
     from qcomp.evaluate import default_text, token_windows
-    from qcomp.recipes import get_recipe
 
     n = args.calib
     if n is None:

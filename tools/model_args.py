@@ -36,7 +36,7 @@ def load_model(spec: str, calib: int = 4, seq: int = 64) -> tuple:
     example) or `file.py:factory` returning (module, example_inputs[, calibration_samples])."""
     from qcomp.evaluate import default_text, encoder_batches, token_windows  # deferred: torch (see module docstring)
     from qcomp.examples.models import BUILTIN
-    from qcomp.models import REAL, is_encoder
+    from qcomp.models import REAL, is_encoder  # deferred: loads torch (heavy)
 
     if spec in REAL:
         model, tok = REAL[spec]()

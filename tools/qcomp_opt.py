@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from qcomp.dialects import new_context  # deferred: MLIR loads after the arguments parse
     from qcomp.dialects._mlir import PassFailure, ir
-    from qcomp.pipeline import Pipeline
+    from qcomp.pipeline import Pipeline  # deferred: loads MLIR (heavy)
 
     filename = "<stdin>" if args.input == "-" else args.input
     try:

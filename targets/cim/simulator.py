@@ -38,6 +38,7 @@ import functools
 import numpy as np
 import torch
 from qcomp.dialects import reference
+from qcomp.targets.common.isa import has_vnni
 
 from .arch import CimArch
 from .mapping import LayerPlan, input_planes, weight_levels
@@ -52,7 +53,6 @@ DENSE = 0.95  # below this fraction of non-zero plane rows, only those rows are 
 def _int_mm_fast() -> bool:
     """Whether torch._int_mm beats the f32 matmul on this host: with AVX512-VNNI (oneDNN's int8 kernels). Without
     it (AVX2 hosts) _int_mm is a reference loop, 20-60x slower than torch.mm in f32 at the crossbar's shapes."""
-    from qcomp.targets.common.isa import has_vnni
 
     return has_vnni()
 

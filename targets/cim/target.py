@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.precision import Precision
 from qcomp.targets.base import Artifact, Capabilities, Cost, Target
@@ -74,7 +75,7 @@ class CimArtifact(Artifact):
             self.costs[op.index] = layer_cost(plan, arch, vectors)
 
     def _execute(self, op: OffloadedOp, arrays: list[np.ndarray]) -> np.ndarray:
-        from . import simulator
+        from . import simulator  # deferred: loads torch (heavy)
 
         xq, xs, _, ws, b = arrays
         return simulator.qlinear(self.layers[op.index], xq, xs, ws, b, act=str(op.attrs.get("act", "none")))
@@ -172,7 +173,6 @@ class CimTarget(Target):
         """Arrays, energy and latency of a qc.linear / qc.qlinear with constant weights [N, K] at `precision`
         ('w<b>a8…': b-bit weights bit-sliced onto the crossbars); other ops and 'fp32' stay on the host
         (weight bytes only)."""
-        from qcomp.dialects._mlir import ir
 
         if op.name not in ("qc.linear", "qc.qlinear"):
             return CimCost()

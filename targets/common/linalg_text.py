@@ -5,6 +5,8 @@ The lowerings write each qc op as a private function in MLIR text (readable, dif
 these helpers keep that text short and uniform.
 """
 
+import math
+import struct
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,8 +79,6 @@ def amap(nd: int, exprs: list[str]) -> str:
 
 def f32(x: float) -> str:
     """An f32 literal MLIR parses exactly (hex bit pattern for non-finite values)."""
-    import math
-    import struct
 
     if math.isinf(x):
         return "0xFF800000" if x < 0 else "0x7F800000"

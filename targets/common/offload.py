@@ -209,7 +209,7 @@ class HostProgram:
         self.llvm_text = self.jit.llvm_text
 
     def _callback(self, op: OffloadedOp):
-        from torch_mlir.runtime import make_nd_memref_descriptor
+        from torch_mlir.runtime import make_nd_memref_descriptor  # deferred: MLIR bindings (heavy)
 
         results = op.result_types or [op.result_type]
         types = [*op.operand_types, *results]

@@ -23,16 +23,20 @@ time leaves out the time other jobs of a shared machine hold the core), the call
 `quick=True` uses sizes 4-8x smaller (for tests: coarser, a few seconds).
 """
 
+import mmap
 import os
 import statistics
 import time
 from collections.abc import Callable
 
 import numpy as np
+from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir
 
+from .gemm_ops import panel_vectors
 from .kernels import LANES, rows_per_tile
 from .linalg_text import T
+from .lowering_passes import lower_probe
 
 GEMM_N = {4: 256, 3: 240, 2: 160, 1: 80}  # N whose panel_vectors(N) is the key
 
@@ -75,9 +79,6 @@ class Bench:
         self.call_s = max(two - 2 * self.arg_s, 0.0)
 
     def build(self, text: str):
-        from qcomp.dialects import new_context
-
-        from .lowering_passes import lower_probe
 
         with new_context(), ir.Location.unknown():
             module = ir.Module.parse(text)
@@ -283,7 +284,6 @@ def fit_gemm(bench: Bench, elem: str, layout: str, nv: int, op_s: float, quick: 
 
 def measure(target, quick: bool = False) -> dict:
     """All constants of the cost model for `target` (a CpuTarget), measured on this machine."""
-    from .gemm_ops import panel_vectors
 
     bench = Bench(target, budget_s=0.03 if quick else 0.08)
     bench.calibrate_calls()
@@ -367,7 +367,6 @@ def measure_memory(quick: bool) -> tuple[float, float]:
     """(seconds per byte of a memcpy from memory into touched memory, seconds per byte of first-touch page
     faults of a fresh anonymous mapping). The compiled code copies constants with memcpy where bufferization
     copies them, and glibc maps every buffer of 32 MiB or more afresh, so its pages fault on every call."""
-    import mmap
 
     size = (16 if quick else 64) << 20
     src = np.random.default_rng(0).integers(0, 255, size, dtype=np.uint8)

@@ -30,10 +30,17 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
-from qcomp.dialects._mlir import ir
+from qcomp.dialects import new_context
+from qcomp.dialects._mlir import ir, run_pipeline
+from qcomp.dialects.cache import cache_dir as default_dir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import main_func
 
+from . import cost_measure
+from .buffers import scans_to_linalg
+from .jit import has_ops
+from .kernels import LANES, cpu_flags, panel_vectors, rows_per_tile
+from .lowering_passes import lower_probe
 from .op_facts import (
     Precision,
     _is_constant,
@@ -105,7 +112,6 @@ class CostModel:
         return self.c["op_s"] + nbytes * self.c["copy_s_per_byte"] + self._fresh(nbytes)
 
     def _tile(self, key: str, nv: int, mr: int) -> float:
-        from .kernels import rows_per_tile
 
         full, one = self.c["tile_s"][f"{key}-nv{nv}-mr{rows_per_tile(nv)}"], self.c["tile_s"][f"{key}-nv{nv}-mr1"]
         span = rows_per_tile(nv) - 1
@@ -113,7 +119,6 @@ class CostModel:
 
     def gemm(self, elem: str, layout: str, m: int, n: int, k: int, batch: int = 1) -> float | None:
         """Seconds of the microkernel computing a [batch, m, n] product over k (None: it does not apply)."""
-        from .kernels import LANES, panel_vectors, rows_per_tile
 
         nv = panel_vectors(n)
         if not nv or (elem == "i8" and k % 4):
@@ -296,12 +301,6 @@ SCAN_PROBE = """func.func @main(%x: tensor<1x8xi64>) -> tensor<1x8xi64> {
 def scans_force_copies(pipeline: str) -> bool:
     """Whether the CPU target (lowering `pipeline`, then its build) leaves a cumsum's tm_tensor.scan in the
     module: bufferization then runs copy-before-write, which copies every constant on every call."""
-    from qcomp.dialects import new_context
-    from qcomp.dialects._mlir import run_pipeline
-
-    from .buffers import scans_to_linalg
-    from .jit import has_ops
-    from .lowering_passes import lower_probe
 
     with new_context(), ir.Location.unknown():
         run_pipeline(ir.Module.create(), "func.func(convert-torch-to-tmtensor)")  # loads the tm_tensor dialect
@@ -342,9 +341,7 @@ _LOADED: dict[str, CostModel] = {}
 
 
 def cache_key(target) -> dict:
-    import torch
-
-    from .kernels import cpu_flags
+    import torch  # deferred: torch (heavy)
 
     cpu = "unknown"
     try:
@@ -362,7 +359,6 @@ def cache_key(target) -> dict:
 
 
 def cache_path(target, cache_dir: str | None = None) -> str:
-    from qcomp.dialects.cache import cache_dir as default_dir
 
     key = cache_key(target)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", key["cpu"]).strip("-").lower()
@@ -372,7 +368,6 @@ def cache_path(target, cache_dir: str | None = None) -> str:
 
 def load(target, cache_dir: str | None = None) -> CostModel:
     """The cost model of `target` (a CpuTarget), measuring and caching its constants on first use."""
-    from . import cost_measure
 
     path = cache_path(target, cache_dir)
     if path in _LOADED:

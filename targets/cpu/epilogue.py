@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .isa import LANES
 from .linalg_text import Fn, T
+from .vector_map import vector_body
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,6 @@ def apply_epilogue(fn: Fn, ep: Epilogue, ebufs: list, row_inputs: dict, acc: str
     """The epilogue body on one accumulator vector (the panel's j-th vector of a row whose per-row inputs are
     `row_inputs`; tq: the kernel's and the panel's name prefixes and the row index); returns the result."""
     t, q, row = tq
-    from .vector_map import vector_body
 
     names = {"%a0": acc, **row_inputs}
     for n, (eb, et, kind) in enumerate(ebufs, 1):

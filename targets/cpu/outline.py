@@ -16,6 +16,8 @@ from typing import ClassVar
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.dialects.irutil import replace_with_call
 
+from .jit import main_func
+
 PREFIXES = ("linalg.",)  # not tm_tensor: a scan must stay in @main for `buffers.scans_to_linalg`
 
 
@@ -69,7 +71,6 @@ class OutlineHostOpsPass:
     name: ClassVar[str] = "qc-outline-host-ops"
 
     def run(self, module: ir.Module) -> None:
-        from .jit import main_func
 
         try:
             main = main_func(module)

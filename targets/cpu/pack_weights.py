@@ -34,6 +34,7 @@ from typing import ClassVar
 
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.dialects.irutil import replace_with_call
+from qcomp.dialects.weights import constant_array, make_constant
 
 from .gemm_ops import PACK_I4, pack_array
 from .int4_panels import fits_int4
@@ -58,7 +59,6 @@ class PackWeightsPass:
     pairs: bool = True
 
     def run(self, module: ir.Module) -> None:
-        from qcomp.dialects.weights import constant_array, make_constant
 
         packing = {}
         for op in module.body.operations:

@@ -7,6 +7,7 @@ from qcomp.dialects.errors import QcompError
 from qcomp.targets.base import FUSED_FORMS, Artifact, Capabilities, Cost, Target
 
 from .aot import save_aot
+from .cost_model import estimate_latency, load, main_copies_constants, parent_main, parse_precision, weight_bytes
 from .jit import JitFunction
 from .kernels import ISAS, host_isa
 from .lowering_passes import PASSES
@@ -92,7 +93,6 @@ class CpuTarget(Target):
         and qc.conv2d; other ops cost what they are): the weight bytes qc-quantize would store (`cost_model.
         weight_bytes`) and the latency of its kernels on this machine (`cost_model`; the first call on a
         machine measures the model's constants, about 15 s, and caches them)."""
-        from .cost_model import load, main_copies_constants, parent_main, parse_precision, weight_bytes
 
         parse_precision(precision)
         main = parent_main(op)
@@ -100,7 +100,6 @@ class CpuTarget(Target):
         return Cost(weight_bytes=weight_bytes(op, precision), latency_s=load(self).op_latency(op, precision, copies))
 
     def estimate_latency(self, module, precision_of=None) -> float:
-        from .cost_model import estimate_latency
 
         return estimate_latency(module, self, precision_of)
 

@@ -10,6 +10,9 @@ runtime calls (`__kmpc_fork_call` …) resolve against LLVM/Intel OpenMP's `libi
 import ctypes
 import functools
 import os
+from importlib import metadata
+
+from qcomp.dialects.errors import QcompError
 
 BLOCKTIME_MS = 1  # idle OpenMP workers spin this long, not libiomp5's 200 ms that would starve other work
 
@@ -25,7 +28,6 @@ def machine_threads() -> int:
 @functools.cache
 def openmp_library() -> str | None:
     """The path of libiomp5 from the installed `intel-openmp` distribution, or None."""
-    from importlib import metadata
 
     try:
         dist = metadata.distribution("intel-openmp")
@@ -45,8 +47,6 @@ def load_openmp() -> str:
     returns its path."""
     path = openmp_library()
     if path is None:
-        from qcomp.dialects.errors import QcompError
-
         raise QcompError("cpu target: threads > 1 need the OpenMP runtime: pip install intel-openmp")
     ctypes.CDLL(path).kmp_set_blocktime(BLOCKTIME_MS)
     return path
@@ -55,7 +55,6 @@ def load_openmp() -> str:
 def resolve_threads(threads: int | None) -> int:
     """The thread count to build with: `threads`, or the machine's cores when None (one where there is no
     OpenMP runtime). An explicit count above one without the runtime is an error of the caller's set-up."""
-    from qcomp.dialects.errors import QcompError
 
     if threads is None:
         return machine_threads() if openmp_library() else 1

@@ -25,6 +25,7 @@ import sys
 import tempfile
 
 import numpy as np
+from qcomp.dialects import new_context
 from qcomp.dialects._mlir import ir, run_pipeline
 from qcomp.dialects.errors import QcompError
 
@@ -47,7 +48,6 @@ def features(arch: str, llvm_text: str) -> str:
 
 def lower_to_nvvm(text: str) -> ir.Module:
     """Parse a module holding one gpu.module and lower it to the LLVM/NVVM dialects (in place)."""
-    from qcomp.dialects import new_context
 
     module = ir.Module.parse(text, new_context())
     run_pipeline(module, TO_NVVM)
@@ -56,7 +56,7 @@ def lower_to_nvvm(text: str) -> ir.Module:
 
 def llvm_ir(nvvm_module: ir.Module) -> str:
     """LLVM IR text of the (single) lowered gpu.module's body."""
-    from torch_mlir.dialects import llvm as llvm_dialect
+    from torch_mlir.dialects import llvm as llvm_dialect  # deferred: MLIR bindings (heavy)
 
     with nvvm_module.context, ir.Location.unknown():
         gpu_mods = [op for op in nvvm_module.body.operations if op.operation.name == "gpu.module"]
@@ -71,7 +71,7 @@ def llvm_ir(nvvm_module: ir.Module) -> str:
 @functools.cache
 def _llvm():
     try:
-        import llvmlite.binding as llvm
+        import llvmlite.binding as llvm  # deferred: llvmlite (optional, GPU target only)
     except ImportError as e:  # pragma: no cover - llvmlite is a dependency
         raise QcompError("gpu target: llvmlite is not installed (pip install llvmlite)") from e
     llvm.initialize_all_targets()
@@ -164,7 +164,7 @@ def compile_ptx(gpu_module_text: str, arch: str) -> tuple[str, str]:
 def find_ptxas() -> str | None:
     """The ptxas of the nvidia-cuda-nvcc wheel (or one on PATH), or None."""
     try:
-        import nvidia
+        import nvidia  # deferred: nvidia CUDA wheels (optional, GPU target only)
 
         for root in nvidia.__path__:
             for sub in ("cu13", "cuda_nvcc", "cu12"):

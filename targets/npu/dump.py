@@ -13,7 +13,11 @@ import argparse
 import json
 import sys
 
+from qcomp.dialects import new_context
 from qcomp.dialects.errors import QcompError
+
+from .arch import NpuOptions
+from .program import Layer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,14 +29,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument(f"--{name}", type={"dataflow": str, "dram-bandwidth": float}.get(name, int))
     args = ap.parse_args(argv)
 
-    from qcomp.dialects import new_context
-    from qcomp.dialects._mlir import ir
-    from qcomp.targets.common.offload import offloaded_ops
+    from qcomp.dialects._mlir import ir  # deferred: loads MLIR (heavy)
+    from qcomp.targets.common.offload import offloaded_ops  # deferred: loads MLIR (heavy)
 
-    from .arch import NpuOptions
-    from .offload_pass import NpuOffloadPass
-    from .program import Layer
-    from .target import assembly, layer_row
+    from .offload_pass import NpuOffloadPass  # deferred: loads MLIR (heavy)
+    from .target import assembly, layer_row  # deferred: loads MLIR (heavy)
 
     try:
         opts = {k: v for k, v in vars(args).items() if k not in ("input", "stats") and v is not None}
