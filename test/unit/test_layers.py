@@ -11,7 +11,9 @@ them, are empty now).
 """
 
 import ast
+import io
 import pathlib
+import tokenize
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = {  # folder -> package (pyproject.toml's package-dir)
@@ -232,3 +234,56 @@ def test_light_floor_modules_load_no_mlir():
             todo.extend(graph.get(mod, ()))
     assert "qcomp.dialects._mlir" not in seen, sorted(seen)
     assert "qcomp.dialects" not in graph["qcomp.dialects.errors"]
+
+
+def bare_function_imports(path: pathlib.Path) -> list[str]:
+    """`path:line: statement` for every import inside a function (not under `if TYPE_CHECKING:`) without a reason.
+
+    The rule (issue 18: function-level imports only where they defer a heavy dependency or break a cycle, each
+    with a reason): such an import has a `#` comment on one of its own lines or on the line directly above it, or
+    it directly follows, in the same block, an import that has one (a run of imports shares its first reason).
+    Comments that only steer tools (`# noqa`, `# type:`, `# pragma`) are no reason.
+    """
+    src = path.read_text()
+    reasons = {
+        tok.start[0]
+        for tok in tokenize.generate_tokens(io.StringIO(src).readline)
+        if tok.type == tokenize.COMMENT and not tok.string.lstrip("# ").startswith(("noqa", "type:", "pragma"))
+    }
+    bare = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if _type_checking(node):
+            return
+        in_function = in_function or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            block = getattr(node, field, None)
+            reasoned = False  # the statement before is a reasoned import
+            for stmt in block if isinstance(block, list) else []:
+                if isinstance(stmt, ast.Import | ast.ImportFrom) and in_function:
+                    lines = set(range(stmt.lineno - 1, stmt.end_lineno + 1))
+                    reasoned = reasoned or bool(lines & reasons)
+                    if not reasoned:
+                        where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+                        bare.append(f"{where}:{stmt.lineno}: {ast.unparse(stmt)}")
+                else:
+                    reasoned = False
+                visit(stmt, in_function)
+
+    visit(ast.parse(src, str(path)), False)
+    return bare
+
+
+def test_function_level_imports_give_a_reason(tmp_path):
+    bare = [line for path in modules().values() for line in bare_function_imports(path)]
+    assert not bare, (
+        "imports inside functions without a reason comment (issue 18): move them to the top of the module, or say "
+        f"on the line (or the one above) what they defer, e.g. `# deferred: torch (heavy)`: {bare}"
+    )
+    sample = tmp_path / "sample.py"  # the check itself can fail
+    sample.write_text(
+        "def f():\n    import json\n\n\ndef g():\n    # deferred: torch (heavy)\n    import torch\n    import numpy\n"
+        "    x = 1\n    import os\n"
+    )
+    found = bare_function_imports(sample)
+    assert [s.split(": ", 1)[1] for s in found] == ["import json", "import os"], found
