@@ -155,6 +155,8 @@ NPU_PARTITION = DictAttr("qc.npu_partition", "module", "the NPU's partition of @
 # ----------------------------------------------------------------------------- CPU code generation (func)
 INTRINSIC = StrAttr("qc.intrinsic", "func", "a declaration the CPU JIT binds to a runtime symbol")
 PACKED = Attr("qc.packed", "func", "@the kernel taking the packed weights (a FlatSymbolRefAttr)")
+PACKED_INT4 = Attr("qc.packed_int4", "func", "@the twin kernel taking int4 weights packed two per byte (W4A8)")
+PACKED_PAIRS = Attr("qc.packed_pairs", "func", "@the twin kernel on i16 pairs (int8 GEMM on CPUs without VNNI)")
 PACK = StrAttr("qc.pack", "func", "comma-separated layouts the weight operands are packed to")
 PACK_OPERAND = IntAttr("qc.pack_operand", "func", "the index of the weight operand that is packed")
 PACK_APPEND = StrAttr("qc.pack_append", "func", "'<kind>:<operand>': a derived array appended to the packed call")
