@@ -73,6 +73,7 @@ def test_minilm_any_length_and_batch_from_one_w8a8_build():
         assert float((emb(got) * emb(want)).sum(-1).min()) >= 0.99
 
 
+@pytest.mark.slow  # ~45 s: two tiny-LLaMA builds with every layer split
 def test_split_outliers_on_a_dynamic_batch_and_sequence_equals_a_static_build():
     """qc-split-outliers slices x[..., :k] and x[..., k:] with run-time leading sizes (tensor.dim): a dynamic
     build splits the same channels as a static one and gives its result (it built invalid IR before)."""

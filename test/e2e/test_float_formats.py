@@ -74,6 +74,7 @@ def test_integer_accelerators_refuse_float_formats(target):
     assert "\n" not in str(e.value)
 
 
+@pytest.mark.slow  # ~20 s: three recipe builds
 def test_combines_with_rotation_and_smoothing():
     """qc-rotate and qc-smooth run before the float quantizer: every linear layer of tiny-llama ends up NVFP4
     (weights and activations) and the model stays close to PyTorch."""

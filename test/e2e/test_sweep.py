@@ -90,6 +90,7 @@ def test_serial_results_are_sane(serial):
     assert {r["pid"] for r in serial[3].values()} == {os.getpid()}
 
 
+@pytest.mark.slow  # ~20 s: the sweep again as Ray tasks (make test keeps the executor pass-through test on Ray)
 def test_ray_equals_serial(cluster, serial, tmp_path):
     out = run_sweep(parse_spec(SPEC), str(tmp_path), ray="auto", report=False, progress=lambda r: None)
     got = read_results(str(tmp_path / "results.jsonl"))
