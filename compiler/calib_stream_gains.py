@@ -18,28 +18,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from qcomp.calib_blocks import _first_block_inputs, _load, _Replay
-
-
-def _perturb(cand, w: np.ndarray):
-    """The forward hook adding Q_a(x) Q_w(W)ᵀ − x Wᵀ to a linear's output (`sensitivity._measure`'s)."""
-    from qcomp.passes.awq import fake_quant_grouped  # deferred: loads MLIR (heavy)
-    from qcomp.sensitivity import _fake_quant_rows_torch  # deferred: loads MLIR (heavy)
-
-    wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
-    dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
-
-    def hook(_m, args, out):
-        x_in = args[0]
-        if cand.abits == 16:
-            return out + torch.nn.functional.linear(x_in, dq.to(x_in.dtype))
-        xq = _fake_quant_rows_torch(x_in, cand.abits)
-        return (
-            out
-            + torch.nn.functional.linear(xq, (wt + dq).to(x_in.dtype))
-            - torch.nn.functional.linear(x_in, wt.to(x_in.dtype))
-        )
-
-    return hook
+from qcomp.sensitivity import _errors, _first, perturbation_hook
 
 
 def _run(block, inputs: list) -> list:
@@ -54,7 +33,6 @@ def with_streamed_gains(table, model, ckpt, main, ops: list, samples: list[tuple
     """`table` with the output gains {"mse", "kl"} of every linear op (the first call of each module) at
     `reference`, measured block by block on `samples`. `ops`: the `calib_stream._Op`s in table order."""
     from qcomp.passes.assign_precision import local_error, parse_candidate  # deferred: loads MLIR (heavy)
-    from qcomp.sensitivity import _errors, _first  # deferred: loads MLIR (heavy)
 
     start = time.perf_counter()
     cand = parse_candidate(reference)
@@ -115,7 +93,7 @@ def with_streamed_gains(table, model, ckpt, main, ops: list, samples: list[tuple
                 for i in by_block[b]:
                     mod = ops[i].module
                     weights[i] = mod.weight.detach().numpy().copy()
-                    h = mod.register_forward_hook(_perturb(cand, weights[i]))
+                    h = mod.register_forward_hook(perturbation_hook(cand, weights[i]))
                     try:
                         states[i] = _next(_run(block, clean[b]), clean[b])
                     finally:
@@ -128,7 +106,7 @@ def with_streamed_gains(table, model, ckpt, main, ops: list, samples: list[tuple
         for i in by_block.get(len(blocks), []):  # linears after the blocks: their weights stay loaded
             mod = ops[i].module
             weights[i] = mod.weight.detach().numpy()
-            record(i, tail([a[0] for a, _ in clean[-1]], [(mod, _perturb(cand, weights[i]))]))
+            record(i, tail([a[0] for a, _ in clean[-1]], [(mod, perturbation_hook(cand, weights[i]))]))
     new_ops = tuple(replace(o, output_gain=gains.get(i)) for i, o in enumerate(table.ops))
     info = {"reference": reference, "seconds": round(time.perf_counter() - start, 3), "samples": len(samples)}
     return replace(table, ops=new_ops, sensitivity=info)

@@ -140,20 +140,7 @@ def _measure(model, owners: dict, samples: list[tuple], items: list[tuple], refe
         for i, digest, ordinal, w, x in items:
             mod = owners[digest][ordinal][0]
             local = local_error(w, x, cand)
-            wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
-            dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
-
-            def hook(_m, args, out, wt=wt, dq=dq):
-                x_in = args[0]
-                if cand.abits == 16:
-                    return out + torch.nn.functional.linear(x_in, dq.to(x_in.dtype))
-                xq = _fake_quant_rows_torch(x_in, cand.abits)
-                return (
-                    out
-                    + torch.nn.functional.linear(xq, (wt + dq).to(x_in.dtype))
-                    - torch.nn.functional.linear(x_in, wt.to(x_in.dtype))
-                )
-
+            hook = perturbation_hook(cand, w)
             handle = mod.register_forward_hook(hook)
             try:
                 outs = [_first(model(*s)).float() for s in samples]
@@ -164,3 +151,23 @@ def _measure(model, owners: dict, samples: list[tuple], items: list[tuple], refe
                 (i, {k: float(e) / local if local > 0 else 0.0 for k, e in zip(("mse", "kl"), errs, strict=True)})
             )
     return found
+
+
+def perturbation_hook(cand, w: np.ndarray):
+    """The forward hook adding Q_a(x) Q_w(W)ᵀ − x Wᵀ to a linear's output: the layer quantized at candidate `cand`
+    (weights fake-quantized per group, activations per row), every other layer exact."""
+    wt = torch.from_numpy(np.ascontiguousarray(w, np.float32))
+    dq = torch.from_numpy(fake_quant_grouped(w, cand.wbits, cand.group)) - wt
+
+    def hook(_m, args, out):
+        x_in = args[0]
+        if cand.abits == 16:
+            return out + torch.nn.functional.linear(x_in, dq.to(x_in.dtype))
+        xq = _fake_quant_rows_torch(x_in, cand.abits)
+        return (
+            out
+            + torch.nn.functional.linear(xq, (wt + dq).to(x_in.dtype))
+            - torch.nn.functional.linear(x_in, wt.to(x_in.dtype))
+        )
+
+    return hook
