@@ -49,6 +49,7 @@ from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr as _i64
 from qcomp.dialects.irutil import ops_named
+from qcomp.dialects.precision import Precision
 from qcomp.dialects.weights import constant_array, make_constant
 
 from .act_stats import SCALE as ACT_SCALE
@@ -110,6 +111,11 @@ class QuantizePass:
                 w = constant_array(op.operands[1])
                 if keep == "fp32" or w is None or w.dtype != np.float32:
                     continue
+                if keep and (p := Precision.try_parse(keep)) is not None and p.format:
+                    raise QcompError(
+                        f"{op.location}: qc-quantize: this layer was assigned {keep!r}, a number format: run "
+                        "qc-quantize-float before qc-quantize (it quantizes the layers assigned a format)"
+                    )
                 q = self
                 if WBITS in op.attributes:  # a per-layer width (qc-reorder-channels' outlier group, mixed precision)
                     q = replace(self, wbits=self._wbits(op))

@@ -119,3 +119,16 @@ def test_output_gains_are_measured_at_an_integer_candidate():
 
     rec = Recipe("t", 1, "qc-assign-precision{candidates=w8a8:nvfp4-w4a16:mxfp4-w4a16,sensitivity=output_kl}")
     assert gain_reference(rec) == "w8a8"  # not the 4-bit float formats: qcomp.sensitivity quantizes to integers
+
+
+def test_quantize_before_quantize_float_is_refused_not_integer_quantized():
+    """qc-quantize meeting a layer the plan gave a number format (the passes in the wrong order) refuses it in
+    one line naming the order, instead of quantizing it to integers."""
+    model, inputs = BUILTIN["mlp"]()
+    cal = calibrate(model, [inputs])
+    a, b = "qc-quantize-float,", "qc-quantize{wbits=8,abits=8,granularity=per_token},"
+    pipe = MIXED.replace(a + b, b + a)
+    assert pipe != MIXED
+    with pytest.raises(QcompError, match="run qc-quantize-float before qc-quantize") as e:
+        qcomp.compile(model, inputs, recipe=Recipe("t", 1, pipe, calibration="minmax"), calibration=cal)
+    assert "\n" not in str(e.value)
