@@ -41,6 +41,7 @@ def test_qcomp_compile_tiny_llama_writes_stages_and_lists_host_ops(tmp_path, cap
     assert not (tmp_path / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_compile_mixed_budget_then_report_shows_map_frontier_and_png(tmp_path, capsys):
     out, png = tmp_path / "mixed", tmp_path / "frontier.png"
     assert main(["compile", "tiny-llama", "--recipe", "mixed", "--budget", "6", "--calib", "2", "-o", str(out)]) == 0

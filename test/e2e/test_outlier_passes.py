@@ -134,8 +134,15 @@ W4 = "qc-quantize{wbits=4,abits=16,group=32}"
     [
         # the LLaMA cases take 30-40 s each here: `make test-slow` (make test keeps the GPT-2 ones, ~25 s each)
         pytest.param(tiny_llama, inject_llama, "qc-quantize", "qc-smooth,qc-quantize", 2.0, marks=pytest.mark.slow),
-        (tiny_gpt2, inject_gpt2, "qc-quantize", "qc-smooth,qc-quantize", 2.0),
-        (tiny_gpt2, inject_gpt2, "qc-quantize{static=true}", "qc-split-outliers,qc-quantize{static=true}", 2.0),
+        pytest.param(tiny_gpt2, inject_gpt2, "qc-quantize", "qc-smooth,qc-quantize", 2.0, marks=pytest.mark.slow),
+        pytest.param(
+            tiny_gpt2,
+            inject_gpt2,
+            "qc-quantize{static=true}",
+            "qc-split-outliers,qc-quantize{static=true}",
+            2.0,
+            marks=pytest.mark.slow,
+        ),
         pytest.param(tiny_llama, inject_llama, W4, "qc-awq{group=32}," + W4, 1.2, marks=pytest.mark.slow),
     ],
 )

@@ -267,6 +267,7 @@ def test_cached_constants_are_reused(tmp_path, monkeypatch):
     assert cost_model.cache_path(other) != cost_model.cache_path(cpu)
 
 
+@pytest.mark.slow
 def test_quick_measurement_gives_every_constant():
     """The real micro-benchmarks at small sizes (a few seconds): every constant is there, finite and >= 0."""
     c = cost_measure.measure(targets.get("cpu"), quick=True)

@@ -146,6 +146,7 @@ def test_true_sequential_stages_see_the_quantized_earlier_layers_of_their_block(
     assert not np.allclose(plain[k], got[k], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_compile_with_qc_gptq_sequential_calibrates_sequential_hessians():
     """A recipe's qc-gptq{sequential=true} makes qcomp.compile calibrate sequential Hessians with the pass's own
     options: the build equals one compiled from calibrate(hessian="sequential", gptq=...) and differs from the
