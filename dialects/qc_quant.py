@@ -186,6 +186,52 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
         return c.ok
 
 
+class QLinearGroupedOp(QC.Operation, name="qlinear_grouped", traits=[Pure]):
+    """Integer linear with one weight scale per output channel and group of `group` input channels (W4A8 g128).
+
+    acc[..., n, g] = Σ_{k in group g} i32(xq[..., k]) · i32(wq[n, k])  (i32);
+    s = Σ_g f32(acc[..., n, g]) · ws[n, g] in group order from 0 (a multiply, then an add, per group);
+    y = act(s · xs[..., 0] + b[n]). xq: [..., K] i8, xs: [..., 1] or [1]; wq: [N, K] i8 codes of `bits` (2..8)
+    bits, one per byte; ws: [N, ceil(K / group)] f32; b: [N]. Semantics: `reference_grouped`.
+    """
+
+    xq: Operand[Tensor]
+    xs: Operand[Tensor]
+    wq: Operand[Tensor]
+    ws: Operand[Tensor]
+    b: Operand[Tensor]
+    group: ir.IntegerAttr
+    bits: ir.IntegerAttr
+    act: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.qlinear_grouped)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, xs, w, ws, b = (_shape(v) for v in self.operands)
+        y = _shape(self.results[0])
+        c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "xq and wq must be i8",
+        )
+        c(all(_is_float(_etype(self.operands[i])) for i in (1, 3, 4)), "xs, ws and b must be float")
+        _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        if not c.ok:
+            return False
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        if not c.ok:
+            return False
+        n, g = w[0], -(-w[1] // group)
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == [n, g], f"ws must be [{n}, {g}] (groups of {group}), got {ws}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok
+
+
 class QLinearGatedOp(QC.Operation, name="qlinear_gated", traits=[Pure]):
     """qc.qlinear times a gate, one op (qc-fuse{gate}): y = gate · act((f32(acc) · xs) · ws + b).
 

@@ -351,3 +351,6 @@ from .formats import fp_fake_quant, fp_fake_quant_static, fp_wlinear  # noqa: E4
 
 # asymmetric weights (zero points) live in reference_asym.py; their op's reference is re-exported here
 from .reference_asym import wlinear_asym  # noqa: E402, F401
+
+# int8 activations times grouped weight scales live in reference_grouped.py; their op's reference is re-exported here
+from .reference_grouped import qlinear_grouped  # noqa: E402, F401
