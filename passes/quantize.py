@@ -13,9 +13,13 @@ quantized offline through the reference semantics (`quantize_weight`, `quantize_
   weights in groups of `group` input channels (0: one group per output channel), packed two per byte
   at wbits <= 4 (the w4a16 recipe uses wbits=4, group=128, as in AWQ/GPTQ's RTN baseline);
   convolutions become `qc.dequantize` (per output channel) feeding the float `qc.conv2d`.
+- abits=8 with group > 0 (W4A8 g128): linear layers become `qc.qlinear_grouped`, symmetric integer weights one
+  code per byte with one scale per output channel and group of `group` input channels (`reference_grouped`),
+  dynamic or static activations as above; convolutions stay per output channel (`qc.qconv2d`).
 
-A `qc.weight_clip` attribute (set by qc-awq: one range per output channel and group) replaces max|w|
-as the quantization range of that group; weights beyond it saturate.
+A `qc.weight_clip` attribute (set by qc-awq or qc-gptq: one range per output channel and group) replaces max|w|
+as the quantization range of that group; weights beyond it saturate (qc-gptq{group=G} then qc-quantize{group=G}
+stores GPTQ's codes, weight-only or with int8 activations).
 
 sym=false (weight-only linear layers): asymmetric weights, `qc.wlinear_asym` with unsigned codes and a zero
 point per group (`reference_asym`); a group's range is `qc.weight_range` [N, groups, 2] (lo, hi; set by
@@ -31,8 +35,8 @@ An op carrying `qc.precision = "fp32"` is left alone (how mixed precision and us
 in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
 Options: wbits (2..8, default 8), abits (8 | 16), granularity ("per_token" | "per_tensor", dynamic
-linear layers), group (>= 0, weight-only only), static (bool, abits=8 only), sym (default true; false: zero
-points, weight-only only), search ("none" | "mse", weight-only only), wformat / aformat (float number
+linear layers), group (>= 0; with abits=8: qc.qlinear_grouped), static (bool, abits=8 only), sym (default true;
+false: zero points, weight-only only), search ("none" | "mse", weight-only or grouped), wformat / aformat (float number
 formats, e.g. wformat=nvfp4 or wformat=fp8,aformat=fp8: linear layers go to `qc-quantize-float` with these
 formats and `static`; the integer options are then unused).
 Precondition: qc ops on builtin tensors (after qc-from-torch).
@@ -45,6 +49,7 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
+from qcomp.dialects import reference_grouped as rg
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr as _i64
@@ -85,18 +90,19 @@ class QuantizePass:
             raise QcompError(f"qc-quantize: granularity must be per_token or per_tensor, got {self.granularity!r}")
         if self.group < 0:
             raise QcompError(f"qc-quantize: group must be >= 0, got {self.group}")
-        if self.group and self.abits != 16:
-            raise QcompError("qc-quantize: group applies to weight-only quantization (abits=16)")
         if self.static and self.abits != 8:
             raise QcompError("qc-quantize: static activation scales need abits=8")
         if self.search not in ("none", "mse"):
             raise QcompError(f"qc-quantize: search must be none or mse, got {self.search!r}")
-        if (not self.sym or self.search != "none") and self.abits != 16:
-            raise QcompError("qc-quantize: sym=false and search=mse apply to weight-only quantization (abits=16)")
+        if not self.sym and self.abits != 16:
+            raise QcompError("qc-quantize: sym=false applies to weight-only quantization (abits=16)")
+        if self.search != "none" and self.abits != 16 and not self.group:
+            raise QcompError("qc-quantize: search=mse applies to weight-only or grouped (group > 0) quantization")
 
     @property
     def precision(self) -> str:
-        return f"w{self.wbits}a{self.abits}"
+        grouped = self.abits != 16 and self.group
+        return f"w{self.wbits}a{self.abits}" + (f"g{self.group}" if grouped else "")
 
     def float_pass(self) -> QuantizeFloatPass:
         return QuantizeFloatPass(wformat=self.wformat, aformat=self.aformat, static=self.static)
@@ -132,6 +138,8 @@ class QuantizePass:
                     q = replace(q, group=self._wgroup(op))
                 if q.abits == 16:
                     q._weight_only(op, w)
+                elif q.group and op.name == "qc.linear":
+                    q._rewrite_grouped(op, w)
                 else:
                     q._rewrite(op, w)
 
@@ -210,14 +218,54 @@ class QuantizePass:
 
     def _rewrite(self, op, w) -> None:
         conv = op.name == "qc.conv2d"
-        x, b = op.operands[0], op.operands[2]
-        xs_static = self._static_scale(op) if self.static else None
         clip = self._clip(op, w, w.shape[1])
         if clip is None:
             wq, ws = ref.quantize_weight(w, bits=self.wbits, axis=0)
         else:
             ws = ref.symmetric_scale(clip[:, 0], self.wbits)
             wq = ref.quantize(w, ws, bits=self.wbits, axis=0)
+        xq, xs = self._activations(op, conv)
+        with ir.InsertionPoint(op), op.location:
+            attrs = {"qc.precision": ir.StringAttr.get(f"w{self.wbits}a{self.abits}")}  # per channel, even with group
+            if conv:
+                attrs.update({k: op.attributes[k] for k in ("stride", "padding", "dilation", "groups")})
+            else:
+                attrs["act"] = ir.StringAttr.get("none")
+            new = ir.Operation.create(
+                "qc.qconv2d" if conv else "qc.qlinear",
+                results=[op.results[0].type],
+                operands=[xq, xs, make_constant(wq), make_constant(ws), op.operands[2]],
+                attributes=attrs,
+            )
+        self._replace(op, new)
+
+    def _rewrite_grouped(self, op, w) -> None:
+        """qc.linear -> qc.qlinear_grouped: codes one per byte, a scale per output channel and group (max|w|, or
+        `qc.weight_clip` from qc-gptq / qc-awq at this group size, or the MSE search)."""
+        clip = self._clip(op, w, self.group)
+        if clip is None and self.search == "mse":
+            clip = ra.mse_ranges(w, bits=self.wbits, group=self.group, sym=True)[1]
+        wq, ws = rg.quantize_weight_codes(w, bits=self.wbits, group=self.group, clip=clip)
+        xq, xs = self._activations(op, False)
+        with ir.InsertionPoint(op), op.location:
+            new = ir.Operation.create(
+                "qc.qlinear_grouped",
+                results=[op.results[0].type],
+                operands=[xq, xs, make_constant(wq), make_constant(ws), op.operands[2]],
+                attributes={
+                    "group": _i64(self.group),
+                    "bits": _i64(self.wbits),
+                    "act": ir.StringAttr.get("none"),
+                    "qc.precision": ir.StringAttr.get(self.precision),
+                },
+            )
+        self._replace(op, new)
+
+    def _activations(self, op, conv: bool) -> tuple:
+        """(xq, xs) of the layer's input: qc.quantize_dynamic (per token, or per tensor for convolutions), or
+        qc.quantize with the calibrated scale (static)."""
+        x = op.operands[0]
+        xs_static = self._static_scale(op) if self.static else None
         xt = ir.RankedTensorType(x.type)
         gran = "per_tensor" if conv or self.static else self.granularity
         st = ir.RankedTensorType.get([1] if gran == "per_tensor" else [*xt.shape[:-1], 1], ir.F32Type.get())
@@ -239,18 +287,7 @@ class QuantizePass:
                     operands=[x, xs],
                     attributes={"bits": _i64(self.abits), "axis": _i64(-1)},
                 ).results[0]
-            attrs = {"qc.precision": ir.StringAttr.get(self.precision)}
-            if conv:
-                attrs.update({k: op.attributes[k] for k in ("stride", "padding", "dilation", "groups")})
-            else:
-                attrs["act"] = ir.StringAttr.get("none")
-            new = ir.Operation.create(
-                "qc.qconv2d" if conv else "qc.qlinear",
-                results=[op.results[0].type],
-                operands=[xq, xs, make_constant(wq), make_constant(ws), b],
-                attributes=attrs,
-            )
-        self._replace(op, new)
+        return xq, xs
 
     def _weight_only(self, op, w) -> None:
         x, b = op.operands[0], op.operands[2]

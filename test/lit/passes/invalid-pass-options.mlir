@@ -8,7 +8,7 @@
 // RUN: not qcomp-opt %s -p 'canonicalize,qc-quantize{wbits=eight}' 2>&1 | filecheck %s --check-prefix=TYPE
 // RUN: not qcomp-opt %s -p 'qc-outline-host-ops{fast=1}' 2>&1 | filecheck %s --check-prefix=NOOPTS
 // RUN: not qcomp-opt %s -p 'qc-lower-to-linalg{fast=1}' 2>&1 | filecheck %s --check-prefix=LOWER
-// RUN: not qcomp-opt %s -p 'qc-quantize{group=128}' 2>&1 | filecheck %s --check-prefix=GROUP
+// RUN: not qcomp-opt %s -p 'qc-quantize{search=mse}' 2>&1 | filecheck %s --check-prefix=SEARCH
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,static=true}' 2>&1 | filecheck %s --check-prefix=STATIC
 // RUN: not qcomp-opt %s -p 'qc-quantize{abits=16,group=-1}' 2>&1 | filecheck %s --check-prefix=NEGGROUP
 // RUN: not qcomp-opt %s -p 'qc-smooth{alpha=1.5}' 2>&1 | filecheck %s --check-prefix=ALPHA
@@ -46,8 +46,8 @@
 // LOWER: {{^}}qcomp-opt: error: qc-lower-to-linalg: unknown option 'fast' (options: vectorize, row_fusion){{$}}
 // LOWER-NOT: {{.}}
 
-// Groups are for weight-only quantization: qc.qlinear has one weight scale per output channel.
-// GROUP: {{^}}qcomp-opt: error: qc-quantize: group applies to weight-only quantization (abits=16){{$}}
+// The MSE range search chooses group ranges: weight-only or grouped (qc.qlinear_grouped) layers, not per channel.
+// SEARCH: {{^}}qcomp-opt: error: qc-quantize: search=mse applies to weight-only or grouped (group > 0) quantization{{$}}
 
 // Static scales quantize activations, so weight-only (abits=16) has none.
 // STATIC: {{^}}qcomp-opt: error: qc-quantize: static activation scales need abits=8{{$}}
