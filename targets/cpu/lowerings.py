@@ -7,6 +7,7 @@ from collections.abc import Callable
 from . import lower_attention as attention
 from . import lower_float_formats as float_formats
 from . import lower_ops as ops
+from . import lower_qlinear_grouped as grouped
 from . import lower_quant_ops as quant
 from . import lower_softmax as softmax
 
@@ -36,6 +37,7 @@ LOWERINGS: dict[str, Lowering] = {
     "qlinear_gated": ops.lower_qlinear_gated,
     "qmatmul": ops.lower_qmatmul,
     "qconv2d": ops.lower_qconv2d,
+    "qlinear_grouped": grouped.lower_qlinear_grouped,
     "wlinear": quant.lower_wlinear,
     "wlinear_asym": quant.lower_wlinear_asym,
     "rms_norm_quantize": quant.lower_rms_norm_quantize,

@@ -5,10 +5,17 @@ import inspect
 
 from qcomp.dialects import op_classes
 from qcomp.targets import get
-from qcomp.targets.cpu import lower_attention, lower_float_formats, lower_ops, lower_quant_ops, lower_softmax
+from qcomp.targets.cpu import (
+    lower_attention,
+    lower_float_formats,
+    lower_ops,
+    lower_qlinear_grouped,
+    lower_quant_ops,
+    lower_softmax,
+)
 from qcomp.targets.cpu.lowerings import LOWERINGS
 
-MODULES = (lower_ops, lower_quant_ops, lower_softmax, lower_attention, lower_float_formats)
+MODULES = (lower_ops, lower_quant_ops, lower_qlinear_grouped, lower_softmax, lower_attention, lower_float_formats)
 
 
 def test_every_lowering_function_is_in_the_table():
