@@ -150,6 +150,12 @@ class CostModel:
         t = m * n * k * self.elem["loops_i8"] + t_act
         return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
+    def grouped_qlinear(self, m: int, n: int, k: int, x_bytes: int, y_bytes: int) -> float:
+        """qc.qlinear_grouped: i8 products in scalar loops, an i32 accumulator per group, the f32 group sum."""
+        acc = 4 * m * n
+        t = m * n * k * self.elem["loops_i8"]
+        return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
+
     def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int, packed: bool = False) -> float:
         """packed: a constant weight in panels (qc-cpu-pack-weights), dequantized inside the GEMM one panel at a
         time into a cached [K][NR] scratch: the weight is read as stored, no f32 copy is written or faulted."""
@@ -190,6 +196,10 @@ class CostModel:
         kind = name[3:]
         if kind == "linear":
             return self._linear(op, parse_precision(precision or op_precision(op)))
+        if kind == "qlinear_grouped":  # scalar loops (`lower_qlinear_grouped`): no GEMM microkernel
+            x, w = ins[0], ins[2]
+            m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]
+            return self.grouped_qlinear(m, n, k, _nbytes(x), _nbytes(outs[0]))
         if kind in ("qlinear", "wlinear"):
             x, w = ins[0], ins[2 if kind == "qlinear" else 1]
             m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]
@@ -223,6 +233,8 @@ class CostModel:
         # the per-token qc.quantize_dynamic of x as its own kernel (x f32 in; i8 and a scale per row out)
         io = 5 * m * k + 4 * m
         quant = self.c["op_s"] + self._roof(m * k * self.elem["quantize_dynamic"], io, io)
+        if p.group:  # qc-quantize{group} makes it a qc.qlinear_grouped
+            return quant + self.grouped_qlinear(m, n, k, m * k, _nbytes(y))
         return quant + self.qlinear(m, n, k, m * k, _nbytes(y))
 
     def _matmul(self, a, b, quantized: bool, io_bytes: int) -> float:

@@ -12,13 +12,11 @@ _BYTES = {"f64": 8, "i64": 8, "f32": 4, "i32": 4, "f16": 2, "bf16": 2, "i16": 2,
 
 # ----------------------------------------------------------------------------- precisions
 def parse_precision(text: str) -> Precision:
-    """A layer's precision the cost model prices: 'fp32' or 'w<2..8>a<8|16>' with an optional 'g<group>' (a16
-    only; none or g0: one group per output channel, as qc-quantize's group=0)."""
+    """A layer's precision the cost model prices: 'fp32' or 'w<2..8>a<8|16>' with an optional 'g<group>' (none
+    or g0: one group per output channel, as qc-quantize's group=0; a8 with a group: qc.qlinear_grouped)."""
     p = Precision.try_parse(text)
-    if p is None or not (p == FP32 or (p.is_integer and p.abits in (8, 16) and (p.weight_only or not p.group))):
-        raise QcompError(
-            f"cpu cost: precision {text!r} must be 'fp32' or 'w<2..8>a<8|16>' (a group 'g<G>' with a16 only)"
-        )
+    if p is None or not (p == FP32 or (p.is_integer and p.abits in (8, 16))):
+        raise QcompError(f"cpu cost: precision {text!r} must be 'fp32' or 'w<2..8>a<8|16>[g<G>]'")
     return p
 
 
@@ -78,9 +76,9 @@ def weight_bytes(op, precision: str) -> int:
     scales per group of G input channels (weight-only linear) or per output channel. A quantized op
     counts what it holds; ops without a constant weight, 0. Only shapes are read."""
     op = _op(op)
-    if op.name in ("qc.qlinear", "qc.wlinear", "qc.qconv2d"):
-        idx = {"qc.qlinear": (2, 3), "qc.wlinear": (1, 2), "qc.qconv2d": (2, 3)}[op.name]
-        return sum(_nbytes(op.operands[i]) for i in idx)
+    held = {"qc.qlinear": (2, 3), "qc.qlinear_grouped": (2, 3), "qc.wlinear": (1, 2), "qc.qconv2d": (2, 3)}
+    if op.name in held:
+        return sum(_nbytes(op.operands[i]) for i in held[op.name])
     if op.name not in ("qc.linear", "qc.conv2d") or len(op.operands) < 2 or not _is_constant(op.operands[1]):
         return 0
     shape = _shape(op.operands[1])
@@ -91,4 +89,6 @@ def weight_bytes(op, precision: str) -> int:
         return 4 * size
     if p.abits == 16 and op.name == "qc.linear":
         return n * (-(-k // 2) if p.wbits <= 4 else k) + 4 * n * -(-k // (p.group or k))
+    if p.group and op.name == "qc.linear":  # qc.qlinear_grouped: codes one per byte, an f32 scale per group
+        return size + 4 * n * -(-k // p.group)
     return size + 4 * n

@@ -91,13 +91,14 @@ func.func @main(%x: {x}) -> {y} {{
         ("w4a8", cost_model.Precision(4, 8)),
         ("w8a16", cost_model.Precision(8, 16)),
         ("w4a16g128", cost_model.Precision(4, 16, 128)),
+        ("w4a8g128", cost_model.Precision(4, 8, 128)),  # qc.qlinear_grouped
     ],
 )
 def test_precision_names_parse(text, want):
     assert cost_model.parse_precision(text) == want
 
 
-@pytest.mark.parametrize("text", ["fp16", "w9a8", "w1a16", "w4a4", "w8a8g128", "w4a16g", "int8"])
+@pytest.mark.parametrize("text", ["fp16", "w9a8", "w1a16", "w4a4", "w4a16g", "int8"])
 def test_bad_precision_is_a_one_line_error(text, cpu):
     with pytest.raises(QcompError, match="precision"):
         cost_model.parse_precision(text)
@@ -119,6 +120,7 @@ def test_weight_bytes_as_qc_quantize_stores_them(cpu):
     assert 0.5 < bytes_of["w4a16g128"] / bytes_of["w8a16g128"] < 0.55
     assert cpu.cost(op, "w3a16g128").weight_bytes == bytes_of["w4a16g128"]  # 3-bit weights take a nibble too
     assert cpu.cost(op, "w8a16").weight_bytes == n * k + 4 * n  # no group: one per output channel
+    assert cpu.cost(op, "w4a8g128").weight_bytes == n * k + 4 * n * (k // 128)  # qc.qlinear_grouped: codes per byte
 
 
 @pytest.mark.parametrize("precision", ["fp32", "w8a8", "w4a8", "w8a16", "w4a16g128"])
