@@ -1,4 +1,4 @@
-"""qc-quantize: round-to-nearest quantization of weight layers (w8a8 dynamic or static, weight-only).
+"""qc-quantize: round-to-nearest quantization of weight layers (w8a8 dynamic or static, grouped w4a8, weight-only).
 
 Every `qc.linear` and `qc.conv2d` whose weight is a constant becomes an integer form; weights are
 quantized offline through the reference semantics (`quantize_weight`, `quantize_weight_grouped`):
