@@ -189,10 +189,10 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
 class QLinearGroupedOp(QC.Operation, name="qlinear_grouped", traits=[Pure]):
     """Integer linear with one weight scale per output channel and group of `group` input channels (W4A8 g128).
 
-    acc[..., n, g] = Σ_{k in group g} i32(xq[..., k]) · i32(wq[n, k])  (i32);
-    s = Σ_g f32(acc[..., n, g]) · ws[n, g] in group order from 0 (a multiply, then an add, per group);
-    y = act(s · xs[..., 0] + b[n]). xq: [..., K] i8, xs: [..., 1] or [1]; wq: [N, K] i8 codes of `bits` (2..8)
-    bits, one per byte; ws: [N, ceil(K / group)] f32; b: [N]. Semantics: `reference_grouped`.
+    One qc.qlinear per group g of input channels (columns x_g, w_g), summed in group order, the bias in the first:
+    y = act(qlinear(x_0, xs, w_0, ws[:, 0], b) + qlinear(x_1, xs, w_1, ws[:, 1], 0) + ...), each qlinear
+    (f32(Σ_k i32(x_g) · i32(w_g)) · xs) · ws[:, g] + bias. xq: [..., K] i8, xs: [..., 1] or [1]; wq: [N, K] i8
+    codes of `bits` (2..8) bits, one per byte; ws: [N, ceil(K / group)] f32; b: [N]. Semantics: `reference_grouped`.
     """
 
     xq: Operand[Tensor]

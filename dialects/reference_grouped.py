@@ -1,12 +1,16 @@
 """Numpy reference semantics of `qc.qlinear_grouped`: int8 activations times integer weights with one scale per
 output channel and group of `group` input channels (W4A8 g128; llama.cpp's Q4_0 x Q8_0 dot with groups of 32).
 
-With G = ceil(K / group) and group g covering the input channels [g·group, min((g+1)·group, K)):
+With G = ceil(K / group), group g covering the input channels [g·group, min((g+1)·group, K)), x_g and w_g those
+columns of xq and wq, the product is G `qc.qlinear` products, one per group, summed in group order:
 
-    acc[..., n, g] = Σ_{k in group g} i32(xq[..., k]) · i32(wq[n, k])          (i32, wrapping)
-    s[..., n]      = 0;  for g = 0 .. G-1 in order:  s = s + f32(acc[..., n, g]) · ws[n, g]
-                     (f32: each step one rounded multiply, then one rounded add; never fused)
-    y              = act(s · xs[..., 0] + b[n])                                 (f32: multiply, add, act)
+    y_0 = qlinear(x_g0, xs, w_g0, ws[:, 0], b)                 = (f32(acc_0) · xs) · ws[:, 0] + b
+    y_g = y_{g-1} + qlinear(x_g, xs, w_g, ws[:, g], 0)          (g = 1 .. G-1; + 0 rounds -0 to +0)
+    y   = act(y_{G-1})
+
+with acc_g = Σ_{k in group g} i32(xq[..., k]) · i32(wq[n, k]) (i32) and every step one rounded f32 operation (no
+fused multiply-add). A target thus computes each group exactly as its qc.qlinear (the CPU calls its int8 GEMM per
+group) and adds the groups' results in order.
 
 xs is the activations' scale per token [..., 1] or per tensor [1]. wq holds one code per byte, unpacked ([N, K] i8);
 `bits` is the range its codes were quantized to ([-(2^(b-1)-1), 2^(b-1)-1], symmetric), which the semantics do not
@@ -21,18 +25,17 @@ from .reference_core import F32, n_groups
 
 
 def qlinear_grouped(xq, xs, wq, ws, b, *, group: int, bits: int = 8, act: str = "none") -> np.ndarray:
-    """act(Σ_g f32(Σ_{k in g} xq·wq) · ws[n, g], summed in group order, · xs + b) (module docstring)."""
-    from .reference import _act  # the activations' definitions (reference.py re-exports this function)
+    """act(Σ_g qlinear(x_g, xs, w_g, ws[:, g], b if g == 0 else 0)), summed in group order (module docstring)."""
+    from .reference import _act, qlinear  # reference.py re-exports this module's op: import it when called
 
-    xq, wq = np.asarray(xq, np.int32), np.asarray(wq, np.int32)
-    ws = np.asarray(ws, F32)
+    xq, wq, ws, b = np.asarray(xq, np.int8), np.asarray(wq, np.int8), np.asarray(ws, F32), np.asarray(b, F32)
     k = xq.shape[-1]
-    s = np.zeros((*xq.shape[:-1], wq.shape[0]), F32)
+    y = None
     for g in range(n_groups(k, group)):
         lo, hi = g * group, min(k, (g + 1) * group)
-        acc = np.matmul(xq[..., lo:hi], wq[:, lo:hi].T)  # i32
-        s = s + acc.astype(F32) * ws[:, g]
-    return _act(s * np.asarray(xs, F32) + np.asarray(b, F32), act)
+        t = qlinear(xq[..., lo:hi], xs, wq[:, lo:hi], ws[:, g], b if g == 0 else np.zeros_like(b))
+        y = t if y is None else y + t
+    return _act(y, act)
 
 
 def quantize_weight_codes(w: np.ndarray, *, bits: int, group: int, clip: np.ndarray | None = None):

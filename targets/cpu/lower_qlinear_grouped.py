@@ -1,43 +1,19 @@
 """CPU lowering of `qc.qlinear_grouped` (int8 activations, weights with a scale per output channel and group of K).
 
-Written to follow `reference_grouped` operation by operation, so the result is bit-exact:
+The op is defined as one qc.qlinear per group of input channels, summed in group order (`reference_grouped`), so
+it is lowered that way: a private function per distinct group width (the full groups, and a partial last group
+when K is not a multiple of the group) written by qc.qlinear's own lowering (`lower_ops.lower_qlinear`: the int8
+GEMM microkernel with its epilogue where N and the width allow, else linalg loops), called on each group's
+columns of x and w and its column of ws (the bias in the first call, zeros after), then the running f32 sum of
+the groups' results and the activation as elementwise maps. Every step is the reference's operation, so the
+result is bit-exact.
 
-1. the i32 accumulators of the full groups, acc [..., N, K // group], one reduction over each group's columns
-   (x and w sliced to their full groups and viewed as [..., K // group, group]), and of a partial last group,
-   acc_t [..., N], when K is not a multiple of the group (integer sums: exact in any order);
-2. s = 0; s = s + f32(acc[..., n, g]) · ws[n, g] for g in order: a scalar reduction over g (kept out of the
-   16-lane vector loops, whose float reductions sum in another order), then the partial group's term;
-3. y = act(s · xs + b), an elementwise map (vectorized where `vector_map` applies: the same operations per
-   element).
-
-The accumulation runs as scalar linalg loops (no GEMM microkernel yet): correct on every shape, dynamic
-leading dims included, and slower than qc.qlinear's kernels.
+The groups' weight slices are arguments of the per-group function, not constants: the kernel packs each one on
+every call (a copy of the weight per call, small beside the GEMM for many tokens, not for one).
 """
 
-from contextlib import contextmanager
-
 from .linalg_text import Fn, T, dims
-from .lower_ops import ACT
-
-_IMAC = [
-    "%x = arith.extsi %a0 : i8 to i32",
-    "%w = arith.extsi %a1 : i8 to i32",
-    "%p = arith.muli %x, %w : i32",
-    "%s = arith.addi %o, %p : i32",
-]
-_TAIL_TERM = ["%f = arith.sitofp %a1 : i32 to f32", "%p = arith.mulf %f, %a2 : f32", "%s = arith.addf %a0, %p : f32"]
-_SCALED_SUM = ["%f = arith.sitofp %a0 : i32 to f32", "%p = arith.mulf %f, %a1 : f32", "%s = arith.addf %o, %p : f32"]
-
-
-@contextmanager
-def _scalar(fn: Fn):
-    """Generics written meanwhile stay plain linalg loops (their float reduction order is the reference's)."""
-    saved = fn.vectorize
-    fn.vectorize = False
-    try:
-        yield
-    finally:
-        fn.vectorize = saved
+from .lower_ops import ACT, lower_qlinear
 
 
 def _columns(fn: Fn, src: str, t: T, lo: int, size: int) -> tuple[str, T]:
@@ -56,82 +32,59 @@ def _columns(fn: Fn, src: str, t: T, lo: int, size: int) -> tuple[str, T]:
     return r, out
 
 
-def _grouped(fn: Fn, src: str, t: T, full: int, group: int) -> tuple[str, T]:
-    """The first full · group columns of `src` as [..., full, group]."""
-    v, vt = _columns(fn, src, t, 0, full * group)
-    out = T(t.shape[:-1] + (full, group), t.elem)
-    dyn = iter(fn.sizes(out))
-    sizes = ", ".join(str(d) if d is not None else next(dyn) for d in out.shape)
-    reassoc = [[i] for i in range(t.rank - 1)] + [[t.rank - 1, t.rank]]
+def _scale_column(fn: Fn, ws: T, g: int) -> tuple[str, T]:
+    """ws[:, g] as [N] (a rank-reducing slice)."""
+    n = ws.shape[0]
+    out = T((n,), ws.elem)
     r = fn.v()
-    fn.emit(f"{r} = tensor.expand_shape {v} {reassoc} output_shape [{sizes}] : {vt.s} into {out.s}")
+    fn.emit(f"{r} = tensor.extract_slice %arg3[0, {g}] [{n}, 1] [1, 1] : {ws.s} to {out.s}")
     return r, out
+
+
+def _group_fn(fn: Fn, width: int, precision: str | None) -> Fn:
+    """The private function computing qc.qlinear on `width` columns (qc.qlinear's lowering, act none)."""
+    x, xs, w, _, b = fn.args
+    g = Fn(
+        f"{fn.name}_w{width}", [T(x.shape[:-1] + (width,), "i8"), xs, T((w.shape[0], width), "i8"), b, b], fn.results
+    )
+    returns = lower_qlinear(g, {"act": "none", **({"qc.precision": precision} if precision else {})})
+    fn.extra.append(g.text(returns))
+    return g
 
 
 def lower_qlinear_grouped(fn: Fn, attrs: dict) -> list[str]:
     x, xs, w, ws, b = fn.args
-    group = attrs["group"]
-    r = x.rank
-    lead = dims(r - 1)
-    n_, (n, k) = f"d{r - 1}", w.shape
-    full, tail = k // group, k % group
-    yt = T(x.shape[:-1] + (n,), "f32")
-    s = fn.fill(yt, "0.0")
-    with _scalar(fn):
-        if full:  # loops (lead, n, g, j) over x3 [..., G, group] and w3 [N, G, group]
-            at = T(x.shape[:-1] + (n, full), "i32")
-            g_, j_ = f"d{r}", f"d{r + 1}"
-            acc = fn.generic(
-                r + 2,
-                [
-                    (*_grouped(fn, "%arg0", x, full, group), [*lead, g_, j_]),
-                    (*_grouped(fn, "%arg2", w, full, group), [n_, g_, j_]),
-                ],
-                (fn.fill(at, "0"), at, [*lead, n_, f"d{r}"]),
-                _IMAC,
-                "%s",
-                reduce_last=True,
-            )
-            s = fn.generic(
-                r + 1,
-                [(acc, at, [*lead, n_, f"d{r}"]), (*_columns(fn, "%arg3", ws, 0, full), [n_, f"d{r}"])],
-                (s, yt, [*lead, n_]),
-                _SCALED_SUM,
-                "%s",
-                reduce_last=True,
-            )
-        if tail:  # the partial last group: loops (lead, n, j) over its columns of x and w
-            act = yt.with_elem("i32")
-            j_ = f"d{r}"
-            acc_t = fn.generic(
-                r + 1,
-                [
-                    (*_columns(fn, "%arg0", x, full * group, tail), [*lead, j_]),
-                    (*_columns(fn, "%arg2", w, full * group, tail), [n_, j_]),
-                ],
-                (fn.fill(act, "0"), act, [*lead, n_]),
-                _IMAC,
-                "%s",
-                reduce_last=True,
-            )
-            s = fn.generic(
-                r,
-                [(s, yt, [*lead, n_]), (acc_t, act, [*lead, n_]), ("%arg3", ws, [n_, str(full)])],
-                (fn.empty(yt), yt, [*lead, n_]),
-                [
-                    "%f = arith.sitofp %a1 : i32 to f32",
-                    "%p = arith.mulf %f, %a2 : f32",
-                    "%s = arith.addf %a0, %p : f32",
-                ],
+    group, k = attrs["group"], x.shape[-1]
+    yt = fn.results[0]
+    full = dims(yt.rank)
+    precision = attrs.get("qc.precision")
+    fns: dict[int, Fn] = {}
+    zeros = None
+    y = None
+    for g, lo in enumerate(range(0, k, group)):
+        width = min(group, k - lo)
+        if width not in fns:
+            fns[width] = _group_fn(fn, width, precision)
+        sub = fns[width]
+        xg, _ = _columns(fn, "%arg0", x, lo, width)
+        wg, _ = _columns(fn, "%arg2", w, lo, width)
+        sg, _ = _scale_column(fn, ws, g)
+        if g and zeros is None:
+            zeros = fn.fill(b, "0.0")
+        operands = [xg, "%arg1", wg, sg, "%arg4" if g == 0 else zeros]
+        t = fn.v()
+        fn.emit(f"{t} = func.call @{sub.name}({', '.join(operands)}) : ({', '.join(a.s for a in sub.args)}) -> {yt.s}")
+        if y is None:
+            y = t
+        else:
+            y = fn.generic(
+                yt.rank,
+                [(y, yt, full), (t, yt, full)],
+                (fn.empty(yt), yt, full),
+                ["%s = arith.addf %a0, %a1 : f32"],
                 "%s",
             )
-    lines, y = ACT[attrs["act"]](None, "%v")
-    xs_e = ["0"] if xs.shape == (1,) else [*lead, "0"]
-    out = fn.generic(
-        r,
-        [(s, yt, [*lead, n_]), ("%arg1", xs, xs_e), ("%arg4", b, [n_])],
-        (fn.empty(yt), yt, [*lead, n_]),
-        ["%u = arith.mulf %a0, %a1 : f32", "%v = arith.addf %u, %a2 : f32", *lines],
-        y,
-    )
-    return [out]
+    lines, r = ACT[attrs["act"]](None, "%a0")
+    if lines:
+        y = fn.generic(yt.rank, [(y, yt, full)], (fn.empty(yt), yt, full), lines, r)
+    return [y]

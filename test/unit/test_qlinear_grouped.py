@@ -33,15 +33,16 @@ def test_reference_is_the_group_by_group_sum():
     rng = np.random.default_rng(0)
     xq, xs, wq, ws, b = _operands(rng, (5,), 6, 40, 16)  # groups of 16, 16, 8
     got = rg.qlinear_grouped(xq, xs, wq, ws, b, group=16, bits=4)
-    # written out: int64 dots per (token, channel, group), then the f32 sum in group order, one op at a time
+    # written out: int64 dots per (token, channel, group), each group's qlinear epilogue, summed in group order
     want = np.zeros((5, 6), F32)
     for t in range(5):
         for n in range(6):
-            s = F32(0)
+            y = F32(0)
             for g, (lo, hi) in enumerate(((0, 16), (16, 32), (32, 40))):
                 dot = int(np.dot(xq[t, lo:hi].astype(np.int64), wq[n, lo:hi].astype(np.int64)))
-                s = F32(s + F32(F32(dot) * ws[n, g]))
-            want[t, n] = F32(F32(s * xs[t, 0]) + b[n])
+                term = F32(F32(F32(dot) * xs[t, 0]) * ws[n, g])
+                y = F32(term + b[n]) if g == 0 else F32(y + F32(term + F32(0)))
+            want[t, n] = y
     assert np.array_equal(got, want)
     # and it is the product of the dequantized operands, up to f32 rounding
     w = wq.astype(np.float64) * np.repeat(ws, 16, axis=1)[:, :40]
@@ -53,7 +54,8 @@ def test_reference_is_the_group_by_group_sum():
 @pytest.mark.parametrize(
     ("lead", "n", "k", "group", "per_token", "act"),
     [
-        ((7,), 24, 40, 16, True, "none"),  # two full groups and a partial one
+        ((7,), 32, 40, 16, True, "none"),  # two full groups and a partial one, on the int8 GEMM kernel
+        ((5,), 24, 40, 16, True, "none"),  # N = 24: no kernel panels, the linalg loops
         ((2, 3), 16, 64, 32, False, "relu"),  # rank 3, K a multiple of the group, per-tensor scale
         ((4,), 8, 12, 128, True, "silu"),  # K below one group: the partial group alone
     ],
