@@ -150,11 +150,15 @@ class CostModel:
         t = m * n * k * self.elem["loops_i8"] + t_act
         return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
-    def grouped_qlinear(self, m: int, n: int, k: int, x_bytes: int, y_bytes: int) -> float:
-        """qc.qlinear_grouped: i8 products in scalar loops, an i32 accumulator per group, the f32 group sum."""
-        acc = 4 * m * n
-        t = m * n * k * self.elem["loops_i8"]
-        return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
+    def grouped_qlinear(self, m: int, n: int, k: int, group: int, x_bytes: int, y_bytes: int) -> float:
+        """qc.qlinear_grouped (`lower_qlinear_grouped`): a qc.qlinear kernel per group of `group` inputs, each
+        group's weight slice packed on every call, and the groups' results added in order."""
+        t = sum(
+            self.qlinear(m, n, min(group, k - lo), x_bytes * min(group, k - lo) // k, y_bytes)
+            for lo in range(0, k, group)
+        )
+        adds = (-(-k // group) - 1) * (self.c["op_s"] + self._roof(m * n * self.elem["add"], 3 * y_bytes, 3 * y_bytes))
+        return t + adds + n * k * self.elem["host_copy"]
 
     def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int, packed: bool = False) -> float:
         """packed: a constant weight in panels (qc-cpu-pack-weights), dequantized inside the GEMM one panel at a
@@ -196,10 +200,11 @@ class CostModel:
         kind = name[3:]
         if kind == "linear":
             return self._linear(op, parse_precision(precision or op_precision(op)))
-        if kind == "qlinear_grouped":  # scalar loops (`lower_qlinear_grouped`): no GEMM microkernel
+        if kind == "qlinear_grouped":
             x, w = ins[0], ins[2]
             m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]
-            return self.grouped_qlinear(m, n, k, _nbytes(x), _nbytes(outs[0]))
+            group = ir.IntegerAttr(op.attributes["group"]).value
+            return self.grouped_qlinear(m, n, k, group, _nbytes(x), _nbytes(outs[0]))
         if kind in ("qlinear", "wlinear"):
             x, w = ins[0], ins[2 if kind == "qlinear" else 1]
             m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]
@@ -234,7 +239,7 @@ class CostModel:
         io = 5 * m * k + 4 * m
         quant = self.c["op_s"] + self._roof(m * k * self.elem["quantize_dynamic"], io, io)
         if p.group:  # qc-quantize{group} makes it a qc.qlinear_grouped
-            return quant + self.grouped_qlinear(m, n, k, m * k, _nbytes(y))
+            return quant + self.grouped_qlinear(m, n, k, p.group, m * k, _nbytes(y))
         return quant + self.qlinear(m, n, k, m * k, _nbytes(y))
 
     def _matmul(self, a, b, quantized: bool, io_bytes: int) -> float:

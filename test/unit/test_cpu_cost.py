@@ -123,7 +123,7 @@ def test_weight_bytes_as_qc_quantize_stores_them(cpu):
     assert cpu.cost(op, "w4a8g128").weight_bytes == n * k + 4 * n * (k // 128)  # qc.qlinear_grouped: codes per byte
 
 
-@pytest.mark.parametrize("precision", ["fp32", "w8a8", "w4a8", "w8a16", "w4a16g128"])
+@pytest.mark.parametrize("precision", ["fp32", "w8a8", "w4a8", "w4a8g128", "w8a16", "w4a16g128"])
 def test_linear_latency_grows_with_tokens_and_weight_size(precision, cpu):
     def latency(m, n, k):
         module, op = _linear(m, n, k)
