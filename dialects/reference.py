@@ -16,6 +16,7 @@ import numpy as np
 
 # the primitives reference_asym.py shares (it imports them from there, not from here: no import cycle)
 from .reference_core import F32, linear, n_groups, qmax, symmetric_scale
+from .reference_grouped import qlinear_groups
 
 
 def _along(scale: np.ndarray, rank: int, axis: int) -> np.ndarray:
@@ -79,6 +80,12 @@ def qlinear(xq, xs, wq, ws, b, *, act: str = "none") -> np.ndarray:
     """act((f32(Σ_k xq·wq) · xs) · ws + b) with i32 accumulation."""
     acc = np.matmul(np.asarray(xq, np.int32), np.asarray(wq, np.int32).T)
     return _act((acc.astype(F32) * np.asarray(xs, F32)) * np.asarray(ws, F32) + np.asarray(b, F32), act)
+
+
+def qlinear_grouped(xq, xs, wq, ws, b, *, group: int, bits: int = 8, act: str = "none") -> np.ndarray:
+    """act(Σ_g qlinear(x_g, xs, w_g, ws[:, g], b if g == 0 else 0)) over the groups of `group` input channels, summed
+    in group order (`reference_grouped`); bits: the codes' width, which the arithmetic does not read."""
+    return _act(qlinear_groups(xq, xs, wq, ws, b, group=group), act)
 
 
 def qlinear_gated(xq, xs, wq, ws, b, gate, *, act: str = "none") -> np.ndarray:
@@ -351,6 +358,3 @@ from .formats import fp_fake_quant, fp_fake_quant_static, fp_wlinear  # noqa: E4
 
 # asymmetric weights (zero points) live in reference_asym.py; their op's reference is re-exported here
 from .reference_asym import wlinear_asym  # noqa: E402, F401
-
-# int8 activations times grouped weight scales live in reference_grouped.py; their op's reference is re-exported here
-from .reference_grouped import qlinear_grouped  # noqa: E402, F401

@@ -49,7 +49,6 @@ from typing import ClassVar
 import numpy as np
 from qcomp.dialects import reference as ref
 from qcomp.dialects import reference_asym as ra
-from qcomp.dialects import reference_grouped as rg
 from qcomp.dialects._mlir import ir
 from qcomp.dialects.errors import QcompError
 from qcomp.dialects.irutil import i64_attr as _i64
@@ -245,7 +244,7 @@ class QuantizePass:
         clip = self._clip(op, w, self.group)
         if clip is None and self.search == "mse":
             clip = ra.mse_ranges(w, bits=self.wbits, group=self.group, sym=True)[1]
-        wq, ws = rg.quantize_weight_codes(w, bits=self.wbits, group=self.group, clip=clip)
+        wq, ws = grouped_codes(w, bits=self.wbits, group=self.group, clip=clip)
         xq, xs = self._activations(op, False)
         with ir.InsertionPoint(op), op.location:
             new = ir.Operation.create(
@@ -331,3 +330,10 @@ class QuantizePass:
                     attributes={"bits": _i64(self.wbits), "group": _i64(group), "qc.precision": prec},
                 )
         self._replace(op, new)
+
+
+def grouped_codes(w: np.ndarray, *, bits: int, group: int, clip: np.ndarray | None = None):
+    """(codes i8 [N, K], scale f32 [N, G]) of qc.qlinear_grouped: `reference.quantize_weight_grouped`'s codes and
+    scales (the same ranges, `clip` included) stored one per byte."""
+    q, scale = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
+    return (ref.unpack_int4(q, w.shape[1]) if bits <= 4 else np.asarray(q, np.int8)), scale

@@ -11,7 +11,7 @@ import qcomp
 import torch
 from conftest import cosine
 from qcomp import targets
-from qcomp.dialects import reference_grouped as rg
+from qcomp.dialects import reference as ref
 from qcomp.examples.models import BUILTIN
 from qcomp.recipes import Recipe
 from torch.export import Dim
@@ -48,7 +48,7 @@ def test_cpu_bit_exact_gptq_codes_and_close_to_pytorch():
         assert tap.attrs == {"group": GROUP, "bits": 4, "act": "none"}
         assert ws.shape == (wq.shape[0], wq.shape[1] // GROUP)
         assert np.abs(wq).max() <= 7  # int4 codes, one per byte
-        want = rg.qlinear_grouped(xq, xs, wq, ws, b, group=GROUP, bits=4, act="none")
+        want = ref.qlinear_grouped(xq, xs, wq, ws, b, group=GROUP, bits=4, act="none")
         assert np.array_equal(y, want), tap.location
     got = c["cm"](c["x"]).numpy()
     # int4 weights (GPTQ, groups of 16) and int8 activations through three layers: cosine 0.9879 measured; bound
@@ -88,5 +88,5 @@ def test_w4a8_gptq_g128_recipe_on_tiny_llama():
     _, taps = cm.run_with_taps(*inputs)
     assert len(taps) >= 14  # q, k, v, o, gate, up, down of 2 layers (and the head)
     for tap, ops, (y,) in taps:
-        assert np.array_equal(y, rg.qlinear_grouped(*ops, **tap.attrs)), tap.location
+        assert np.array_equal(y, ref.qlinear_grouped(*ops, **tap.attrs)), tap.location
     assert cosine(cm(*inputs).numpy(), want) >= 0.97
