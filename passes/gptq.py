@@ -8,9 +8,10 @@ Columns are then rounded one by one, in blocks of `block`: q_j = Q(w_j), and the
 (w_j − q_j) / U_jj is fed back into the not yet rounded columns through row j of U (lazily, per block).
 
 Q is the symmetric `wbits` quantizer of the reference semantics in groups of `group` input channels (0: one
-group per output channel) that `qc-quantize{abits=16}` applies, so the result stays on its integer grid: the
-float weight is replaced by f32(q) · scale and the group ranges are recorded as `qc.weight_clip` [N, groups]
-(scale = clip / qmax), which qc-quantize reads back to the same integers. A group's range is max|w| over the
+group per output channel) that `qc-quantize{abits=16}` (or `{abits=8,group}`: qc.qlinear_grouped, W4A8 g128)
+applies, so the result stays on its integer grid: the float weight is replaced by f32(q) · scale and the group
+ranges are recorded as `qc.weight_clip` [N, groups] (scale = clip / qmax), which qc-quantize reads back to the
+same integers. A group's range is max|w| over the
 group's columns when the rounding reaches it (with feedback applied), or, with static_groups, over the
 original weights before any rounding; a `qc.weight_clip` already on the layer (qc-awq's clip search) is kept
 as a static range. act_order rounds columns by decreasing H_jj (the reference's `--act-order`); the groups
