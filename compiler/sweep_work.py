@@ -31,6 +31,7 @@ from qcomp.models import check_model as check_model  # moved to the model loader
 from qcomp.models import load, synthetic_samples
 from qcomp.recipes import calibration_method, get_recipe, with_budget
 from qcomp.sweep_spec import ModelSpec, Point
+from threadpoolctl import threadpool_limits
 
 LOWER_IS_BETTER = {"perplexity": True, "cosine": False, "rel_mse": True}
 
@@ -55,10 +56,14 @@ def _failed(e: Exception) -> str:
 
 @contextlib.contextmanager
 def _threads(n: int):
+    """torch's and numpy's BLAS threads set to the point's `n` (OpenBLAS's sgemm rounds differently with 1 and 2
+    threads, and the passes' searches run numpy products: without this, a sweep in process (BLAS on every core)
+    and on Ray workers (one thread per task) differ in the last bits of AWQ's and GPTQ's results)."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
-        yield
+        with threadpool_limits(limits=n, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)
 
