@@ -65,3 +65,36 @@ def synthetic_samples(inputs: tuple, n: int, seed: int = 0) -> list[tuple]:
     from qcomp.models import synthetic_samples as samples  # deferred: torch (see module docstring)
 
     return samples(inputs, n, seed)
+
+
+def streamed_calibration(model_spec: str, checkpoint: str, model, rec, samples: list, target):
+    """`qcomp compile --calib-stream [DIR]`: the recipe's CalibrationTable computed decoder block by block
+    (`calibrate(..., stream="blocks")`) with the weights read from the safetensors checkpoint DIR (a file, or a
+    directory with model.safetensors or a sharded index; for smollm2 by default its cached de-quantized one)."""
+    from qcomp.api import gain_reference, needs_hessian  # deferred: torch and MLIR (see module docstring)
+    from qcomp.calibrate import calibrate  # deferred: torch and MLIR (see module docstring)
+    from qcomp.recipes import calibration_method  # deferred: loads the pass registry (MLIR)
+
+    if checkpoint == "auto":
+        if model_spec != "smollm2":
+            raise QcompError(
+                f"--calib-stream: give the safetensors checkpoint directory of {model_spec} "
+                "(--calib-stream DIR; only smollm2 has a default)"
+            )
+        from qcomp.dialects.cache import cache_dir  # deferred: with the loaders above
+
+        checkpoint = os.path.join(cache_dir(), "smollm2-135m-fp32")  # written by qcomp.models.smollm2()
+    if not os.path.exists(checkpoint):
+        raise QcompError(f"--calib-stream {checkpoint}: no such checkpoint (a .safetensors file or a directory)")
+    method, pct = calibration_method(rec.calibration or "minmax", rec.name)
+    return calibrate(
+        model,
+        samples,
+        method,
+        pct,
+        target,
+        sensitivity=gain_reference(rec),
+        hessian=needs_hessian(rec),
+        stream="blocks",
+        weights=checkpoint,
+    )

@@ -1,6 +1,6 @@
 """qcomp: the driver.
 
-    qcomp compile MODEL --target cpu --recipe w8a8 -o DIR      [--budget B] [--calib N]
+    qcomp compile MODEL --target cpu --recipe w8a8 -o DIR      [--budget B] [--calib N] [--calib-stream [DIR]]
     qcomp eval MODEL --recipe mixed --budget 4.25,4.5,5,6     [--json] [--plot pareto.png]
     qcomp report DIR | report.json                            [--png frontier.png]
     qcomp generate MODEL --recipe w8a8 --prompt TEXT          [--max-new-tokens N --kv int8 --json ...]
@@ -22,7 +22,7 @@ from qcomp.dialects.errors import QcompError
 from qcomp.report import budget_table, load_report, plot_frontier, plot_pareto, render
 
 from . import export_cmd, generate_cmd, sweep_cmd
-from .model_args import load_eval_model, load_model, synthetic_samples
+from .model_args import load_eval_model, load_model, streamed_calibration, synthetic_samples
 
 
 def _budgets(text: str) -> list[float]:
@@ -111,7 +111,13 @@ def cmd_compile(args) -> int:
         source = "given" if samples else "synthetic: the example, then random ids / noisy copies"
     start = time.perf_counter()
     target = qcomp.targets.get(args.target)
-    cm = qcomp.compile(model, inputs, target=target, recipe=rec, calibration=calibration)
+    table = calibration
+    if args.calib_stream and calibration is None:
+        raise QcompError(f"--calib-stream: recipe {rec.name} needs no calibration (nothing to stream)")
+    if args.calib_stream:
+        table = streamed_calibration(args.model, args.calib_stream, model, rec, calibration, target)
+        source += ", block-streamed"
+    cm = qcomp.compile(model, inputs, target=target, recipe=rec, calibration=table)
     seconds = time.perf_counter() - start
     with torch.no_grad():
         want = model(*inputs)
@@ -204,6 +210,15 @@ def main(argv: list[str] | None = None) -> int:
         "float tensors plus Gaussian noise of half their standard deviation",
     )
     c.add_argument("--seq", type=int, default=64, help="tokens of the example and calibration inputs of smollm2/minilm")
+    c.add_argument(
+        "--calib-stream",
+        nargs="?",
+        const="auto",
+        default=None,
+        metavar="DIR",
+        help="calibrate decoder block by block with the weights read from the safetensors checkpoint DIR (a "
+        "transformers directory; smollm2: its cached checkpoint by default): peak memory about one block",
+    )
     e = sub.add_parser("eval", help="perplexity (causal LM) or embedding cosine (encoder) on a text")
     e.add_argument("model", help="built-in real model (smollm2, minilm) or file.py:factory -> (module, tokenizer)")
     e.add_argument("--recipe", default="fp32")
