@@ -84,9 +84,12 @@ def test_w4a8_gptq_g128_recipe_on_tiny_llama():
     model, inputs = BUILTIN["tiny-llama"]()
     with torch.no_grad():
         want = model(*inputs).numpy()
-    cm = qcomp.compile(model, inputs, recipe="w4a8-gptq-g128", taps=TAPS)
+    gen = torch.Generator().manual_seed(7)
+    calib = [(torch.randint(0, 512, (1, 16), generator=gen),) for _ in range(4)]
+    cm = qcomp.compile(model, inputs, recipe="w4a8-gptq-g128", calibration=calib, taps=TAPS)
     _, taps = cm.run_with_taps(*inputs)
     assert len(taps) >= 14  # q, k, v, o, gate, up, down of 2 layers (and the head)
     for tap, ops, (y,) in taps:
         assert np.array_equal(y, ref.qlinear_grouped(*ops, **tap.attrs)), tap.location
+    # 0.978 measured (w4a8-gptq per channel: 0.980; K = 64 is one group, 176 two: random weights gain little)
     assert cosine(cm(*inputs).numpy(), want) >= 0.97
