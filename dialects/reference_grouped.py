@@ -30,10 +30,12 @@ def qlinear_groups(xq, xs, wq, ws, b, *, group: int) -> np.ndarray:
     xq, wq = np.asarray(xq, np.int32), np.asarray(wq, np.int32)
     xs, ws, b = np.asarray(xs, F32), np.asarray(ws, F32), np.asarray(b, F32)
     k = xq.shape[-1]
-    y = None
+    terms = []
     for g in range(n_groups(k, group)):
         lo, hi = g * group, min(k, (g + 1) * group)
         acc = np.matmul(xq[..., lo:hi], wq[:, lo:hi].T)
-        t = (acc.astype(F32) * xs) * ws[:, g] + (b if g == 0 else np.zeros_like(b))
-        y = t if y is None else y + t
+        terms.append((acc.astype(F32) * xs) * ws[:, g] + (b if g == 0 else np.zeros_like(b)))
+    y = terms[0]
+    for t in terms[1:]:  # in group order
+        y = y + t
     return y
