@@ -31,6 +31,7 @@ ALL_OPS = {
     "qc.requantize",
     "qc.qlinear",
     "qc.qlinear_gated",
+    "qc.qlinear_grouped",
     "qc.qmatmul",
     "qc.qconv2d",
     "qc.wlinear",
@@ -130,6 +131,8 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
       : (tensor<4x16xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   %30 = "qc.fp_fake_quant"(%x) {format = "nvfp4"} : (tensor<4x16xf32>) -> tensor<4x16xf32>
   %31 = "qc.fp_fake_quant_static"(%x, %s1) {format = "fp8"} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xf32>
+  %32 = "qc.qlinear_grouped"(%xq, %xs, %wq, %wgs, %b) {group = 4 : i64, bits = 4 : i64, act = "none"}
+      : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
   return
 }
 """
