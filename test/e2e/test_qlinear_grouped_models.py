@@ -56,6 +56,8 @@ def test_cpu_bit_exact_gptq_codes_and_close_to_pytorch():
     assert cosine(got, c["want"]) >= 0.98
     report = {r["op"]: r for r in c["cm"].report["ops"] if r["op"] == "qc.qlinear_grouped"}
     assert report["qc.qlinear_grouped"]["precision"] == f"w4a8g{GROUP}"
+    # every layer is grouped and K is a multiple of 16: 4 code bits plus one f32 scale per 16 weights
+    assert c["cm"].report["sizes"]["avg_wbits"] == pytest.approx(4 + 32 / GROUP)
 
 
 @pytest.mark.slow
