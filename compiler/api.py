@@ -15,6 +15,7 @@ from qcomp.build import refuse_non_finite as refuse_non_finite
 from qcomp.dialects.errors import QcompError
 from qcomp.passes.assign_precision import AssignPrecisionPass
 from qcomp.passes.gptq import GptqPass
+from qcomp.passes.rotate import RotatePass
 from qcomp.pipeline import Pipeline
 from qcomp.recipes import Recipe, calibration_method, get_recipe
 
@@ -70,9 +71,14 @@ def gain_reference(rec: Recipe) -> str | None:
 def needs_hessian(rec: Recipe):
     """What calibration must record for the recipe's qc-gptq, which reads each linear input's Hessian: False
     (no qc-gptq), True (Hessians of the float model), or the qc-gptq pass itself where it asks for
-    sequential Hessians (`calibrate(hessian=...)` quantizes earlier blocks with its options; hashable)."""
+    sequential Hessians (`calibrate(hessian=...)` quantizes earlier blocks with its options; hashable), or
+    (that pass, the qc-rotate pass before it) when the graph is rotated first."""
     steps = Pipeline.parse(rec.pipeline).steps if rec.pipeline else []
     gptq = [s for s in steps if isinstance(s, GptqPass)]
     if not gptq:
         return False
-    return gptq[0] if gptq[0].sequential else True
+    if not gptq[0].sequential:
+        return True
+    before = steps[: steps.index(gptq[0])]
+    rotate = [s for s in before if isinstance(s, RotatePass)]
+    return (gptq[0], rotate[-1]) if rotate else gptq[0]

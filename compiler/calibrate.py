@@ -95,13 +95,17 @@ def calibrate(
     on the PyTorch model (`qcomp.sensitivity`, one forward pass per layer) for
     qc-assign-precision{sensitivity=output_mse}; on `sensitivity_samples` (default: the first sample).
     hessian: also stream each linear input's 2·XᵀX / rows (qc-gptq); "sequential": `qcomp.sequential` (gptq);
-    a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options.
+    a qc-gptq pass (a dataclass, from `api.needs_hessian`): sequential with that pass's options; a tuple (qc-gptq
+    pass, qc-rotate pass): sequential on a copy rotated as that qc-rotate rotates the graph.
     stream="blocks": run the PyTorch model decoder block by block instead, its weights read from the safetensors
     checkpoint `weights` as each block needs them (`qcomp.calib_stream`; `model` may hold meta parameters).
     executor / model_spec: where the output gains are measured (`qcomp.sensitivity.output_gains`: 'ray' runs
     them as Ray tasks that load the model from the factory spec `model_spec`)."""
     if stream not in (None, "blocks"):
         raise QcompError(f"calibration stream must be None or 'blocks', got {stream!r}")
+    rotate = None
+    if isinstance(hessian, tuple):  # (qc-gptq pass, the qc-rotate pass before it) from `api.needs_hessian`
+        hessian, rotate = hessian
     if dataclasses.is_dataclass(hessian) and not isinstance(hessian, type):
         gptq = {k: v for k, v in dataclasses.asdict(hessian).items() if k != "sequential"}
         hessian = "sequential"
@@ -149,7 +153,7 @@ def calibrate(
         for i, ((_, w), t, obs) in enumerate(zip(layers, cm.taps, observers, strict=True))
     )
     if hessian == "sequential":  # earlier blocks quantized by GPTQ with qc-gptq's options `gptq`
-        ops = sequential.with_sequential_hessians(ops, layers, model, samples, gptq or {})
+        ops = sequential.with_sequential_hessians(ops, layers, model, samples, gptq or {}, rotate)
     table = CalibrationTable(fingerprint(layers), method, percentile, len(samples), ops)
     if sensitivity:
         sens = _samples(sensitivity_samples or samples[:1])

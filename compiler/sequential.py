@@ -17,7 +17,9 @@ model, the Hessians and one block input per sample.
 The Hessians are returned keyed by the weight's bytes, so that `calibrate` gives each qc.linear whose constant
 weight equals an nn.Linear's weight that layer's sequential Hessian; qc-gptq with the same options then
 reproduces exactly the weights the later blocks were calibrated against. Other layers keep the float model's
-Hessian.
+Hessian. After qc-rotate (qc-rotate then qc-gptq{sequential=true}) the copy is rotated first and the readers'
+Hessians handed back in the unrotated basis (`qcomp.sequential_rotate`); qc-gptq then reproduces the copy's
+weights up to the f32 rounding of that round trip.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+from qcomp import sequential_rotate
 from qcomp.dialects.errors import QcompError
 
 
@@ -153,13 +156,18 @@ def _layer_inputs(model, first: torch.nn.Module, samples: list[tuple]) -> list[t
     return got
 
 
-def sequential_hessians(model: torch.nn.Module, samples: list[tuple], gptq: dict) -> dict[str, np.ndarray]:
+def sequential_hessians(
+    model: torch.nn.Module, samples: list[tuple], gptq: dict, rotation=None
+) -> dict[str, np.ndarray]:
     """{weight_key(float weight): f32 Hessian [K, K]} of every nn.Linear, block by block (module docstring).
-    gptq: qc-gptq's options (wbits, group, sym, act_order, static_groups, block, damp, search)."""
-    return gptq_model(model, samples, gptq)[0]
+    gptq: qc-gptq's options (wbits, group, sym, act_order, static_groups, block, damp, search); rotation:
+    (StreamArrays, Q) of a qc-rotate before qc-gptq (`sequential_rotate`), or None."""
+    return gptq_model(model, samples, gptq, rotation=rotation)[0]
 
 
-def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True, true_sequential: bool = False):
+def gptq_model(
+    model, samples: list[tuple], gptq: dict, sequential: bool = True, true_sequential: bool = False, rotation=None
+):
     """(Hessians as `sequential_hessians` returns them, a copy of `model` with every nn.Linear GPTQ-quantized
     (its dequantized f32 weight)). sequential=false: all Hessians from the float model in one pass (what
     calibrate(hessian=True) gives qc-gptq), then every layer quantized. true_sequential: within a block too,
@@ -168,7 +176,9 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
     The blocks of the main ModuleList run alone on their inputs, cached per sample from the previous block's
     outputs (computed once per block, after its quantization): one block forward per stage and sample instead
     of a forward of every block before it; the linears outside it (lm_head) get their inputs from a forward of
-    the whole quantized copy."""
+    the whole quantized copy. rotation: (StreamArrays, Q) from `sequential_rotate.stream_plan`: the copy is
+    rotated first, as qc-rotate rotates the graph, and each reader's Hessian handed back unrotated (keys stay
+    the float model's weights)."""
     from qcomp.passes.gptq import GptqPass, dequantized, gptq_quantize  # deferred: loads MLIR (heavy)
 
     p = GptqPass(**gptq)  # validates the options
@@ -177,6 +187,7 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
     if not blocks:
         raise QcompError("calibration: hessian='sequential' needs a model with torch.nn.Linear layers")
     keys = {id(m): weight_key(m.weight.detach().numpy()) for b in blocks for m in b}
+    gains = sequential_rotate.rotate_copy(work, *rotation) if rotation is not None else {}
     out: dict[str, np.ndarray] = {}
 
     def quantize(modules: list, acc: dict) -> None:
@@ -184,7 +195,8 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
             if id(m) not in acc:
                 continue  # not reached by the samples: keeps the float model's Hessian
             h = (2 * acc[id(m)][0] / max(acc[id(m)][1], 1)).numpy().astype(np.float32)
-            out[keys[id(m)]] = h
+            g_in = gains.get(id(m))
+            out[keys[id(m)]] = h if g_in is None else sequential_rotate.unrotated_hessian(h, g_in, rotation[1])
             w = m.weight.detach().numpy()
             g = p.group or w.shape[1]
             q, ranges = gptq_quantize(
@@ -236,13 +248,17 @@ def gptq_model(model, samples: list[tuple], gptq: dict, sequential: bool = True,
     return out, work
 
 
-def with_sequential_hessians(ops: tuple, layers: list, model, samples: list[tuple], gptq: dict) -> tuple:
+def with_sequential_hessians(ops: tuple, layers: list, model, samples: list[tuple], gptq: dict, rotate=None) -> tuple:
     """Calibration's per-op statistics `ops` with the Hessian of every linear layer whose constant weight (in
-    `layers`: (op name, weight)) is an nn.Linear's weight replaced by its sequential one."""
+    `layers`: (op name, weight)) is an nn.Linear's weight replaced by its sequential one. rotate: the qc-rotate
+    pass (kind, seed) that runs before qc-gptq, or None."""
 
     if not isinstance(gptq, dict):
         raise QcompError(f"calibration: gptq must be a dict of qc-gptq options, got {type(gptq).__name__}")
-    seq = sequential_hessians(model, samples, gptq)
+    rotation = None
+    if rotate is not None:
+        rotation = sequential_rotate.stream_plan(model, samples[0], rotate.kind, rotate.seed)
+    seq = sequential_hessians(model, samples, gptq, rotation)
     return tuple(
         replace(o, hessian=seq.get(weight_key(w), o.hessian))
         if isinstance(w, np.ndarray) and o.hessian is not None and name == "qc.linear"

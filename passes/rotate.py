@@ -118,6 +118,34 @@ def _rotated_bound(g: np.ndarray, q: np.ndarray) -> Callable[[np.ndarray], np.nd
     return lambda a: np.abs(a / g) @ np.abs(q)
 
 
+@dataclass
+class StreamArrays:
+    """The residual stream's constants before rotation (`stream_arrays`): what `qcomp.sequential` needs to turn a
+    PyTorch copy of the model the way qc-rotate turns the graph."""
+
+    embedding: np.ndarray  # [V, C]
+    readers: list  # (gamma [C], [weights [N, C] of the linears the norm feeds])
+    writers: list  # weights [C, K] of the linears whose outputs are added to the stream
+
+
+def stream_arrays(module: ir.Module) -> StreamArrays | None:
+    """The constants qc-rotate would rotate in `module`, or None where the pass would leave it unchanged."""
+    with module.context:
+        plan = _stream(module)
+        if plan is None:
+            return None
+        return StreamArrays(
+            constant(plan.embeddings[0].operands[0]),
+            [(constant(norm.operands[1]), [weight(op) for op in cons]) for norm, cons in plan.readers],
+            [weight(op) for op in plan.writers],
+        )
+
+
+def rotated_reader(w: np.ndarray, g: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """A reader's weight W diag(g) Q (f64), g its norm's gain."""
+    return (w.astype(np.float64) * g.astype(np.float64)[None, :]) @ q
+
+
 @dataclass(frozen=True)
 class RotatePass:
     """Rotate the residual stream by an orthogonal matrix folded into the weights (see module docstring)."""
@@ -145,7 +173,7 @@ class RotatePass:
                 g = constant(norm.operands[1]).astype(np.float64)
                 set_constant(norm, 1, np.ones_like(g))
                 for op in consumers:
-                    set_constant(op, 1, (weight(op).astype(np.float64) * g[None, :]) @ q)
+                    set_constant(op, 1, rotated_reader(weight(op), g, q))
                     st = act_stats.read(op)
                     if st is not None:
                         act_stats.write(op, st.map(_rotated(g, q), bound=_rotated_bound(g, q)))
