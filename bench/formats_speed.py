@@ -1,5 +1,6 @@
 """CPU latency of one linear layer per number format: float formats (weights decoded inside the f32 GEMM) beside
-fp32 and the int8/int4 recipes, one compiled single-layer model per recipe, same machine, same run.
+fp32 and the int8/int4 recipes, one compiled single-layer model per recipe, same machine, same run (fp6: weight-only
+`qc-quantize-float{wformat=...}` builds, see WEIGHT_FORMATS).
 
     HF_HUB_OFFLINE=1 .venv/bin/python bench/formats_speed.py [--shapes 1x576x1536,128x576x1536,128x1536x576]
                                                              [--reps 20] [--threads 1]
@@ -17,7 +18,31 @@ import time
 import numpy as np
 import torch
 
-RECIPES = ["fp32", "w8a16", "w8a8", "fp8", "mxfp8", "w4a16", "mxfp4", "nvfp4", "mxfp4-w4a4", "nvfp4-w4a4"]
+RECIPES = [
+    "fp32",
+    "w8a16",
+    "w8a8",
+    "fp8",
+    "mxfp8",
+    "fp6_e3m2",
+    "mxfp6_e2m3",
+    "w4a16",
+    "mxfp4",
+    "nvfp4",
+    "mxfp4-w4a4",
+    "nvfp4-w4a4",
+]
+WEIGHT_FORMATS = ("fp6_e3m2", "fp6_e2m3", "mxfp6_e3m2", "mxfp6_e2m3")  # no built-in recipe: weights only
+
+
+def _recipe(name: str):
+    """A built-in recipe's name, or a weight-only recipe of a format in WEIGHT_FORMATS (fp6: four codes in three
+    bytes, decoded inside the GEMM)."""
+    from qcomp.recipes import Recipe
+
+    if name in WEIGHT_FORMATS:
+        return Recipe(name, 1, f"qc-quantize-float{{wformat={name}}},canonicalize")
+    return name
 
 
 def _median_ms(fn, reps: int) -> float:
@@ -51,7 +76,7 @@ def main() -> int:
         x = torch.randn(m, k)
         cells, base = [], None
         for r in recipes:
-            cm = qcomp.compile(layer, (x,), target=qcomp.targets.get("cpu", threads=args.threads), recipe=r)
+            cm = qcomp.compile(layer, (x,), target=qcomp.targets.get("cpu", threads=args.threads), recipe=_recipe(r))
             ms = _median_ms(lambda cm=cm, x=x: cm(x), args.reps)
             base = base or ms
             cells.append(f"{ms:.3f} ({ms / base:.2f}x)")

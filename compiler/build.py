@@ -87,7 +87,17 @@ def _asm(module: ir.Module) -> str:
 
 
 def _weight_bytes(module: ir.Module) -> int:
+    """Bytes of the tensor constants; a qc.fp_wlinear's constant fp6 codes (one per byte in the IR) counted four
+    in three bytes, as the CPU target stores them (`formats.packed_row_bytes`)."""
     total = 0
+    packed: list[ir.Value] = []
+    for op in ops_named(module, "qc.fp_wlinear"):
+        w, elem = op.operands[1], formats.parse(ir.StringAttr(op.attributes["format"]).value).elem
+        shape = ir.RankedTensorType(w.type).shape
+        if formats.ELEMS[elem].bits == 6 and constant_array(w) is not None and not any(w == v for v in packed):
+            packed.append(w)
+            k = ir.RankedTensorType(op.operands[0].type).shape[-1]
+            total -= shape[0] * (shape[1] - formats.packed_row_bytes(elem, k))
 
     def visit(op):
         nonlocal total
@@ -240,12 +250,15 @@ def _avg_wbits(module: ir.Module) -> float | None:
             b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
             if op.name == "qc.wlinear_asym":
                 extra = 8 * math.ceil(k / g) / k  # an i8 zero point per group
-        elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp8/fp6 one per byte
-            b = 4 if formats.parse(ir.StringAttr(op.attributes["format"]).value).bits == 4 else 8
+        elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp6 four in three bytes, fp8 one per byte
+            elem = formats.parse(ir.StringAttr(op.attributes["format"]).value).elem
+            b = formats.ELEMS[elem].bits
+            if b == 6:  # a partial last quad is padded
+                extra = (8 * formats.packed_row_bytes(elem, k) - 6 * k) / k
             g = ir.IntegerAttr(op.attributes["group"]).value
             scale_type = ir.RankedTensorType(op.operands[2].type).element_type
             if isinstance(scale_type, ir.IntegerType):  # 1-byte scale codes (e8m0, e4m3) instead of f32 scales
-                extra = -24 * math.ceil(k / g) / k
+                extra -= 24 * math.ceil(k / g) / k
                 if "tensor_scale" in op.attributes:  # NVFP4's one f32 tensor scale
                     extra += 32 / (n * k)
         else:

@@ -338,9 +338,10 @@ def unpack_nibbles(p: np.ndarray, k: int) -> np.ndarray:
 
 
 def pack_fp6(codes: np.ndarray) -> np.ndarray:
-    """6-bit codes [..., K] four per three bytes along K (odd tails padded with zero codes): the 24-bit
-    little-endian word c0 | c1 << 6 | c2 << 12 | c3 << 18 of each quad, its low byte first -> u8 [..., 3·ceil(K/4)]
-    (a storage layout defined here; no target reads it yet: fp6 weights are stored one code per byte)."""
+    """6-bit codes [..., K] four per three bytes along K (a partial last quad padded with zero codes): the 24-bit
+    little-endian word c0 | c1 << 6 | c2 << 12 | c3 << 18 of each quad, its low byte first -> u8 [..., 3·ceil(K/4)].
+    qc.fp_wlinear's wq keeps fp6 codes one per byte; the CPU target stores a constant fp6 weight in this layout
+    and decodes it inside the GEMM (`targets/cpu/fp6_panels.py`)."""
     c = np.asarray(codes, np.uint32) & 0x3F
     pad = -c.shape[-1] % 4
     if pad:
@@ -360,8 +361,15 @@ def unpack_fp6(p: np.ndarray, k: int) -> np.ndarray:
 
 
 def stored_k(elem: str, k: int) -> int:
-    """Bytes per weight row: two 4-bit codes per byte, one code per byte otherwise (fp6 included)."""
+    """Bytes per row of qc.fp_wlinear's wq: two 4-bit codes per byte, one code per byte otherwise (fp6 included;
+    see `packed_row_bytes`)."""
     return -(-k // 2) if ELEMS[elem].bits == 4 else k
+
+
+def packed_row_bytes(elem: str, k: int) -> int:
+    """Bytes per weight row as the CPU target stores a constant weight: fp6 four codes in three bytes
+    (`pack_fp6`), otherwise `stored_k`."""
+    return 3 * -(-k // 4) if ELEMS[elem].bits == 6 else stored_k(elem, k)
 
 
 def quantize_weight(w: np.ndarray, qf: QFormat) -> tuple[np.ndarray, np.ndarray]:

@@ -6,6 +6,9 @@ The `format` attribute is a `formats.QFormat` in text (`fp8`, `mxfp4`, `nvfp4`, 
 two, an NVFP4 scale the f32 product of its e4m3 block scale and the tensor scale) or, for e8m0 and e4m3
 scale formats, as their 1-byte codes (i8; NVFP4's f32 tensor scale in the `tensor_scale` attribute), which a
 target decodes to the same f32 (`formats.stored_scales`). Semantics: `formats`.
+
+fp6 codes travel one per byte in `wq`; the CPU target stores a constant fp6 weight four codes in three bytes
+(`formats.pack_fp6`, 0.75 byte per weight) and decodes it inside the GEMM kernel (`targets/cpu/fp6_panels.py`).
 """
 
 from . import formats as fmt

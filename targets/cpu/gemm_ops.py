@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import int4_panels, pair_panels
+from . import fp6_panels, int4_panels, pair_panels
 from .kernels import Epilogue, Gemm, emit_gemm, has_vnni, packed_f32_type, packed_i8_type, panel_vectors
 from .linalg_text import Fn, T, collapse, expand
 
@@ -53,9 +53,11 @@ def pack_weight(fn: Fn, src: str, w: T, layout: str) -> tuple[str, T]:
 def pack_array(w, layout: str):
     """numpy: the packed layout of an [N, K] weight, equal to what `pack_weight` computes (PACK_I4: the
     int4 twin of PACK_I8, see `int4_panels`; the weight must satisfy `int4_panels.fits_int4`; COLSUM: the i32
-    column sums `_colsum128` computes)."""
+    column sums `_colsum128` computes; fp6_panels / fp6_rows: fp6 codes four in three bytes, `fp6_panels.pack`)."""
 
     n, k = w.shape
+    if layout in (fp6_panels.PACK_FP6, fp6_panels.PACK_FP6_ROWS):
+        return fp6_panels.pack(w, layout, 16 * panel_vectors(n))
     if layout == COLSUM:
         return np.ascontiguousarray(w.astype(np.int32).sum(axis=1, dtype=np.int32) * np.int32(128))
     nr = 16 * panel_vectors(n)

@@ -104,12 +104,15 @@ class Dequant:
     nibble = even k, when bits <= 4; else K' = K) and their scales as panels [N/NR][G][NR] f32 (one per group
     of `group` k, group even for nibbles): B[k, n] = f32(q[k, n]) · scale[k // group, n], as
     `reference.dequantize_weight` (one sitofp, one mulf). `decode` replaces the sitofp for float formats:
-    (i8 vector of codes, f32 vector result name, tag) -> vector lines (`lower_float_formats.vector_decode`)."""
+    (i8 vector of codes, f32 vector result name, tag) -> vector lines (`lower_float_formats.vector_decode`).
+    `fill` replaces the whole panel loop for a layout of its own (packed fp6, `fp6_panels.fill`): (fn, gemm, tag,
+    (q buffer, memref), (scale buffer, memref), (scratch, memref)) -> emits the lines filling the scratch."""
 
     scales: tuple[str, T]
     bits: int
     group: int
     decode: Callable[[str, str, str], list[str]] | None = None
+    fill: Callable[..., None] | None = None
 
 
 def packed_f32_type(n: int, k: int) -> T:
@@ -424,6 +427,9 @@ def _dequant_panel(fn: Fn, e: _Emitter, g: Gemm, qb: tuple[str, str], sb: tuple[
     (qbuf, qm), (sbuf, scm) = qb, sb
     sm = T((g.k, g.nr), "f32").memref
     fn.emit(f"%{t}_wsc = memref.alloc() {{alignment = 64 : i64}} : {sm}")
+    if dq.fill is not None:
+        dq.fill(fn, g, t, qb, sb, (f"%{t}_wsc", sm))
+        return
     nib = dq.bits <= 4
     steps = g.k // 2 if nib else g.k
     fn.emit(f"scf.for %{t}_dk = {e.c(0)} to {e.c(steps)} step {e.c(1)} {{")

@@ -1,11 +1,13 @@
 """CPU lowerings of the float-format ops (qc.fp_wlinear, qc.fp_fake_quant, qc.fp_fake_quant_static), merged into
 `lower_qc`'s table; bit-identical to `dialects/formats.py`.
 
-qc.fp_wlinear keeps its weight packed in the format (fp8 one code per byte, fp4 two per byte). With constant
-weights (what qc-quantize-float makes), qc-cpu-pack-weights lays codes and scales out in panels at compile time
-and the f32 GEMM microkernel decodes one panel at a time into a [K][NR] scratch (`kernels.Dequant.decode`, on
-16-lane vectors); otherwise the whole weight is decoded per call into the microkernel's panel layout (plain
-linalg loops when N is not a multiple of 16). Decoding a code (`decode_lines`): the exponent and mantissa bits
+qc.fp_wlinear keeps its weight packed in the format (fp8 one code per byte, fp4 two per byte; fp6, one per
+byte in the dialect, four codes in three bytes once a constant, `fp6_panels`). With constant weights (what
+qc-quantize-float makes), qc-cpu-pack-weights lays codes and scales out in panels at compile time and the f32
+GEMM microkernel decodes one panel at a time into a [K][NR] scratch (`kernels.Dequant.decode`, on 16-lane
+vectors; fp6: `fp6_panels.fill`); otherwise the whole weight is decoded per call into the microkernel's panel
+layout (plain linalg loops when N is not a multiple of 16, where a constant fp6 weight is decoded from its packed
+rows). Decoding a code (`decode_lines`): the exponent and mantissa bits
 shifted to f32's places with the sign on top make an f32 equal to the value times 2^(bias - 127) (subnormal
 codes become f32 subnormals), so one exact multiply by 2^(127 - bias) gives the value; NaN and infinity codes
 are selected apart; then one mulf by the group's f32 scale, as `formats.dequantize_rows`.
@@ -24,6 +26,7 @@ import re
 from qcomp.dialects import formats as fmt
 from qcomp.targets.common.float_formats import decode_lines, scale_decode_lines
 
+from . import fp6_panels
 from .gemm_ops import PACK_F32
 from .kernels import LANES, Dequant, Gemm, emit_gemm, packed_f32_type, panel_vectors
 from .linalg_text import Fn, T, collapse, dims, expand, f32
@@ -127,7 +130,8 @@ def _packed_twin(fn: Fn, elem: str, group: int, scale: str | None = None, ts: fl
     x, wq, s, b = fn.args
     n, k = wq.shape[0], x.shape[-1]
     nr = LANES * panel_vectors(n)
-    qt = T((n // nr, wq.shape[1], nr), "i8")
+    fp6 = fp6_panels.is_fp6(elem)
+    qt = T((n // nr, fp6_panels.row_bytes(k) if fp6 else wq.shape[1], nr), "i8")
     st = T((n // nr, s.shape[1], nr), "f32")
     g = Fn(f"{fn.name}_packed", [x, qt, T(st.shape, s.elem), b], fn.results)
     sv = "%arg2"
@@ -138,14 +142,40 @@ def _packed_twin(fn: Fn, elem: str, group: int, scale: str | None = None, ts: fl
     m = g.count(x, x.rank - 1)
     mt = m if isinstance(m, int) else None
     x2 = collapse(g, "%arg0", x, (mt, k))
-    bits = 4 if fmt.ELEMS[elem].bits == 4 else 8
-    dq = Dequant((sv, st), bits, group, vector_decode(elem))
+    bits = fmt.ELEMS[elem].bits  # fp6: `fill` decodes the panel
+    fill = fp6_panels.fill(elem, group) if fp6 else None
+    dq = Dequant((sv, st), bits, group, vector_decode(elem), fill)
     acc = emit_gemm(
         g, Gemm(m, n, k, 1, "dequant", "f32"), (x2, T((mt, k), "f32")), ("%arg1", qt), ("%arg3", b), dequant=dq
     )
     fn.extra.append(g.text([expand(g, acc, T((mt, n), "f32"), fn.results[0].shape)]))
+    layout = fp6_panels.PACK_FP6 if fp6 else PACK_F32
     fn.attrs.update(
-        {"qc.packed": f"@{g.name}", "qc.pack": f'"{PACK_F32},{PACK_F32}"', "qc.pack_operand": "array<i64: 1, 2>"}
+        {"qc.packed": f"@{g.name}", "qc.pack": f'"{layout},{PACK_F32}"', "qc.pack_operand": "array<i64: 1, 2>"}
+    )
+
+
+def _fp6_rows_twin(fn: Fn, elem: str, group: int, scale: str | None = None, ts: float | None = None) -> None:
+    """`<fn>_packed` for fp6 where N is not a multiple of 16: the constant codes four in three bytes
+    (`fp6_panels.PACK_FP6_ROWS`, what qc-cpu-pack-weights stores), decoded per call into the f32 weight of the
+    plain loops."""
+    x, wq, s, b = fn.args
+    n, k = wq.shape[0], x.shape[-1]
+    qt = fp6_panels.rows_type(n, k)
+    g = Fn(f"{fn.name}_packed", [x, qt, s, b], fn.results)
+    sl, sv = _scale_lines(scale, ts, "%a3")
+    wt = T((n, k), "f32")
+    ins = [("%arg1", qt, ["d0", e]) for e in fp6_panels.rows_maps()]
+    w = g.generic(
+        2,
+        [*ins, ("%arg2", s, ["d0", f"d1 floordiv {group}"])],
+        (g.empty(wt), wt, ["d0", "d1"]),
+        fp6_panels.rows_body(elem, sl, sv),
+        "%w",
+    )
+    fn.extra.append(g.text([linear_loops(g, ("%arg0", x), (w, wt), ("%arg3", b))]))
+    fn.attrs.update(
+        {"qc.packed": f"@{g.name}", "qc.pack": f'"{fp6_panels.PACK_FP6_ROWS}"', "qc.pack_operand": "1 : i64"}
     )
 
 
@@ -182,6 +212,8 @@ def lower_fp_wlinear(fn: Fn, attrs: dict) -> list[str]:
         _wdecode_body(elem, scale, ts),
         "%w",
     )
+    if fp6_panels.is_fp6(elem):
+        _fp6_rows_twin(fn, elem, group, scale, ts)
     return [linear_loops(fn, ("%arg0", x), (w, wt), ("%arg3", b))]
 
 

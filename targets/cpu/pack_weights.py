@@ -6,6 +6,7 @@ constant, this pass computes the packed layout once with numpy, stores it as a n
 `<name>_packed` directly (the copying function then dies). Layouts: `f32_panels` ([N/NR][K][NR] f32)
 and `i8_vnni_panels` ([N/NR][K/4][NR·4] i8, VNNI quads). Values are only moved, never changed, so
 results are bit-identical to the unpacked call. Calls with a non-constant weight are left alone.
+Constant fp6 codes of qc.fp_wlinear (one per byte in the IR) are stored four in three bytes, `fp6_panels`.
 
 Packed int4 (W4A8): a callee with `qc.packed_int4 = @<name>_packed_i4` (a qc.qlinear of precision w4*) whose
 constant weight holds only values in [-8, 7] (and K a multiple of 8) gets the weight in `i4_vnni_panels`

@@ -119,10 +119,11 @@ def _dense(a: np.ndarray) -> str:
     return "dense<" + np.array2string(a, separator=", ", threshold=1 << 20, max_line_width=1 << 20) + ">"
 
 
-@pytest.mark.parametrize("name", ["fp8", "fp8_e5m2", "mxfp6_e3m2", "fp4", "mxfp4", "nvfp4"])
+@pytest.mark.parametrize("name", ["fp8", "fp8_e5m2", "mxfp6_e3m2", "fp6_e2m3", "fp4", "mxfp4", "nvfp4"])
 def test_constant_weights_decode_inside_the_gemm_kernel(name):
     """Constant codes and scales are packed in panels at compile time and decoded one panel at a time inside the
-    f32 GEMM (the `_packed` twin): x = I gives the decoded weight, bit for bit."""
+    f32 GEMM (the `_packed` twin; fp6 four codes in three bytes, see test_cpu_fp6_packed): x = I gives the
+    decoded weight, bit for bit."""
     from qcomp.targets.cpu.jit import jit_from_text
 
     qf, n, k = F.PRESETS[name], 32, 64
