@@ -232,6 +232,56 @@ class QLinearGroupedOp(QC.Operation, name="qlinear_grouped", traits=[Pure]):
         return c.ok
 
 
+class QLinearGroupedAsymOp(QC.Operation, name="qlinear_grouped_asym", traits=[Pure]):
+    """qc.qlinear_grouped with zero points: unsigned weight codes and, per output channel and group, a scale and a
+    zero point (W4A8 with GPTQ{sym=false}'s asymmetric int4).
+
+    acc_g = Σ_{k in group g} i32(xq[..., k]) · (i32(q[n, k]) - i32(zp[n, g])); each group is a qc.qlinear on the
+    signed weights q - zp, summed in group order with the bias in the first, then act (as qc.qlinear_grouped).
+    xq: [..., K] i8, xs: [..., 1] or [1]; wq: [N, K] i8 holding unsigned `bits`-bit codes (2..8) one per byte;
+    ws: [N, ceil(K / group)] f32; zp: [N, ceil(K / group)] i8 holding unsigned zero points; b: [N].
+    Semantics: `reference_grouped`.
+    """
+
+    xq: Operand[Tensor]
+    xs: Operand[Tensor]
+    wq: Operand[Tensor]
+    ws: Operand[Tensor]
+    zp: Operand[Tensor]
+    b: Operand[Tensor]
+    group: ir.IntegerAttr
+    bits: ir.IntegerAttr
+    act: ir.StringAttr
+    y: Result[Tensor]
+    reference = staticmethod(ref.qlinear_grouped_asym)
+
+    def verify_invariants(self) -> bool:
+        c = _Check(self)
+        x, xs, w, ws, z, b = (_shape(v) for v in self.operands)
+        y = _shape(self.results[0])
+        c(
+            all(_int_width(_etype(self.operands[i])) == 8 for i in (0, 2, 4)),
+            "xq, wq and zp must be i8",
+        )
+        c(all(_is_float(_etype(self.operands[i])) for i in (1, 3, 5)), "xs, ws and b must be float")
+        _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        if not c.ok:
+            return False
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        if not c.ok:
+            return False
+        n, g = w[0], -(-w[1] // group)
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == [n, g], f"ws must be [{n}, {g}] (groups of {group}), got {ws}")
+        c(z == [n, g], f"zp must be [{n}, {g}] like ws, got {z}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok
+
+
 class QLinearGatedOp(QC.Operation, name="qlinear_gated", traits=[Pure]):
     """qc.qlinear times a gate, one op (qc-fuse{gate}): y = gate · act((f32(acc) · xs) · ws + b).
 

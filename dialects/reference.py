@@ -16,7 +16,7 @@ import numpy as np
 
 # the primitives reference_asym.py shares (it imports them from there, not from here: no import cycle)
 from .reference_core import F32, linear, n_groups, qmax, symmetric_scale
-from .reference_grouped import qlinear_groups
+from .reference_grouped import qlinear_groups, qlinear_groups_asym
 
 
 def _along(scale: np.ndarray, rank: int, axis: int) -> np.ndarray:
@@ -86,6 +86,12 @@ def qlinear_grouped(xq, xs, wq, ws, b, *, group: int, bits: int = 8, act: str = 
     """act(Σ_g qlinear(x_g, xs, w_g, ws[:, g], b if g == 0 else 0)) over the groups of `group` input channels, summed
     in group order (`reference_grouped`); bits: the codes' width, which the arithmetic does not read."""
     return _act(qlinear_groups(xq, xs, wq, ws, b, group=group), act)
+
+
+def qlinear_grouped_asym(xq, xs, wq, ws, zp, b, *, group: int, bits: int = 4, act: str = "none") -> np.ndarray:
+    """act(Σ_g qlinear(x_g, xs, q_g - z_g, ws[:, g], b if g == 0 else 0)): `qlinear_grouped` on the signed weights
+    q - z, unsigned codes and a zero point per output channel and group (`reference_grouped`)."""
+    return _act(qlinear_groups_asym(xq, xs, wq, ws, zp, b, group=group), act)
 
 
 def qlinear_gated(xq, xs, wq, ws, b, gate, *, act: str = "none") -> np.ndarray:

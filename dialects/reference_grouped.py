@@ -15,6 +15,15 @@ group) and adds the groups' results in order.
 xs is the activations' scale per token [..., 1] or per tensor [1]. wq holds one code per byte, unpacked ([N, K] i8);
 `bits` is the range its codes were quantized to ([-(2^(b-1)-1), 2^(b-1)-1], symmetric), which the semantics do not
 re-check: the products use the stored i8 values, as qc.qlinear does with its int4 codes.
+
+`qc.qlinear_grouped_asym` (W4A8 with zero points, GPTQ{sym=false}'s int4) is the same sum over the signed weights
+q - z: wq holds unsigned codes q in [0, 2^bits - 1] one per byte (i8 bit patterns read as unsigned), zp [N, G] an
+unsigned zero point per output channel and group (likewise), and
+
+    acc_g = Σ_{k in group g} i32(xq[..., k]) · (i32(q[n, k]) - i32(z[n, g]))     (i32, exact)
+
+so each group is a qc.qlinear on the signed weights q - z (`signed_weights`), summed in group order with the bias in
+the first group, exactly as above. The codes and zero points are `reference_asym`'s (`quantize_weight_grouped_asym`).
 """
 
 from __future__ import annotations
@@ -39,3 +48,15 @@ def qlinear_groups(xq, xs, wq, ws, b, *, group: int) -> np.ndarray:
     for t in terms[1:]:  # in group order
         y = y + t
     return y
+
+
+def signed_weights(wq, zp, *, group: int) -> np.ndarray:
+    """i32(q[n, k]) - i32(z[n, k // group]) as i32 [N, K]: codes and zero points read as unsigned bytes."""
+    q = np.asarray(wq, np.int8).view(np.uint8).astype(np.int32)
+    z = np.asarray(zp, np.int8).view(np.uint8).astype(np.int32)
+    return q - np.repeat(z, group, axis=-1)[:, : q.shape[-1]]
+
+
+def qlinear_groups_asym(xq, xs, wq, ws, zp, b, *, group: int) -> np.ndarray:
+    """`qlinear_groups` on the signed weights q - z (module docstring), before the activation."""
+    return qlinear_groups(xq, xs, signed_weights(wq, zp, group=group), ws, b, group=group)

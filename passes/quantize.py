@@ -22,9 +22,11 @@ as the quantization range of that group; weights beyond it saturate (qc-gptq{gro
 stores GPTQ's codes, weight-only or with int8 activations).
 
 sym=false (weight-only linear layers): asymmetric weights, `qc.wlinear_asym` with unsigned codes and a zero
-point per group (`reference_asym`); a group's range is `qc.weight_range` [N, groups, 2] (lo, hi; set by
-qc-gptq{sym=false}) where present, else its (min, max) bounded by ±`qc.weight_clip`. Layers that get int8
-activations and convolutions stay symmetric. search=mse: a group without a recorded range gets the range of
+point per group (`reference_asym`); with abits=8 and group > 0 (W4A8 g128 with zero points, wbits <= 7):
+`qc.qlinear_grouped_asym`, the same codes and zero points one per byte (`reference_grouped`). A group's range
+is `qc.weight_range` [N, groups, 2] (lo, hi; set by qc-gptq{sym=false}) where present, else its (min, max)
+bounded by ±`qc.weight_clip`. Other layers that get int8 activations (qc.qlinear: a scale per output channel) and
+convolutions stay symmetric. search=mse: a group without a recorded range gets the range of
 least Σ|w - deq(q(w))|^2.4 over shrunk min/max ranges (`reference_asym.mse_ranges`, the GPTQ reference's
 `find_params(mse=True)` grid: 100 steps, shrinking up to 80%), sym or not; needs no calibration.
 
@@ -36,9 +38,9 @@ in float). Quantized ops get `qc.precision = "w<wbits>a<abits>"`.
 
 Options: wbits (2..8, default 8), abits (8 | 16), granularity ("per_token" | "per_tensor", dynamic
 linear layers), group (>= 0; with abits=8: qc.qlinear_grouped), static (bool, abits=8 only), sym (default true;
-false: zero points, weight-only only), search ("none" | "mse", weight-only or grouped), wformat / aformat (float number
-formats, e.g. wformat=nvfp4 or wformat=fp8,aformat=fp8: linear layers go to `qc-quantize-float` with these
-formats and `static`; the integer options are then unused).
+false: zero points, weight-only or grouped), search ("none" | "mse", weight-only or grouped), wformat / aformat
+(float number formats, e.g. wformat=nvfp4 or wformat=fp8,aformat=fp8: linear layers go to `qc-quantize-float` with
+these formats and `static`; the integer options are then unused).
 Precondition: qc ops on builtin tensors (after qc-from-torch).
 """
 
@@ -93,8 +95,13 @@ class QuantizePass:
             raise QcompError("qc-quantize: static activation scales need abits=8")
         if self.search not in ("none", "mse"):
             raise QcompError(f"qc-quantize: search must be none or mse, got {self.search!r}")
-        if not self.sym and self.abits != 16:
-            raise QcompError("qc-quantize: sym=false applies to weight-only quantization (abits=16)")
+        if not self.sym and self.abits != 16 and not self.group:
+            raise QcompError(
+                "qc-quantize: sym=false applies to weight-only quantization (abits=16) or grouped W4A8 (abits=8, "
+                "group > 0)"
+            )
+        if not self.sym and self.abits == 8 and self.wbits > 7:
+            raise QcompError("qc-quantize: sym=false with abits=8 needs wbits <= 7 (q - z must fit the int8 kernels)")
         if self.search != "none" and self.abits != 16 and not self.group:
             raise QcompError("qc-quantize: search=mse applies to weight-only or grouped (group > 0) quantization")
 
@@ -240,7 +247,11 @@ class QuantizePass:
 
     def _rewrite_grouped(self, op, w) -> None:
         """qc.linear -> qc.qlinear_grouped: codes one per byte, a scale per output channel and group (max|w|, or
-        `qc.weight_clip` from qc-gptq / qc-awq at this group size, or the MSE search)."""
+        `qc.weight_clip` from qc-gptq / qc-awq at this group size, or the MSE search); sym=false:
+        qc.qlinear_grouped_asym, a zero point per group too, from `qc.weight_range` as qc.wlinear_asym's."""
+        if not self.sym:
+            self._rewrite_grouped_asym(op, w)
+            return
         clip = self._clip(op, w, self.group)
         if clip is None and self.search == "mse":
             clip = ra.mse_ranges(w, bits=self.wbits, group=self.group, sym=True)[1]
@@ -251,6 +262,24 @@ class QuantizePass:
                 "qc.qlinear_grouped",
                 results=[op.results[0].type],
                 operands=[xq, xs, make_constant(wq), make_constant(ws), op.operands[2]],
+                attributes={
+                    "group": _i64(self.group),
+                    "bits": _i64(self.wbits),
+                    "act": ir.StringAttr.get("none"),
+                    "qc.precision": ir.StringAttr.get(self.precision),
+                },
+            )
+        self._replace(op, new)
+
+    def _rewrite_grouped_asym(self, op, w) -> None:
+        lo, hi = self._range(op, w, self.group)
+        wq, ws, wz = grouped_asym_codes(w, bits=self.wbits, group=self.group, lo=lo, hi=hi)
+        xq, xs = self._activations(op, False)
+        with ir.InsertionPoint(op), op.location:
+            new = ir.Operation.create(
+                "qc.qlinear_grouped_asym",
+                results=[op.results[0].type],
+                operands=[xq, xs, make_constant(wq), make_constant(ws), make_constant(wz), op.operands[2]],
                 attributes={
                     "group": _i64(self.group),
                     "bits": _i64(self.wbits),
@@ -337,3 +366,11 @@ def grouped_codes(w: np.ndarray, *, bits: int, group: int, clip: np.ndarray | No
     scales (the same ranges, `clip` included) stored one per byte."""
     q, scale = ref.quantize_weight_grouped(w, bits=bits, group=group, clip=clip)
     return (ref.unpack_int4(q, w.shape[1]) if bits <= 4 else np.asarray(q, np.int8)), scale
+
+
+def grouped_asym_codes(w: np.ndarray, *, bits: int, group: int, lo=None, hi=None):
+    """(codes i8 [N, K], scale f32 [N, G], zero point i8 [N, G]) of qc.qlinear_grouped_asym:
+    `reference_asym.quantize_weight_grouped_asym`'s (qc.wlinear_asym's) for the ranges lo/hi (None: min, max),
+    the unsigned codes one per byte."""
+    q, scale, zp = ra.quantize_weight_grouped_asym(w, bits=bits, group=group, lo=lo, hi=hi)
+    return (ra.unpack_uint4(q, w.shape[1]).view(np.int8) if bits <= 4 else np.asarray(q, np.int8)), scale, zp

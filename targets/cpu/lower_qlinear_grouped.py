@@ -10,7 +10,13 @@ result is bit-exact.
 
 The groups' weight slices are arguments of the per-group function, not constants: the kernel packs each one on
 every call (a copy of the weight per call, small beside the GEMM for many tokens, not for one).
+
+`qc.qlinear_grouped_asym` (zero points) is the same sum over the signed weights q - z: its lowering writes them
+as i8 (i8(i32(q) - i32(z[n, k floordiv group])), exact for codes of <= 7 bits, where |q - z| <= 127) with one
+elementwise map, then lowers exactly as qc.qlinear_grouped on that weight; wider codes are refused.
 """
+
+from qcomp.dialects.errors import QcompError
 
 from .linalg_text import Fn, T, dims
 from .lower_ops import ACT, lower_qlinear
@@ -32,18 +38,17 @@ def _columns(fn: Fn, src: str, t: T, lo: int, size: int) -> tuple[str, T]:
     return r, out
 
 
-def _scale_column(fn: Fn, ws: T, g: int) -> tuple[str, T]:
+def _scale_column(fn: Fn, src: str, ws: T, g: int) -> tuple[str, T]:
     """ws[:, g] as [N] (a rank-reducing slice)."""
     n = ws.shape[0]
     out = T((n,), ws.elem)
     r = fn.v()
-    fn.emit(f"{r} = tensor.extract_slice %arg3[0, {g}] [{n}, 1] [1, 1] : {ws.s} to {out.s}")
+    fn.emit(f"{r} = tensor.extract_slice {src}[0, {g}] [{n}, 1] [1, 1] : {ws.s} to {out.s}")
     return r, out
 
 
-def _group_fn(fn: Fn, width: int, precision: str | None) -> Fn:
+def _group_fn(fn: Fn, width: int, precision: str | None, x: T, xs: T, w: T, b: T) -> Fn:
     """The private function computing qc.qlinear on `width` columns (qc.qlinear's lowering, act none)."""
-    x, xs, w, _, b = fn.args
     g = Fn(
         f"{fn.name}_w{width}", [T(x.shape[:-1] + (width,), "i8"), xs, T((w.shape[0], width), "i8"), b, b], fn.results
     )
@@ -54,6 +59,31 @@ def _group_fn(fn: Fn, width: int, precision: str | None) -> Fn:
 
 def lower_qlinear_grouped(fn: Fn, attrs: dict) -> list[str]:
     x, xs, w, ws, b = fn.args
+    return _grouped(fn, attrs, ("%arg0", x), ("%arg1", xs), ("%arg2", w), ("%arg3", ws), ("%arg4", b))
+
+
+def lower_qlinear_grouped_asym(fn: Fn, attrs: dict) -> list[str]:
+    """qc.qlinear_grouped_asym: the signed weights q - z as i8 (one map), then qc.qlinear_grouped's lowering."""
+    x, xs, wq, ws, zp, b = fn.args
+    if attrs["bits"] > 7:
+        raise QcompError(
+            f"the CPU target lowers qc.qlinear_grouped_asym with codes of at most 7 bits (q - z in i8), "
+            f"got bits={attrs['bits']}"
+        )
+    body = [
+        "%q = arith.extui %a0 : i8 to i32",
+        "%z = arith.extui %a1 : i8 to i32",
+        "%d = arith.subi %q, %z : i32",
+        "%s = arith.trunci %d : i32 to i8",
+    ]
+    ins = [("%arg2", wq, ["d0", "d1"]), ("%arg4", zp, ["d0", f"d1 floordiv {attrs['group']}"])]
+    w = fn.generic(2, ins, (fn.empty(wq), wq, ["d0", "d1"]), body, "%s")
+    return _grouped(fn, attrs, ("%arg0", x), ("%arg1", xs), (w, wq), ("%arg3", ws), ("%arg5", b))
+
+
+def _grouped(fn: Fn, attrs: dict, xa, xsa, wa, wsa, ba) -> list[str]:
+    """The group sum of `lower_qlinear_grouped` on (SSA name, type) operands x, xs, w (i8 [N, K]), ws and b."""
+    (x_src, x), (xs_src, xs), (w_src, w), (ws_src, ws), (b_src, b) = xa, xsa, wa, wsa, ba
     group, k = attrs["group"], x.shape[-1]
     yt = fn.results[0]
     full = dims(yt.rank)
@@ -64,14 +94,14 @@ def lower_qlinear_grouped(fn: Fn, attrs: dict) -> list[str]:
     for g, lo in enumerate(range(0, k, group)):
         width = min(group, k - lo)
         if width not in fns:
-            fns[width] = _group_fn(fn, width, precision)
+            fns[width] = _group_fn(fn, width, precision, x, xs, w, b)
         sub = fns[width]
-        xg, _ = _columns(fn, "%arg0", x, lo, width)
-        wg, _ = _columns(fn, "%arg2", w, lo, width)
-        sg, _ = _scale_column(fn, ws, g)
+        xg, _ = _columns(fn, x_src, x, lo, width)
+        wg, _ = _columns(fn, w_src, w, lo, width)
+        sg, _ = _scale_column(fn, ws_src, ws, g)
         if g and zeros is None:
             zeros = fn.fill(b, "0.0")
-        operands = [xg, "%arg1", wg, sg, "%arg4" if g == 0 else zeros]
+        operands = [xg, xs_src, wg, sg, b_src if g == 0 else zeros]
         t = fn.v()
         fn.emit(f"{t} = func.call @{sub.name}({', '.join(operands)}) : ({', '.join(a.s for a in sub.args)}) -> {yt.s}")
         if y is None:

@@ -38,6 +38,7 @@ LOWERINGS: dict[str, Lowering] = {
     "qmatmul": ops.lower_qmatmul,
     "qconv2d": ops.lower_qconv2d,
     "qlinear_grouped": grouped.lower_qlinear_grouped,
+    "qlinear_grouped_asym": grouped.lower_qlinear_grouped_asym,
     "wlinear": quant.lower_wlinear,
     "wlinear_asym": quant.lower_wlinear_asym,
     "rms_norm_quantize": quant.lower_rms_norm_quantize,
