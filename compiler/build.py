@@ -239,16 +239,17 @@ def refuse_non_finite(arrays) -> None:
 def _avg_wbits(module: ir.Module) -> float | None:
     """Stored bits per weight over the quantized linear layers, scales included (qc.wlinear, qc.fp_wlinear:
     an f32 per group, or a 1-byte e8m0/e4m3 code per block plus NVFP4's f32 tensor scale; qc.qlinear: an f32 per
-    output channel; qc.qlinear_grouped: an f32 per output channel and group; qc.wlinear_asym: an i8 zero point per
-    group too) — the count qc-assign-precision budgets."""
+    output channel; qc.qlinear_grouped: an f32 per output channel and group; qc.wlinear_asym and
+    qc.qlinear_grouped_asym: an i8 zero point per group too) — the count qc-assign-precision budgets."""
     bits = params = 0.0
-    named = ("qc.wlinear", "qc.qlinear", "qc.qlinear_grouped", "qc.wlinear_asym", "qc.fp_wlinear")
+    asym = ("qc.wlinear_asym", "qc.qlinear_grouped_asym")
+    named = ("qc.wlinear", "qc.qlinear", "qc.qlinear_grouped", *asym, "qc.fp_wlinear")
     for op in ops_named(module, *named):
         n, k = (ir.RankedTensorType(op.results[0].type).shape[-1], ir.RankedTensorType(op.operands[0].type).shape[-1])
         extra = 0.0
-        if op.name in ("qc.wlinear", "qc.wlinear_asym", "qc.qlinear_grouped"):
+        if op.name in ("qc.wlinear", "qc.qlinear_grouped", *asym):
             b, g = ir.IntegerAttr(op.attributes["bits"]).value, ir.IntegerAttr(op.attributes["group"]).value
-            if op.name == "qc.wlinear_asym":
+            if op.name in asym:
                 extra = 8 * math.ceil(k / g) / k  # an i8 zero point per group
         elif op.name == "qc.fp_wlinear":  # codes as stored: fp4 two per byte, fp6 four in three bytes, fp8 one per byte
             elem = formats.parse(ir.StringAttr(op.attributes["format"]).value).elem

@@ -197,6 +197,17 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "w4a8-gptq-g128-asym",
+            1,
+            "qc-rotate{kind=hadamard},qc-gptq{wbits=4,group=128,sym=false,act_order=true,static_groups=true,"
+            "search=mse,sequential=true},qc-quantize{wbits=4,abits=8,granularity=per_token,group=128,sym=false},"
+            "canonicalize",
+            "Hadamard rotation of the residual stream, sequential GPTQ (act-order, static groups, MSE ranges) onto "
+            "asymmetric int4 weights with a scale and a zero point per group of 128 inputs, dynamic int8 activations "
+            "per token (qc.qlinear_grouped_asym)",
+            calibration="minmax",
+        ),
+        Recipe(
             "w4a8-awq",
             1,
             "qc-awq{wbits=4,group=0},qc-quantize{wbits=4,abits=8,granularity=per_token},canonicalize",

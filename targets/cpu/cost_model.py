@@ -150,15 +150,19 @@ class CostModel:
         t = m * n * k * self.elem["loops_i8"] + t_act
         return self._roof(t, n * k + x_bytes + 2 * acc + y_bytes, x_bytes + acc + y_bytes) + self._fresh(acc)
 
-    def grouped_qlinear(self, m: int, n: int, k: int, group: int, x_bytes: int, y_bytes: int) -> float:
+    def grouped_qlinear(
+        self, m: int, n: int, k: int, group: int, x_bytes: int, y_bytes: int, zero_points: bool = False
+    ) -> float:
         """qc.qlinear_grouped (`lower_qlinear_grouped`): a qc.qlinear kernel per group of `group` inputs, each
-        group's weight slice packed on every call, and the groups' results added in order."""
+        group's weight slice packed on every call, and the groups' results added in order. zero_points:
+        qc.qlinear_grouped_asym, whose signed weights q - z are first written by one map over [N, K]."""
         t = sum(
             self.qlinear(m, n, min(group, k - lo), x_bytes * min(group, k - lo) // k, y_bytes)
             for lo in range(0, k, group)
         )
         adds = (-(-k // group) - 1) * (self.c["op_s"] + self._roof(m * n * self.elem["add"], 3 * y_bytes, 3 * y_bytes))
-        return t + adds + n * k * self.elem["host_copy"]
+        zp = self._roof(n * k * self.elem["host_map"], 2 * n * k, 2 * n * k) if zero_points else 0.0
+        return t + adds + zp + n * k * self.elem["host_copy"]
 
     def wlinear(self, m: int, n: int, k: int, bits: int, x_bytes: int, y_bytes: int, packed: bool = False) -> float:
         """packed: a constant weight in panels (qc-cpu-pack-weights), dequantized inside the GEMM one panel at a
@@ -200,11 +204,12 @@ class CostModel:
         kind = name[3:]
         if kind == "linear":
             return self._linear(op, parse_precision(precision or op_precision(op)))
-        if kind == "qlinear_grouped":
+        if kind in ("qlinear_grouped", "qlinear_grouped_asym"):
             x, w = ins[0], ins[2]
             m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]
             group = ir.IntegerAttr(op.attributes["group"]).value
-            return self.grouped_qlinear(m, n, k, group, _nbytes(x), _nbytes(outs[0]))
+            asym = kind == "qlinear_grouped_asym"
+            return self.grouped_qlinear(m, n, k, group, _nbytes(x), _nbytes(outs[0]), asym)
         if kind in ("qlinear", "wlinear"):
             x, w = ins[0], ins[2 if kind == "qlinear" else 1]
             m, k, n = _size(x) // _shape(x)[-1], _shape(x)[-1], _shape(w)[0]

@@ -76,7 +76,13 @@ def weight_bytes(op, precision: str) -> int:
     scales per group of G input channels (weight-only linear) or per output channel. A quantized op
     counts what it holds; ops without a constant weight, 0. Only shapes are read."""
     op = _op(op)
-    held = {"qc.qlinear": (2, 3), "qc.qlinear_grouped": (2, 3), "qc.wlinear": (1, 2), "qc.qconv2d": (2, 3)}
+    held = {
+        "qc.qlinear": (2, 3),
+        "qc.qlinear_grouped": (2, 3),
+        "qc.qlinear_grouped_asym": (2, 3, 4),  # codes one per byte, an f32 scale and an i8 zero point per group
+        "qc.wlinear": (1, 2),
+        "qc.qconv2d": (2, 3),
+    }
     if op.name in held:
         return sum(_nbytes(op.operands[i]) for i in held[op.name])
     if op.name not in ("qc.linear", "qc.conv2d") or len(op.operands) < 2 or not _is_constant(op.operands[1]):

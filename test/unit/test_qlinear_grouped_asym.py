@@ -19,6 +19,7 @@ from qcomp.passes.quantize import QuantizePass, grouped_asym_codes
 from qcomp.pipeline import Pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
+from test_cpu_cost import cpu  # noqa: F401 (the CPU target on fake cost constants)
 from test_cpu_lowering import run_both
 from test_gptq import K, _layer, _module
 
@@ -160,6 +161,41 @@ def test_round_to_nearest_codes_are_wlinear_asyms():
     np.testing.assert_array_equal(s, ps)
     np.testing.assert_array_equal(z, pz)
     assert q.view(np.uint8).max() <= 15
+
+
+def _grouped_pair(m: int, n: int, k: int, group: int) -> ir.Module:
+    """@main with a qc.qlinear_grouped and a qc.qlinear_grouped_asym of the same shapes on constant weights."""
+    g = -(-k // group)
+    x, w, s, v = f"tensor<{m}x{k}xi8>", f"tensor<{n}x{k}xi8>", f"tensor<{n}x{g}xf32>", f"tensor<{n}xf32>"
+    xs, zp, y = f"tensor<{m}x1xf32>", f"tensor<{n}x{g}xi8>", f"tensor<{m}x{n}xf32>"
+    attrs = f'{{act = "none", bits = 4 : i64, group = {group} : i64}}'
+    text = f"""
+func.func @main(%x: {x}, %xs: {xs}) -> ({y}, {y}) {{
+  %wq = arith.constant dense<3> : {w}
+  %ws = arith.constant dense<0.5> : {s}
+  %zp = arith.constant dense<8> : {zp}
+  %b = arith.constant dense<0.0> : {v}
+  %0 = "qc.qlinear_grouped"(%x, %xs, %wq, %ws, %b) {attrs} : ({x}, {xs}, {w}, {s}, {v}) -> {y}
+  %1 = "qc.qlinear_grouped_asym"(%x, %xs, %wq, %ws, %zp, %b) {attrs} : ({x}, {xs}, {w}, {s}, {zp}, {v}) -> {y}
+  return %0, %1 : {y}, {y}
+}}"""
+    return ir.Module.parse(text, new_context())
+
+
+def test_cpu_cost(cpu):  # noqa: F811
+    module = _grouped_pair(16, 64, 256, 128)
+    (sym,) = ops_named(module, "qc.qlinear_grouped")
+    (asym,) = ops_named(module, "qc.qlinear_grouped_asym")
+    # codes one per byte, an f32 scale and an i8 zero point per output channel and group
+    assert cpu.cost(asym, "w4a8g128").weight_bytes == 64 * 256 + 64 * 2 * (4 + 1)
+    assert cpu.cost(asym, "w4a8g128").weight_bytes == cpu.cost(sym, "w4a8g128").weight_bytes + 64 * 2
+    # the q - z map over [N, K] on top of the symmetric op's kernels
+    assert cpu.cost(asym, "w4a8g128").latency_s > cpu.cost(sym, "w4a8g128").latency_s
+    bigger = _grouped_pair(64, 64, 256, 128)
+    assert (
+        cpu.cost(ops_named(bigger, "qc.qlinear_grouped_asym")[0], "w4a8g128").latency_s
+        > cpu.cost(asym, "w4a8g128").latency_s
+    )
 
 
 @pytest.mark.parametrize(
