@@ -54,7 +54,7 @@ def test_cpu_bit_exact_and_close_to_pytorch():
         want = ref.qlinear_grouped_asym(xq, xs, wq, ws, zp, b, group=GROUP, bits=4, act="none")
         assert np.array_equal(y, want), tap.location
     got = c["cm"](c["x"]).numpy()
-    assert cosine(got, c["want"]) >= 0.98  # the bound of the symmetric W4A8 g16 test on this model
+    assert cosine(got, c["want"]) >= 0.98  # 0.9899 measured (symmetric W4A8 g16: 0.9879), that test's bound
     rows = [r for r in c["cm"].report["ops"] if r["op"] == "qc.qlinear_grouped_asym"]
     assert {r["precision"] for r in rows} == {f"w4a8g{GROUP}"}
     # every layer is grouped and K is a multiple of 16: 4 code bits plus an f32 scale and an i8 zero point per group
@@ -94,4 +94,5 @@ def test_w4a8_gptq_g128_asym_recipe_on_tiny_llama():
     assert len(taps) >= 14  # q, k, v, o, gate, up, down of 2 layers (and the head)
     for tap, ops, (y,) in taps:
         assert np.array_equal(y, ref.qlinear_grouped_asym(*ops, **tap.attrs)), tap.location
-    assert cosine(cm(*inputs).numpy(), want) >= 0.97  # the symmetric recipe's bound (0.978 measured there)
+    # 0.987 measured (the symmetric w4a8-gptq-g128: 0.978); 0.98 leaves room for f32 Cholesky ties
+    assert cosine(cm(*inputs).numpy(), want) >= 0.98
