@@ -32,6 +32,7 @@ ALL_OPS = {
     "qc.qlinear",
     "qc.qlinear_gated",
     "qc.qlinear_grouped",
+    "qc.qlinear_grouped_asym",
     "qc.qmatmul",
     "qc.qconv2d",
     "qc.wlinear",
@@ -133,6 +134,9 @@ func.func @main(%x: tensor<4x16xf32>, %w: tensor<8x16xf32>, %b: tensor<8xf32>, %
   %31 = "qc.fp_fake_quant_static"(%x, %s1) {format = "fp8"} : (tensor<4x16xf32>, tensor<1xf32>) -> tensor<4x16xf32>
   %32 = "qc.qlinear_grouped"(%xq, %xs, %wq, %wgs, %b) {group = 4 : i64, bits = 4 : i64, act = "none"}
       : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8xf32>) -> tensor<4x8xf32>
+  %33 = "qc.qlinear_grouped_asym"(%xq, %xs, %wq, %wgs, %wgz, %b) {group = 4 : i64, bits = 4 : i64, act = "none"}
+      : (tensor<4x16xi8>, tensor<4x1xf32>, tensor<8x16xi8>, tensor<8x4xf32>, tensor<8x4xi8>, tensor<8xf32>)
+        -> tensor<4x8xf32>
   return
 }
 """

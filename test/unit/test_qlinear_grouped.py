@@ -85,7 +85,10 @@ def test_quantize_stores_gptq_codes():
 @pytest.mark.parametrize(
     ("opts", "message"),
     [
-        ({"abits": 8, "group": 128, "sym": False}, "sym=false applies to weight-only quantization (abits=16)"),
+        (
+            {"abits": 8, "sym": False},
+            "sym=false applies to weight-only quantization (abits=16) or grouped W4A8 (abits=8, group > 0)",
+        ),
         ({"abits": 8, "search": "mse"}, "search=mse applies to weight-only or grouped (group > 0) quantization"),
         ({"abits": 8, "group": -1}, "group must be >= 0, got -1"),
     ],
