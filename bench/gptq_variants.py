@@ -1,7 +1,7 @@
 """Low-bit GPTQ variants on SmolLM2-135M emulated in PyTorch: rotation, SmoothQuant, per-token int8 activations.
 
     .venv/bin/python bench/gptq_variants.py [--windows 16] [--calib 8] [--wbits 4]
-        [--variants gptq:g0:sym:a8,gptq:g0:sym:a8:rot,...] [--true-seq] [--damp 0.01]
+        [--variants gptq:g0:sym:a8,gptq:g0:sym:a8:rot,...] [--true-seq] [--damp 0.01] [--heads q,f32,w8]
 
 A variant is colon-separated: `rtn` or `gptq` (qcomp's sequential GPTQ, act-order, static groups, search=mse,
 `qcomp.sequential.gptq_model`), `g<N>` (group; g0: one per output channel), `sym` | `asym`, `a8` (every
@@ -122,13 +122,27 @@ def fake_quant_tokens(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
     return torch.clamp(torch.round(x * (1.0 / s)), -qmax, qmax) * s
 
 
-def with_int8_inputs(model) -> list:
-    """Hooks that fake-quantize every nn.Linear's input per token (remove them to undo)."""
+def with_int8_inputs(model, skip=None) -> list:
+    """Hooks that fake-quantize every nn.Linear's input per token but `skip`'s (remove them to undo)."""
     return [
         m.register_forward_pre_hook(lambda mod, args: (fake_quant_tokens(args[0]), *args[1:]))
         for m in model.modules()
-        if isinstance(m, torch.nn.Linear)
+        if isinstance(m, torch.nn.Linear) and m is not skip
     ]
+
+
+def _head(w: torch.Tensor, how: str) -> torch.nn.Parameter:
+    """The LM head's weight kept f32 (`f32`: weight and input float) or int8 per output channel, round to nearest
+    (`w8`, as qc-quantize{wbits=8} stores it)."""
+    from qcomp.dialects import reference as ref
+
+    if how == "f32":
+        return torch.nn.Parameter(w.detach().clone(), requires_grad=False)
+    if how != "w8":
+        sys.exit(f"--heads: q, f32 or w8, got {how!r}")
+    a = w.detach().numpy()
+    q, s = ref.quantize_weight_grouped(a, bits=8, group=a.shape[1])
+    return torch.nn.Parameter(torch.from_numpy(ref.dequantize_weight(q, s, bits=8, group=a.shape[1], k=a.shape[1])))
 
 
 def _rtn(model, bits: int, group: int, sym: bool):
@@ -178,6 +192,12 @@ def main() -> int:
     ap.add_argument("--wbits", type=int, default=4)
     ap.add_argument("--damp", type=float, default=0.01)
     ap.add_argument("--true-seq", action="store_true")
+    ap.add_argument(
+        "--heads",
+        default="q",
+        help="LM head variants scored on each quantized model: q (as quantized), f32 (kept float, as peers' "
+        "recipes ignore lm_head), w8 (int8 per channel, round to nearest)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fp32", type=float, help="the fp32 perplexity of these windows, measured before (saves one run)")
     ap.add_argument("--variants", default="none:a8,rtn:g0:sym:a8,gptq:g0:sym:a8,gptq:g0:sym:a8:rot")
@@ -229,13 +249,18 @@ def main() -> int:
             q = gptq_model(base, [(c,) for c in calw], opts, true_sequential=args.true_seq)[1]
         else:
             q = base
-        hooks = with_int8_inputs(q) if v["abits"] == 8 else []
-        with torch.no_grad():
-            value = perplexity(q, wins)[0]
-        for h in hooks:
-            h.remove()
-        took = time.perf_counter() - start
-        print(f"{text:28s} ppl {value:.4f}  x fp32 {value / fp32:.4f}  ({took:.0f} s)", flush=True)
+        quantized_head = q.lm.lm_head.weight
+        for head in args.heads.split(","):
+            name = text if head == "q" else f"{text}:head-{head}"
+            with torch.no_grad():
+                q.lm.lm_head.weight = quantized_head if head == "q" else _head(base.lm.lm_head.weight, head)
+            hooks = with_int8_inputs(q, skip=q.lm.lm_head if head == "f32" else None) if v["abits"] == 8 else []
+            with torch.no_grad():
+                value = perplexity(q, wins)[0]
+            for h in hooks:
+                h.remove()
+            took = time.perf_counter() - start
+            print(f"{name:28s} ppl {value:.4f}  x fp32 {value / fp32:.4f}  ({took:.0f} s)", flush=True)
         del q
     print(f"# peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     return 0
