@@ -7,6 +7,7 @@ from .awq import AwqPass
 from .from_torch import FromTorchPass
 from .fuse import FusePass
 from .gptq import GptqPass
+from .keep_last import KeepLastPass
 from .quantize import QuantizePass
 from .quantize_float import QuantizeFloatPass
 from .raise_norms import RaiseNormsPass
@@ -23,6 +24,7 @@ PASSES: dict[str, type] = {
         FromTorchPass,
         FusePass,
         GptqPass,
+        KeepLastPass,
         QuantizePass,
         QuantizeFloatPass,
         RaiseNormsPass,
