@@ -107,7 +107,7 @@ def calibrate(
     if isinstance(hessian, tuple):  # (qc-gptq pass, the qc-rotate pass before it) from `api.needs_hessian`
         hessian, rotate = hessian
     if dataclasses.is_dataclass(hessian) and not isinstance(hessian, type):
-        gptq = {k: v for k, v in dataclasses.asdict(hessian).items() if k != "sequential"}
+        gptq = dataclasses.asdict(hessian)
         hessian = "sequential"
 
     if method not in METHODS:

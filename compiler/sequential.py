@@ -182,6 +182,7 @@ def gptq_model(
     from qcomp.passes.gptq import GptqPass, dequantized, gptq_quantize  # deferred: loads MLIR (heavy)
 
     p = GptqPass(**gptq)  # validates the options
+    true_sequential = true_sequential or p.true_sequential
     work = copy.deepcopy(model).eval()
     blocks = blocks_of(work)
     if not blocks:

@@ -36,7 +36,9 @@ Options: wbits (2..8, default 4), group (>= 0, default 128), sym (default true),
 block (>= 1, default 128), damp (> 0, default 0.01), static_groups (default false), search ("none" | "mse",
 default none), sequential (default false: `qcomp.compile` calibrates each layer's Hessian on the float model;
 true: on a copy whose earlier blocks are already GPTQ-quantized with these options, `qcomp.sequential`; the
-pass reads whichever Hessians the calibration table holds).
+pass reads whichever Hessians the calibration table holds), true_sequential (default false; with sequential:
+within a block too, each group of linears sharing an input is calibrated after the block's earlier groups are
+quantized, GPTQ's --true-sequential).
 Precondition: qc ops on builtin tensors, calibrated (`qcomp.calibrate.attach`).
 """
 
@@ -188,8 +190,11 @@ class GptqPass:
     static_groups: bool = False
     search: str = "none"
     sequential: bool = False
+    true_sequential: bool = False
 
     def __post_init__(self):
+        if self.true_sequential and not self.sequential:
+            raise QcompError("qc-gptq: true_sequential=true needs sequential=true")
         if not 2 <= self.wbits <= 8:
             raise QcompError(f"qc-gptq: wbits must be in [2, 8], got {self.wbits}")
         if self.group < 0:

@@ -146,6 +146,23 @@ def test_true_sequential_stages_see_the_quantized_earlier_layers_of_their_block(
     assert not np.allclose(plain[k], got[k], rtol=1e-3)
 
 
+def test_qc_gptq_true_sequential_option_reaches_calibration():
+    """qc-gptq{sequential=true,true_sequential=true} (the pass as `api.needs_hessian` hands it to calibrate) gives
+    the true-sequential Hessians of `gptq_model`; true_sequential alone is refused in one line."""
+    from qcomp.passes.gptq import GptqPass
+    from qcomp.sequential import gptq_model
+
+    net = Net().eval()
+    samples = [(torch.randn(1, 5, D),)]
+    opts = {**OPTS, "sequential": True, "true_sequential": True}
+    table = calibrate(net, samples, hessian=GptqPass(**opts))
+    want, _ = gptq_model(net, samples, OPTS, true_sequential=True)
+    k = weight_key(net.layers[1].down.weight.detach().numpy())
+    np.testing.assert_array_equal(table.ops[3].hessian, want[k])  # ops: up, down of block 0, then block 1
+    with pytest.raises(QcompError, match=r"^qc-gptq: true_sequential=true needs sequential=true$"):
+        GptqPass(true_sequential=True)
+
+
 @pytest.mark.slow
 def test_compile_with_qc_gptq_sequential_calibrates_sequential_hessians():
     """A recipe's qc-gptq{sequential=true} makes qcomp.compile calibrate sequential Hessians with the pass's own
