@@ -189,11 +189,12 @@ BUILTIN: dict[str, Recipe] = {
         ),
         Recipe(
             "w4a8-gptq-g128",
-            1,
-            "qc-rotate{kind=hadamard},qc-gptq{wbits=4,group=128,act_order=true,static_groups=true},"
-            "qc-quantize{wbits=4,abits=8,granularity=per_token,group=128},canonicalize",
-            "Hadamard rotation of the residual stream, GPTQ (act-order, static groups) onto symmetric int4 weights "
-            "with a scale per group of 128 inputs, dynamic int8 activations per token (qc.qlinear_grouped)",
+            2,
+            "qc-rotate{kind=hadamard},qc-gptq{wbits=4,group=128,act_order=true,static_groups=true,search=mse,"
+            "sequential=true},qc-quantize{wbits=4,abits=8,granularity=per_token,group=128},canonicalize",
+            "Hadamard rotation of the residual stream, sequential GPTQ (act-order, static groups, MSE ranges) onto "
+            "symmetric int4 weights with a scale per group of 128 inputs, dynamic int8 activations per token "
+            "(qc.qlinear_grouped)",
             calibration="minmax",
         ),
         Recipe(
