@@ -284,6 +284,16 @@ BUILTIN: dict[str, Recipe] = {
             calibration="minmax",
         ),
         Recipe(
+            "w3a16-gptq-head8",
+            1,
+            "qc-keep-last{precision=w8a16},qc-gptq{wbits=3,group=128,sym=false,act_order=true,static_groups=true,"
+            "search=mse,sequential=true,true_sequential=true},qc-quantize{wbits=3,abits=16,group=128,sym=false},"
+            "canonicalize",
+            "true-sequential GPTQ (act-order, static groups, MSE ranges) onto asymmetric int3 weights with a zero "
+            "point per group of 128; the last linear layer (an LM head) at int8, as peers' recipes leave lm_head out",
+            calibration="minmax",
+        ),
+        Recipe(
             "w3a16-gptq",
             1,
             "qc-gptq{wbits=3,group=128,sym=false,act_order=true,static_groups=true},"
