@@ -186,38 +186,6 @@ class QLinearOp(QC.Operation, name="qlinear", traits=[Pure]):
         return c.ok
 
 
-def _grouped_invariants(op, zero_points: bool) -> bool:
-    """qc.qlinear_grouped's checks (operands xq, xs, wq, ws, b), and with zero_points qc.qlinear_grouped_asym's
-    (xq, xs, wq, ws, zp, b: zp i8 shaped like ws)."""
-    c = _Check(op)
-    shapes = [_shape(v) for v in op.operands]
-    x, xs, w, ws, b = (shapes[i] for i in ((0, 1, 2, 3, 5) if zero_points else (0, 1, 2, 3, 4)))
-    y = _shape(op.results[0])
-    ints, floats = ((0, 2, 4), (1, 3, 5)) if zero_points else ((0, 2), (1, 3, 4))
-    c(
-        all(_int_width(_etype(op.operands[i])) == 8 for i in ints),
-        "xq, wq and zp must be i8" if zero_points else "xq and wq must be i8",
-    )
-    c(all(_is_float(_etype(op.operands[i])) for i in floats), "xs, ws and b must be float")
-    _bits_ok(c, op)
-    group = _attr(op, "group")
-    c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
-    c(_attr(op, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
-    if not c.ok:
-        return False
-    c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
-    if not c.ok:
-        return False
-    n, g = w[0], -(-w[1] // group)
-    c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
-    c(ws == [n, g], f"ws must be [{n}, {g}] (groups of {group}), got {ws}")
-    if zero_points:
-        c(shapes[4] == [n, g], f"zp must be [{n}, {g}] like ws, got {shapes[4]}")
-    c(b == [n], f"b must have shape [{n}]")
-    c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
-    return c.ok
-
-
 class QLinearGroupedOp(QC.Operation, name="qlinear_grouped", traits=[Pure]):
     """Integer linear with one weight scale per output channel and group of `group` input channels (W4A8 g128).
 
@@ -239,7 +207,29 @@ class QLinearGroupedOp(QC.Operation, name="qlinear_grouped", traits=[Pure]):
     reference = staticmethod(ref.qlinear_grouped)
 
     def verify_invariants(self) -> bool:
-        return _grouped_invariants(self, zero_points=False)
+        c = _Check(self)
+        x, xs, w, ws, b = (_shape(v) for v in self.operands)
+        y = _shape(self.results[0])
+        c(
+            _int_width(_etype(self.operands[0])) == 8 and _int_width(_etype(self.operands[2])) == 8,
+            "xq and wq must be i8",
+        )
+        c(all(_is_float(_etype(self.operands[i])) for i in (1, 3, 4)), "xs, ws and b must be float")
+        _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        if not c.ok:
+            return False
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        if not c.ok:
+            return False
+        n, g = w[0], -(-w[1] // group)
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == [n, g], f"ws must be [{n}, {g}] (groups of {group}), got {ws}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok
 
 
 class QLinearGroupedAsymOp(QC.Operation, name="qlinear_grouped_asym", traits=[Pure]):
@@ -266,7 +256,30 @@ class QLinearGroupedAsymOp(QC.Operation, name="qlinear_grouped_asym", traits=[Pu
     reference = staticmethod(ref.qlinear_grouped_asym)
 
     def verify_invariants(self) -> bool:
-        return _grouped_invariants(self, zero_points=True)
+        c = _Check(self)
+        x, xs, w, ws, z, b = (_shape(v) for v in self.operands)
+        y = _shape(self.results[0])
+        c(
+            all(_int_width(_etype(self.operands[i])) == 8 for i in (0, 2, 4)),
+            "xq, wq and zp must be i8",
+        )
+        c(all(_is_float(_etype(self.operands[i])) for i in (1, 3, 5)), "xs, ws and b must be float")
+        _bits_ok(c, self)
+        group = _attr(self, "group")
+        c(isinstance(group, int) and group > 0, f"'group' must be positive, got {group}")
+        c(_attr(self, "act") in ACTIVATIONS, f"'act' must be one of {ACTIVATIONS}")
+        if not c.ok:
+            return False
+        c(len(w) == 2 and x[-1:] == w[1:], f"input features {x[-1:]} do not match weight [N, K] = {w}")
+        if not c.ok:
+            return False
+        n, g = w[0], -(-w[1] // group)
+        c(xs in (x[:-1] + [1], [1]), f"xs must be [..., 1] or [1], got {xs}")
+        c(ws == [n, g], f"ws must be [{n}, {g}] (groups of {group}), got {ws}")
+        c(z == [n, g], f"zp must be [{n}, {g}] like ws, got {z}")
+        c(b == [n], f"b must have shape [{n}]")
+        c(y == x[:-1] + [n], f"result shape {y} must be {x[:-1] + [n]}")
+        return c.ok
 
 
 class QLinearGatedOp(QC.Operation, name="qlinear_gated", traits=[Pure]):

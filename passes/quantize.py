@@ -255,31 +255,22 @@ class QuantizePass:
         clip = self._clip(op, w, self.group)
         if clip is None and self.search == "mse":
             clip = ra.mse_ranges(w, bits=self.wbits, group=self.group, sym=True)[1]
-        wq, ws = grouped_codes(w, bits=self.wbits, group=self.group, clip=clip)
-        xq, xs = self._activations(op, False)
-        with ir.InsertionPoint(op), op.location:
-            new = ir.Operation.create(
-                "qc.qlinear_grouped",
-                results=[op.results[0].type],
-                operands=[xq, xs, make_constant(wq), make_constant(ws), op.operands[2]],
-                attributes={
-                    "group": _i64(self.group),
-                    "bits": _i64(self.wbits),
-                    "act": ir.StringAttr.get("none"),
-                    "qc.precision": ir.StringAttr.get(self.precision),
-                },
-            )
-        self._replace(op, new)
+        self._emit_grouped(op, "qc.qlinear_grouped", grouped_codes(w, bits=self.wbits, group=self.group, clip=clip))
 
     def _rewrite_grouped_asym(self, op, w) -> None:
         lo, hi = self._range(op, w, self.group)
-        wq, ws, wz = grouped_asym_codes(w, bits=self.wbits, group=self.group, lo=lo, hi=hi)
+        arrays = grouped_asym_codes(w, bits=self.wbits, group=self.group, lo=lo, hi=hi)
+        self._emit_grouped(op, "qc.qlinear_grouped_asym", arrays)
+
+    def _emit_grouped(self, op, name: str, arrays: tuple) -> None:
+        """Replace `op` by the grouped op `name` on its quantized input and the constant weight `arrays` (codes,
+        scales[, zero points]), the bias last."""
         xq, xs = self._activations(op, False)
         with ir.InsertionPoint(op), op.location:
             new = ir.Operation.create(
-                "qc.qlinear_grouped_asym",
+                name,
                 results=[op.results[0].type],
-                operands=[xq, xs, make_constant(wq), make_constant(ws), make_constant(wz), op.operands[2]],
+                operands=[xq, xs, *(make_constant(a) for a in arrays), op.operands[2]],
                 attributes={
                     "group": _i64(self.group),
                     "bits": _i64(self.wbits),
