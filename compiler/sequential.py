@@ -25,23 +25,17 @@ weights up to the f32 rounding of that round trip.
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import replace
 
 import numpy as np
 import torch
 from qcomp import sequential_rotate
 from qcomp.dialects.errors import QcompError
+from qcomp.weight_keys import weight_key as weight_key
 
 
 class _Stop(Exception):
     """Raised by a hook after the current block ran: the rest of the forward is not needed."""
-
-
-def weight_key(w: np.ndarray) -> str:
-    """The key of a weight by its contents (shape, dtype and bytes)."""
-    a = np.ascontiguousarray(w, np.float32)
-    return f"{a.shape}:" + hashlib.blake2b(memoryview(a).cast("B"), digest_size=16).hexdigest()
 
 
 def _main_list(model: torch.nn.Module) -> torch.nn.ModuleList | None:

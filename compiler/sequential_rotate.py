@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from qcomp.dialects.errors import QcompError
+from qcomp.weight_keys import weight_key
 
 
 def stream_plan(model: torch.nn.Module, sample: tuple, kind: str, seed: int):
@@ -50,8 +51,7 @@ def _take(pool: dict, key: str, what: str) -> torch.nn.Module:
 
 def rotate_copy(work: torch.nn.Module, arrays, q: np.ndarray) -> dict[int, np.ndarray]:
     """Turn `work` in place as qc-rotate turns its graph (module docstring); {id(reader nn.Linear): its gain g}."""
-    from qcomp.passes.rotate import rotated_reader
-    from qcomp.sequential import weight_key
+    from qcomp.passes.rotate import rotated_reader  # deferred: loads MLIR (heavy)
 
     def pool(kind) -> dict[str, list]:
         out: dict[str, list] = {}
