@@ -24,6 +24,13 @@ Measured (2-core x86_64 shared at load 8-20, one thread; 16 windows x 512, 8 cal
         (1.0046x) rotated + SmoothQuant 0.5; W4A8 RTN rotated 214.79 (7.35x)
 bench/gptq_sequential.py --wbits 3 --asym --search mse (sequential GPTQ g128, zero points): W3A16 49.5246 (1.6942x;
 RTN asym 277.49, 9.49x; GPTQ 2013 s, peak RSS 3.1 GiB).
+Later (2-core AMD EPYC, load 1-3, one thread; fp32 29.2318; docs/accuracy.md has the whole table):
+    --calib 48 --variants gptq:g128:asym:a8:rot     W4A8 zero points g128 rotated: 33.2160 (1.1363x; 1057 s, 3.9 GiB)
+    --calib 48 --variants gptq:g128:sym:a8:rot      W4A8 symmetric g128 rotated: 34.5794 (1.1829x)
+    --variants gptq:g128:sym:a8:rot:sm0.5           + SmoothQuant 0.5 (8 windows): 35.8945 (1.2279x)
+    --wbits 3 --calib 48 --true-seq --variants gptq:g128:asym:a16 --heads q,f32,w8
+                                                    W3A16 47.6351 (1.6296x); head f32 44.7644 (1.5314x); head int8
+                                                    44.7840 (1.5320x) (1227 s, 3.4 GiB)
 """
 
 import argparse
